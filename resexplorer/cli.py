@@ -1,0 +1,204 @@
+"""Headless use: `python -m resexplorer train | resume | evaluate | runs`.
+
+User mistakes (bad arguments, missing data, unknown model names) print one
+line and exit with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+from .errors import ResExplorerError
+from .models import ModelConfig
+from .train import SCHEDULES, TrainConfig
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m resexplorer", description="Train, resume and evaluate plain and residual CIFAR nets.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train one or more models in lockstep, one run each")
+    train.add_argument("--model", action="append", required=True, metavar="NAME", help="e.g. resnet-20, plain-56, resnet-32-B; repeat to race several")
+    _add_data_args(train)
+    defaults = TrainConfig()
+    train.add_argument("--epochs", type=int, required=True)
+    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    train.add_argument("--lr", type=float, default=defaults.lr)
+    train.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule)
+    train.add_argument("--warmup-epochs", type=float, default=defaults.warmup_epochs)
+    train.add_argument("--train-subset", type=int, default=None, metavar="N", help="a stratified subset of N training images")
+    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--device", default=defaults.device, help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
+    train.add_argument("--eval-every", type=int, default=defaults.eval_every, metavar="K", help="test every K epochs (and at the end)")
+    train.add_argument("--no-augment", action="store_true", help="train without crop and flip")
+    train.add_argument("--runs", default="runs", help="the runs folder (default: runs)")
+
+    resume = sub.add_parser("resume", help="continue interrupted or cancelled runs from their last checkpoint")
+    resume.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    _add_data_args(resume)
+    resume.add_argument("--device", default=None)
+
+    evaluate = sub.add_parser("evaluate", help="test error of a run's checkpoint")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    _add_data_args(evaluate)
+    evaluate.add_argument("--checkpoint", default="last", help="last (default) or an epoch number the run kept")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+
+    runs = sub.add_parser("runs", help="list runs with status and final errors")
+    runs.add_argument("--runs", default="runs")
+    return parser
+
+
+def _add_data_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, metavar="SOURCE", help="cifar10, synthetic, or a folder with train/ and test/ class folders")
+    parser.add_argument("--cache", default=None, help="where decoded data sets are cached (default: $RESEXPLORER_CACHE or ~/.cache/resexplorer)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"train": _train, "resume": _resume, "evaluate": _evaluate, "runs": _list_runs}[args.command](args)
+    except ResExplorerError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+# --- commands -------------------------------------------------------------------
+
+
+def _load_data(args):
+    from .data import load_dataset
+    from .progress import tqdm_decode_progress
+
+    with tqdm_decode_progress() as progress:
+        return load_dataset(args.data, args.cache, progress)
+
+
+class _StopFlag:
+    """Ctrl+C asks the race to stop within one step; the runs stay resumable."""
+
+    def __init__(self):
+        self.stopped = False
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.stopped:  # a second Ctrl+C quits at once
+            raise KeyboardInterrupt
+        self.stopped = True
+
+    def __call__(self) -> bool:
+        return self.stopped
+
+
+def _train(args) -> int:
+    from .launch import start_race
+    from .progress import TqdmProgress
+
+    models = [ModelConfig.from_name(name) for name in args.model]
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        schedule=args.schedule,
+        warmup_epochs=args.warmup_epochs,
+        seed=args.seed,
+        train_subset=args.train_subset,
+        device=args.device,
+        eval_every=args.eval_every,
+        augment=not args.no_augment,
+    )
+    data = _load_data(args)
+    stop = _StopFlag()
+    progress = TqdmProgress()
+    race, runs = start_race(models, data, config, args.runs, [progress], should_stop=stop)
+    progress.begin(race)
+    started = time.perf_counter()
+    try:
+        race.run()
+    finally:
+        progress.close()
+    _print_summary(list(runs.values()), time.perf_counter() - started)
+    return EXIT_INTERRUPTED if stop.stopped else 0
+
+
+def _resume(args) -> int:
+    from .launch import resume_race
+    from .progress import TqdmProgress
+    from .runs import open_run
+
+    runs = [open_run(path) for path in args.run_dirs]
+    for run in runs:
+        status = run.status()["status"]
+        if status in ("running", "done"):
+            raise ResExplorerError(f"{run.path} is {status}; only interrupted, cancelled, failed or diverged runs resume")
+    data = _load_data(args)
+    stop = _StopFlag()
+    progress = TqdmProgress()
+    race = resume_race(runs, data, [progress], should_stop=stop, device=args.device)
+    progress.begin(race)
+    started = time.perf_counter()
+    try:
+        race.run()
+    finally:
+        progress.close()
+    _print_summary(runs, time.perf_counter() - started)
+    return EXIT_INTERRUPTED if stop.stopped else 0
+
+
+def _evaluate(args) -> int:
+    from .evaluation import evaluate_checkpoint
+    from .runs import open_run
+
+    run = open_run(args.run_dir)
+    ckpt = run.load_checkpoint(args.checkpoint)
+    data = _load_data(args)
+    result = evaluate_checkpoint(ckpt, data, args.device)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"{result['model']} ({Path(args.run_dir).name}, epoch {ckpt['epoch']}): "
+            f"test error {100 * result['test_error']:.2f}%, test loss {result['test_loss']:.4f} on {result['n']} images"
+        )
+    return 0
+
+
+def _list_runs(args) -> int:
+    from .runs import RunStore
+
+    runs = RunStore(args.runs).list()
+    if not runs:
+        print(f"no runs in {args.runs}")
+        return 0
+    _print_summary(runs)
+    return 0
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def _print_summary(runs, seconds: float | None = None) -> None:
+    rows = [("run", "model", "status", "epochs", "train err %", "test err %", "best test %")]
+    for run in runs:
+        s = run.summary()
+        rows.append((s["run_id"], s["model"], s["status"], f"{s['epochs_done']}/{s['epochs']}", _percent(s["final_train_error"]), _percent(s["final_test_error"]), _percent(s["best_test_error"])))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+    if seconds is not None:
+        print(f"({seconds:.1f} s; runs in {runs[0].path.parent})")

@@ -1,0 +1,27 @@
+"""The package's own errors.
+
+Every error a user can cause (a bad name, a missing folder, a foreign
+checkpoint) is one of these, with a message that says what to do. The CLI
+and the pages catch `ResExplorerError` and show its text; anything else is
+a bug and keeps its traceback.
+"""
+
+
+class ResExplorerError(Exception):
+    """Base class: the message is meant for the user, as it stands."""
+
+
+class DataError(ResExplorerError):
+    """A data source that cannot be read: offline download, bad folder."""
+
+
+class RunError(ResExplorerError):
+    """A run folder that is missing or unreadable."""
+
+
+class CheckpointError(ResExplorerError):
+    """A file that is not a ResNet Explorer checkpoint, or a damaged one."""
+
+
+class ConfigError(ResExplorerError, ValueError):
+    """An invalid model or training setting; a ValueError as well."""

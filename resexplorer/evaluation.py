@@ -1,0 +1,25 @@
+"""Re-test a checkpoint on a data set, with the normalisation it trained on."""
+
+from __future__ import annotations
+
+from .data import Dataset, Normalizer
+from .errors import DataError
+from .runs import model_from_checkpoint
+from .train import autocast_for, evaluate, resolve_device, uses_channels_last
+
+
+def evaluate_checkpoint(ckpt: dict, data: Dataset, device: str = "auto") -> dict:
+    """{"model", "test_error", "test_loss", "n"} on data's test split; errors
+    are fractions. The class list must match the one the model learned."""
+    trained_on = ckpt["data"]
+    if list(trained_on.get("classes", [])) != list(data.classes):
+        raise DataError(
+            f"the model learned the classes {trained_on.get('classes')} but {data.source} has {data.classes}; "
+            "evaluate on the data source it was trained on"
+        )
+    torch_device = resolve_device(device)
+    model = model_from_checkpoint(ckpt).to(torch_device)
+    normalize = Normalizer(trained_on["mean"], trained_on["std"], torch_device, uses_channels_last(torch_device))
+    bf16 = ckpt["train_config"].get("bf16", True)
+    loss, error = evaluate(model, data.test, normalize, autocast_for(torch_device, bf16))
+    return {"model": model.config.name, "test_error": error, "test_loss": loss, "n": len(data.test)}

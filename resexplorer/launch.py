@@ -1,0 +1,69 @@
+"""Glue for one training job: data + models + run store + race.
+
+The CLI and the UI's background jobs both start training here, so a run
+made from either is the same run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from .data import Dataset
+from .errors import ConfigError
+from .models import ModelConfig
+from .runs import Run, RunRecorder, RunStore, resume_member
+from .train import Callback, Probe, Race, TrainConfig, new_member, resolve_device, uses_channels_last
+
+
+def start_race(
+    models: Sequence[ModelConfig],
+    data: Dataset,
+    config: TrainConfig,
+    runs_root: str | Path,
+    callbacks: Iterable[Callback] = (),
+    probes: Iterable[Probe] = (),
+    should_stop: Callable[[], bool] = lambda: False,
+    extra: dict | None = None,
+) -> tuple[Race, dict[str, Run]]:
+    """Create one run per model and the race that trains them (not started)."""
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"each model can race once per job; got {', '.join(names)}")
+    models = [m if m.num_classes == data.num_classes else ModelConfig.from_dict({**m.to_dict(), "num_classes": data.num_classes}) for m in models]
+    device = resolve_device(config.device)
+    store = RunStore(runs_root)
+    data_info = data.describe()
+    runs = {m.name: store.create(m, config, data_info, extra) for m in models}
+    members = [new_member(m, config, device, uses_channels_last(device)) for m in models]
+    recorder = RunRecorder(runs, config, data_info)
+    race = Race(members, data, config, device, [recorder, *callbacks], probes, should_stop)
+    return race, runs
+
+
+def resume_race(
+    runs: Sequence[Run],
+    data: Dataset,
+    callbacks: Iterable[Callback] = (),
+    probes: Iterable[Probe] = (),
+    should_stop: Callable[[], bool] = lambda: False,
+    device: str | None = None,
+) -> Race:
+    """A race that continues runs from their last checkpoints, on the same
+    training config (device may be changed)."""
+    configs = {r.train_config() for r in runs}
+    if len(configs) != 1:
+        raise ConfigError("runs resumed together must share one training config")
+    config = configs.pop()
+    if device:
+        config = TrainConfig.from_dict({**config.to_dict(), "device": device})
+    torch_device = resolve_device(config.device)
+    members = [resume_member(r, torch_device, uses_channels_last(torch_device)) for r in runs]
+    data_info = runs[0].config()["data"]
+    if data_info.get("classes") != list(data.classes) or data_info.get("n_train") != len(data.train):
+        raise ConfigError(
+            f"resume needs the data the run was trained on ({data_info.get('source')}, "
+            f"{data_info.get('n_train')} training images); got {data.source} with {len(data.train)}"
+        )
+    recorder = RunRecorder({m.name: r for m, r in zip(members, runs)}, config, data_info)
+    return Race(members, data, config, torch_device, [recorder, *callbacks], probes, should_stop)

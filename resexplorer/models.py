@@ -1,0 +1,267 @@
+"""Plain and residual CIFAR nets with 6n+2 layers (paper section 4.2).
+
+Read bottom-up, as torchvision's resnet.py: the shortcuts, one block class
+shared by plain and residual nets, the net, then `build_model`.
+
+Layer and block attribute names follow the widely used PyTorch CIFAR ResNet
+reference (conv1, bn1, layer1..3, linear; blocks with conv1, bn1, conv2,
+bn2, shortcut), so its public option-A weights load unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ConfigError
+
+ARCHS = ("plain", "resnet")
+SHORTCUTS = ("A", "B", "C")
+STAGE_WIDTHS = (16, 32, 64)  # filters per stage; maps 32x32, 16x16, 8x8
+ZERO_INIT_SUFFIX = "zero"
+_NAME_HELP = (
+    "valid names are ARCH-DEPTH[-SHORTCUT][-zero]: ARCH is plain or resnet, "
+    "DEPTH is 6n+2 (8, 14, 20, 32, 44, 56, 110, ...), SHORTCUT is A (the "
+    "default, left out of the name), B or C for resnets only, and '-zero' "
+    "starts every residual branch at zero; e.g. resnet-20, plain-56, "
+    "resnet-32-B, resnet-56-zero"
+)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model; stored in every checkpoint."""
+
+    arch: str = "resnet"
+    depth: int = 20
+    shortcut: str = "A"
+    num_classes: int = 10
+    zero_init_residual: bool = False
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ConfigError(f"unknown arch {self.arch!r}: {_NAME_HELP}")
+        if not isinstance(self.depth, int) or self.depth < 8 or (self.depth - 2) % 6:
+            raise ConfigError(f"depth {self.depth!r} is not 6n+2 with n >= 1: {_NAME_HELP}")
+        if self.shortcut not in SHORTCUTS:
+            raise ConfigError(f"unknown shortcut option {self.shortcut!r}: {_NAME_HELP}")
+        if self.arch == "plain" and (self.shortcut != "A" or self.zero_init_residual):
+            raise ConfigError(
+                "plain nets have no shortcuts and no residual branch: "
+                "leave shortcut at 'A' and zero_init_residual off"
+            )
+        if not isinstance(self.num_classes, int) or self.num_classes < 2:
+            raise ConfigError(f"num_classes must be an integer >= 2, not {self.num_classes!r}")
+
+    @property
+    def blocks_per_stage(self) -> int:
+        """n in 6n+2."""
+        return (self.depth - 2) // 6
+
+    @property
+    def name(self) -> str:
+        parts = [self.arch, str(self.depth)]
+        if self.shortcut != "A":
+            parts.append(self.shortcut)
+        if self.zero_init_residual:
+            parts.append(ZERO_INIT_SUFFIX)
+        return "-".join(parts)
+
+    @classmethod
+    def from_name(cls, name: str, num_classes: int = 10) -> "ModelConfig":
+        """Parse 'resnet-32-B', 'plain-56', 'resnet-56-zero' and the like."""
+        match = re.fullmatch(r"(plain|resnet)-(\d+)(?:-([ABC]))?(?:-(zero))?", name.strip())
+        if not match:
+            raise ConfigError(f"unknown model name {name!r}: {_NAME_HELP}")
+        arch, depth, shortcut, zero = match.groups()
+        if arch == "plain" and (shortcut or zero):
+            raise ConfigError(f"{name!r}: plain nets take no shortcut or '-zero' suffix; {_NAME_HELP}")
+        return cls(
+            arch=arch,
+            depth=int(depth),
+            shortcut=shortcut or "A",
+            num_classes=num_classes,
+            zero_init_residual=bool(zero),
+        )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+# --- shortcuts (section 3.3) ------------------------------------------------
+
+
+class PadShortcut(nn.Module):
+    """Option A where dimensions increase: parameter-free.
+
+    Take every second pixel and zero-pad planes//4 new channels on each
+    side, the convention of the public PyTorch reference.
+    """
+
+    def __init__(self, out_planes: int):
+        super().__init__()
+        self.pad = out_planes // 4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # [B, C, H, W] -> [B, C + 2 * pad, H/2, W/2]
+        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
+
+
+def projection(in_planes: int, out_planes: int, stride: int) -> nn.Sequential:
+    """Options B and C: a 1x1 convolution and BN."""
+    return nn.Sequential(
+        nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False),
+        nn.BatchNorm2d(out_planes),
+    )
+
+
+def make_shortcut(option: str, in_planes: int, out_planes: int, stride: int) -> nn.Module:
+    reshapes = stride != 1 or in_planes != out_planes
+    if option == "C" or (option == "B" and reshapes):
+        return projection(in_planes, out_planes, stride)
+    if option == "A" and reshapes:
+        return PadShortcut(out_planes)
+    return nn.Identity()
+
+
+# --- the block --------------------------------------------------------------
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 conv-BN layers; with a shortcut, out = relu(F(x) + shortcut(x)).
+
+    `shortcut=None` makes the plain block: the same layers, no addition.
+    Every ReLU is its own module and nothing runs in place, so Captum's
+    DeepLift and the probes' hooks see each operation separately.
+    """
+
+    def __init__(self, in_planes: int, planes: int, stride: int, shortcut: nn.Module | None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = shortcut
+        self.relu2 = nn.ReLU()
+
+    @property
+    def has_shortcut(self) -> bool:
+        return self.shortcut is not None
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        """F(x): the branch output after the second BN, before the addition."""
+        return self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.residual(x)  # [B, planes, H/stride, W/stride]
+        if self.shortcut is None:
+            return self.relu2(out)
+        identity = self.shortcut(x)
+        out = out + identity  # not in place: Captum needs both operands
+        return self.relu2(out)
+
+
+# --- the net ----------------------------------------------------------------
+
+
+class CifarNet(nn.Module):
+    """conv3x3(16)-BN-ReLU, three stages of n blocks, global pool, linear."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.conv1 = nn.Conv2d(3, STAGE_WIDTHS[0], 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(STAGE_WIDTHS[0])
+        self.relu = nn.ReLU()
+        in_planes = STAGE_WIDTHS[0]
+        for index, planes in enumerate(STAGE_WIDTHS, start=1):
+            stride = 1 if index == 1 else 2
+            setattr(self, f"layer{index}", self._stage(in_planes, planes, stride))
+            in_planes = planes
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.linear = nn.Linear(in_planes, config.num_classes)
+        self._init_weights()
+
+    def _stage(self, in_planes: int, planes: int, stride: int) -> nn.Sequential:
+        blocks = []
+        for i in range(self.config.blocks_per_stage):
+            block_in, block_stride = (in_planes, stride) if i == 0 else (planes, 1)
+            shortcut = None
+            if self.config.arch == "resnet":
+                shortcut = make_shortcut(self.config.shortcut, block_in, planes, block_stride)
+            blocks.append(BasicBlock(block_in, planes, block_stride, shortcut))
+        return nn.Sequential(*blocks)
+
+    def _init_weights(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        if self.config.zero_init_residual:
+            # Each block then starts as relu(0 + shortcut(x)): the identity
+            # on its (non-negative) input wherever shapes match.
+            for block in self.blocks():
+                nn.init.zeros_(block.bn2.weight)
+
+    @property
+    def stages(self) -> list[nn.Sequential]:
+        return [self.layer1, self.layer2, self.layer3]
+
+    def blocks(self) -> list[BasicBlock]:
+        """All 3n blocks in forward order."""
+        return [block for stage in self.stages for block in stage]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, 3, 32, 32] normalised images -> [B, 64] pooled features."""
+        x = self.relu(self.bn1(self.conv1(x)))
+        for stage in self.stages:
+            x = stage(x)
+        return self.flatten(self.pool(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.forward_features(x))  # [B, num_classes]
+
+
+def build_model(config: ModelConfig | str) -> CifarNet:
+    """A fresh model from a config or a name such as 'resnet-32-B'."""
+    if isinstance(config, str):
+        config = ModelConfig.from_name(config)
+    return CifarNet(config)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def resnet20(**kwargs) -> CifarNet:
+    return build_model(ModelConfig(arch="resnet", depth=20, **kwargs))
+
+
+def resnet56(**kwargs) -> CifarNet:
+    return build_model(ModelConfig(arch="resnet", depth=56, **kwargs))
+
+
+def resnet110(**kwargs) -> CifarNet:
+    return build_model(ModelConfig(arch="resnet", depth=110, **kwargs))
+
+
+def plain20(**kwargs) -> CifarNet:
+    return build_model(ModelConfig(arch="plain", depth=20, **kwargs))
+
+
+def plain56(**kwargs) -> CifarNet:
+    return build_model(ModelConfig(arch="plain", depth=56, **kwargs))

@@ -1,0 +1,42 @@
+"""Atomic file writes: a reader or a crash never sees half a file.
+
+Write to a temporary file in the same folder, fsync, then rename over the
+target (rename is atomic on POSIX and on Windows via os.replace).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, IO
+
+import torch
+
+
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    _atomic_write(path, lambda handle: torch.save(obj, handle))
+
+
+def atomic_write_json(obj, path: Path) -> None:
+    data = json.dumps(obj, indent=2, sort_keys=True).encode()
+    _atomic_write(path, lambda handle: handle.write(data))

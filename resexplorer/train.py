@@ -1,0 +1,411 @@
+"""The training engine: several models race on identical batches.
+
+It knows nothing of files or UI: it takes configs and data, and emits
+events to callbacks (runs.py's RunRecorder is one; the CLI's progress bar
+another). Each model has its own optimizer; every batch is drawn and
+augmented once and fed to every model, so plain and residual nets see the
+same images in the same order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import Dataset, Normalizer, Split, batches_per_epoch, epoch_generator, random_crop_flip, shuffled_batches, stratified_subset
+from .errors import ConfigError
+from .models import ModelConfig, build_model
+
+SCHEDULES = ("paper", "cosine", "onecycle", "constant")
+STATUSES = ("running", "done", "cancelled", "diverged", "failed")
+EVAL_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training recipe; stored in every checkpoint. Defaults: the paper's
+    optimiser (SGD, momentum 0.9, weight decay 1e-4, batch 128, lr 0.1)."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"
+    warmup_epochs: float = 0.0  # linear ramp from lr/10 (the paper warms ResNet-110 at lr/10)
+    seed: int = 0
+    train_subset: int | None = None  # stratified N training images, None for all
+    device: str = "auto"  # auto: cuda, then mps, then cpu
+    bf16: bool = True  # autocast to bfloat16 on CUDA; ignored elsewhere
+    eval_every: int = 1  # evaluate the test split every k epochs, and at the last
+    augment: bool = True  # pad-4 random crop and horizontal flip
+    log_every: int = 0  # steps per logged training window; 0: about 20 per epoch
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.epochs >= 1, f"epochs must be >= 1, not {self.epochs}"),
+            (self.batch_size >= 2, f"batch size must be >= 2 (BatchNorm), not {self.batch_size}"),
+            (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number, not {self.lr}"),
+            (self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}"),
+            (0 <= self.warmup_epochs < self.epochs, "warm-up must be shorter than the run"),
+            (self.train_subset is None or self.train_subset >= 2, "train subset must be >= 2 images"),
+            (self.eval_every >= 1, "eval_every must be >= 1"),
+            (self.device in ("auto", "cpu", "mps") or self.device.startswith("cuda"), f"unknown device {self.device!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# --- devices and schedules (pure) --------------------------------------------
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but no CUDA GPU is available; use --device cpu or auto")
+    return torch.device(name)
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        return f"CPU ({torch.get_num_threads()} threads)"
+    return device.type.upper()
+
+
+def lr_at(step: int, total_steps: int, config: TrainConfig, steps_per_epoch: int) -> float:
+    """The learning rate at a step: a pure function (nanoGPT's get_lr)."""
+    base = config.lr
+    warmup = int(config.warmup_epochs * steps_per_epoch)
+    if step < warmup:
+        return base * (0.1 + 0.9 * step / warmup)
+    t = (step - warmup) / max(1, total_steps - warmup)  # progress after warm-up, 0..1
+    if config.schedule == "paper":
+        # /10 at 50% and 75%: the paper's 32k and 48k of 64k iterations
+        return base * (0.1 ** ((t >= 0.5) + (t >= 0.75)))
+    if config.schedule == "cosine":
+        return base * 0.5 * (1 + math.cos(math.pi * t))
+    if config.schedule == "onecycle":
+        # up from base/25 over 30%, then cosine down towards zero
+        if t < 0.3:
+            return base * (0.04 + 0.96 * t / 0.3)
+        return base * 0.5 * (1 + math.cos(math.pi * (t - 0.3) / 0.7))
+    return base
+
+
+# --- one step, one evaluation ------------------------------------------------
+
+
+def autocast_for(device: torch.device, bf16: bool):
+    if device.type == "cuda" and bf16:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor, lr: float, autocast) -> tuple[float, int]:
+    """One SGD step; returns the batch loss and the number of mistakes."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    with autocast:
+        logits = model(images)  # [B, classes]
+        loss = F.cross_entropy(logits.float(), labels)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item(), int((logits.argmax(1) != labels).sum())
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, normalize: Normalizer, autocast=None, batch_size: int = EVAL_BATCH) -> tuple[float, float]:
+    """Mean loss and error fraction of a model on a split, in eval mode."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total_loss, wrong = 0.0, 0
+    try:
+        for start in range(0, len(split), batch_size):
+            images = normalize(split.images[start : start + batch_size].to(device))
+            labels = split.labels[start : start + batch_size].to(device)
+            with autocast or contextlib.nullcontext():
+                logits = model(images).float()
+            total_loss += float(F.cross_entropy(logits, labels, reduction="sum"))
+            wrong += int((logits.argmax(1) != labels).sum())
+    finally:
+        model.train(was_training)
+    n = max(1, len(split))
+    return total_loss / n, wrong / n
+
+
+# --- events and callbacks ------------------------------------------------------
+
+
+@dataclass
+class StepEvent:
+    """Training loss and error averaged over the last logging window."""
+
+    model: str
+    step: int
+    epoch: float  # fractional epochs done
+    loss: float
+    error: float
+    lr: float
+
+
+@dataclass
+class EpochEvent:
+    model: str
+    epoch: int  # epochs completed
+    step: int
+    train_loss: float | None
+    train_error: float | None
+    test_loss: float | None  # None when this epoch was not evaluated
+    test_error: float | None
+    lr: float
+    images_per_s: float  # training images per second of this epoch, per model
+    wall_s: float  # training seconds of the race so far, resumed sessions included
+    probes: dict = field(default_factory=dict)
+
+
+class Callback:
+    """Override what you need; every method is optional."""
+
+    def on_start(self, member: "Member") -> None: ...
+
+    def on_step(self, member: "Member", event: StepEvent) -> None: ...
+
+    def on_epoch_end(self, member: "Member", event: EpochEvent) -> None: ...
+
+    def on_end(self, member: "Member") -> None: ...
+
+
+# A probe gets a model (in eval mode, gradients off) and the epoch, and
+# returns JSON-friendly numbers for the epoch record (probes.py fills these).
+Probe = Callable[[nn.Module, int], dict]
+
+
+@dataclass
+class Member:
+    """One model in the race, with its optimizer and its own fate."""
+
+    name: str
+    config: ModelConfig
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    epoch: int = 0  # epochs completed
+    step: int = 0
+    wall_s: float = 0.0
+    status: str = "running"
+    message: str = ""
+    # running sums for the current logging window and epoch
+    window: list = field(default_factory=lambda: [0.0, 0, 0])  # loss sum, mistakes, images
+    epoch_sums: list = field(default_factory=lambda: [0.0, 0, 0])
+
+    @property
+    def active(self) -> bool:
+        return self.status == "running"
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def new_member(model_config: ModelConfig, config: TrainConfig, device: torch.device, channels_last: bool = False) -> Member:
+    """A freshly initialised model: seeded by the run seed alone, so its
+    weights do not depend on which other models share the race."""
+    torch.manual_seed(config.seed)
+    model = build_model(model_config).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return Member(model_config.name, model_config, model, make_optimizer(model, config))
+
+
+def uses_channels_last(device: torch.device) -> bool:
+    # Faster with cuDNN; on the CPU it measured slower for these small nets
+    # (bench/train_throughput.py --channels-last).
+    return device.type == "cuda"
+
+
+# --- the race ------------------------------------------------------------------
+
+
+class Race:
+    """Train members in lockstep on identical batches.
+
+    `should_stop()` is checked before every step, so a cancel takes effect
+    within one step. A member whose loss turns NaN or inf stops with status
+    'diverged' and the others go on.
+    """
+
+    def __init__(
+        self,
+        members: Sequence[Member],
+        data: Dataset,
+        config: TrainConfig,
+        device: torch.device,
+        callbacks: Iterable[Callback] = (),
+        probes: Iterable[Probe] = (),
+        should_stop: Callable[[], bool] = lambda: False,
+    ):
+        if not members:
+            raise ConfigError("a race needs at least one model")
+        starts = {m.epoch for m in members}
+        if len(starts) != 1:
+            raise ConfigError("models resumed together must stop at the same epoch")
+        self.members = list(members)
+        self.config = config
+        self.device = device
+        self.callbacks = list(callbacks)
+        self.probes = list(probes)
+        self.should_stop = should_stop
+        self.autocast = autocast_for(device, config.bf16)
+        self.normalize = Normalizer(data.mean, data.std, device, uses_channels_last(device))
+        train = data.train
+        if config.train_subset:
+            train = train.subset(stratified_subset(train.labels, config.train_subset, config.seed))
+        self.train = train.to(device)  # the whole split stays on the device
+        self.test = data.test.to(device)
+        self.steps_per_epoch = batches_per_epoch(len(train), config.batch_size)
+        self.total_steps = self.steps_per_epoch * config.epochs
+        self.log_every = config.log_every or max(1, self.steps_per_epoch // 20)
+
+    def _emit(self, method: str, member: Member, *args) -> None:
+        for callback in self.callbacks:
+            getattr(callback, method)(member, *args)
+
+    def _active(self) -> list[Member]:
+        return [m for m in self.members if m.active]
+
+    def run(self) -> dict[str, str]:
+        """Train to the end, a cancel, or every member's divergence; returns statuses."""
+        for member in self.members:
+            member.model.train()
+            self._emit("on_start", member)
+        try:
+            for epoch in range(self.members[0].epoch, self.config.epochs):
+                if not self._active():
+                    break
+                if not self._run_epoch(epoch):
+                    for member in self._active():
+                        member.status, member.message = "cancelled", f"cancelled during epoch {epoch + 1}"
+                    break
+            for member in self._active():
+                member.status, member.message = "done", ""
+        except Exception as err:
+            for member in self._active():
+                member.status, member.message = "failed", failure_message(err)
+            raise
+        finally:
+            for member in self.members:
+                self._emit("on_end", member)
+        return {m.name: m.status for m in self.members}
+
+    def _run_epoch(self, epoch: int) -> bool:
+        """One epoch for every active member; False if cancelled mid-way."""
+        gen = epoch_generator(self.config.seed, epoch)
+        start = time.perf_counter()
+        for member in self._active():
+            member.epoch_sums = [0.0, 0, 0]
+        for indices in shuffled_batches(len(self.train), self.config.batch_size, gen):
+            if self.should_stop():
+                return False
+            images = self.train.images[indices.to(self.device)]  # uint8 [B, 3, 32, 32]
+            if self.config.augment:
+                images = random_crop_flip(images, gen)
+            images = self.normalize(images)
+            labels = self.train.labels[indices.to(self.device)]
+            for member in self._active():
+                self._step(member, images, labels, epoch)
+            if not self._active():
+                return True
+        seconds = time.perf_counter() - start
+        for member in self._active():
+            self._end_epoch(member, epoch + 1, seconds)
+        return True
+
+    def _step(self, member: Member, images: torch.Tensor, labels: torch.Tensor, epoch: int) -> None:
+        lr = lr_at(member.step, self.total_steps, self.config, self.steps_per_epoch)
+        loss, mistakes = train_step(member.model, member.optimizer, images, labels, lr, self.autocast)
+        member.step += 1
+        if not math.isfinite(loss):
+            member.status = "diverged"
+            member.message = (
+                f"the loss became {loss} at step {member.step} (epoch {epoch + 1}); "
+                "lower the learning rate or add warm-up"
+            )
+            return
+        n = labels.shape[0]
+        for sums in (member.window, member.epoch_sums):
+            sums[0] += loss * n
+            sums[1] += mistakes
+            sums[2] += n
+        if member.step % self.log_every == 0:
+            total_loss, wrong, count = member.window
+            member.window = [0.0, 0, 0]
+            event = StepEvent(member.name, member.step, member.step / self.steps_per_epoch, total_loss / count, wrong / count, lr)
+            self._emit("on_step", member, event)
+
+    def _end_epoch(self, member: Member, epochs_done: int, seconds: float) -> None:
+        member.epoch = epochs_done
+        member.wall_s += seconds
+        total_loss, wrong, count = member.epoch_sums
+        test_loss = test_error = None
+        if epochs_done % self.config.eval_every == 0 or epochs_done == self.config.epochs:
+            test_loss, test_error = evaluate(member.model, self.test, self.normalize, self.autocast)
+        event = EpochEvent(
+            model=member.name,
+            epoch=epochs_done,
+            step=member.step,
+            train_loss=total_loss / max(1, count),
+            train_error=wrong / max(1, count),
+            test_loss=test_loss,
+            test_error=test_error,
+            lr=lr_at(max(0, member.step - 1), self.total_steps, self.config, self.steps_per_epoch),
+            images_per_s=count / max(seconds, 1e-9),
+            wall_s=member.wall_s,
+            probes=self._run_probes(member, epochs_done),
+        )
+        self._emit("on_epoch_end", member, event)
+
+    def _run_probes(self, member: Member, epoch: int) -> dict:
+        results: dict = {}
+        if not self.probes:
+            return results
+        member.model.eval()
+        try:
+            with torch.no_grad():
+                for probe in self.probes:
+                    results.update(probe(member.model, epoch))
+        finally:
+            member.model.train()
+        return results
+
+
+def failure_message(err: BaseException) -> str:
+    """A message that says what to do, for the failures users can fix."""
+    text = str(err)
+    if isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in text.lower():
+        return f"out of memory ({text.splitlines()[0] if text else err!r}); use a smaller batch size or fewer models at once"
+    return f"{type(err).__name__}: {text}"
