@@ -356,8 +356,9 @@ class RunRecorder(Callback):
 
     def on_epoch_end(self, member: Member, event: EpochEvent) -> None:
         run = self.runs[member.name]
-        run.append_metric({"kind": "epoch", **asdict(event), "time": time.time()})
+        # checkpoint first: every epoch the metrics list then has its checkpoint
         run.save_checkpoint(checkpoint_dict(member, self.train_config, self.data_info), keep=event.epoch in self.keep)
+        run.append_metric({"kind": "epoch", **asdict(event), "time": time.time()})
 
     def on_end(self, member: Member) -> None:
         self.runs[member.name].set_status(member.status, member.message)

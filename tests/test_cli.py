@@ -1,0 +1,92 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from resexplorer.cli import main
+from resexplorer.runs import RunStore
+from resexplorer.synthetic import make_synthetic, write_image_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def folder_and_runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("cli")
+    folder = write_image_folder(make_synthetic(n_train=80, n_test=30, num_classes=3, seed=4), base / "images")
+    return folder, base / "runs"
+
+
+def test_train_then_evaluate_reproduces_the_claimed_test_error(folder_and_runs, capsys):
+    folder, runs = folder_and_runs
+    code = main(["train", "--model", "resnet-8", "--model", "plain-8", "--data", str(folder), "--epochs", "2", "--batch-size", "16", "--device", "cpu", "--runs", str(runs)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "resnet-8" in out and "plain-8" in out and "done" in out  # the summary table
+    for run in RunStore(runs).list():
+        claimed = run.metrics("epoch")[-1]
+        assert main(["evaluate", str(run.path), "--data", str(folder), "--json", "--device", "cpu"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert set(result) == {"model", "test_error", "test_loss", "n"}
+        assert result["model"] == run.config()["model_name"] and result["n"] == 30
+        assert result["test_error"] == pytest.approx(claimed["test_error"], abs=1e-9)
+        assert result["test_loss"] == pytest.approx(claimed["test_loss"], rel=1e-5)
+        # an earlier kept moment evaluates too, in words
+        assert main(["evaluate", str(run.path), "--data", str(folder), "--checkpoint", "0", "--device", "cpu"]) == 0
+        assert "test error" in capsys.readouterr().out
+
+
+def test_runs_lists_status_and_errors(folder_and_runs, capsys):
+    folder, runs = folder_and_runs
+    if not RunStore(runs).list():
+        main(["train", "--model", "resnet-8", "--data", str(folder), "--epochs", "1", "--device", "cpu", "--runs", str(runs)])
+        capsys.readouterr()
+    assert main(["runs", "--runs", str(runs)]) == 0
+    out = capsys.readouterr().out
+    assert "resnet-8" in out and "done" in out and "test err" in out
+    assert main(["runs", "--runs", str(runs / "nothing")]) == 0
+    assert "no runs" in capsys.readouterr().out
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "resexplorer", *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["train", "--model", "resnet-21", "--data", "synthetic", "--epochs", "1"], "6n+2"),
+        (["train", "--model", "resnet-20", "--data", "/no/such/folder", "--epochs", "1"], "neither 'cifar10' nor an existing folder"),
+        (["train", "--model", "resnet-20", "--data", "synthetic", "--epochs", "many"], "invalid int value"),
+        (["train", "--model", "resnet-20", "--data", "synthetic", "--epochs", "0"], "epochs must be"),
+        (["train", "--data", "synthetic", "--epochs", "1"], "--model"),
+        (["evaluate", "/no/such/run", "--data", "synthetic"], "no run folder"),
+        (["fly"], "invalid choice"),
+    ],
+)
+def test_mistakes_print_one_line_and_exit_2(args, words):
+    result = _cli(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and words in lines[0], result.stderr
+
+
+def test_evaluating_a_foreign_checkpoint_is_a_clear_error(folder_and_runs, tmp_path):
+    folder, runs = folder_and_runs
+    store = RunStore(runs)
+    if not store.list():
+        main(["train", "--model", "resnet-8", "--data", str(folder), "--epochs", "1", "--device", "cpu", "--runs", str(runs)])
+    run = store.list()[0]
+    import shutil
+
+    copy = shutil.copytree(run.path, tmp_path / run.run_id)
+    (copy / "checkpoints" / "last.pt").write_bytes(b"PK\x03\x04 not really a zip")
+    result = _cli("evaluate", str(copy), "--data", str(folder))
+    assert result.returncode == 2 and "not a readable ResNet Explorer checkpoint" in result.stderr
+    assert "Traceback" not in result.stderr
+    # and a model evaluated on data with other classes
+    result = _cli("evaluate", str(run.path), "--data", "synthetic")
+    assert result.returncode == 2 and "learned the classes" in result.stderr

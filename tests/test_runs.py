@@ -1,0 +1,178 @@
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from resexplorer.errors import CheckpointError, RunError
+from resexplorer.launch import start_race
+from resexplorer.models import ModelConfig, build_model
+from resexplorer.runs import Run, RunStore, load_checkpoint, model_from_checkpoint
+from resexplorer.train import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def finished_runs(tiny_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    config = TrainConfig(epochs=4, batch_size=32, lr=0.05, device="cpu")
+    race, runs = start_race([ModelConfig("resnet", 8, num_classes=4), ModelConfig("plain", 8, num_classes=4)], tiny_data, config, root)
+    race.run()
+    return root, runs
+
+
+def test_a_run_folder_holds_config_metrics_status_and_kept_checkpoints(finished_runs):
+    root, runs = finished_runs
+    run = runs["resnet-8"]
+    config = json.loads((run.path / "config.json").read_text())
+    assert config["model"]["arch"] == "resnet" and config["train"]["epochs"] == 4
+    assert config["data"]["source"] == "synthetic" and config["data"]["n_train"] == 120
+    assert {"torch", "torchvision", "python", "resexplorer"} <= set(config["versions"])
+    assert [r["epoch"] for r in run.metrics("epoch")] == [1, 2, 3, 4]
+    assert run.metrics("train") and all("loss" in r for r in run.metrics("train"))
+    assert run.status()["status"] == "done"
+    assert run.kept_epochs() == [0, 1, 2, 4]  # initialisation, first, middle, end
+    assert run.load_checkpoint("last")["epoch"] == 4
+
+
+def test_checkpoint_rebuilds_the_model_from_itself_alone(finished_runs, tiny_data):
+    _, runs = finished_runs
+    ckpt = runs["plain-8"].load_checkpoint("last")
+    model = model_from_checkpoint(ckpt)
+    assert model.config == ModelConfig("plain", 8, num_classes=4)
+    x = torch.randn(2, 3, 32, 32)
+    reference = build_model(model.config).eval()
+    reference.load_state_dict(ckpt["model"])
+    assert torch.equal(model(x), reference(x))
+
+
+def test_half_precision_checkpoints_load_as_float32(finished_runs, tmp_path):
+    _, runs = finished_runs
+    ckpt = runs["resnet-8"].load_checkpoint("last")
+    half = {**ckpt, "model": {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}}
+    torch.save(half, tmp_path / "half.pt")
+    loaded = load_checkpoint(tmp_path / "half.pt")
+    assert all(v.dtype == torch.float32 for v in loaded["model"].values() if v.is_floating_point())
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.allclose(model_from_checkpoint(loaded)(x), model_from_checkpoint(ckpt)(x), atol=0.05)
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+@pytest.mark.parametrize(
+    "write,message",
+    [
+        (lambda p: p.write_bytes(b"\x00garbage" * 10), "not a readable"),
+        (lambda p: p.write_text(""), "not a readable"),
+        (lambda p: torch.save(build_model("resnet-8").state_dict(), p), "not a ResNet Explorer checkpoint"),
+        (lambda p: torch.save({"format": "resexplorer-checkpoint", "version": 1}, p), "damaged"),
+        (lambda p: torch.save({"format": "resexplorer-checkpoint", "version": 99}, p), "newer"),
+        (lambda p: p.write_bytes(pickle.dumps(Evil())), "not a readable"),
+    ],
+)
+def test_foreign_and_damaged_checkpoints_give_clear_errors(tmp_path, write, message):
+    path = tmp_path / "x.pt"
+    write(path)
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(path)
+
+
+def test_weights_that_do_not_fit_the_config_are_a_checkpoint_error(finished_runs):
+    _, runs = finished_runs
+    ckpt = runs["resnet-8"].load_checkpoint("last")
+    ckpt["model_config"] = {**ckpt["model_config"], "depth": 14}
+    with pytest.raises(CheckpointError, match="do not fit"):
+        model_from_checkpoint(ckpt)
+
+
+def test_store_lists_gets_and_deletes(finished_runs, tmp_path):
+    root, runs = finished_runs
+    store = RunStore(root)
+    (root / "not-a-run").mkdir(exist_ok=True)
+    assert sorted(r.run_id for r in store.list()) == sorted(r.run_id for r in runs.values())
+    with pytest.raises(RunError):
+        store.get("not-a-run")
+    summary = runs["resnet-8"].summary()
+    assert summary["model"] == "resnet-8" and summary["epochs_done"] == 4 and summary["status"] == "done"
+    assert summary["best_test_error"] <= summary["final_test_error"]
+    # delete a copy, not the shared fixture
+    import shutil
+
+    shutil.copytree(runs["plain-8"].path, tmp_path / "store" / runs["plain-8"].run_id)
+    other = RunStore(tmp_path / "store")
+    other.delete(runs["plain-8"].run_id)
+    assert other.list() == []
+
+
+def test_a_running_status_whose_process_is_gone_reads_interrupted(tmp_path):
+    run = RunStore(tmp_path).create(ModelConfig(), TrainConfig(), {"source": "synthetic"})
+    assert run.status()["status"] == "running"  # this process is alive
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    record = json.loads(run.status_path.read_text())
+    record["pid"] = int(done.stdout)
+    run.status_path.write_text(json.dumps(record))
+    assert run.status()["status"] == "interrupted"
+    with pytest.raises(RunError, match="still training"):
+        RunStore(tmp_path).delete(RunStore(tmp_path).create(ModelConfig(), TrainConfig(), {}).run_id)
+
+
+def test_torn_metric_lines_are_skipped(tmp_path):
+    run = RunStore(tmp_path).create(ModelConfig(), TrainConfig(), {})
+    run.append_metric({"kind": "epoch", "epoch": 1, "step": 5})
+    with open(run.metrics_path, "a") as handle:
+        handle.write('{"kind": "epoch", "ep')  # a writer killed mid-line
+    assert [r["epoch"] for r in run.metrics("epoch")] == [1]
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "resexplorer", *args]
+
+
+def _epochs_written(root: Path, model: str) -> int:
+    for path in root.glob(f"*-{model}-*"):
+        return len(Run(path).metrics("epoch"))
+    return 0
+
+
+def test_kill_9_mid_epoch_leaves_a_run_that_loads_and_resumes_while_another_process_finishes(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    common = ["--data", "synthetic", "--batch-size", "32", "--lr", "0.05", "--device", "cpu", "--runs", str(tmp_path)]
+    victim = subprocess.Popen(_cli("train", "--model", "resnet-14", "--epochs", "12", *common), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    neighbour = subprocess.Popen(_cli("train", "--model", "plain-8", "--epochs", "3", *common), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while _epochs_written(tmp_path, "resnet-14") < 2 and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.3)  # now somewhere inside a later epoch
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(30)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+    assert neighbour.wait(120) == 0, neighbour.stderr.read()
+
+    store = RunStore(tmp_path)
+    by_model = {r.config()["model_name"]: r for r in store.list()}
+    assert set(by_model) == {"resnet-14", "plain-8"}  # two processes, two intact runs
+    assert by_model["plain-8"].status()["status"] == "done"
+    killed = by_model["resnet-14"]
+    assert killed.status()["status"] == "interrupted"
+    epochs = [r["epoch"] for r in killed.metrics("epoch")]
+    assert len(epochs) >= 2 and epochs == list(range(1, len(epochs) + 1))
+    last = killed.load_checkpoint("last")
+    assert last["epoch"] >= epochs[-1]
+
+    resumed = subprocess.run(_cli("resume", str(killed.path), "--data", "synthetic"), env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert killed.status()["status"] == "done"
+    assert [r["epoch"] for r in killed.metrics("epoch")] == list(range(1, 13))
