@@ -281,6 +281,8 @@ class Race:
         self.probes = list(probes)
         self.should_stop = should_stop
         self.autocast = autocast_for(device, config.bf16)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
         self.normalize = Normalizer(data.mean, data.std, device, uses_channels_last(device))
         train = data.train
         if config.train_subset:
