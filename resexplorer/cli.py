@@ -58,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
+    build = sub.add_parser("build-reference", help="train (or finish) the shipped reference runs")
+    _add_data_args(build)
+    build.add_argument("--out", default="assets/runs", help="where the reference runs go (default: assets/runs)")
+    build.add_argument("--group", action="append", default=None, help="only these groups (repeatable); default: all")
+    build.add_argument("--device", default="auto")
+
     runs = sub.add_parser("runs", help="list runs with status and final errors")
     runs.add_argument("--runs", default="runs")
     return parser
@@ -71,7 +77,8 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"train": _train, "resume": _resume, "evaluate": _evaluate, "runs": _list_runs}[args.command](args)
+        commands = {"train": _train, "resume": _resume, "evaluate": _evaluate, "runs": _list_runs, "build-reference": _build_reference}
+        return commands[args.command](args)
     except ResExplorerError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -125,7 +132,6 @@ def _train(args) -> int:
     stop = _StopFlag()
     progress = TqdmProgress()
     race, runs = start_race(models, data, config, args.runs, [progress], should_stop=stop)
-    progress.begin(race)
     started = time.perf_counter()
     try:
         race.run()
@@ -149,7 +155,6 @@ def _resume(args) -> int:
     stop = _StopFlag()
     progress = TqdmProgress()
     race = resume_race(runs, data, [progress], should_stop=stop, device=args.device)
-    progress.begin(race)
     started = time.perf_counter()
     try:
         race.run()
@@ -175,6 +180,28 @@ def _evaluate(args) -> int:
             f"test error {100 * result['test_error']:.2f}%, test loss {result['test_loss']:.4f} on {result['n']} images"
         )
     return 0
+
+
+def _build_reference(args) -> int:
+    from .progress import TqdmProgress
+    from .reference import REFERENCE_GROUPS, build_reference_runs
+
+    unknown = sorted(set(args.group or []) - set(REFERENCE_GROUPS))
+    if unknown:
+        raise ResExplorerError(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(REFERENCE_GROUPS)}")
+    data = _load_data(args)
+    # Runs record the data folder by name and the command without this
+    # machine's paths, so the shipped configs read the same everywhere.
+    data.source = Path(args.data).name
+    command = f"python -m resexplorer build-reference --data {data.source} --out {args.out}"
+    command += "".join(f" --group {g}" for g in args.group or [])
+    stop = _StopFlag()
+    progress = TqdmProgress()
+    build_reference_runs(
+        data, args.out, command, args.group, args.device, [progress], should_stop=stop, log=lambda text: print(text, flush=True)
+    )
+    progress.close()
+    return EXIT_INTERRUPTED if stop.stopped else 0
 
 
 def _list_runs(args) -> int:

@@ -9,11 +9,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from .data import Dataset
+from .data import Dataset, Normalizer, stratified_subset
 from .errors import ConfigError
 from .models import ModelConfig
+from .probes import epoch_probe
 from .runs import Run, RunRecorder, RunStore, resume_member
 from .train import Callback, Probe, Race, TrainConfig, new_member, resolve_device, uses_channels_last
+
+
+PROBE_IMAGES = 500  # test images the per-epoch probes look at
+
+
+def default_probes(data: Dataset) -> list[Probe]:
+    """Fig. 7 responses and residual ratios on a fixed, class-balanced set of
+    test images, recorded at every epoch end."""
+    indices = stratified_subset(data.test.labels, PROBE_IMAGES, seed=0)
+    images = Normalizer(data.mean, data.std)(data.test.images[indices])
+    return [epoch_probe(images)]
 
 
 def start_race(
@@ -22,7 +34,7 @@ def start_race(
     config: TrainConfig,
     runs_root: str | Path,
     callbacks: Iterable[Callback] = (),
-    probes: Iterable[Probe] = (),
+    probes: Iterable[Probe] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     extra: dict | None = None,
 ) -> tuple[Race, dict[str, Run]]:
@@ -37,6 +49,7 @@ def start_race(
     runs = {m.name: store.create(m, config, data_info, extra) for m in models}
     members = [new_member(m, config, device, uses_channels_last(device)) for m in models]
     recorder = RunRecorder(runs, config, data_info)
+    probes = default_probes(data) if probes is None else probes
     race = Race(members, data, config, device, [recorder, *callbacks], probes, should_stop)
     return race, runs
 
@@ -45,7 +58,7 @@ def resume_race(
     runs: Sequence[Run],
     data: Dataset,
     callbacks: Iterable[Callback] = (),
-    probes: Iterable[Probe] = (),
+    probes: Iterable[Probe] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     device: str | None = None,
 ) -> Race:
@@ -66,4 +79,5 @@ def resume_race(
             f"{data_info.get('n_train')} training images); got {data.source} with {len(data.train)}"
         )
     recorder = RunRecorder({m.name: r for m, r in zip(members, runs)}, config, data_info)
+    probes = default_probes(data) if probes is None else probes
     return Race(members, data, config, torch_device, [recorder, *callbacks], probes, should_stop)

@@ -35,7 +35,8 @@ class TqdmProgress(Callback):
         self.bar: tqdm | None = None
         self.latest: dict[str, str] = {}
 
-    def begin(self, race: Race) -> None:
+    def on_race_start(self, race: Race) -> None:
+        self.close()
         done = race.members[0].step
         self.bar = tqdm(total=race.total_steps, initial=done, desc="training", unit="step", file=sys.stderr, dynamic_ncols=True)
 
@@ -58,3 +59,4 @@ class TqdmProgress(Callback):
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+        self.bar, self.latest = None, {}

@@ -56,6 +56,25 @@ def library_versions() -> dict:
     }
 
 
+def machine_info(device: torch.device) -> str:
+    """The processor that trains: the GPU's name, or the CPU model and threads."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model}, {torch.get_num_threads()} threads" if device.type == "cpu" else f"{device.type}: {model}"
+
+
+def _command_line() -> str:
+    """How this process was started, without this machine's paths."""
+    program = "python -m resexplorer" if sys.argv[0].endswith("__main__.py") else Path(sys.argv[0]).name
+    return " ".join([program, *sys.argv[1:]])
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -163,6 +182,9 @@ class Run:
         if config.get("format") != RUN_FORMAT:
             raise RunError(f"{self.path} is not a ResNet Explorer run folder")
         return config
+
+    def update_config(self, changes: dict) -> None:
+        atomic_write_json({**self.config(), **changes}, self.config_path)
 
     def model_config(self) -> ModelConfig:
         return ModelConfig.from_dict(self.config()["model"])
@@ -290,7 +312,7 @@ class RunStore:
             "data": data_info,
             "versions": library_versions(),
             "created": _now(),
-            "command": " ".join(sys.argv),
+            "command": _command_line(),
             **(extra or {}),
         }
         atomic_write_json(config, run.config_path)

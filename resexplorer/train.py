@@ -88,14 +88,6 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def describe_device(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    if device.type == "cpu":
-        return f"CPU ({torch.get_num_threads()} threads)"
-    return device.type.upper()
-
-
 def lr_at(step: int, total_steps: int, config: TrainConfig, steps_per_epoch: int) -> float:
     """The learning rate at a step: a pure function (nanoGPT's get_lr)."""
     base = config.lr
@@ -191,6 +183,8 @@ class EpochEvent:
 
 class Callback:
     """Override what you need; every method is optional."""
+
+    def on_race_start(self, race: "Race") -> None: ...
 
     def on_start(self, member: "Member") -> None: ...
 
@@ -302,6 +296,8 @@ class Race:
 
     def run(self) -> dict[str, str]:
         """Train to the end, a cancel, or every member's divergence; returns statuses."""
+        for callback in self.callbacks:
+            callback.on_race_start(self)
         for member in self.members:
             member.model.train()
             self._emit("on_start", member)

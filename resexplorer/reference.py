@@ -1,0 +1,75 @@
+"""The shipped reference runs: which models, which recipe, how to rebuild.
+
+`python -m resexplorer build-reference --data FOLDER --out assets/runs`
+trains every group below from nothing, or continues the groups a killed
+build left unfinished, so one rebuild can span several sittings. Each run's
+config records the exact command, the machine and the wall time.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .data import Dataset
+from .launch import resume_race, start_race
+from .models import ModelConfig
+from .runs import Run, RunStore, machine_info
+from .train import Callback, TrainConfig, resolve_device
+
+# One recipe for every reference run, so curves compare directly: the
+# paper's optimiser and step schedule (lr / 10 at 50% and 75%), shortened.
+REFERENCE_RECIPE = TrainConfig(epochs=16, batch_size=128, lr=0.1, schedule="paper", seed=0, eval_every=1)
+
+REFERENCE_GROUPS: dict[str, list[str]] = {
+    # Fig. 6, minimal: degradation of plain nets, depth gains of ResNets
+    "fig6": ["plain-20", "plain-56", "resnet-20", "resnet-56"],
+    # section 3.3: shortcut options A/B/C against the plain net
+    "shortcuts": ["plain-32", "resnet-32", "resnet-32-B", "resnet-32-C"],
+    # the f(x) = 0 control: every residual branch starts at zero
+    "zero-init": ["resnet-56-zero"],
+}
+
+
+def group_runs(store: RunStore, group: str) -> list[Run]:
+    return [r for r in store.list() if r.config().get("reference_group") == group]
+
+
+def build_reference_runs(
+    data: Dataset,
+    out_dir: str | Path,
+    command: str,
+    groups: Iterable[str] | None = None,
+    device: str = "auto",
+    callbacks: Iterable[Callback] = (),
+    should_stop: Callable[[], bool] = lambda: False,
+    log: Callable[[str], None] = lambda text: None,
+) -> None:
+    """Train (or finish) each group in turn; groups already done are skipped."""
+    store = RunStore(out_dir)
+    recipe = TrainConfig.from_dict({**REFERENCE_RECIPE.to_dict(), "device": device})
+    for group in groups or REFERENCE_GROUPS:
+        existing = group_runs(store, group)
+        if existing and all(r.status()["status"] == "done" for r in existing):
+            log(f"{group}: done already, skipped")
+            continue
+        started = time.perf_counter()
+        if existing:
+            log(f"{group}: resuming {', '.join(r.run_id for r in existing)}")
+            race = resume_race(existing, data, callbacks, should_stop=should_stop, device=device)
+            runs = existing
+        else:
+            log(f"{group}: training {', '.join(REFERENCE_GROUPS[group])}")
+            models = [ModelConfig.from_name(n) for n in REFERENCE_GROUPS[group]]
+            extra = {"reference_group": group, "command": command, "machine": machine_info(resolve_device(device))}
+            race, by_name = start_race(models, data, recipe, out_dir, callbacks, should_stop=should_stop, extra=extra)
+            runs = list(by_name.values())
+        race.run()
+        sitting = {"machine": machine_info(resolve_device(device)), "wall_s": round(time.perf_counter() - started, 1)}
+        for run in runs:  # a build may span sittings, on different machines
+            sittings = run.config().get("sittings", []) + [sitting]
+            run.update_config({"sittings": sittings, "build_wall_s": round(sum(s["wall_s"] for s in sittings), 1)})
+        if should_stop():
+            log(f"{group}: stopped; run the same command again to continue")
+            return

@@ -1,0 +1,42 @@
+import pytest
+
+from resexplorer import reference
+from resexplorer.runs import RunStore
+from resexplorer.train import TrainConfig
+
+
+@pytest.fixture()
+def tiny_recipe(monkeypatch):
+    monkeypatch.setattr(reference, "REFERENCE_RECIPE", TrainConfig(epochs=2, batch_size=32, lr=0.05, schedule="paper"))
+    monkeypatch.setattr(reference, "REFERENCE_GROUPS", {"pair": ["plain-8", "resnet-8"], "single": ["resnet-8-zero"]})
+
+
+def test_build_trains_every_group_and_records_command_machine_and_time(tiny_recipe, tiny_data, tmp_path):
+    reference.build_reference_runs(tiny_data, tmp_path, "python -m resexplorer build-reference --data x", device="cpu")
+    runs = RunStore(tmp_path).list()
+    assert sorted(r.config()["model_name"] for r in runs) == ["plain-8", "resnet-8", "resnet-8-zero"]
+    for run in runs:
+        config = run.config()
+        assert config["command"].startswith("python -m resexplorer build-reference")
+        assert config["machine"] and config["build_wall_s"] > 0 and len(config["sittings"]) == 1
+        assert run.status()["status"] == "done" and config["train"]["schedule"] == "paper"
+    # a second build finds everything done and trains nothing
+    log = []
+    reference.build_reference_runs(tiny_data, tmp_path, "cmd", device="cpu", log=log.append)
+    assert all("skipped" in line for line in log) and len(RunStore(tmp_path).list()) == 3
+
+
+def test_a_stopped_build_continues_where_it_stopped(tiny_recipe, tiny_data, tmp_path):
+    calls = {"n": 0}
+
+    def stop_soon():
+        calls["n"] += 1
+        return calls["n"] > 5
+
+    reference.build_reference_runs(tiny_data, tmp_path, "cmd", groups=["pair"], device="cpu", should_stop=stop_soon)
+    assert {r.status()["status"] for r in RunStore(tmp_path).list()} == {"cancelled"}
+    reference.build_reference_runs(tiny_data, tmp_path, "cmd", groups=["pair"], device="cpu")
+    runs = RunStore(tmp_path).list()
+    assert len(runs) == 2 and {r.status()["status"] for r in runs} == {"done"}
+    assert all(len(r.config()["sittings"]) == 2 for r in runs)
+    assert all([e["epoch"] for e in r.metrics("epoch")] == [1, 2] for r in runs)
