@@ -13,10 +13,15 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .data import Dataset
+from .evaluation import evaluate_checkpoint
 from .launch import resume_race, start_race
 from .models import ModelConfig
-from .runs import Run, RunStore, machine_info
+from .runs import Run, RunStore, load_checkpoint, machine_info, save_compact_checkpoint
 from .train import Callback, TrainConfig, resolve_device
+
+# A shipped checkpoint must re-evaluate to the test error its metrics claim
+# within this (0.1 point); a half-precision copy that misses stays float32.
+CLAIM_TOLERANCE = 0.001
 
 # One recipe for every reference run, so curves compare directly: the
 # paper's optimiser and step schedule (lr / 10 at 50% and 75%), shortened.
@@ -53,6 +58,7 @@ def build_reference_runs(
         existing = group_runs(store, group)
         if existing and all(r.status()["status"] == "done" for r in existing):
             log(f"{group}: done already, skipped")
+            _pack_finished(existing, data, device, log)
             continue
         started = time.perf_counter()
         if existing:
@@ -73,3 +79,40 @@ def build_reference_runs(
         if should_stop():
             log(f"{group}: stopped; run the same command again to continue")
             return
+        _pack_finished(runs, data, device, log)
+
+
+def _pack_finished(runs: list[Run], data: Dataset, device: str, log: Callable[[str], None]) -> None:
+    for run in runs:
+        if run.status()["status"] == "done" and (run.checkpoint_dir / "last.pt").exists():
+            log(f"packed {run.run_id}: {pack_run(run, data, device)}")
+
+
+def pack_run(run: Run, data: Dataset, device: str = "auto") -> dict:
+    """Make a finished run small enough to ship: every kept checkpoint
+    without optimizer state, in half precision, xz-compressed; last.pt goes
+    (the newest kept epoch answers for it). Each checkpoint whose epoch
+    claims a test error is re-evaluated from its compact copy; if that
+    differs by more than CLAIM_TOLERANCE it is kept in float32 instead."""
+    claims = {e["epoch"]: e["test_error"] for e in run.metrics("epoch") if e.get("test_error") is not None}
+    report = {}
+    for epoch in run.kept_epochs():
+        source = run.checkpoint_path(epoch)
+        if source.name.endswith(".xz"):
+            continue  # packed already
+        ckpt = load_checkpoint(source)
+        target = source.with_name(source.name + ".xz")
+        save_compact_checkpoint(ckpt, target, half=True)
+        entry = {"precision": "float16"}
+        if epoch in claims:
+            measured = evaluate_checkpoint(load_checkpoint(target), data, device)["test_error"]
+            if abs(measured - claims[epoch]) > CLAIM_TOLERANCE:
+                save_compact_checkpoint(ckpt, target, half=False)
+                measured = evaluate_checkpoint(load_checkpoint(target), data, device)["test_error"]
+                entry["precision"] = "float32"
+            entry.update(claimed_test_error=claims[epoch], reevaluated_test_error=measured)
+        source.unlink()
+        report[str(epoch)] = entry
+    (run.checkpoint_dir / "last.pt").unlink(missing_ok=True)
+    run.update_config({"packed": {**run.config().get("packed", {}), **report}})
+    return report

@@ -16,7 +16,9 @@ a model is rebuilt from a checkpoint alone (nanoGPT's model_args habit).
 
 from __future__ import annotations
 
+import io
 import json
+import lzma
 import os
 import platform
 import secrets
@@ -32,13 +34,15 @@ import torch
 
 from .errors import CheckpointError, RunError
 from .models import ModelConfig, build_model
-from .storage import atomic_torch_save, atomic_write_json
+from .storage import atomic_torch_save, atomic_write_bytes, atomic_write_json
 from .train import Callback, EpochEvent, Member, StepEvent, TrainConfig, make_optimizer
 
 RUN_FORMAT = "resexplorer-run"
 CHECKPOINT_FORMAT = "resexplorer-checkpoint"
 FORMAT_VERSION = 1
 FINAL_STATUSES = ("done", "cancelled", "diverged", "failed")
+CHECKPOINT_SUFFIXES = (".pt", ".pt.xz")  # .pt.xz: compact shipped checkpoints
+XZ_MAGIC = b"\xfd7zXZ\x00"
 
 
 def library_versions() -> dict:
@@ -114,13 +118,16 @@ def checkpoint_dict(member: Member, train_config: TrainConfig, data_info: dict) 
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """Read one of our checkpoints safely (weights_only); floats come back as
-    float32 even when stored in half precision."""
+    """Read one of our checkpoints safely (weights_only), xz-compressed or
+    not; floats come back as float32 even when stored in half precision."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        raw = path.read_bytes()
+        if raw.startswith(XZ_MAGIC):
+            raw = lzma.decompress(raw)
+        ckpt = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(f"{path} is not a readable ResNet Explorer checkpoint ({first[:200]})") from err
@@ -133,6 +140,18 @@ def load_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(f"{path} is damaged: it lacks {', '.join(missing)}")
     ckpt["model"] = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
     return ckpt
+
+
+def save_compact_checkpoint(ckpt: dict, path: Path, half: bool = True) -> None:
+    """A shipped checkpoint: no optimizer or RNG state (nothing to resume),
+    weights in half precision unless told otherwise, xz-compressed."""
+    compact = {k: v for k, v in ckpt.items() if k not in ("optimizer", "rng")}
+    if half:
+        compact["model"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    buffer = io.BytesIO()
+    torch.save(compact, buffer)
+    data = lzma.compress(buffer.getvalue(), preset=9 | lzma.PRESET_EXTREME)
+    atomic_write_bytes(data, path)
 
 
 def model_from_checkpoint(ckpt: dict) -> torch.nn.Module:
@@ -244,17 +263,27 @@ class Run:
 
     # checkpoints
     def checkpoint_path(self, which: str | int = "last") -> Path:
+        """The file of a kept epoch or of 'last'; a packed run (no last.pt)
+        answers 'last' with its newest kept epoch."""
         if isinstance(which, int) or str(which).isdigit():
-            return self.checkpoint_dir / f"epoch-{int(which):04d}.pt"
-        return self.checkpoint_dir / f"{which}.pt"
+            stem = f"epoch-{int(which):04d}"
+        elif which == "last" and not (self.checkpoint_dir / "last.pt").exists() and self.kept_epochs():
+            stem = f"epoch-{self.kept_epochs()[-1]:04d}"
+        else:
+            stem = str(which)
+        for suffix in CHECKPOINT_SUFFIXES:
+            if (self.checkpoint_dir / f"{stem}{suffix}").exists():
+                return self.checkpoint_dir / f"{stem}{suffix}"
+        return self.checkpoint_dir / f"{stem}.pt"
 
     def kept_epochs(self) -> list[int]:
-        return sorted(int(p.stem.split("-")[1]) for p in self.checkpoint_dir.glob("epoch-*.pt"))
+        names = {p.name.split(".")[0] for p in self.checkpoint_dir.glob("epoch-*.pt*")}
+        return sorted(int(name.split("-")[1]) for name in names)
 
     def save_checkpoint(self, ckpt: dict, keep: bool) -> None:
-        atomic_torch_save(ckpt, self.checkpoint_path("last"))
+        atomic_torch_save(ckpt, self.checkpoint_dir / "last.pt")
         if keep:
-            atomic_torch_save(ckpt, self.checkpoint_path(ckpt["epoch"]))
+            atomic_torch_save(ckpt, self.checkpoint_dir / f"epoch-{ckpt['epoch']:04d}.pt")
 
     def load_checkpoint(self, which: str | int = "last") -> dict:
         return load_checkpoint(self.checkpoint_path(which))

@@ -37,6 +37,10 @@ def atomic_torch_save(obj, path: Path) -> None:
     _atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
+def atomic_write_bytes(data: bytes, path: Path) -> None:
+    _atomic_write(path, lambda handle: handle.write(data))
+
+
 def atomic_write_json(obj, path: Path) -> None:
     data = json.dumps(obj, indent=2, sort_keys=True).encode()
     _atomic_write(path, lambda handle: handle.write(data))

@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from resexplorer import reference
 from resexplorer.runs import RunStore
@@ -40,3 +41,20 @@ def test_a_stopped_build_continues_where_it_stopped(tiny_recipe, tiny_data, tmp_
     assert len(runs) == 2 and {r.status()["status"] for r in runs} == {"done"}
     assert all(len(r.config()["sittings"]) == 2 for r in runs)
     assert all([e["epoch"] for e in r.metrics("epoch")] == [1, 2] for r in runs)
+
+
+def test_packing_shrinks_checkpoints_and_keeps_their_claims(tiny_recipe, tiny_data, tmp_path):
+    from resexplorer.evaluation import evaluate_checkpoint
+
+    reference.build_reference_runs(tiny_data, tmp_path, "cmd", groups=["pair"], device="cpu")
+    for run in RunStore(tmp_path).list():
+        files = sorted(p.name for p in run.checkpoint_dir.iterdir())
+        assert files == ["epoch-0000.pt.xz", "epoch-0001.pt.xz", "epoch-0002.pt.xz"]  # no last.pt, no raw .pt
+        claims = {e["epoch"]: e["test_error"] for e in run.metrics("epoch")}
+        for epoch in (1, 2):
+            ckpt = run.load_checkpoint(epoch)
+            assert "optimizer" not in ckpt and all(v.dtype != torch.float16 for v in ckpt["model"].values())
+            assert abs(evaluate_checkpoint(ckpt, tiny_data, "cpu")["test_error"] - claims[epoch]) <= reference.CLAIM_TOLERANCE
+        assert run.load_checkpoint("last")["epoch"] == 2
+        packed = run.config()["packed"]
+        assert set(packed) == {"0", "1", "2"} and packed["2"]["claimed_test_error"] == claims[2]
