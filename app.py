@@ -1,34 +1,56 @@
-"""ResNet Explorer: the Streamlit entry point (pages arrive with the app issue)."""
+"""ResNet Explorer: the navigation table and the shared sidebar, nothing more.
+
+Pages read the sidebar's choices from st.session_state:
+  "data_source"  "cifar10", "synthetic" or an image-folder path
+  "runs_dir"     the runs folder
+"""
 
 import os
 
 import streamlit as st
 
-from resexplorer.errors import ResExplorerError
-from resexplorer.runs import RunStore
+from resexplorer.system import device_summary
 
-st.set_page_config(page_title="ResNet Explorer", layout="wide")
-st.title("ResNet Explorer")
-st.markdown(
-    "Why do shortcuts let deep nets train? He et al. (2015) found that deeper *plain* "
-    "nets reach **higher training error** than shallow ones (the degradation problem), "
-    "while residual nets, whose blocks learn only a residual *F(x)* added to their "
-    "input, get better with depth. This app trains both kinds of CIFAR-10 net side by "
-    "side and looks inside them."
-)
-st.info(
-    "The interactive pages are being built. Meanwhile, train from a terminal: "
-    "`python -m resexplorer train --model plain-20 --model resnet-20 --data cifar10 --epochs 10`"
-)
+st.set_page_config(page_title="ResNet Explorer", page_icon=":material/account_tree:", layout="wide")
 
-runs_dir = os.environ.get("RESEXPLORER_RUNS", "runs")
-st.subheader(f"Runs in `{runs_dir}`")
-try:
-    rows = [run.summary() for run in RunStore(runs_dir).list()]
-except ResExplorerError as err:
-    st.error(str(err))
-    rows = []
-if rows:
-    st.dataframe(rows, hide_index=True)
-else:
-    st.write("No runs yet.")
+SOURCES = {
+    "CIFAR-10 (downloaded on first use)": "cifar10",
+    "Image folder": "folder",
+    "Synthetic (generated, no download)": "synthetic",
+}
+
+
+@st.cache_resource(show_spinner=False)
+def _device() -> tuple[str, str]:
+    return device_summary()
+
+
+with st.sidebar:
+    kind, description = _device()
+    st.markdown(f"**Device:** {kind}  \n<small>{description}</small>", unsafe_allow_html=True)
+    default_folder = os.environ.get("RESEXPLORER_DATA", "")
+    choice = st.radio(
+        "Data source",
+        list(SOURCES),
+        index=1 if default_folder else 0,
+        key="source_choice",
+        help="Image folder: train/ and test/ (or val/) subfolders with one folder per class. "
+        "Its default comes from the RESEXPLORER_DATA environment variable.",
+    )
+    if SOURCES[choice] == "folder":
+        folder = st.text_input("Image folder", value=default_folder, key="data_folder", placeholder="path/to/folder with train/ and test/")
+        st.session_state["data_source"] = folder.strip()
+        if folder.strip() and not os.path.isdir(folder.strip()):
+            st.warning("That folder does not exist here.")
+    else:
+        st.session_state["data_source"] = SOURCES[choice]
+    st.session_state["runs_dir"] = st.text_input(
+        "Runs folder", value=os.environ.get("RESEXPLORER_RUNS", "runs"), key="runs_dir_input", help="Where your training runs are kept (RESEXPLORER_RUNS)."
+    ).strip() or "runs"
+
+pages = [
+    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("views/train.py", title="Train & compare", icon=":material/monitoring:"),
+    st.Page("views/runs.py", title="Runs", icon=":material/folder_open:"),
+]
+st.navigation(pages).run()

@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 from .errors import ResExplorerError
+from .jobs import CANCEL_FILE, ProgressWriter
 from .models import ModelConfig
-from .train import SCHEDULES, TrainConfig
+from .train import SCHEDULES, TrainConfig, failure_message
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -40,16 +41,20 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule)
     train.add_argument("--warmup-epochs", type=float, default=defaults.warmup_epochs)
     train.add_argument("--train-subset", type=int, default=None, metavar="N", help="a stratified subset of N training images")
+    train.add_argument("--test-subset", type=int, default=None, metavar="N", help="test on a stratified subset of N images (faster curves)")
+    train.add_argument("--log-every", type=int, default=defaults.log_every, metavar="STEPS", help="steps per logged training point (default: about 20 per epoch)")
     train.add_argument("--seed", type=int, default=defaults.seed)
     train.add_argument("--device", default=defaults.device, help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
     train.add_argument("--eval-every", type=int, default=defaults.eval_every, metavar="K", help="test every K epochs (and at the end)")
     train.add_argument("--no-augment", action="store_true", help="train without crop and flip")
     train.add_argument("--runs", default="runs", help="the runs folder (default: runs)")
+    train.add_argument("--job-dir", default=None, help=argparse.SUPPRESS)  # set by the app's jobs
 
     resume = sub.add_parser("resume", help="continue interrupted or cancelled runs from their last checkpoint")
     resume.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     _add_data_args(resume)
     resume.add_argument("--device", default=None)
+    resume.add_argument("--job-dir", default=None, help=argparse.SUPPRESS)
 
     evaluate = sub.add_parser("evaluate", help="test error of a run's checkpoint")
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
@@ -76,12 +81,27 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # A job started by the app reports its progress and its end into job_dir.
+    args.job = ProgressWriter(args.job_dir) if getattr(args, "job_dir", None) else None
+    previous_handler = signal.getsignal(signal.SIGINT)
+    args.stop = _StopFlag(getattr(args, "job_dir", None))  # early: a Stop may come while data loads
+    commands = {"train": _train, "resume": _resume, "evaluate": _evaluate, "runs": _list_runs, "build-reference": _build_reference}
     try:
-        commands = {"train": _train, "resume": _resume, "evaluate": _evaluate, "runs": _list_runs, "build-reference": _build_reference}
-        return commands[args.command](args)
+        code = commands[args.command](args)
     except ResExplorerError as err:
         print(f"error: {err}", file=sys.stderr)
+        if args.job:
+            args.job.finish("failed", str(err))
         return EXIT_USAGE
+    except Exception as err:
+        if args.job:
+            args.job.finish("failed", failure_message(err))
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+    if args.job:
+        args.job.finish("cancelled" if code == EXIT_INTERRUPTED else "done")
+    return code
 
 
 # --- commands -------------------------------------------------------------------
@@ -92,14 +112,30 @@ def _load_data(args):
     from .progress import tqdm_decode_progress
 
     with tqdm_decode_progress() as progress:
-        return load_dataset(args.data, args.cache, progress)
+        report = progress
+        if getattr(args, "job", None):
+            job = args.job
+
+            def report(done, total, what):
+                progress(done, total, what)
+                job.loading(done, total, what)
+
+        return load_dataset(args.data, args.cache, report)
+
+
+def _callbacks(args) -> list:
+    from .progress import TqdmProgress
+
+    return [TqdmProgress(), *([args.job] if args.job else [])]
 
 
 class _StopFlag:
-    """Ctrl+C asks the race to stop within one step; the runs stay resumable."""
+    """Ctrl+C (or the app's Stop, which also leaves a file in the job folder)
+    asks the race to stop within one step; the runs stay resumable."""
 
-    def __init__(self):
+    def __init__(self, job_dir: str | None = None):
         self.stopped = False
+        self.cancel_file = Path(job_dir) / CANCEL_FILE if job_dir else None
         signal.signal(signal.SIGINT, self._handle)
 
     def _handle(self, signum, frame):
@@ -108,12 +144,13 @@ class _StopFlag:
         self.stopped = True
 
     def __call__(self) -> bool:
+        if not self.stopped and self.cancel_file is not None and self.cancel_file.exists():
+            self.stopped = True
         return self.stopped
 
 
 def _train(args) -> int:
     from .launch import start_race
-    from .progress import TqdmProgress
 
     models = [ModelConfig.from_name(name) for name in args.model]
     config = TrainConfig(
@@ -127,23 +164,26 @@ def _train(args) -> int:
         device=args.device,
         eval_every=args.eval_every,
         augment=not args.no_augment,
+        test_subset=args.test_subset,
+        log_every=args.log_every,
     )
     data = _load_data(args)
-    stop = _StopFlag()
-    progress = TqdmProgress()
-    race, runs = start_race(models, data, config, args.runs, [progress], should_stop=stop)
+    stop = args.stop
+    callbacks = _callbacks(args)
+    race, runs = start_race(models, data, config, args.runs, callbacks, should_stop=stop)
+    if args.job:
+        args.job.set_runs(runs)
     started = time.perf_counter()
     try:
         race.run()
     finally:
-        progress.close()
+        callbacks[0].close()
     _print_summary(list(runs.values()), time.perf_counter() - started)
     return EXIT_INTERRUPTED if stop.stopped else 0
 
 
 def _resume(args) -> int:
     from .launch import resume_race
-    from .progress import TqdmProgress
     from .runs import open_run
 
     runs = [open_run(path) for path in args.run_dirs]
@@ -152,14 +192,16 @@ def _resume(args) -> int:
         if status in ("running", "done"):
             raise ResExplorerError(f"{run.path} is {status}; only interrupted, cancelled, failed or diverged runs resume")
     data = _load_data(args)
-    stop = _StopFlag()
-    progress = TqdmProgress()
-    race = resume_race(runs, data, [progress], should_stop=stop, device=args.device)
+    stop = args.stop
+    callbacks = _callbacks(args)
+    race = resume_race(runs, data, callbacks, should_stop=stop, device=args.device)
+    if args.job:
+        args.job.set_runs({run.config()["model_name"]: run for run in runs})
     started = time.perf_counter()
     try:
         race.run()
     finally:
-        progress.close()
+        callbacks[0].close()
     _print_summary(runs, time.perf_counter() - started)
     return EXIT_INTERRUPTED if stop.stopped else 0
 
@@ -195,7 +237,7 @@ def _build_reference(args) -> int:
     data.source = Path(args.data).name
     command = f"python -m resexplorer build-reference --data {data.source} --out {args.out}"
     command += "".join(f" --group {g}" for g in args.group or [])
-    stop = _StopFlag()
+    stop = args.stop
     progress = TqdmProgress()
     build_reference_runs(
         data, args.out, command, args.group, args.device, [progress], should_stop=stop, log=lambda text: print(text, flush=True)

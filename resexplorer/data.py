@@ -100,6 +100,25 @@ def load_dataset(source: str, cache_dir: str | Path | None = None, progress: Pro
     return _load_folder(Path(source).expanduser(), source, cache_dir, progress)
 
 
+def count_images(source: str) -> tuple[int, int]:
+    """(train, test) image counts without decoding, for time estimates."""
+    source = str(source).strip()
+    if source == "cifar10":
+        return 50_000, 10_000
+    if source == "synthetic":
+        from .synthetic import SYNTHETIC_SIZES
+
+        return SYNTHETIC_SIZES
+    root = Path(source).expanduser()
+    counts = []
+    for names in (("train",), TEST_SPLIT_NAMES):
+        split = next((root / n for n in names if (root / n).is_dir()), None)
+        if split is None:
+            raise DataError(f"{root} needs train/ and test/ (or val/) subfolders of class folders")
+        counts.append(sum(1 for p in split.glob("*/*") if p.suffix.lower() in IMAGE_SUFFIXES))
+    return counts[0], counts[1]
+
+
 # --- the disk cache ---------------------------------------------------------
 
 

@@ -16,8 +16,12 @@ from .data import Dataset
 from .evaluation import evaluate_checkpoint
 from .launch import resume_race, start_race
 from .models import ModelConfig
-from .runs import Run, RunStore, load_checkpoint, machine_info, save_compact_checkpoint
+from .runs import Run, RunStore, load_checkpoint, save_compact_checkpoint
+from .system import machine_info
 from .train import Callback, TrainConfig, resolve_device
+
+# Where the shipped reference runs live, in the run format.
+REFERENCE_RUNS_DIR = Path(__file__).resolve().parents[1] / "assets" / "runs"
 
 # A shipped checkpoint must re-evaluate to the test error its metrics claim
 # within this (0.1 point); a half-precision copy that misses stays float32.
@@ -39,6 +43,14 @@ REFERENCE_GROUPS: dict[str, list[str]] = {
 
 def group_runs(store: RunStore, group: str) -> list[Run]:
     return [r for r in store.list() if r.config().get("reference_group") == group]
+
+
+def reference_runs(group: str | None = None) -> list[Run]:
+    """The shipped runs (of one group), in the groups' model order."""
+    store = RunStore(REFERENCE_RUNS_DIR)
+    runs = [r for r in store.list() if group is None or r.config().get("reference_group") == group]
+    order = [name for names in REFERENCE_GROUPS.values() for name in names]
+    return sorted(runs, key=lambda r: order.index(r.config()["model_name"]) if r.config()["model_name"] in order else len(order))
 
 
 def build_reference_runs(

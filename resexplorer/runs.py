@@ -20,7 +20,6 @@ import io
 import json
 import lzma
 import os
-import platform
 import secrets
 import shutil
 import socket
@@ -34,6 +33,7 @@ import torch
 
 from .errors import CheckpointError, RunError
 from .models import ModelConfig, build_model
+from .system import library_versions
 from .storage import atomic_torch_save, atomic_write_bytes, atomic_write_json
 from .train import Callback, EpochEvent, Member, StepEvent, TrainConfig, make_optimizer
 
@@ -43,34 +43,6 @@ FORMAT_VERSION = 1
 FINAL_STATUSES = ("done", "cancelled", "diverged", "failed")
 CHECKPOINT_SUFFIXES = (".pt", ".pt.xz")  # .pt.xz: compact shipped checkpoints
 XZ_MAGIC = b"\xfd7zXZ\x00"
-
-
-def library_versions() -> dict:
-    import numpy
-    import torchvision
-
-    from . import __version__
-
-    return {
-        "resexplorer": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "numpy": numpy.__version__,
-    }
-
-
-def machine_info(device: torch.device) -> str:
-    """The processor that trains: the GPU's name, or the CPU model and threads."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model)
-    except OSError:
-        pass
-    return f"{model}, {torch.get_num_threads()} threads" if device.type == "cpu" else f"{device.type}: {model}"
 
 
 def _command_line() -> str:

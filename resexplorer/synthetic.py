@@ -33,7 +33,10 @@ def _make_split(n: int, num_classes: int, gen: torch.Generator) -> Split:
     return Split((images.clamp(0, 1) * 255).round().to(torch.uint8), labels.to(torch.int64))
 
 
-def make_synthetic(n_train: int = 600, n_test: int = 200, num_classes: int = 10, seed: int = 0) -> Dataset:
+SYNTHETIC_SIZES = (600, 200)  # default train and test images
+
+
+def make_synthetic(n_train: int = SYNTHETIC_SIZES[0], n_test: int = SYNTHETIC_SIZES[1], num_classes: int = 10, seed: int = 0) -> Dataset:
     """A deterministic Dataset of 32x32 images; same seed, same pixels."""
     if not 2 <= num_classes <= len(SYNTHETIC_CLASSES):
         raise ValueError(f"num_classes must be 2..{len(SYNTHETIC_CLASSES)}")

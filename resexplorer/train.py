@@ -43,6 +43,7 @@ class TrainConfig:
     warmup_epochs: float = 0.0  # linear ramp from lr/10 (the paper warms ResNet-110 at lr/10)
     seed: int = 0
     train_subset: int | None = None  # stratified N training images, None for all
+    test_subset: int | None = None  # stratified N test images for the curves, None for all
     device: str = "auto"  # auto: cuda, then mps, then cpu
     bf16: bool = True  # autocast to bfloat16 on CUDA; ignored elsewhere
     eval_every: int = 1  # evaluate the test split every k epochs, and at the last
@@ -57,6 +58,7 @@ class TrainConfig:
             (self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}"),
             (0 <= self.warmup_epochs < self.epochs, "warm-up must be shorter than the run"),
             (self.train_subset is None or self.train_subset >= 2, "train subset must be >= 2 images"),
+            (self.test_subset is None or self.test_subset >= 1, "test subset must be >= 1 image"),
             (self.eval_every >= 1, "eval_every must be >= 1"),
             (self.device in ("auto", "cpu", "mps") or self.device.startswith("cuda"), f"unknown device {self.device!r}"),
         ]
@@ -282,7 +284,10 @@ class Race:
         if config.train_subset:
             train = train.subset(stratified_subset(train.labels, config.train_subset, config.seed))
         self.train = train.to(device)  # the whole split stays on the device
-        self.test = data.test.to(device)
+        test = data.test
+        if config.test_subset:
+            test = test.subset(stratified_subset(test.labels, config.test_subset, config.seed))
+        self.test = test.to(device)
         self.steps_per_epoch = batches_per_epoch(len(train), config.batch_size)
         self.total_steps = self.steps_per_epoch * config.epochs
         self.log_every = config.log_every or max(1, self.steps_per_epoch // 20)

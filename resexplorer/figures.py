@@ -1,0 +1,115 @@
+"""Every plotly figure of the app, built from plain data (curves.py etc.)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import plotly.graph_objects as go
+
+from .curves import Curve
+from .paper import paper_test_error
+
+# Plain nets in warm colours, residual nets in cool ones, darker when deeper,
+# so a Fig. 6 chart reads at a glance.
+PALETTES = {
+    "plain": ["#f6bd60", "#f4a261", "#e76f51", "#d62828", "#9d0208", "#6a040f", "#370617"],
+    "resnet": ["#a9d6e5", "#61a5c2", "#2c7da0", "#1f6f9f", "#01497c", "#013a63", "#012a4a"],
+    "resnet-B": ["#b7e4c7", "#74c69d", "#52b788", "#40916c", "#2d6a4f", "#1b4332", "#081c15"],
+    "resnet-C": ["#d0bfff", "#b197fc", "#9775fa", "#845ef7", "#7048e8", "#5f3dc4", "#3b1f8f"],
+    "resnet-zero": ["#99e9f2", "#66d9e8", "#3bc9db", "#22b8cf", "#15aabf", "#1098ad", "#0b7285"],
+}
+DEPTH_ORDER = [8, 14, 20, 32, 44, 56, 110]
+
+
+def model_colour(model: str) -> str:
+    """A stable colour per model name: family by shortcut, shade by depth."""
+    parts = model.split("-")
+    arch, depth = parts[0], int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 20
+    family = arch
+    if arch == "resnet":
+        if "zero" in parts:
+            family = "resnet-zero"
+        elif "B" in parts or "C" in parts:
+            family = f"resnet-{'B' if 'B' in parts else 'C'}"
+    palette = PALETTES.get(family, PALETTES["resnet"])
+    index = DEPTH_ORDER.index(depth) if depth in DEPTH_ORDER else depth % len(palette)
+    return palette[min(index, len(palette) - 1)]
+
+
+def _x(curve: Curve, epochs: Sequence[float], axis: str) -> list[float]:
+    return [e * curve.steps_per_epoch for e in epochs] if axis == "iteration" else list(epochs)
+
+
+def error_curves(
+    curves: Sequence[Curve],
+    x_axis: str = "epoch",
+    log_y: bool = False,
+    paper_markers: bool = False,
+    faded: Sequence[Curve] = (),
+    title: str = "",
+) -> go.Figure:
+    """The paper's Fig. 6 layout: training error thin and dashed, test error
+    bold, one colour per model; `faded` curves (reference runs) underneath."""
+    fig = go.Figure()
+    for index, curve in enumerate(faded):
+        colour = model_colour(curve.model)
+        for xs, ys, dash, width in ((curve.train_epoch, curve.train_error, "dot", 1), (curve.test_epoch, curve.test_error, "solid", 2)):
+            fig.add_trace(
+                go.Scatter(
+                    x=_x(curve, xs, x_axis),
+                    y=[100 * y for y in ys],
+                    mode="lines",
+                    line={"color": colour, "dash": dash, "width": width},
+                    opacity=0.3,
+                    name="reference runs (faded)",
+                    legendgroup="reference",
+                    showlegend=index == 0 and dash == "solid",
+                    hovertemplate=f"reference {curve.label}<br>%{{x:.2f}}: %{{y:.2f}}%<extra></extra>",
+                )
+            )
+    for curve in curves:
+        colour = model_colour(curve.model)
+        fig.add_trace(
+            go.Scatter(
+                x=_x(curve, curve.train_epoch, x_axis),
+                y=[100 * y for y in curve.train_error],
+                mode="lines",
+                line={"color": colour, "dash": "dash", "width": 1.2},
+                name=f"{curve.label} train",
+                legendgroup=curve.label,
+                hovertemplate=f"{curve.label} training error<br>{x_axis} %{{x:.2f}}: %{{y:.2f}}%<extra></extra>",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=_x(curve, curve.test_epoch, x_axis),
+                y=[100 * y for y in curve.test_error],
+                mode="lines+markers",
+                line={"color": colour, "width": 3},
+                marker={"size": 6},
+                name=f"{curve.label} test",
+                legendgroup=curve.label,
+                hovertemplate=f"{curve.label} test error<br>{x_axis} %{{x:.2f}}: %{{y:.2f}}%<extra></extra>",
+            )
+        )
+        reported = paper_test_error(curve.arch, curve.depth) if paper_markers else None
+        if reported and "-" not in curve.model[len(curve.arch) + 1 :]:  # option A / plain only
+            value, source = reported
+            fig.add_hline(
+                y=value,
+                line={"color": colour, "dash": "dot", "width": 1},
+                annotation_text=f"paper {curve.model}: {value}% ({source})",
+                annotation_position="top left",
+                annotation_font={"size": 10, "color": colour},
+            )
+    fig.update_layout(
+        title=title or None,
+        xaxis_title="iterations" if x_axis == "iteration" else "epochs",
+        yaxis_title="error (%)",
+        yaxis_type="log" if log_y else "linear",
+        hovermode="closest",
+        legend={"groupclick": "togglegroup"},
+        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+        height=460,
+    )
+    return fig

@@ -1,0 +1,240 @@
+"""Background training jobs that the UI starts, watches and cancels.
+
+A job is a worker process, `python -m resexplorer train|resume ... --job-dir
+DIR`, so training never blocks the UI and never calls streamlit. Everything
+about a job lives in files under `<runs>/.jobs/<job_id>/`:
+
+    job.json        what was asked: the command, pid, when
+    progress.json   written by the worker (atomically, a few times a second
+                    at most): state, step, total, images/s, ETA, run folders
+    log.txt         the worker's output; its last 'error:' line explains a failure
+
+so a job outlives reruns, page switches, refreshes and even a restart of the
+app, and every browser tab sees the same job. One job holds the device at a
+time: a second start while one runs raises JobBusy.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import ResExplorerError
+from .runs import Run
+from .storage import atomic_write_json
+from .train import Callback, EpochEvent, Member, Race, StepEvent
+
+JOBS_FOLDER = ".jobs"
+CANCEL_FILE = "cancel"  # left by Job.cancel(); the worker checks it every step
+FINAL_STATES = ("done", "cancelled", "failed")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Children of this process, so their exit is reaped and seen at once.
+_CHILDREN: dict[int, subprocess.Popen] = {}
+
+
+class JobBusy(ResExplorerError):
+    """A job already holds the device."""
+
+
+def _pid_running(pid: int) -> bool:
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        return child.poll() is None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # guard against a reused pid
+        return b"resexplorer" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+
+
+# --- the worker side -----------------------------------------------------------
+
+
+class ProgressWriter(Callback):
+    """Runs inside the worker: keeps progress.json current for the UI."""
+
+    MIN_INTERVAL_S = 0.5
+
+    def __init__(self, job_dir: str | Path):
+        self.path = Path(job_dir) / "progress.json"
+        self.state: dict = {"state": "starting", "message": "loading the data set", "step": 0, "total_steps": 0, "runs": {}, "statuses": {}}
+        self._last_write = 0.0
+        self._started = time.time()
+        self._first_step: int | None = None
+        self._write(force=True)
+
+    def _write(self, force: bool = False) -> None:
+        now = time.time()
+        if force or now - self._last_write >= self.MIN_INTERVAL_S:
+            self.state["updated"] = now
+            atomic_write_json(self.state, self.path)
+            self._last_write = now
+
+    def set_runs(self, runs: dict[str, Run]) -> None:
+        self.state["runs"] = {name: str(run.path) for name, run in runs.items()}
+        self._write(force=True)
+
+    def loading(self, done: int, total: int, what: str) -> None:
+        """The data set's first decode reports here."""
+        self.state["message"] = f"{what} {done}/{total}"
+        self._write()
+
+    def on_race_start(self, race: Race) -> None:
+        self._started = time.time()
+        self._first_step = race.members[0].step
+        self.state.update(state="running", message="training", step=self._first_step, total_steps=race.total_steps, images_per_step=race.config.batch_size * len(race.members))
+        self._write(force=True)
+
+    def _progress(self, step: int) -> None:
+        self.state["step"] = step
+        done = step - (self._first_step or 0)
+        elapsed = time.time() - self._started
+        if done > 0 and elapsed > 0:
+            rate = done / elapsed  # steps per second
+            self.state["images_per_s"] = rate * self.state.get("images_per_step", 0)
+            self.state["eta_s"] = (self.state["total_steps"] - step) / rate
+        self._write()
+
+    def on_step(self, member: Member, event: StepEvent) -> None:
+        self._progress(member.step)
+
+    def on_epoch_end(self, member: Member, event: EpochEvent) -> None:
+        self._progress(member.step)
+
+    def on_end(self, member: Member) -> None:
+        self.state["statuses"][member.name] = {"status": member.status, "message": member.message}
+        self._write(force=True)
+
+    def finish(self, state: str, message: str = "") -> None:
+        self.state.update(state=state, message=message, eta_s=0)
+        self._write(force=True)
+
+
+# --- the UI side -------------------------------------------------------------------
+
+
+class Job:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.job_id = self.path.name
+
+    def info(self) -> dict:
+        try:
+            return json.loads((self.path / "job.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+    def progress(self) -> dict:
+        try:
+            return json.loads((self.path / "progress.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join((self.path / "log.txt").read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def status(self) -> dict:
+        """The progress record with a trustworthy 'state': a worker that died
+        without finishing reads 'failed', with its last error line."""
+        progress = {"state": "starting", "message": "starting the worker", "step": 0, "total_steps": 0, "runs": {}, **self.progress()}
+        if progress["state"] in FINAL_STATES:
+            return progress
+        pid = self.info().get("pid")
+        if pid and _pid_running(int(pid)):
+            return progress
+        if (self.path / CANCEL_FILE).exists():
+            return {**progress, "state": "cancelled", "message": "stopped before training began"}
+        errors = [line for line in self.log_tail(50).splitlines() if line.startswith("error:")]
+        if errors:
+            message = errors[-1][len("error:") :].strip()
+        else:
+            message = "the training process ended unexpectedly; the last completed epoch of each run is kept and can be resumed from the Runs page"
+        return {**progress, "state": "failed", "message": message}
+
+    @property
+    def active(self) -> bool:
+        return self.status()["state"] not in FINAL_STATES
+
+    def runs(self) -> list[Run]:
+        return [Run(path) for path in self.status().get("runs", {}).values() if Path(path).is_dir()]
+
+    def cancel(self) -> None:
+        """Ask the worker to stop; it does so within one step, keeping every
+        completed epoch (the runs become 'cancelled' and resumable)."""
+        (self.path / CANCEL_FILE).touch()
+        pid = self.info().get("pid")
+        if pid and _pid_running(int(pid)):
+            os.kill(int(pid), signal.SIGINT)
+
+
+class JobManager:
+    """The jobs of one runs folder."""
+
+    def __init__(self, runs_root: str | Path):
+        self.runs_root = Path(runs_root).resolve()
+        self.root = self.runs_root / JOBS_FOLDER
+
+    def jobs(self) -> list[Job]:
+        if not self.root.is_dir():
+            return []
+        return [Job(p) for p in sorted(self.root.iterdir()) if (p / "job.json").is_file()]
+
+    def active(self) -> Job | None:
+        return next((job for job in reversed(self.jobs()) if job.active), None)
+
+    def latest(self) -> Job | None:
+        jobs = self.jobs()
+        return jobs[-1] if jobs else None
+
+    def start_training(self, models: list[str], data: str, options: dict, cache: str | None = None) -> Job:
+        """Start `train` for these models; options are TrainConfig fields."""
+        args = ["train", *[a for m in models for a in ("--model", m)], "--data", data, "--runs", str(self.runs_root)]
+        for key, value in options.items():
+            if value is None or value is False:
+                continue
+            flag = "--" + key.replace("_", "-")
+            args += [flag] if value is True else [flag, str(value)]
+        return self._start(args, cache)
+
+    def start_resume(self, runs: list[Run], data: str, cache: str | None = None) -> Job:
+        return self._start(["resume", *[str(r.path) for r in runs], "--data", data], cache)
+
+    def _start(self, args: list[str], cache: str | None) -> Job:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # two tabs pressing Start at once: one wins
+            busy = self.active()
+            if busy is not None:
+                raise JobBusy(
+                    f"a training job ({busy.job_id}) is running; wait for it or stop it before starting another"
+                )
+            job_dir = self.root / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+            job_dir.mkdir()
+            command = [sys.executable, "-m", "resexplorer", *args, "--job-dir", str(job_dir)]
+            if cache:
+                command += ["--cache", cache]
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+            with open(job_dir / "log.txt", "wb") as log:
+                child = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            _CHILDREN[child.pid] = child
+            atomic_write_json(
+                {"job_id": job_dir.name, "pid": child.pid, "args": args, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+                job_dir / "job.json",
+            )
+            return Job(job_dir)

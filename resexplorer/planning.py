@@ -1,0 +1,131 @@
+"""What the Train page offers: presets, device-aware defaults, time estimates.
+
+Pure logic, so it is tested without a UI.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .models import SHORTCUTS, build_model
+
+DEPTHS = (8, 14, 20, 32, 44, 56, 110)
+
+
+def all_model_names() -> list[str]:
+    """Every model the custom picker offers: plain, and resnet with each
+    shortcut option, plus the zero-init control, at every listed depth."""
+    names = []
+    for depth in DEPTHS:
+        names.append(f"plain-{depth}")
+        names += [f"resnet-{depth}" if s == "A" else f"resnet-{depth}-{s}" for s in SHORTCUTS]
+        names.append(f"resnet-{depth}-zero")
+    return names
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    models: tuple[str, ...]
+    blurb: str  # what it shows, honestly
+    # settings that override the device defaults (e.g. the quick demo's size)
+    overrides: tuple[tuple[str, object], ...] = ()
+
+
+QUICK_DEMO = Preset(
+    "Quick demo",
+    ("plain-32", "resnet-32"),
+    "A 32-layer plain net against the residual net of the same depth, on 5,000 training images, "
+    "sized to finish in about 5 minutes on a 2-core CPU. It shows the first half of the paper's "
+    "point: with shortcuts, the same depth trains faster and reaches lower training error. It is too "
+    "short to show that deeper ResNets beat shallower ones (short runs favour shallow nets of both "
+    "kinds); for that, look at the reference runs faded underneath and on the Home page.",
+    (("epochs", 12), ("train_subset", 5000), ("test_subset", 1000), ("batch_size", 128), ("lr", 0.1), ("schedule", "cosine")),
+)
+
+PRESETS = {
+    p.name: p
+    for p in (
+        QUICK_DEMO,
+        Preset(
+            "Degradation (Fig. 6)",
+            ("plain-20", "plain-56", "resnet-20", "resnet-56"),
+            "The paper's Fig. 6 in small: the deeper plain net has higher training error than the shallow "
+            "one (degradation), while the deeper ResNet does better than the shallow one.",
+        ),
+        Preset(
+            "Shortcut options",
+            ("plain-32", "resnet-32", "resnet-32-B", "resnet-32-C"),
+            "Section 3.3: identity shortcuts with zero-padding (A), projections where the shape changes (B) "
+            "and projections everywhere (C) all fix degradation; they differ little.",
+        ),
+        Preset(
+            "Depth sweep",
+            ("resnet-20", "resnet-32", "resnet-44", "resnet-56"),
+            "Table 6: with shortcuts, every step in depth lowers the error.",
+        ),
+        Preset("Custom", (), "Any mix of plain and residual nets, depths and shortcut options."),
+    )
+}
+
+
+def default_settings(device_type: str) -> dict:
+    """Small on a CPU; within reach of the paper's recipe on a GPU."""
+    if device_type == "cuda":
+        return {"epochs": 60, "batch_size": 128, "lr": 0.1, "schedule": "paper", "train_subset": None, "test_subset": None, "seed": 0}
+    return {"epochs": 5, "batch_size": 128, "lr": 0.1, "schedule": "cosine", "train_subset": 10000, "test_subset": 2000, "seed": 0}
+
+
+# --- how long will it take -----------------------------------------------------
+
+EVAL_COST = 1 / 3  # a forward pass is about a third of a training step
+
+
+def measure_layer_rate(device: torch.device, batch: int = 64, steps: int = 3) -> float:
+    """Image-layers per second of a training step on this device: time a
+    few steps of resnet-14 (cost grows with depth, so rate / depth estimates
+    any of our nets). About half a second on a 2-core CPU."""
+    torch.manual_seed(0)
+    model = build_model("resnet-14").to(device)
+    if device.type in ("cpu", "cuda"):
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(batch, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
+
+    def step():
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step()  # warm-up: kernels, allocations
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return batch * steps * 14 / (time.perf_counter() - start)
+
+
+def estimate_seconds(models: list[str], epochs: int, n_train: int, n_test: int, layer_rate: float, eval_every: int = 1) -> float:
+    """Expected training time of a race: every model sees every image."""
+    depth_sum = sum(int(name.split("-")[1]) for name in models)
+    evaluations = epochs // eval_every + (epochs % eval_every != 0)
+    image_layers = depth_sum * (epochs * n_train + evaluations * n_test * EVAL_COST)
+    return image_layers / layer_rate
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"

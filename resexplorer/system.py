@@ -1,0 +1,44 @@
+"""What this machine is: the device that trains and the library versions."""
+
+from __future__ import annotations
+
+import platform
+
+import torch
+
+from .train import resolve_device
+
+
+def library_versions() -> dict:
+    import numpy
+    import torchvision
+
+    from . import __version__
+
+    return {
+        "resexplorer": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def machine_info(device: torch.device) -> str:
+    """The processor that trains: the GPU's name, or the CPU model and threads."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model}, {torch.get_num_threads()} threads" if device.type == "cpu" else f"{device.type}: {model}"
+
+
+def device_summary() -> tuple[str, str]:
+    """(kind, description) of the device training would use: for the sidebar."""
+    device = resolve_device("auto")
+    kind = {"cuda": "GPU (CUDA)", "mps": "Apple GPU (MPS)"}.get(device.type, "CPU")
+    return kind, machine_info(device)

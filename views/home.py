@@ -1,0 +1,52 @@
+"""Home: what the app shows, and the paper's point at first sight."""
+
+import streamlit as st
+
+from resexplorer.curves import curve_from_run
+from resexplorer.errors import ResExplorerError
+from resexplorer.figures import error_curves
+from resexplorer.paper import CITATION
+from resexplorer.reference import reference_runs
+from resexplorer.runs import RunStore
+
+st.title("ResNet Explorer")
+st.markdown(
+    "Stack more layers on a plain convolutional net and, past a point, it gets **worse even on "
+    "its training data**: He et al. called this the *degradation problem*. Their fix is a "
+    "shortcut around every pair of layers, so each block only learns a residual *F(x)* that is "
+    "added to its input; where the identity is already nearly right, *F(x)* can stay close to "
+    "zero. Here you train plain and residual CIFAR-10 nets side by side, live, and look inside them."
+)
+
+
+@st.cache_data(show_spinner=False, ttl=5)
+def _chart_runs(runs_dir: str):
+    """Shipped reference runs of Fig. 6, else the latest runs of the runs folder."""
+    shipped = reference_runs("fig6")
+    if shipped:
+        return [curve_from_run(r) for r in shipped], "the shipped reference runs (CIFAR-10, JPEG copy)"
+    try:
+        latest = RunStore(runs_dir).list()[-4:]
+    except ResExplorerError:
+        latest = []
+    return [curve_from_run(r) for r in latest], f"your latest runs in {runs_dir}"
+
+
+curves, source = _chart_runs(st.session_state.get("runs_dir", "runs"))
+curves = [c for c in curves if not c.empty]
+st.subheader("Deeper plain nets train worse; deeper ResNets train better")
+if curves:
+    st.plotly_chart(error_curves(curves), width="stretch")
+    st.caption(
+        f"Training error (thin, dashed) and test error (bold) of {source}. The paper's Figure 6 draws "
+        f"the same curves over 64k iterations. Source: {CITATION}."
+    )
+else:
+    st.info("No runs to draw yet. Start one on the **Train & compare** page; the Quick demo takes about 5 minutes on a laptop CPU.")
+
+st.markdown("#### Where to go")
+left, right = st.columns(2)
+with left:
+    st.page_link("views/train.py", label="Train & compare: race plain and residual nets live (Fig. 6)", icon=":material/monitoring:")
+with right:
+    st.page_link("views/runs.py", label="Runs: compare, export, delete and resume runs", icon=":material/folder_open:")
