@@ -83,6 +83,7 @@ def default_settings(device_type: str) -> dict:
 # --- how long will it take -----------------------------------------------------
 
 EVAL_COST = 1 / 3  # a forward pass is about a third of a training step
+STARTUP_S = 8.0  # starting the worker process and loading the cached data set
 
 
 def measure_layer_rate(device: torch.device, batch: int = 64, steps: int = 3) -> float:
@@ -119,7 +120,7 @@ def estimate_seconds(models: list[str], epochs: int, n_train: int, n_test: int, 
     depth_sum = sum(int(name.split("-")[1]) for name in models)
     evaluations = epochs // eval_every + (epochs % eval_every != 0)
     image_layers = depth_sum * (epochs * n_train + evaluations * n_test * EVAL_COST)
-    return image_layers / layer_rate
+    return STARTUP_S + image_layers / layer_rate
 
 
 def format_duration(seconds: float) -> str:

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set up everything the tests need, from nothing, then run them:
+#   a virtual environment with requirements-dev.txt, and Chromium for the
+#   real-browser test (Debian's package; installed with apt-get when missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/pip install -r requirements-dev.txt
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${CHROMIUM_PATH:-}" ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium
+fi
+.venv/bin/python -m pytest -q "$@"
