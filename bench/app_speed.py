@@ -1,0 +1,141 @@
+"""How fast the app feels, measured in a real browser (headless Chromium).
+
+1. First render of each page: a fresh browser tab opens the page's URL and
+   the clock stops when the page's content is drawn (its heading and, where
+   it has one, its chart). Goal: at most 3 s on the CPU.
+2. Chart update latency while a job runs: a small job trains on generated
+   images; every new training point is time-stamped when the worker writes
+   it to metrics.jsonl and again when it appears in the browser's chart.
+
+Run:  python bench/app_speed.py  [--chromium PATH] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from resexplorer.jobs import JobManager  # noqa: E402
+from resexplorer.runs import RunStore  # noqa: E402
+from resexplorer.synthetic import make_synthetic, write_image_folder  # noqa: E402
+
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGES = {  # url path -> what marks the page as drawn
+    "": ("ResNet Explorer", True),
+    "train": ("Train & compare", True),
+    "runs": ("Runs", False),
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(env: dict) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return proc, url
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("the app did not start")
+
+
+def first_renders(browser, url: str, repeats: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {path: [] for path in PAGES}
+    for round_ in range(repeats + 1):  # round 0 warms the server's caches up
+        for path, (heading, has_chart) in PAGES.items():
+            page = browser.new_page(viewport={"width": 1400, "height": 1200})
+            start = time.perf_counter()
+            page.goto(f"{url}/{path}")
+            page.get_by_role("heading", name=heading).wait_for(timeout=60_000)
+            if has_chart:
+                page.locator(".js-plotly-plot .legendtext").first.wait_for(timeout=60_000)
+            if round_:
+                times[path].append(time.perf_counter() - start)
+            page.close()
+    return times
+
+
+def chart_latency(browser, url: str, runs_dir: Path, data: str) -> list[float]:
+    """Seconds from a training point written to disk to it being drawn."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page.goto(f"{url}/train")
+    page.get_by_role("heading", name="Train & compare").wait_for(timeout=60_000)
+    JobManager(runs_dir).start_training(["resnet-8"], data, {"epochs": 30, "batch_size": 32, "log_every": 1, "test_subset": 50})
+    seen: dict[int, float] = {}  # number of training points drawn -> when first seen
+    deadline = time.time() + 120
+    while time.time() < deadline and len(seen) < 40:
+        count = page.evaluate(
+            """() => { const plot = document.querySelector('.js-plotly-plot');
+                       if (!plot || !plot.data) return 0;
+                       const t = plot.data.find(d => d.name === 'resnet-8 train');
+                       return t ? t.y.length : 0; }"""
+        )
+        if count and count not in seen:
+            seen[count] = time.time()
+        time.sleep(0.05)
+    job = JobManager(runs_dir).latest()
+    job.cancel()
+    run = RunStore(runs_dir).list()[0]
+    written = [r["time"] for r in run.metrics("train")]
+    page.close()
+    # a point drawn at count n was written as record n-1
+    return [drawn - written[n - 1] for n, drawn in sorted(seen.items()) if n - 1 < len(written)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chromium", default=os.environ.get("CHROMIUM_PATH") or shutil.which("chromium"))
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_image_folder(make_synthetic(n_train=2000, n_test=200, num_classes=10), Path(tmp) / "images")
+        runs_dir = Path(tmp) / "runs"
+        env = {**os.environ, "RESEXPLORER_DATA": str(folder), "RESEXPLORER_RUNS": str(runs_dir)}
+        proc, url = _serve(env)
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=args.chromium, headless=True, args=FLAGS)
+                renders = first_renders(browser, url, args.repeats)
+                print(f"first render, seconds (median of {args.repeats}, after one warm-up round; goal <= 3 s):")
+                for path, values in renders.items():
+                    print(f"  /{path or '':<8} {statistics.median(values):5.2f}   (all: {', '.join(f'{v:.2f}' for v in values)})")
+                latencies = chart_latency(browser, url, runs_dir, str(folder))
+                browser.close()
+        finally:
+            proc.terminate()
+            proc.wait(20)
+    if latencies:
+        print(f"chart update latency while training, seconds over {len(latencies)} points (refresh every 2 s):")
+        print(f"  median {statistics.median(latencies):.2f}, 90th percentile {sorted(latencies)[int(0.9 * (len(latencies) - 1))]:.2f}, max {max(latencies):.2f}")
+    else:
+        print("no chart updates were seen")
+    print(json.dumps({"first_render_s": {k or "home": statistics.median(v) for k, v in renders.items()}, "chart_latency_median_s": statistics.median(latencies) if latencies else None}))
+
+
+if __name__ == "__main__":
+    main()
