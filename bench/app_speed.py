@@ -86,25 +86,22 @@ def chart_latency(browser, url: str, runs_dir: Path, data: str) -> list[float]:
     page.goto(f"{url}/train")
     page.get_by_role("heading", name="Train & compare").wait_for(timeout=60_000)
     JobManager(runs_dir).start_training(["resnet-8"], data, {"epochs": 30, "batch_size": 32, "log_every": 1, "test_subset": 50})
-    seen: dict[int, float] = {}  # number of training points drawn -> when first seen
-    deadline = time.time() + 120
-    while time.time() < deadline and len(seen) < 40:
-        count = page.evaluate(
+    seen: dict[float, float] = {}  # last training point drawn (its epoch) -> when first seen
+    deadline = time.time() + 90
+    while time.time() < deadline and len(seen) < 30:
+        last = page.evaluate(
             """() => { const plot = document.querySelector('.js-plotly-plot');
-                       if (!plot || !plot.data) return 0;
+                       if (!plot || !plot.data) return null;
                        const t = plot.data.find(d => d.name === 'resnet-8 train');
-                       return t ? t.y.length : 0; }"""
+                       return t && t.x.length ? t.x[t.x.length - 1] : null; }"""
         )
-        if count and count not in seen:
-            seen[count] = time.time()
+        if last is not None and last not in seen:
+            seen[last] = time.time()
         time.sleep(0.05)
-    job = JobManager(runs_dir).latest()
-    job.cancel()
-    run = RunStore(runs_dir).list()[0]
-    written = [r["time"] for r in run.metrics("train")]
+    JobManager(runs_dir).latest().cancel()
+    written = {round(r["epoch"], 4): r["time"] for r in RunStore(runs_dir).list()[0].metrics("train")}
     page.close()
-    # a point drawn at count n was written as record n-1
-    return [drawn - written[n - 1] for n, drawn in sorted(seen.items()) if n - 1 < len(written)]
+    return [drawn - written[x] for x, drawn in seen.items() if x in written]
 
 
 def main() -> None:

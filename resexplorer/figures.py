@@ -36,8 +36,24 @@ def model_colour(model: str) -> str:
     return palette[min(index, len(palette) - 1)]
 
 
-def _x(curve: Curve, epochs: Sequence[float], axis: str) -> list[float]:
-    return [e * curve.steps_per_epoch for e in epochs] if axis == "iteration" else list(epochs)
+MAX_POINTS = 240  # per line: more is invisible at chart width and slows the browser
+
+
+def _thin(xs: Sequence[float], ys: Sequence[float], limit: int = MAX_POINTS) -> tuple[list, list]:
+    """Every k-th point (and always the last), so a long run draws fast."""
+    if len(xs) <= limit:
+        return list(xs), list(ys)
+    keep = list(range(0, len(xs), -(-len(xs) // limit)))
+    if keep[-1] != len(xs) - 1:
+        keep.append(len(xs) - 1)
+    return [xs[i] for i in keep], [ys[i] for i in keep]
+
+
+def _xy(curve: Curve, epochs: Sequence[float], errors: Sequence[float], axis: str, limit: int = MAX_POINTS) -> tuple[list, list]:
+    """x in epochs or iterations, y in percent rounded for a small payload."""
+    xs, ys = _thin(epochs, errors, limit)
+    xs = [round(e * curve.steps_per_epoch) if axis == "iteration" else round(e, 4) for e in xs]
+    return xs, [round(100 * y, 3) for y in ys]
 
 
 def error_curves(
@@ -54,10 +70,11 @@ def error_curves(
     for index, curve in enumerate(faded):
         colour = model_colour(curve.model)
         for xs, ys, dash, width in ((curve.train_epoch, curve.train_error, "dot", 1), (curve.test_epoch, curve.test_error, "solid", 2)):
+            x, y = _xy(curve, xs, ys, x_axis, limit=MAX_POINTS // 3)  # faded lines need less detail
             fig.add_trace(
                 go.Scatter(
-                    x=_x(curve, xs, x_axis),
-                    y=[100 * y for y in ys],
+                    x=x,
+                    y=y,
                     mode="lines",
                     line={"color": colour, "dash": dash, "width": width},
                     opacity=0.3,
@@ -69,10 +86,11 @@ def error_curves(
             )
     for curve in curves:
         colour = model_colour(curve.model)
+        x, y = _xy(curve, curve.train_epoch, curve.train_error, x_axis)
         fig.add_trace(
             go.Scatter(
-                x=_x(curve, curve.train_epoch, x_axis),
-                y=[100 * y for y in curve.train_error],
+                x=x,
+                y=y,
                 mode="lines",
                 line={"color": colour, "dash": "dash", "width": 1.2},
                 name=f"{curve.label} train",
@@ -80,10 +98,11 @@ def error_curves(
                 hovertemplate=f"{curve.label} training error<br>{x_axis} %{{x:.2f}}: %{{y:.2f}}%<extra></extra>",
             )
         )
+        x, y = _xy(curve, curve.test_epoch, curve.test_error, x_axis)
         fig.add_trace(
             go.Scatter(
-                x=_x(curve, curve.test_epoch, x_axis),
-                y=[100 * y for y in curve.test_error],
+                x=x,
+                y=y,
                 mode="lines+markers",
                 line={"color": colour, "width": 3},
                 marker={"size": 6},

@@ -38,13 +38,14 @@ class Preset:
 
 QUICK_DEMO = Preset(
     "Quick demo",
-    ("plain-32", "resnet-32"),
-    "A 32-layer plain net against the residual net of the same depth, on 5,000 training images, "
-    "sized to finish in about 5 minutes on a 2-core CPU. It shows the first half of the paper's "
-    "point: with shortcuts, the same depth trains faster and reaches lower training error. It is too "
-    "short to show that deeper ResNets beat shallower ones (short runs favour shallow nets of both "
-    "kinds); for that, look at the reference runs faded underneath and on the Home page.",
-    (("epochs", 12), ("train_subset", 5000), ("test_subset", 1000), ("batch_size", 128), ("lr", 0.1), ("schedule", "cosine")),
+    ("plain-20", "resnet-20"),
+    "A 20-layer plain net against the residual net of the same depth, on 10,000 training images for "
+    "12 epochs: about 4.5 minutes on a 2-core CPU. It shows the first half of the paper's point: with "
+    "shortcuts the same depth trains faster, and its training error stays lower (on the CIFAR-10 JPEG "
+    "copy, by 4 to 7 points from the third epoch on; 34% against 40% at the end). It is too short to show "
+    "that deeper ResNets beat shallower ones (short runs favour shallow nets of both kinds): for that, "
+    "see the reference runs faded underneath and the Home page.",
+    (("epochs", 12), ("train_subset", 10000), ("test_subset", 1000), ("batch_size", 128), ("lr", 0.1), ("schedule", "cosine")),
 )
 
 PRESETS = {

@@ -100,7 +100,7 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
         expect(page.get_by_text("Expected duration")).to_be_visible(timeout=60_000)
         page.get_by_role("button", name="Start").click()
         # the live chart shows at least one point of each model
-        for model in ("plain-32", "resnet-32"):
+        for model in ("plain-20", "resnet-20"):
             expect(page.locator(".legendtext", has_text=f"{model} train").first).to_be_visible(timeout=120_000)
         page.screenshot(path=str(ARTIFACTS / "2-training.png"), full_page=True)
 
@@ -112,7 +112,7 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
         _nav(page, "Train & compare")
         expect(page.get_by_role("heading", name="Train & compare")).to_be_visible(timeout=60_000)
         # the same job is still there, with its curves
-        expect(page.locator(".legendtext", has_text="resnet-32 test").first).to_be_visible(timeout=120_000)
+        expect(page.locator(".legendtext", has_text="resnet-20 test").first).to_be_visible(timeout=120_000)
         expect(page.get_by_text("Job done")).to_be_visible(timeout=120_000)
         page.screenshot(path=str(ARTIFACTS / "4-back-to-training.png"), full_page=True)
         browser.close()

@@ -26,7 +26,7 @@ def test_fig6_styles_training_thin_dashed_and_test_bold():
 def test_x_axis_in_iterations_log_scale_markers_and_faded_reference():
     fig = error_curves([_curve()], x_axis="iteration", log_y=True, paper_markers=True, faded=[_curve("plain-56", "plain", 56)])
     named = {t.name: t for t in fig.data}
-    assert list(named["resnet-20 train"].x) == [50.0, 100.0]
+    assert list(named["resnet-20 train"].x) == [50, 100]
     assert fig.layout.yaxis.type == "log" and fig.layout.xaxis.title.text == "iterations"
     assert any(t.opacity == 0.3 for t in fig.data if t.name == "reference runs (faded)")
     assert any("8.75" in (a.text or "") for a in fig.layout.annotations)  # Table 6, resnet-20
@@ -72,3 +72,11 @@ def test_quick_demo_is_sized_for_five_minutes_on_this_kind_of_cpu():
     settings = dict(QUICK_DEMO.overrides)
     seconds = estimate_seconds(list(QUICK_DEMO.models), settings["epochs"], settings["train_subset"], settings["test_subset"], 19_500)
     assert seconds <= 300
+
+
+def test_long_curves_are_thinned_but_keep_their_ends():
+    n = 5000
+    long = Curve("resnet-20", "resnet-20", "resnet", 20, 391.0, [i / 100 for i in range(n)], [1 - i / n for i in range(n)], [1], [0.5])
+    trace = next(t for t in error_curves([long]).data if t.name == "resnet-20 train")
+    assert len(trace.x) <= 241 and trace.x[0] == 0 and trace.x[-1] == pytest.approx((n - 1) / 100)
+    assert trace.y[-1] == pytest.approx(100 * (1 - (n - 1) / n), abs=1e-3)

@@ -120,7 +120,9 @@ def _explain_failure(status: dict) -> None:
         st.info("Check the image folder in the sidebar: it needs train/ and test/ subfolders with one folder per class.")
 
 
-@st.fragment(run_every=REFRESH_S if active is not None else None)
+# Always polling (a few small file reads): a job started from another tab or
+# the command line shows up here too.
+@st.fragment(run_every=REFRESH_S)
 def live_view() -> None:
     job = manager.latest()
     faded = _reference_curves() if show_reference else []
