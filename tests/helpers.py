@@ -27,7 +27,7 @@ def chart_specs(at: AppTest) -> list[dict]:
     return [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
 
 
-def wait_for_job(runs_dir: Path, timeout: float = 180) -> dict:
+def wait_for_job(runs_dir: Path, timeout: float = 600) -> dict:
     job = JobManager(runs_dir).latest()
     deadline = time.time() + timeout
     while job.active and time.time() < deadline:
