@@ -86,31 +86,22 @@ def error_curves(
             )
     for curve in curves:
         colour = model_colour(curve.model)
-        x, y = _xy(curve, curve.train_epoch, curve.train_error, x_axis)
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=y,
-                mode="lines",
-                line={"color": colour, "dash": "dash", "width": 1.2},
-                name=f"{curve.label} train",
-                legendgroup=curve.label,
-                hovertemplate=f"{curve.label} training error<br>{x_axis} %{{x:.2f}}: %{{y:.2f}}%<extra></extra>",
+        for kind, xs, ys, style in (
+            ("train", curve.train_epoch, curve.train_error, {"mode": "lines", "line": {"color": colour, "dash": "dash", "width": 1.2}}),
+            ("test", curve.test_epoch, curve.test_error, {"mode": "lines+markers", "line": {"color": colour, "width": 3}, "marker": {"size": 6}}),
+        ):
+            x, y = _xy(curve, xs, ys, x_axis)
+            what = "training error" if kind == "train" else "test error"
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=y,
+                    name=f"{curve.label} {kind}",
+                    legendgroup=curve.label,
+                    hovertemplate=f"{curve.label} {what}<br>{x_axis} %{{x:.2f}}: %{{y:.2f}}%<extra></extra>",
+                    **style,
+                )
             )
-        )
-        x, y = _xy(curve, curve.test_epoch, curve.test_error, x_axis)
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=y,
-                mode="lines+markers",
-                line={"color": colour, "width": 3},
-                marker={"size": 6},
-                name=f"{curve.label} test",
-                legendgroup=curve.label,
-                hovertemplate=f"{curve.label} test error<br>{x_axis} %{{x:.2f}}: %{{y:.2f}}%<extra></extra>",
-            )
-        )
         reported = paper_test_error(curve.arch, curve.depth) if paper_markers else None
         if reported and "-" not in curve.model[len(curve.arch) + 1 :]:  # option A / plain only
             value, source = reported

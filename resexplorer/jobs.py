@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import ResExplorerError
-from .runs import Run
+from .runs import Run, pid_alive
 from .storage import atomic_write_json
 from .train import Callback, EpochEvent, Member, Race, StepEvent
 
@@ -47,13 +47,9 @@ class JobBusy(ResExplorerError):
 def _pid_running(pid: int) -> bool:
     child = _CHILDREN.get(pid)
     if child is not None:
-        return child.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return child.poll() is None  # also reaps it, so a finished child is not a zombie
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        return True
     try:  # guard against a reused pid
         return b"resexplorer" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:

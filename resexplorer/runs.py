@@ -55,7 +55,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -229,7 +229,7 @@ class Run:
         except (OSError, json.JSONDecodeError):
             return {"status": "interrupted", "message": "no readable status: the run was stopped while starting"}
         if record.get("status") == "running" and record.get("host") == socket.gethostname():
-            if not _pid_alive(int(record.get("pid", -1))):
+            if not pid_alive(int(record.get("pid", -1))):
                 record = {**record, "status": "interrupted", "message": "the training process ended without finishing; resume continues from the last completed epoch"}
         return record
 

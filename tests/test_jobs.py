@@ -1,8 +1,6 @@
 import json
-import os
 import subprocess
 import sys
-import time
 
 from resexplorer.jobs import CANCEL_FILE, Job, JobManager, ProgressWriter
 
