@@ -42,6 +42,7 @@ def test_plain_analogue_is_defined_only_where_shapes_match():
     assert stage_means([1.0, None, 3.0, None, None, None], 3) == [2.0, None]
 
 
+@torch.no_grad()
 def test_response_stds_follow_every_3x3_layer_after_bn():
     model = _eval_model("resnet-20")
     x = torch.randn(4, 3, 32, 32)
