@@ -40,12 +40,12 @@ for run in everything.values():
             "run": s["run_id"],
             "model": s["model"],
             "status": s["status"],
+            "where": "shipped" if run in shipped else "yours",
             "epochs": f"{s['epochs_done']}/{s['epochs']}",
             "final test error %": _pct(s["final_test_error"]),
             "best test error %": _pct(s["best_test_error"]),
             "final train error %": _pct(s["final_train_error"]),
             "created": s["created"],
-            "where": "shipped" if run in shipped else "yours",
         }
     )
 st.dataframe(rows, hide_index=True, width="stretch")
