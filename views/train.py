@@ -10,7 +10,6 @@ from resexplorer.jobs import JobBusy, JobManager
 from resexplorer.paper import CITATION
 from resexplorer.planning import PRESETS, all_model_names, default_settings, estimate_seconds, format_duration, measure_layer_rate
 from resexplorer.reference import reference_runs
-from resexplorer.system import device_summary
 from resexplorer.train import SCHEDULES, resolve_device
 
 REFRESH_S = 2.0
@@ -40,7 +39,7 @@ st.markdown(
 )
 
 # --- what to train -----------------------------------------------------------------
-device_kind = "cuda" if device_summary()[0].startswith("GPU (CUDA)") else "cpu"
+device_kind = resolve_device("auto").type  # cuda, mps or cpu: decides the defaults
 preset_name = st.selectbox("Preset", list(PRESETS), key="preset")
 preset = PRESETS[preset_name]
 st.caption(preset.blurb)
