@@ -34,7 +34,7 @@ def _chart_runs(runs_dir: str):
 
 curves, source = _chart_runs(st.session_state.get("runs_dir", "runs"))
 curves = [c for c in curves if not c.empty]
-st.subheader("Deeper plain nets train worse; deeper ResNets train better")
+st.subheader("The deeper plain net trains worse: the degradation problem")
 if curves:
     st.plotly_chart(error_curves(curves), width="stretch")
     st.caption(
