@@ -225,7 +225,6 @@ def _evaluate(args) -> int:
 
 
 def _build_reference(args) -> int:
-    from .progress import TqdmProgress
     from .reference import REFERENCE_GROUPS, build_reference_runs
 
     unknown = sorted(set(args.group or []) - set(REFERENCE_GROUPS))
@@ -238,11 +237,11 @@ def _build_reference(args) -> int:
     command = f"python -m resexplorer build-reference --data {data.source} --out {args.out}"
     command += "".join(f" --group {g}" for g in args.group or [])
     stop = args.stop
-    progress = TqdmProgress()
-    build_reference_runs(
-        data, args.out, command, args.group, args.device, [progress], should_stop=stop, log=lambda text: print(text, flush=True)
-    )
-    progress.close()
+    callbacks = _callbacks(args)
+    try:
+        build_reference_runs(data, args.out, command, args.group, args.device, callbacks, should_stop=stop, log=lambda text: print(text, flush=True))
+    finally:
+        callbacks[0].close()
     return EXIT_INTERRUPTED if stop.stopped else 0
 
 

@@ -48,7 +48,7 @@ def group_runs(store: RunStore, group: str) -> list[Run]:
 def reference_runs(group: str | None = None) -> list[Run]:
     """The shipped runs (of one group), in the groups' model order."""
     store = RunStore(REFERENCE_RUNS_DIR)
-    runs = [r for r in store.list() if group is None or r.config().get("reference_group") == group]
+    runs = store.list() if group is None else group_runs(store, group)
     order = [name for names in REFERENCE_GROUPS.values() for name in names]
     return sorted(runs, key=lambda r: order.index(r.config()["model_name"]) if r.config()["model_name"] in order else len(order))
 
