@@ -1,15 +1,20 @@
-"""Looking inside a net with hooks: layer responses and residual branches.
+"""Looking inside a net with hooks: layer responses, residual branches and
+gradient norms.
 
 Plain functions over a model and a batch of (normalised) images, returning
-plain lists. The training engine calls `epoch_probe` at every epoch end, so
-runs carry how these numbers evolve.
+plain lists or small dataclasses. The training engine calls `epoch_probe` at
+every epoch end, so runs carry how these numbers evolve. Block deletion and
+loss landscapes have their own modules (lesion.py, landscape.py).
 """
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .models import BasicBlock, CifarNet
@@ -69,6 +74,146 @@ def residual_ratios(model: CifarNet, images: torch.Tensor) -> list[float | None]
         for handle in handles:
             handle.remove()
     return ratios
+
+
+def block_names(model: CifarNet) -> list[str]:
+    """'s1.b1' .. 's3.bn': stage and block, 1-based, in forward order."""
+    n = model.config.blocks_per_stage
+    return [f"s{i // n + 1}.b{i % n + 1}" for i in range(len(model.blocks()))]
+
+
+@dataclass
+class InsideStats:
+    """One pass over a set of images: Fig. 7 and the residual ratios."""
+
+    layer_names: list[str]
+    response_std: list[float]  # per 3x3 layer, forward order
+    block_names: list[str]
+    residual_ratio: list[float | None]  # per block; None where undefined
+    n_images: int
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@torch.inference_mode()
+def inside_stats(model: CifarNet, images: torch.Tensor, batch_size: int = 250) -> InsideStats:
+    """Response std per 3x3 layer and ||F(x)||/||x|| per block over many
+    images, in one forward pass per chunk. Stds pool every element of every
+    image (sums and sums of squares per chunk, in float64); ratios average
+    per-image ratios. The branch output F(x) is read from bn2's output, so
+    nothing is computed twice."""
+    layers = response_layers(model)
+    blocks = model.blocks()
+    sums = torch.zeros(len(layers), dtype=torch.float64)
+    squares = torch.zeros(len(layers), dtype=torch.float64)
+    elements = [0] * len(layers)
+    ratio_sums = [0.0] * len(blocks)
+    defined = [True] * len(blocks)
+    branch_out: dict[int, torch.Tensor] = {}
+
+    def response_hook(index: int):
+        def hook(module, inputs, out):
+            values = out.double()
+            sums[index] += values.sum()
+            squares[index] += (values * values).sum()
+            elements[index] += values.numel()
+
+        return hook
+
+    def branch_hook(index: int):
+        def hook(module, inputs, out):
+            branch_out[index] = out
+
+        return hook
+
+    def block_hook(index: int):
+        def hook(block: BasicBlock, inputs, output):
+            x = inputs[0]
+            if block.has_shortcut:
+                ratio = _per_image_ratio(branch_out.pop(index), x)
+            elif output.shape == x.shape:
+                ratio = _per_image_ratio(output - x, x)
+            else:
+                defined[index] = False
+                return
+            ratio_sums[index] += float(ratio.sum())
+
+        return hook
+
+    handles = [bn.register_forward_hook(response_hook(i)) for i, (_, bn) in enumerate(layers)]
+    handles += [b.bn2.register_forward_hook(branch_hook(i)) for i, b in enumerate(blocks)]
+    handles += [b.register_forward_hook(block_hook(i)) for i, b in enumerate(blocks)]
+    try:
+        for start in range(0, len(images), batch_size):
+            model(images[start : start + batch_size])
+    finally:
+        for handle in handles:
+            handle.remove()
+    n = len(images)
+    means = sums / torch.tensor(elements, dtype=torch.float64)
+    variances = squares / torch.tensor(elements, dtype=torch.float64) - means**2
+    return InsideStats(
+        layer_names=[name for name, _ in layers],
+        response_std=[float(v) for v in variances.clamp_min(0).sqrt()],
+        block_names=block_names(model),
+        residual_ratio=[ratio_sums[i] / n if defined[i] else None for i in range(len(blocks))],
+        n_images=n,
+    )
+
+
+def _per_image_ratio(numerator: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    num = numerator.float().flatten(1).norm(dim=1)  # [B]
+    return num / x.float().flatten(1).norm(dim=1).clamp_min(1e-12)
+
+
+@dataclass
+class GradientNorms:
+    """One batch's backward pass: where the gradient goes (section 4.1)."""
+
+    layer_names: list[str]  # every conv and the classifier, forward order
+    weight_grad_norm: list[float]
+    block_names: list[str]
+    input_grad_norm: list[float]  # ||dL/dx|| reaching each block's input, mean per image
+    loss: float
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def gradient_norms(model: CifarNet, images: torch.Tensor, labels: torch.Tensor) -> GradientNorms:
+    """Weight-gradient norms per layer and the gradient reaching each block's
+    input, for the mean cross-entropy over one batch. BN uses the batch's
+    statistics, as in training; the model itself is left untouched (a copy
+    runs, so its running averages do not move)."""
+    work = copy.deepcopy(model).train()
+    work.zero_grad(set_to_none=True)
+    input_grads: dict[int, float] = {}
+
+    def block_hook(index: int):
+        def hook(block, inputs):
+            x = inputs[0]
+            if x.requires_grad:
+                x.register_hook(lambda grad: input_grads.__setitem__(index, float(grad.flatten(1).norm(dim=1).mean())))
+
+        return hook
+
+    blocks = work.blocks()
+    handles = [b.register_forward_pre_hook(block_hook(i)) for i, b in enumerate(blocks)]
+    try:
+        loss = F.cross_entropy(work(images), labels)
+        loss.backward()
+    finally:
+        for handle in handles:
+            handle.remove()
+    named = [(name, module) for name, module in work.named_modules() if isinstance(module, (nn.Conv2d, nn.Linear))]
+    return GradientNorms(
+        layer_names=[name for name, _ in named],
+        weight_grad_norm=[float(module.weight.grad.norm()) for _, module in named],
+        block_names=block_names(work),
+        input_grad_norm=[input_grads[i] for i in range(len(blocks))],
+        loss=float(loss.detach()),
+    )
 
 
 def stage_means(values: list[float | None], blocks_per_stage: int) -> list[float | None]:

@@ -1,0 +1,199 @@
+"""The Inside-the-nets analyses of one run at one checkpoint, cached on disk.
+
+Every analysis (probes.py, lesion.py, landscape.py) of a run's checkpoint is
+computed once and kept as JSON beside the run, under
+`<run>/analysis/epoch-NNNN/<kind>-<key>.json`, the key naming the images and
+settings. Where the run folder is read-only the user cache takes it. A page
+asks `cached()` first and computes only what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .data import Normalizer, default_cache_dir, load_dataset, stratified_subset
+from .errors import ConfigError, DataError, ResExplorerError
+from .landscape import interpolation, slice_1d, slice_2d
+from .lesion import random_lesion, single_block_lesion
+from .probes import gradient_norms, inside_stats
+from .runs import Run, model_from_checkpoint
+from .samples import CIFAR10_CLASSES, cifar_samples
+from .storage import atomic_write_json
+from .train import resolve_device, uses_channels_last
+
+Progress = Callable[[float, str], None]
+
+# What each analysis needs: which split's images, and its default settings.
+KINDS: dict[str, dict] = {
+    "inside": {"split": "test", "n": 1000},  # Fig. 7 + residual ratios
+    "gradients": {"split": "train", "n": 128},  # one training batch
+    "lesion_single": {"split": "test", "n": 1000},
+    "lesion_random": {"split": "test", "n": 1000, "max_k": 10, "draws": 3},
+    "landscape_1d": {"split": "train", "n": 2000, "points": 41, "span": 1.0},
+    "interpolation": {"split": "train", "n": 2000, "points": 26},
+    "landscape_2d": {"split": "train", "n": 1000, "points": 11, "span": 1.0},
+}
+ANALYSIS_DIR = "analysis"
+
+
+@dataclass
+class ImagePool:
+    """Where probe images come from: one data source's two splits, or the
+    shipped CIFAR-10 samples when the source cannot be loaded here."""
+
+    name: str  # goes into cache keys: "cifar10", a folder name, "samples"
+    classes: list[str]
+    splits: dict[str, tuple[torch.Tensor, torch.Tensor]]  # split -> (uint8 images, labels)
+    note: str = ""  # said in the UI when the pool is a fallback
+
+    def take(self, split: str, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = self.splits.get(split) or self.splits["test"]
+        if n < len(labels):
+            keep = stratified_subset(labels, n, seed)
+            return images[keep], labels[keep]
+        return images, labels
+
+    def count(self, split: str, n: int) -> int:
+        return min(n, len((self.splits.get(split) or self.splits["test"])[1]))
+
+
+def sample_pool() -> ImagePool:
+    images, labels, _ = cifar_samples()
+    note = (
+        f"The data source is not available here, so these analyses use the {len(labels)} CIFAR-10 test images "
+        "shipped in assets/samples (for training images too). Numbers are noisier than on 1,000+ images."
+    )
+    return ImagePool("samples", CIFAR10_CLASSES, {"test": (images, labels)}, note)
+
+
+def image_pool(source: str) -> ImagePool:
+    """The data source's images, or the shipped samples if it cannot load."""
+    try:
+        data = load_dataset(source)
+    except DataError as err:
+        pool = sample_pool()
+        pool.note = f"{err} {pool.note}"
+        return pool
+    name = Path(source).name if source not in ("cifar10", "synthetic") else source
+    return ImagePool(name, list(data.classes), {"train": (data.train.images, data.train.labels), "test": (data.test.images, data.test.labels)})
+
+
+def checkpoint_moments(run: Run) -> list[tuple[str, int]]:
+    """(label, epoch) for each kept checkpoint: initialisation, the first
+    epoch, the middle, the end; an unfinished run adds its latest epoch."""
+    kept = run.kept_epochs()
+    epochs = run.metrics("epoch")
+    latest = epochs[-1]["epoch"] if epochs else 0
+    if (run.checkpoint_dir / "last.pt").exists() and latest not in kept:
+        kept = kept + [latest]
+    planned = run.config()["train"]["epochs"]
+    moments = []
+    for epoch in kept:
+        if epoch == 0:
+            label = "initialisation"
+        elif epoch == 1:
+            label = "after epoch 1"
+        elif epoch == planned:
+            label = f"end (epoch {epoch})"
+        elif epoch == max(1, round(planned / 2)):
+            label = f"middle (epoch {epoch})"
+        else:
+            label = f"latest (epoch {epoch})"
+        moments.append((label, epoch))
+    return moments
+
+
+def _settings(kind: str, overrides: dict) -> dict:
+    if kind not in KINDS:
+        raise ConfigError(f"unknown analysis {kind!r}; known: {', '.join(KINDS)}")
+    return {**KINDS[kind], **{k: v for k, v in overrides.items() if v is not None}}
+
+
+def _file_name(kind: str, pool: ImagePool, settings: dict) -> str:
+    key = json.dumps({"images": pool.name, **settings}, sort_keys=True)
+    return f"{kind}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.json"
+
+
+def _locations(run: Run, epoch: int) -> list[Path]:
+    """Beside the run first; the user cache for read-only run folders."""
+    sub = Path(ANALYSIS_DIR) / f"epoch-{epoch:04d}"
+    return [run.path / sub, default_cache_dir() / ANALYSIS_DIR / run.run_id / sub]
+
+
+def cached(run: Run, epoch: int, kind: str, pool: ImagePool, **overrides) -> dict | None:
+    name = _file_name(kind, pool, _settings(kind, overrides))
+    for folder in _locations(run, epoch):
+        path = folder / name
+        if path.is_file():
+            try:
+                return json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # a damaged cache entry is recomputed
+    return None
+
+
+def _checkpoint_epoch(run: Run, epoch: int) -> int | str:
+    return epoch if epoch in run.kept_epochs() else "last"
+
+
+def compute(run: Run, epoch: int, kind: str, pool: ImagePool, progress: Progress | None = None, device: str = "auto", **overrides) -> dict:
+    """Run one analysis of a run's checkpoint and cache the result."""
+    settings = _settings(kind, overrides)
+    ckpt = run.load_checkpoint(_checkpoint_epoch(run, epoch))
+    classes = list(ckpt["data"].get("classes", []))
+    if classes != list(pool.classes):
+        raise DataError(
+            f"{run.run_id} learned the classes {', '.join(classes)}, but the images come from {pool.name} "
+            f"with {', '.join(pool.classes)}; pick the data source it was trained on in the sidebar"
+        )
+    torch_device = resolve_device(device)
+    channels_last = uses_channels_last(torch_device)
+    model = model_from_checkpoint(ckpt).to(torch_device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    normalize = Normalizer(ckpt["data"]["mean"], ckpt["data"]["std"], torch_device, channels_last)
+    raw, labels = pool.take(settings["split"], settings["n"])
+    images, labels = normalize(raw.to(torch_device)), labels.to(torch_device)
+    result = _run_analysis(kind, run, model, images, labels, settings, progress, torch_device, channels_last)
+    result = {"kind": kind, "run_id": run.run_id, "epoch": epoch, "images": pool.name, "n_images": len(labels), "settings": settings, **result}
+    _store(run, epoch, _file_name(kind, pool, settings), result)
+    return result
+
+
+def _run_analysis(kind, run, model, images, labels, settings, progress, device, channels_last) -> dict:
+    if kind == "inside":
+        return inside_stats(model, images).to_dict()
+    if kind == "gradients":
+        return gradient_norms(model, images, labels).to_dict()
+    if kind == "lesion_single":
+        return single_block_lesion(model, images, labels, progress).to_dict()
+    if kind == "lesion_random":
+        return random_lesion(model, images, labels, settings["max_k"], settings["draws"], progress=progress).to_dict()
+    if kind == "landscape_1d":
+        return slice_1d(model, images, labels, settings["points"], settings["span"], progress=progress).to_dict()
+    if kind == "landscape_2d":
+        return slice_2d(model, images, labels, settings["points"], settings["span"], progress=progress).to_dict()
+    if kind == "interpolation":
+        if 0 not in run.kept_epochs():
+            raise ResExplorerError(f"{run.run_id} kept no checkpoint at initialisation, so there is no path to draw")
+        initial = model_from_checkpoint(run.load_checkpoint(0)).to(device)
+        if channels_last:
+            initial = initial.to(memory_format=torch.channels_last)
+        alphas = [round(i / (settings["points"] - 1), 6) for i in range(settings["points"])]
+        return interpolation(initial, model, images, labels, alphas, progress=progress).to_dict()
+    raise ConfigError(f"unknown analysis {kind!r}")
+
+
+def _store(run: Run, epoch: int, name: str, result: dict) -> None:
+    for folder in _locations(run, epoch):
+        try:
+            atomic_write_json(result, folder / name)
+            return
+        except OSError:
+            continue  # read-only: try the next place
