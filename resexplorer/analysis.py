@@ -2,9 +2,13 @@
 
 Every analysis (probes.py, lesion.py, landscape.py) of a run's checkpoint is
 computed once and kept as JSON beside the run, under
-`<run>/analysis/epoch-NNNN/<kind>-<key>.json`, the key naming the images and
-settings. Where the run folder is read-only the user cache takes it. A page
-asks `cached()` first and computes only what is missing.
+`<run>/analysis/epoch-NNNN/<kind>-<key>.json`, the key naming the settings;
+the result records which images it saw. Any cached result answers, whatever
+data source computed it, so the shipped runs' analyses (computed on
+CIFAR-10 when they were built) show on machines without the data set.
+Results go beside the run unless told otherwise (the app leaves the shipped
+runs as they are) or the run folder is read-only: the user cache takes them
+then. A page asks `cached()` first and computes only what is missing.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Callable
 
 import torch
 
-from .data import Normalizer, default_cache_dir, load_dataset, stratified_subset
+from .data import Dataset, Normalizer, default_cache_dir, load_dataset, stratified_subset
 from .errors import ConfigError, DataError, ResExplorerError
 from .landscape import interpolation, slice_1d, slice_2d
 from .lesion import random_lesion, single_block_lesion
@@ -52,6 +56,11 @@ class ImagePool:
     splits: dict[str, tuple[torch.Tensor, torch.Tensor]]  # split -> (uint8 images, labels)
     note: str = ""  # said in the UI when the pool is a fallback
 
+    @classmethod
+    def from_dataset(cls, data: Dataset) -> "ImagePool":
+        name = data.source if data.source in ("cifar10", "synthetic") else Path(data.source).name
+        return cls(name, list(data.classes), {"train": (data.train.images, data.train.labels), "test": (data.test.images, data.test.labels)})
+
     def take(self, split: str, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = self.splits.get(split) or self.splits["test"]
         if n < len(labels):
@@ -80,8 +89,7 @@ def image_pool(source: str) -> ImagePool:
         pool = sample_pool()
         pool.note = f"{err} {pool.note}"
         return pool
-    name = Path(source).name if source not in ("cifar10", "synthetic") else source
-    return ImagePool(name, list(data.classes), {"train": (data.train.images, data.train.labels), "test": (data.test.images, data.test.labels)})
+    return ImagePool.from_dataset(data)
 
 
 def checkpoint_moments(run: Run) -> list[tuple[str, int]]:
@@ -115,8 +123,8 @@ def _settings(kind: str, overrides: dict) -> dict:
     return {**KINDS[kind], **{k: v for k, v in overrides.items() if v is not None}}
 
 
-def _file_name(kind: str, pool: ImagePool, settings: dict) -> str:
-    key = json.dumps({"images": pool.name, **settings}, sort_keys=True)
+def _file_name(kind: str, settings: dict) -> str:
+    key = json.dumps(settings, sort_keys=True)
     return f"{kind}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.json"
 
 
@@ -126,8 +134,8 @@ def _locations(run: Run, epoch: int) -> list[Path]:
     return [run.path / sub, default_cache_dir() / ANALYSIS_DIR / run.run_id / sub]
 
 
-def cached(run: Run, epoch: int, kind: str, pool: ImagePool, **overrides) -> dict | None:
-    name = _file_name(kind, pool, _settings(kind, overrides))
+def cached(run: Run, epoch: int, kind: str, **overrides) -> dict | None:
+    name = _file_name(kind, _settings(kind, overrides))
     for folder in _locations(run, epoch):
         path = folder / name
         if path.is_file():
@@ -142,7 +150,16 @@ def _checkpoint_epoch(run: Run, epoch: int) -> int | str:
     return epoch if epoch in run.kept_epochs() else "last"
 
 
-def compute(run: Run, epoch: int, kind: str, pool: ImagePool, progress: Progress | None = None, device: str = "auto", **overrides) -> dict:
+def compute(
+    run: Run,
+    epoch: int,
+    kind: str,
+    pool: ImagePool,
+    progress: Progress | None = None,
+    device: str = "auto",
+    store_beside: bool = True,
+    **overrides,
+) -> dict:
     """Run one analysis of a run's checkpoint and cache the result."""
     settings = _settings(kind, overrides)
     ckpt = run.load_checkpoint(_checkpoint_epoch(run, epoch))
@@ -162,7 +179,8 @@ def compute(run: Run, epoch: int, kind: str, pool: ImagePool, progress: Progress
     images, labels = normalize(raw.to(torch_device)), labels.to(torch_device)
     result = _run_analysis(kind, run, model, images, labels, settings, progress, torch_device, channels_last)
     result = {"kind": kind, "run_id": run.run_id, "epoch": epoch, "images": pool.name, "n_images": len(labels), "settings": settings, **result}
-    _store(run, epoch, _file_name(kind, pool, settings), result)
+    places = _locations(run, epoch)
+    _store(places if store_beside else places[1:], _file_name(kind, settings), result)
     return result
 
 
@@ -190,8 +208,25 @@ def _run_analysis(kind, run, model, images, labels, settings, progress, device, 
     raise ConfigError(f"unknown analysis {kind!r}")
 
 
-def _store(run: Run, epoch: int, name: str, result: dict) -> None:
-    for folder in _locations(run, epoch):
+# What the reference build computes for every shipped run, so the page
+# opens with everything drawn: the cheap probes at every kept checkpoint,
+# the slow sweeps at the end only (the 2-D slice is left to users).
+PRECOMPUTE_EVERY_MOMENT = ("inside", "gradients")
+PRECOMPUTE_AT_END = ("lesion_single", "lesion_random", "landscape_1d", "interpolation")
+
+
+def precompute(run: Run, pool: ImagePool, device: str = "auto", log: Callable[[str], None] = lambda text: None) -> None:
+    """Fill a finished run's analysis cache; what is there already stays."""
+    moments = [epoch for _, epoch in checkpoint_moments(run)]
+    for epoch in moments:
+        for kind in PRECOMPUTE_EVERY_MOMENT + (PRECOMPUTE_AT_END if epoch == moments[-1] else ()):
+            if cached(run, epoch, kind) is None:
+                compute(run, epoch, kind, pool, device=device)
+                log(f"{run.run_id}: {kind} at epoch {epoch}")
+
+
+def _store(places: list[Path], name: str, result: dict) -> None:
+    for folder in places:
         try:
             atomic_write_json(result, folder / name)
             return

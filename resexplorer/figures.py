@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import plotly.graph_objects as go
@@ -122,4 +124,78 @@ def error_curves(
         margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
         height=460,
     )
+    return fig
+
+
+# --- inside the nets -------------------------------------------------------------
+
+
+@dataclass
+class Series:
+    """One model's line: label for the legend, model name for the colour."""
+
+    label: str
+    model: str
+    x: Sequence
+    y: Sequence  # None where undefined (drawn as a gap)
+    dash: str = "solid"
+    hover: Sequence[str] | None = None  # per point, e.g. layer names
+
+
+def lines_chart(series: Sequence[Series], x_title: str, y_title: str, log_y: bool = False, markers: bool = True, height: int = 360) -> go.Figure:
+    """Several models' values on one axis (across depth, over epochs, along
+    a slice), coloured as everywhere else in the app."""
+    fig = go.Figure()
+    for s in series:
+        fig.add_trace(
+            go.Scatter(
+                x=list(s.x),
+                y=list(s.y),
+                name=s.label,
+                mode="lines+markers" if markers else "lines",
+                line={"color": model_colour(s.model), "dash": s.dash, "width": 2},
+                marker={"size": 5},
+                text=list(s.hover) if s.hover else None,
+                hovertemplate=f"{s.label}<br>%{{text}}<br>%{{y:.4g}}<extra></extra>" if s.hover else f"{s.label}<br>%{{x}}: %{{y:.4g}}<extra></extra>",
+                connectgaps=False,
+            )
+        )
+    fig.update_layout(
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        yaxis_type="log" if log_y else "linear",
+        hovermode="closest",
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        height=height,
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return fig
+
+
+def contour_grid(panels: Sequence[tuple[str, Sequence[float], Sequence[Sequence[float]]]], z_title: str) -> go.Figure:
+    """2-D loss slices side by side, one per model, on one colour scale
+    (log10 of the loss, so the basins show)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[title for title, _, _ in panels], horizontal_spacing=0.08)
+    values = [math.log10(max(v, 1e-6)) for _, _, z in panels for row in z for v in row]
+    low, high = min(values), max(values)
+    for col, (title, axis, z) in enumerate(panels, start=1):
+        fig.add_trace(
+            go.Contour(
+                x=list(axis),
+                y=list(axis),
+                z=[[math.log10(max(v, 1e-6)) for v in row] for row in z],
+                zmin=low,
+                zmax=high,
+                colorscale="Viridis",
+                showscale=col == len(panels),
+                colorbar={"title": z_title},
+                contours={"showlabels": False},
+                hovertemplate=f"{title}<br>α=%{{x}}, β=%{{y}}<br>log10 loss %{{z:.3f}}<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10}, height=360)
     return fig

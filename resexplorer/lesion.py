@@ -61,7 +61,7 @@ def lesion_errors(
     images: torch.Tensor,
     labels: torch.Tensor,
     deletions: Sequence[frozenset[int]],
-    batch_size: int = 250,
+    batch_size: int = 128,
     progress: Progress | None = None,
 ) -> list[float]:
     """Test error (a fraction) of the net with each set of blocks deleted;

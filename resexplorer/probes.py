@@ -97,7 +97,7 @@ class InsideStats:
 
 
 @torch.inference_mode()
-def inside_stats(model: CifarNet, images: torch.Tensor, batch_size: int = 250) -> InsideStats:
+def inside_stats(model: CifarNet, images: torch.Tensor, batch_size: int = 128) -> InsideStats:
     """Response std per 3x3 layer and ||F(x)||/||x|| per block over many
     images, in one forward pass per chunk. Stds pool every element of every
     image (sums and sums of squares per chunk, in float64); ratios average
@@ -114,10 +114,10 @@ def inside_stats(model: CifarNet, images: torch.Tensor, batch_size: int = 250) -
 
     def response_hook(index: int):
         def hook(module, inputs, out):
-            values = out.double()
-            sums[index] += values.sum()
-            squares[index] += (values * values).sum()
-            elements[index] += values.numel()
+            # no float64 copy of the activations: float32 reductions, summed in float64
+            sums[index] += float(out.sum())
+            squares[index] += float(torch.linalg.vector_norm(out)) ** 2
+            elements[index] += out.numel()
 
         return hook
 
@@ -163,8 +163,9 @@ def inside_stats(model: CifarNet, images: torch.Tensor, batch_size: int = 250) -
 
 
 def _per_image_ratio(numerator: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    num = numerator.float().flatten(1).norm(dim=1)  # [B]
-    return num / x.float().flatten(1).norm(dim=1).clamp_min(1e-12)
+    # vector_norm over dims, not flatten(1): no copy of channels_last tensors
+    num = torch.linalg.vector_norm(numerator.float(), dim=(1, 2, 3))  # [B]
+    return num / torch.linalg.vector_norm(x.float(), dim=(1, 2, 3)).clamp_min(1e-12)
 
 
 @dataclass

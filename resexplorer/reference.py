@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
+from .analysis import ImagePool, precompute
 from .data import Dataset
 from .evaluation import evaluate_checkpoint
 from .launch import resume_race, start_race
@@ -99,9 +100,14 @@ def build_reference_runs(
 
 
 def _pack_finished(runs: list[Run], data: Dataset, device: str, log: Callable[[str], None]) -> None:
+    """Pack each finished run and fill its analysis cache (both idempotent)."""
+    pool = ImagePool.from_dataset(data)
     for run in runs:
-        if run.status()["status"] == "done" and (run.checkpoint_dir / "last.pt").exists():
+        if run.status()["status"] != "done":
+            continue
+        if (run.checkpoint_dir / "last.pt").exists():
             log(f"packed {run.run_id}: {pack_run(run, data, device)}")
+        precompute(run, pool, device, log)
 
 
 def pack_run(run: Run, data: Dataset, device: str = "auto") -> dict:

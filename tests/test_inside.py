@@ -170,7 +170,7 @@ def tiny_run(tmp_path_factory):
     data = make_synthetic(n_train=64, n_test=32, num_classes=4, seed=2)
     race, runs = start_race([ModelConfig.from_name("resnet-8", num_classes=4)], data, TrainConfig(epochs=2, batch_size=32, lr=0.05, device="cpu"), tmp_path_factory.mktemp("runs"))
     race.run()
-    pool = analysis.ImagePool("synthetic", list(data.classes), {"train": (data.train.images, data.train.labels), "test": (data.test.images, data.test.labels)})
+    pool = analysis.ImagePool.from_dataset(data)
     return next(iter(runs.values())), pool
 
 
@@ -178,12 +178,12 @@ def tiny_run(tmp_path_factory):
 def test_every_analysis_computes_once_then_comes_from_the_cache(tiny_run, kind, monkeypatch):
     run, pool = tiny_run
     settings = {"n": 16, "points": 3} if kind in ("landscape_1d", "landscape_2d", "interpolation") else {"n": 16}
-    assert analysis.cached(run, 2, kind, pool, **settings) is None
+    assert analysis.cached(run, 2, kind, **settings) is None
     result = analysis.compute(run, 2, kind, pool, device="cpu", **settings)
     assert result["n_images"] == 16 and result["epoch"] == 2
     monkeypatch.setattr(analysis, "_run_analysis", lambda *a, **k: pytest.fail("recomputed"))
-    assert analysis.cached(run, 2, kind, pool, **settings) == result
-    assert analysis.cached(run, 1, kind, pool, **settings) is None  # per checkpoint
+    assert analysis.cached(run, 2, kind, **settings) == result
+    assert analysis.cached(run, 1, kind, **settings) is None  # per checkpoint
 
 
 def test_moments_name_the_kept_checkpoints(tiny_run):
@@ -208,4 +208,28 @@ def test_a_read_only_run_folder_caches_in_the_user_cache(tiny_run, monkeypatch):
 
     monkeypatch.setattr(analysis, "atomic_write_json", refuse_beside_run)
     analysis.compute(run, 1, "inside", pool, device="cpu", n=8)
-    assert analysis.cached(run, 1, "inside", pool, n=8)["n_images"] == 8
+    assert analysis.cached(run, 1, "inside", n=8)["n_images"] == 8
+
+
+def test_the_app_can_keep_results_out_of_a_run_folder(tiny_run):
+    run, pool = tiny_run
+    analysis.compute(run, 0, "gradients", pool, device="cpu", store_beside=False, n=8)
+    assert analysis.cached(run, 0, "gradients", n=8) is not None
+    assert not (run.path / analysis.ANALYSIS_DIR / "epoch-0000").exists()
+
+
+def test_folding_bn_keeps_the_function_along_the_direction():
+    from resexplorer.landscape import fold_batchnorm
+
+    model = _randomise_bn(_model("resnet-8-C"))
+    direction = filter_normalised_direction(model, seed=3)
+    folded, moved = fold_batchnorm(model, direction)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    images = torch.randn(5, 3, 32, 32)
+    moved_model = copy.deepcopy(model)
+    with torch.no_grad():
+        for name, p in moved_model.named_parameters():
+            p.add_(0.3 * direction[name])
+        for name, p in folded.named_parameters():
+            p.add_(0.3 * moved[name])
+        assert torch.allclose(folded(images), moved_model(images), atol=1e-4, rtol=1e-4)

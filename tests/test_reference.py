@@ -58,3 +58,16 @@ def test_packing_shrinks_checkpoints_and_keeps_their_claims(tiny_recipe, tiny_da
         assert run.load_checkpoint("last")["epoch"] == 2
         packed = run.config()["packed"]
         assert set(packed) == {"0", "1", "2"} and packed["2"]["claimed_test_error"] == claims[2]
+
+
+def test_a_finished_build_ships_the_inside_page_analyses(tiny_recipe, tiny_data, tmp_path):
+    from resexplorer import analysis
+
+    reference.build_reference_runs(tiny_data, tmp_path, "cmd", groups=["pair"], device="cpu")
+    for run in RunStore(tmp_path).list():
+        for epoch in (0, 1, 2):
+            assert analysis.cached(run, epoch, "inside")["n_images"] == 40  # all of the tiny test split
+            assert analysis.cached(run, epoch, "gradients") is not None
+        for kind in analysis.PRECOMPUTE_AT_END:
+            assert analysis.cached(run, 2, kind)["epoch"] == 2
+        assert (run.path / analysis.ANALYSIS_DIR / "epoch-0002").is_dir()  # beside the run: shipped with it

@@ -1,0 +1,66 @@
+"""AppTest of the Inside-the-nets page on runs trained here."""
+
+import pytest
+
+from helpers import app, chart_specs, make_image_folder
+from resexplorer import reference
+from resexplorer.data import load_dataset
+from resexplorer.launch import start_race
+from resexplorer.models import ModelConfig
+from resexplorer.train import TrainConfig
+
+
+@pytest.fixture()
+def two_runs(tmp_path, monkeypatch):
+    """A plain and a residual net trained for 2 epochs on a synthetic image
+    folder, that folder as the data source, and no shipped runs."""
+    folder = make_image_folder(tmp_path / "images", n_train=48, n_test=24)
+    monkeypatch.setenv("RESEXPLORER_DATA", str(folder))
+    monkeypatch.setenv("RESEXPLORER_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr(reference, "REFERENCE_RUNS_DIR", tmp_path / "no-shipped-runs")
+    data = load_dataset(str(folder))
+    models = [ModelConfig.from_name(name, num_classes=3) for name in ("plain-8", "resnet-8")]
+    race, runs = start_race(models, data, TrainConfig(epochs=2, batch_size=16, lr=0.05, device="cpu"), tmp_path / "runs")
+    race.run()
+    return runs
+
+
+def test_page_draws_every_probe_and_computes_lesions_and_landscapes_on_request(two_runs):
+    at = app("views/inside.py")
+    assert not at.exception and not at.error
+    assert sorted(at.multiselect(key="inside_runs").value) == sorted(r.run_id for r in two_runs.values())
+    names = {t["name"] for spec in chart_specs(at) for t in spec["data"]}
+    for model in ("plain-8", "resnet-8"):
+        assert f"{model} @ end (epoch 2)" in names  # Fig. 7, ratios, gradients
+        assert f"{model} stage 1" in names  # evolution from the training probes
+    assert any("closest honest analogue" in c.value for c in at.caption)
+
+    at.button(key="lesion_go").click().run()
+    at.button(key="landscape_go").click().run()
+    assert not at.exception and not at.error
+    specs = chart_specs(at)
+    titles = {spec["layout"]["xaxis"]["title"]["text"] for spec in specs}
+    assert {"deleted block", "blocks deleted at random", "step along a filter-normalised random direction", "α: initial (0) to these weights (1)"} <= titles
+    assert "lesion_go" not in [b.key for b in at.button]  # computed: the button is gone
+
+    # a fresh session finds everything in the cache and computes nothing
+    for run in two_runs.values():
+        assert (run.path / "analysis" / "epoch-0002").is_dir()
+    at = app("views/inside.py")
+    assert len(chart_specs(at)) == len(specs)
+
+
+def test_a_checkpoint_moment_picks_other_weights(two_runs):
+    at = app("views/inside.py")
+    end = chart_specs(at)[0]["data"][0]["y"]
+    at.select_slider(key="inside_moment").set_value("initialisation").run()
+    assert not at.exception
+    start = chart_specs(at)[0]["data"]
+    assert start[0]["name"].endswith("@ initialisation") and start[0]["y"] != end
+
+
+def test_page_says_what_to_do_without_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESEXPLORER_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr(reference, "REFERENCE_RUNS_DIR", tmp_path / "none")
+    at = app("views/inside.py")
+    assert not at.exception and any("Train & compare" in i.value for i in at.info)
