@@ -75,8 +75,8 @@ class ImagePool:
 def sample_pool() -> ImagePool:
     images, labels, _ = cifar_samples()
     note = (
-        f"The data source is not available here, so these analyses use the {len(labels)} CIFAR-10 test images "
-        "shipped in assets/samples (for training images too). Numbers are noisier than on 1,000+ images."
+        f"These analyses use the {len(labels)} CIFAR-10 test images shipped in assets/samples "
+        "(for training images too), so their numbers are noisier than on 1,000+ images."
     )
     return ImagePool("samples", CIFAR10_CLASSES, {"test": (images, labels)}, note)
 
@@ -87,9 +87,26 @@ def image_pool(source: str) -> ImagePool:
         data = load_dataset(source)
     except DataError as err:
         pool = sample_pool()
-        pool.note = f"{err} {pool.note}"
+        pool.note = f"{err} {pool.note}"  # the error says why the source is unusable
         return pool
     return ImagePool.from_dataset(data)
+
+
+def pool_for(run: Run, pool: ImagePool) -> ImagePool:
+    """`pool` if it has the classes the run learned; else the shipped CIFAR-10
+    samples if the run learned CIFAR-10 (a shipped run while the sidebar
+    names another data source); else a DataError that says what to pick."""
+    learned = list(run.config().get("data", {}).get("classes", []))
+    if learned == list(pool.classes):
+        return pool
+    if learned == CIFAR10_CLASSES:
+        samples = sample_pool()
+        samples.note = f"{run.config()['model_name']} learned CIFAR-10, not the classes of the data source {pool.name!r}. {samples.note}"
+        return samples
+    raise DataError(
+        f"{run.run_id} learned the classes {', '.join(learned)}, but the images come from {pool.name} "
+        f"with {', '.join(pool.classes)}; pick the data source it was trained on in the sidebar"
+    )
 
 
 def checkpoint_moments(run: Run) -> list[tuple[str, int]]:

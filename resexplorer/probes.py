@@ -231,12 +231,11 @@ def epoch_probe(images: torch.Tensor) -> Callable[[nn.Module, int], dict]:
     stds, residual ratios per block and per stage, at every epoch end."""
 
     def probe(model: nn.Module, epoch: int) -> dict:
-        batch = images.to(next(model.parameters()).device)
-        ratios = residual_ratios(model, batch)
+        stats = inside_stats(model, images.to(next(model.parameters()).device))
         return {
-            "response_std": layer_response_stds(model, batch),
-            "residual_ratio": ratios,
-            "residual_ratio_by_stage": stage_means(ratios, model.config.blocks_per_stage),
+            "response_std": stats.response_std,
+            "residual_ratio": stats.residual_ratio,
+            "residual_ratio_by_stage": stage_means(stats.residual_ratio, model.config.blocks_per_stage),
         }
 
     return probe

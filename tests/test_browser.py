@@ -115,5 +115,19 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
         expect(page.locator(".legendtext", has_text="resnet-20 test").first).to_be_visible(timeout=120_000)
         expect(page.get_by_text("Job done")).to_be_visible(timeout=120_000)
         page.screenshot(path=str(ARTIFACTS / "4-back-to-training.png"), full_page=True)
+
+        _nav(page, "Inside the nets")
+        expect(page.get_by_role("heading", name="Layer responses (Fig. 7)")).to_be_visible(timeout=60_000)
+        shown = "resnet-56" if reference_runs("fig6") else "resnet-20"  # the shipped pair, else the runs just made
+        expect(page.locator(".legendtext", has_text=f"{shown} @").first).to_be_visible(timeout=120_000)
+        lesion_button = page.get_by_role("button", name="Compute the lesion sweeps")
+        lesion_chart = page.locator(".xtitle", has_text="deleted block")
+        try:
+            expect(lesion_button.or_(lesion_chart).first).to_be_visible(timeout=180_000)
+            if lesion_button.count():  # shipped runs come with their sweeps computed
+                lesion_button.click()
+            expect(lesion_chart.first).to_be_visible(timeout=180_000)
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "5-inside.png"), full_page=True)
         browser.close()
     assert len(JobManager(runs).jobs()) == 1

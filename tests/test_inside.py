@@ -233,3 +233,16 @@ def test_folding_bn_keeps_the_function_along_the_direction():
         for name, p in folded.named_parameters():
             p.add_(0.3 * moved[name])
         assert torch.allclose(folded(images), moved_model(images), atol=1e-4, rtol=1e-4)
+
+
+def test_cifar_runs_fall_back_to_the_shipped_samples_and_others_get_a_message(tiny_run, tmp_path):
+    run, pool = tiny_run
+    assert analysis.pool_for(run, pool) is pool
+    (tmp_path / "cifar-run").mkdir()
+    (tmp_path / "cifar-run" / "config.json").write_text(run.config_path.read_text())
+    cifar_run = analysis.Run(tmp_path / "cifar-run")
+    cifar_run.update_config({"data": {**run.config()["data"], "classes": analysis.CIFAR10_CLASSES}})
+    fallback = analysis.pool_for(cifar_run, pool)
+    assert fallback.name == "samples" and len(fallback.take("test", 1000)[1]) == 100 and "learned CIFAR-10" in fallback.note
+    with pytest.raises(analysis.DataError, match="pick the data source"):
+        analysis.pool_for(run, fallback)

@@ -79,7 +79,11 @@ def _result(run, epoch: int, kind: str, compute_now: bool, **settings) -> dict |
     found = analysis.cached(run, epoch, kind, **settings)
     if found is not None or not compute_now:
         return found
-    pool = _pool(data_source)
+    try:
+        pool = analysis.pool_for(run, _pool(data_source))
+    except ResExplorerError as err:
+        st.error(f"{run.config()['model_name']}: {err}")
+        return None
     if pool.note and pool.note not in said:
         st.info(pool.note)
         said.add(pool.note)
