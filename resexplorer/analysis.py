@@ -21,15 +21,15 @@ from typing import Callable
 
 import torch
 
-from .data import Dataset, Normalizer, default_cache_dir, load_dataset, stratified_subset
+from .data import Dataset, default_cache_dir, load_dataset, stratified_subset
 from .errors import ConfigError, DataError, ResExplorerError
 from .landscape import interpolation, slice_1d, slice_2d
 from .lesion import random_lesion, single_block_lesion
 from .probes import gradient_norms, inside_stats
-from .runs import Run, model_from_checkpoint
+from .inference import load_run_model
+from .runs import Run
 from .samples import CIFAR10_CLASSES, cifar_samples
 from .storage import atomic_write_json
-from .train import resolve_device, uses_channels_last
 
 Progress = Callable[[float, str], None]
 
@@ -179,29 +179,22 @@ def compute(
 ) -> dict:
     """Run one analysis of a run's checkpoint and cache the result."""
     settings = _settings(kind, overrides)
-    ckpt = run.load_checkpoint(_checkpoint_epoch(run, epoch))
-    classes = list(ckpt["data"].get("classes", []))
-    if classes != list(pool.classes):
+    loaded = load_run_model(run, _checkpoint_epoch(run, epoch), device)
+    if loaded.classes != list(pool.classes):
         raise DataError(
-            f"{run.run_id} learned the classes {', '.join(classes)}, but the images come from {pool.name} "
+            f"{run.run_id} learned the classes {', '.join(loaded.classes)}, but the images come from {pool.name} "
             f"with {', '.join(pool.classes)}; pick the data source it was trained on in the sidebar"
         )
-    torch_device = resolve_device(device)
-    channels_last = uses_channels_last(torch_device)
-    model = model_from_checkpoint(ckpt).to(torch_device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    normalize = Normalizer(ckpt["data"]["mean"], ckpt["data"]["std"], torch_device, channels_last)
     raw, labels = pool.take(settings["split"], settings["n"])
-    images, labels = normalize(raw.to(torch_device)), labels.to(torch_device)
-    result = _run_analysis(kind, run, model, images, labels, settings, progress, torch_device, channels_last)
+    images, labels = loaded.inputs(raw), labels.to(loaded.device)
+    result = _run_analysis(kind, run, loaded.model, images, labels, settings, progress, device)
     result = {"kind": kind, "run_id": run.run_id, "epoch": epoch, "images": pool.name, "n_images": len(labels), "settings": settings, **result}
     places = _locations(run, epoch)
     _store(places if store_beside else places[1:], _file_name(kind, settings), result)
     return result
 
 
-def _run_analysis(kind, run, model, images, labels, settings, progress, device, channels_last) -> dict:
+def _run_analysis(kind, run, model, images, labels, settings, progress, device) -> dict:
     if kind == "inside":
         return inside_stats(model, images).to_dict()
     if kind == "gradients":
@@ -217,9 +210,7 @@ def _run_analysis(kind, run, model, images, labels, settings, progress, device, 
     if kind == "interpolation":
         if 0 not in run.kept_epochs():
             raise ResExplorerError(f"{run.run_id} kept no checkpoint at initialisation, so there is no path to draw")
-        initial = model_from_checkpoint(run.load_checkpoint(0)).to(device)
-        if channels_last:
-            initial = initial.to(memory_format=torch.channels_last)
+        initial = load_run_model(run, 0, device).model
         alphas = [round(i / (settings["points"] - 1), 6) for i in range(settings["points"])]
         return interpolation(initial, model, images, labels, alphas, progress=progress).to_dict()
     raise ConfigError(f"unknown analysis {kind!r}")

@@ -199,3 +199,20 @@ def contour_grid(panels: Sequence[tuple[str, Sequence[float], Sequence[Sequence[
         )
     fig.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10}, height=360)
     return fig
+
+
+def image_grid(cells: Sequence[Sequence[object]], row_titles: Sequence[str], column_titles: Sequence[str], cell_px: int = 150) -> go.Figure:
+    """Images (uint8 [H, W, 3] arrays, or None) in a grid of subplots with
+    titles: rows are models, columns are methods on the attribution page."""
+    from plotly.subplots import make_subplots
+
+    rows, cols = len(row_titles), len(column_titles)
+    fig = make_subplots(rows=rows, cols=cols, column_titles=list(column_titles), row_titles=list(row_titles), horizontal_spacing=0.01, vertical_spacing=0.03)
+    for r, row in enumerate(cells, start=1):
+        for c, image in enumerate(row, start=1):
+            if image is not None:
+                fig.add_trace(go.Image(z=image, hoverinfo="skip"), row=r, col=c)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(height=rows * cell_px + 40, width=cols * cell_px + 60, margin={"l": 10, "r": 40, "t": 30, "b": 10})
+    return fig

@@ -1,28 +1,7 @@
 """AppTest of the Inside-the-nets page on runs trained here."""
 
-import pytest
-
-from helpers import app, chart_specs, make_image_folder
+from helpers import app, chart_specs
 from resexplorer import reference
-from resexplorer.data import load_dataset
-from resexplorer.launch import start_race
-from resexplorer.models import ModelConfig
-from resexplorer.train import TrainConfig
-
-
-@pytest.fixture()
-def two_runs(tmp_path, monkeypatch):
-    """A plain and a residual net trained for 2 epochs on a synthetic image
-    folder, that folder as the data source, and no shipped runs."""
-    folder = make_image_folder(tmp_path / "images", n_train=48, n_test=24)
-    monkeypatch.setenv("RESEXPLORER_DATA", str(folder))
-    monkeypatch.setenv("RESEXPLORER_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setattr(reference, "REFERENCE_RUNS_DIR", tmp_path / "no-shipped-runs")
-    data = load_dataset(str(folder))
-    models = [ModelConfig.from_name(name, num_classes=3) for name in ("plain-8", "resnet-8")]
-    race, runs = start_race(models, data, TrainConfig(epochs=2, batch_size=16, lr=0.05, device="cpu"), tmp_path / "runs")
-    race.run()
-    return runs
 
 
 def test_page_draws_every_probe_and_computes_lesions_and_landscapes_on_request(two_runs):

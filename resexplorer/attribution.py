@@ -1,0 +1,289 @@
+"""Captum attributions of CIFAR nets, returned as plain arrays, with two
+checks of how far each explanation can be trusted.
+
+Every function takes a model in eval mode and normalised images
+[B, 3, H, W] (what the model sees) and returns numpy arrays of the input's
+shape. Our models reuse no module and run nothing in place, so DeepLift's
+rules apply to every ReLU and to the residual addition.
+
+Faithfulness:
+- deletion curve (Petsiuk et al. 2018): remove pixels in order of
+  attribution, most important first, and track the target's probability;
+  its area (mean over the curve, 0..1) is lower when the map found what the
+  model really uses;
+- model randomisation (Adebayo et al. 2018): randomise the weights from the
+  top layer down, stage by stage, and measure how much the map still
+  resembles the original; a map that barely changes does not explain the
+  model.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from captum.attr import DeepLift, IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel, Occlusion, Saliency
+from torch import nn
+from torchvision.transforms.functional import gaussian_blur
+
+from .errors import ConfigError
+
+METHODS = {
+    "integrated_gradients": "Integrated Gradients",
+    "saliency": "Saliency",
+    "smoothgrad": "SmoothGrad",
+    "gradcam": "Grad-CAM",
+    "occlusion": "Occlusion",
+    "deeplift": "DeepLift",
+}
+DEFAULT_METHODS = ("integrated_gradients", "saliency", "smoothgrad", "gradcam")
+BASELINES = ("black", "blurred", "mean")
+IG_STEPS = 50
+SMOOTHGRAD_SAMPLES = 10
+SMOOTHGRAD_STDEV = 0.15  # of the normalised input's range, as Smilkov et al. suggest (10-20%)
+
+
+def baseline_for(images: torch.Tensor, kind: str, black: torch.Tensor) -> torch.Tensor:
+    """The reference input of IG and DeepLift, in the model's normalised space.
+    black: the normalised value of a black pixel [1, 3, 1, 1] (it depends on
+    the training data's mean and std); mean: the training data's mean pixel,
+    0 after normalising; blurred: the image under a heavy Gaussian blur."""
+    if kind == "black":
+        return black.expand_as(images).clone()
+    if kind == "mean":
+        return torch.zeros_like(images)
+    if kind == "blurred":
+        return gaussian_blur(images, kernel_size=[11, 11], sigma=[5.0, 5.0])
+    raise ConfigError(f"unknown baseline {kind!r}; choose one of {', '.join(BASELINES)}")
+
+
+def last_stage(model: nn.Module) -> nn.Module:
+    """Grad-CAM's layer: the last stage's output (8x8 for 32x32 inputs)."""
+    return model.stages[-1]
+
+
+def _attribute(model: nn.Module, images: torch.Tensor, target: torch.Tensor, method: str, baseline: torch.Tensor) -> torch.Tensor:
+    if method == "integrated_gradients":
+        return IntegratedGradients(model).attribute(images, baselines=baseline, target=target, n_steps=IG_STEPS, internal_batch_size=IG_STEPS)
+    if method == "saliency":
+        return Saliency(model).attribute(images, target=target, abs=False)
+    if method == "smoothgrad":
+        stdev = SMOOTHGRAD_STDEV * float(images.max() - images.min())
+        return NoiseTunnel(Saliency(model)).attribute(images, nt_type="smoothgrad", nt_samples=SMOOTHGRAD_SAMPLES, nt_samples_batch_size=SMOOTHGRAD_SAMPLES, stdevs=stdev, target=target, abs=False)
+    if method == "gradcam":
+        cam = LayerGradCam(model, last_stage(model)).attribute(images, target=target, relu_attributions=True)  # [B, 1, 8, 8]
+        cam = LayerAttribution.interpolate(cam, tuple(images.shape[-2:]), interpolate_mode="bilinear")
+        return cam.expand_as(images) / images.shape[1]  # spread over the channels; their sum is the map
+    if method == "occlusion":
+        return Occlusion(model).attribute(images, sliding_window_shapes=(3, 4, 4), strides=(3, 2, 2), baselines=0.0, target=target, perturbations_per_eval=128)
+    if method == "deeplift":
+        return DeepLift(model).attribute(images, baselines=baseline, target=target)
+    raise ConfigError(f"unknown attribution method {method!r}; choose from {', '.join(METHODS)}")
+
+
+@dataclass
+class Attribution:
+    method: str
+    values: np.ndarray  # [B, 3, H, W], the input's shape
+    seconds: float
+
+    def pixel_map(self, signed: bool = True) -> np.ndarray:
+        """[B, H, W]: the channels summed (signed) or their absolute values summed."""
+        return self.values.sum(1) if signed else np.abs(self.values).sum(1)
+
+
+def attribute(
+    model: nn.Module,
+    images: torch.Tensor,
+    target: torch.Tensor | Sequence[int] | int,
+    method: str,
+    baseline: str = "black",
+    black: torch.Tensor | None = None,
+) -> Attribution:
+    """One method's attributions for each image towards its target class."""
+    model = model.eval()
+    target = torch.as_tensor(target, device=images.device).reshape(-1).expand(len(images))
+    black = black if black is not None else torch.zeros(1, images.shape[1], 1, 1, device=images.device)
+    start = time.perf_counter()
+    with warnings.catch_warnings():  # Captum's notes on hooks and input gradients, not for users
+        warnings.simplefilter("ignore", UserWarning)
+        values = _attribute(model, images, target, method, baseline_for(images, baseline, black))
+    return Attribution(method, values.detach().float().cpu().numpy(), time.perf_counter() - start)
+
+
+@torch.inference_mode()
+def probabilities(model: nn.Module, images: torch.Tensor) -> np.ndarray:
+    return F.softmax(model.eval()(images).float(), dim=1).cpu().numpy()
+
+
+# --- faithfulness: deletion -------------------------------------------------------
+
+
+@dataclass
+class DeletionCurve:
+    fractions: list[float]  # share of pixels removed
+    probability: list[float]  # of the target class
+    area: float  # mean probability over the curve: lower is more faithful
+
+
+@torch.inference_mode()
+def deletion_curve(model: nn.Module, image: torch.Tensor, target: int, pixel_map: np.ndarray, steps: int = 32, fill: torch.Tensor | None = None) -> DeletionCurve:
+    """Remove pixels (all channels, set to `fill`, the training mean by
+    default) in descending order of `pixel_map` [H, W], in `steps` equal
+    chunks, all in one batch. image: [3, H, W] normalised."""
+    _, height, width = image.shape
+    order = torch.from_numpy(np.argsort(-pixel_map.reshape(-1), kind="stable").copy()).to(image.device)
+    fill = torch.zeros(image.shape[0], 1, device=image.device) if fill is None else fill.reshape(-1, 1)
+    counts = [round(i * height * width / steps) for i in range(steps + 1)]
+    batch = image.reshape(1, image.shape[0], -1).repeat(steps + 1, 1, 1)  # [S+1, C, H*W]
+    for row, count in enumerate(counts):
+        batch[row][:, order[:count]] = fill
+    probs = F.softmax(model.eval()(batch.reshape(steps + 1, *image.shape)).float(), dim=1)[:, target]
+    fractions = [c / (height * width) for c in counts]
+    probability = probs.cpu().tolist()
+    area = float(np.trapezoid(probability, fractions)) if hasattr(np, "trapezoid") else float(np.trapz(probability, fractions))
+    return DeletionCurve(fractions, probability, area)
+
+
+# --- faithfulness: model randomisation -----------------------------------------------
+
+
+def randomisation_cascade(model: nn.Module) -> list[tuple[str, list[nn.Module]]]:
+    """Groups of layers to randomise, top first: the classifier, then each
+    stage from the last, then the stem (Adebayo et al.'s cascading test,
+    stage by stage)."""
+    return [("classifier", [model.linear])] + [(f"stage {i}", [model.stages[i - 1]]) for i in range(len(model.stages), 0, -1)] + [("stem", [model.conv1, model.bn1])]
+
+
+def _reinitialise(modules: list[nn.Module], gen: torch.Generator) -> None:
+    with torch.no_grad():
+        for root in modules:
+            for module in root.modules():
+                if isinstance(module, nn.Conv2d):
+                    fan_out = module.out_channels * module.kernel_size[0] * module.kernel_size[1]
+                    module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * (2.0 / fan_out) ** 0.5)
+                elif isinstance(module, nn.Linear):
+                    bound = 1 / module.in_features**0.5
+                    module.weight.copy_((torch.rand(module.weight.shape, generator=gen) * 2 - 1) * bound)
+                    module.bias.zero_()
+                elif isinstance(module, nn.BatchNorm2d):
+                    module.weight.fill_(1.0)
+                    module.bias.zero_()
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of two maps (ties broken by position)."""
+    ra = np.argsort(np.argsort(a.reshape(-1), kind="stable"), kind="stable").astype(np.float64)
+    rb = np.argsort(np.argsort(b.reshape(-1), kind="stable"), kind="stable").astype(np.float64)
+    ra -= ra.mean()
+    rb -= rb.mean()
+    denominator = np.sqrt((ra * ra).sum() * (rb * rb).sum())
+    return float((ra * rb).sum() / denominator) if denominator else 1.0
+
+
+@dataclass
+class SanityCheck:
+    method: str
+    steps: list[str]  # what had been randomised, cumulatively
+    similarity: list[float]  # rank correlation of |map| with the trained model's |map|
+    flagged: bool  # the map still resembles the original after randomising everything
+
+    FLAG_AT = 0.5
+
+
+def sanity_check(
+    model: nn.Module,
+    image: torch.Tensor,
+    target: int,
+    method: str,
+    baseline: str = "black",
+    black: torch.Tensor | None = None,
+    seed: int = 0,
+    progress: Callable[[float, str], None] | None = None,
+) -> SanityCheck:
+    """Randomise the model from the top, stage by stage, and compare each
+    map with the trained model's map (absolute values, rank correlation)."""
+    batch = image.unsqueeze(0)
+    original = attribute(model, batch, target, method, baseline, black).pixel_map(signed=False)[0]
+    work = copy.deepcopy(model).eval()
+    gen = torch.Generator().manual_seed(seed)
+    steps, similarity = [], []
+    cascade = randomisation_cascade(work)
+    for done, (name, modules) in enumerate(cascade, start=1):
+        _reinitialise(modules, gen)
+        randomised = attribute(work, batch, target, method, baseline, black).pixel_map(signed=False)[0]
+        steps.append(f"+ {name}" if steps else name)
+        similarity.append(rank_correlation(original, randomised))
+        if progress:
+            progress(done / len(cascade), f"{METHODS[method]}: {name} randomised")
+    return SanityCheck(method, steps, similarity, flagged=similarity[-1] >= SanityCheck.FLAG_AT)
+
+
+# --- drawing support: maps onto images -----------------------------------------------
+
+# Anchor colours (RGB 0..1) of the two colour scales: signed maps run blue
+# (against the target) to red (for it); absolute maps run to yellow.
+SIGNED_COLOURS = ((-1.0, (0.13, 0.40, 0.67)), (0.0, (1.0, 1.0, 1.0)), (1.0, (0.70, 0.09, 0.17)))
+ABSOLUTE_COLOURS = ((0.0, (0.0, 0.0, 0.0)), (0.5, (0.85, 0.25, 0.15)), (1.0, (1.0, 0.95, 0.3)))
+
+
+def _colour(values: np.ndarray, anchors) -> np.ndarray:
+    points = [a for a, _ in anchors]
+    return np.stack([np.interp(values, points, [c[i] for _, c in anchors]) for i in range(3)], axis=-1)
+
+
+def overlay(image: np.ndarray, pixel_map: np.ndarray, scale: float, signed: bool, upscale: int = 4) -> np.ndarray:
+    """uint8 [H*upscale, W*upscale, 3]: the map in colour over a greyed copy
+    of the image (uint8 [3, H, W]); each pixel's colour is as strong as
+    |value| / scale, so a column of maps shares one scale."""
+    grey = image.astype(np.float64).mean(0, keepdims=True).repeat(3, 0).transpose(1, 2, 0) / 255.0  # [H, W, 3]
+    v = np.clip(pixel_map / max(scale, 1e-12), -1.0 if signed else 0.0, 1.0)
+    colour = _colour(v, SIGNED_COLOURS if signed else ABSOLUTE_COLOURS)
+    strength = np.abs(v)[..., None]
+    blended = (1 - strength) * (0.35 + 0.5 * grey) + strength * colour
+    out = np.round(blended * 255).astype(np.uint8)
+    return out.repeat(upscale, 0).repeat(upscale, 1)
+
+
+# --- one image, one model, several methods ---------------------------------------------
+
+
+@dataclass
+class Explanation:
+    model: str
+    probabilities: np.ndarray  # [classes]
+    target: int
+    attributions: dict[str, Attribution]
+    deletion: dict[str, DeletionCurve]
+
+
+def resolve_target(rule: str | int, probabilities: np.ndarray, true_label: int | None) -> int:
+    """'predicted', 'true' (when the label is known) or a class index."""
+    if rule == "predicted":
+        return int(np.argmax(probabilities))
+    if rule == "true":
+        if true_label is None:
+            raise ConfigError("this image has no known label: explain the predicted class or pick one")
+        return int(true_label)
+    return int(rule)
+
+
+def explain(loaded, image: np.ndarray, methods: Sequence[str], target_rule: str | int = "predicted", true_label: int | None = None, baseline: str = "black") -> Explanation:
+    """Every method's map of one uint8 image [3, H, W] for one LoadedModel
+    (inference.py), with its deletion curve."""
+    batch = loaded.inputs(torch.from_numpy(np.ascontiguousarray(image))[None])
+    probs = loaded.probabilities(image[None])[0]
+    target = resolve_target(target_rule, probs, true_label)
+    black = loaded.black()
+    attributions, deletion = {}, {}
+    for method in methods:
+        result = attribute(loaded.model, batch, target, method, baseline, black)
+        attributions[method] = result
+        deletion[method] = deletion_curve(loaded.model, batch[0], target, result.pixel_map()[0])
+    return Explanation(loaded.name, probs, target, attributions, deletion)

@@ -1,0 +1,51 @@
+"""A run's trained model, ready to use on uint8 images: the weights of one
+checkpoint, the normalisation it trained with, its class names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import Normalizer
+from .runs import Run, model_from_checkpoint
+from .train import resolve_device, uses_channels_last
+
+
+@dataclass
+class LoadedModel:
+    name: str  # the model's name, e.g. "resnet-56"
+    model: torch.nn.Module  # eval mode, on `device`
+    normalize: Normalizer
+    classes: list[str]
+    device: torch.device
+    epoch: int
+
+    def inputs(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """uint8 [B, 3, H, W] -> what the model sees."""
+        return self.normalize(torch.as_tensor(images).to(self.device))
+
+    def black(self) -> torch.Tensor:
+        """A black pixel as the model sees it, [1, 3, 1, 1]."""
+        return self.inputs(torch.zeros(1, 3, 1, 1, dtype=torch.uint8))
+
+    @torch.inference_mode()
+    def probabilities(self, images: torch.Tensor | np.ndarray, batch_size: int = 500) -> np.ndarray:
+        """[B, classes] softmax probabilities of uint8 images."""
+        images = torch.as_tensor(images)
+        out = [F.softmax(self.model(self.inputs(images[i : i + batch_size])).float(), dim=1).cpu() for i in range(0, len(images), batch_size)]
+        return torch.cat(out).numpy()
+
+
+def load_run_model(run: Run, which: int | str = "last", device: str = "auto") -> LoadedModel:
+    """A run's model at a kept epoch or its latest checkpoint ('last')."""
+    ckpt = run.load_checkpoint(which)
+    torch_device = resolve_device(device)
+    channels_last = uses_channels_last(torch_device)
+    model = model_from_checkpoint(ckpt).to(torch_device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    normalize = Normalizer(ckpt["data"]["mean"], ckpt["data"]["std"], torch_device, channels_last)
+    return LoadedModel(model.config.name, model.eval(), normalize, list(ckpt["data"].get("classes", [])), torch_device, int(ckpt["epoch"]))

@@ -1,0 +1,225 @@
+"""Attributions: what plain and residual nets look at, side by side, and how
+far each explanation can be trusted."""
+
+import numpy as np
+import streamlit as st
+
+from resexplorer import analysis
+from resexplorer.attribution import BASELINES, DEFAULT_METHODS, METHODS, explain, overlay, sanity_check
+from resexplorer.errors import ResExplorerError
+from resexplorer.figures import Series, image_grid, lines_chart
+from resexplorer.images import ACCEPTED, decode_upload
+from resexplorer.inference import load_run_model
+from resexplorer.reference import REFERENCE_RUNS_DIR, reference_runs
+from resexplorer.runs import RunStore
+from resexplorer.samples import cifar_sample_paths, photo_paths
+
+runs_dir = st.session_state.get("runs_dir", "runs")
+data_source = st.session_state.get("data_source", "cifar10")
+GALLERY_SIZE = 200
+METHOD_DASHES = dict(zip(METHODS, ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")))
+
+st.title("Attributions")
+st.markdown(
+    "Which pixels make a net say *cat*? Captum's attribution methods answer for each model, plain "
+    "beside residual, on the same image. The deletion curves and the randomisation check below then "
+    "test each answer: an explanation is only as good as its faithfulness to the model."
+)
+
+# --- runs --------------------------------------------------------------------------------
+shipped = RunStore(REFERENCE_RUNS_DIR).list()
+try:
+    yours = RunStore(runs_dir).list()
+except ResExplorerError:
+    yours = []
+everything = {run.run_id: run for run in [*shipped, *yours] if run.checkpoint_path("last").exists()}
+if not everything:
+    st.info("No trained runs yet, shipped or yours. Train some on the **Train & compare** page, then come back.")
+    st.stop()
+fig6 = {run.config()["model_name"]: run.run_id for run in reference_runs("fig6")}
+default = [fig6[n] for n in ("plain-56", "resnet-56") if n in fig6 and fig6[n] in everything] or [run.run_id for run in yours[-2:]]
+labels = {run_id: f"{run.config()['model_name']} · {'shipped' if run in shipped else 'yours'} · {run_id}" for run_id, run in everything.items()}
+chosen = st.multiselect("Models to explain (latest checkpoint of each run)", list(everything), default=default, format_func=labels.get, key="attr_runs")
+if not chosen:
+    st.info("Pick one or more runs above.")
+    st.stop()
+runs = [everything[i] for i in chosen]
+
+
+@st.cache_resource(show_spinner="Loading models…", max_entries=8)
+def _model(run_id: str, version: float):
+    """One per run and checkpoint file version (its mtime)."""
+    return load_run_model(everything[run_id])
+
+
+try:
+    models = [_model(run.run_id, run.checkpoint_path("last").stat().st_mtime) for run in runs]
+except ResExplorerError as err:
+    st.error(str(err))
+    st.stop()
+classes = models[0].classes
+if any(m.classes != classes for m in models):
+    st.error("These runs learned different classes; pick runs trained on the same data.")
+    st.stop()
+
+
+@st.cache_resource(show_spinner="Loading test images…", max_entries=2)
+def _pool(source: str):
+    return analysis.image_pool(source)
+
+
+# --- the image -----------------------------------------------------------------------------
+source = st.radio("Image", ["Test images", "Sample images", "Upload"], horizontal=True, key="attr_source")
+image, true_label, original = None, None, None  # uint8 [3, 32, 32], class index, preview array
+if source == "Test images":
+    try:
+        pool = analysis.pool_for(runs[0], _pool(data_source))
+    except ResExplorerError as err:
+        st.error(str(err))
+        st.stop()
+    if pool.note:
+        st.caption(pool.note)
+    gallery, gallery_labels = pool.take("test", GALLERY_SIZE)
+    gallery = gallery.numpy()
+    predictions = np.stack([m.probabilities(gallery).argmax(1) for m in models])  # [models, N]
+    left, right = st.columns([1, 1])
+    wanted = left.selectbox("Class", ["all", *classes], key="attr_class")
+    only_one_wrong = right.checkbox("Misclassified by one model only", key="attr_one_wrong", disabled=len(models) < 2)
+    keep = np.ones(len(gallery_labels), dtype=bool)
+    if wanted != "all":
+        keep &= gallery_labels.numpy() == classes.index(wanted)
+    if only_one_wrong:
+        keep &= (predictions != gallery_labels.numpy()[None]).sum(0) == 1
+    shown = np.flatnonzero(keep)[:40]
+    if not len(shown):
+        st.info("No test image matches; loosen the filter.")
+        st.stop()
+
+    def _caption(i: int) -> str:
+        said = " · ".join(f"{m.name}: {classes[predictions[k, i]]}" for k, m in enumerate(models))
+        return f"#{i} {classes[gallery_labels[i]]} | {said}"
+
+    st.image([gallery[i].transpose(1, 2, 0) for i in shown], width=64, caption=[f"#{i}" for i in shown])
+    index = st.selectbox("Explain test image", list(shown), format_func=_caption, key="attr_index")
+    image, true_label = gallery[index], int(gallery_labels[index])
+elif source == "Sample images":
+    paths = {p.name: p for p in [*cifar_sample_paths(), *photo_paths()]}
+    name = st.selectbox("Sample", list(paths), key="attr_sample", help="CIFAR-10 test images named by class, and real photographs (assets/samples).")
+    decoded = decode_upload(name, paths[name].read_bytes())
+    image, original = decoded.model_input(), decoded.rgb
+    stem = name.rsplit("_", 1)[0]
+    true_label = classes.index(stem) if stem in classes and paths[name].parent.name == "cifar10" else None
+else:
+    upload = st.file_uploader("An image file", type=list(ACCEPTED), key="attr_upload")
+    if upload is None:
+        st.info("Upload a photo: it is centre-cropped and resized to the 32x32 pixels the models see.")
+        st.stop()
+    try:
+        decoded = decode_upload(upload.name, upload.getvalue())
+    except ResExplorerError as err:
+        st.error(str(err))
+        st.stop()
+    image, original = decoded.model_input(), decoded.rgb
+    for note in decoded.notes:
+        st.caption(note)
+
+# --- settings ------------------------------------------------------------------------------
+methods = st.multiselect("Methods", list(METHODS), default=list(DEFAULT_METHODS), format_func=METHODS.get, key="attr_methods")
+cols = st.columns(3)
+targets = ["predicted"] + (["true"] if true_label is not None else []) + classes
+target_rule = cols[0].selectbox("Explain the class", targets, format_func=lambda t: {"predicted": "each model's prediction", "true": f"the true class ({classes[true_label]})" if true_label is not None else ""}.get(t, t), key="attr_target")
+baseline = cols[1].selectbox("Baseline (IG, DeepLift)", BASELINES, key="attr_baseline", help="black: an all-black image; blurred: this image blurred; mean: the training set's mean colour")
+signed = cols[2].radio("Show", ["signed", "absolute"], horizontal=True, key="attr_signed") == "signed"
+if not methods:
+    st.info("Pick at least one method.")
+    st.stop()
+rule = target_rule if target_rule in ("predicted", "true") else classes.index(target_rule)
+
+try:
+    explanations = [explain(m, image, methods, rule, true_label, baseline) for m in models]
+except ResExplorerError as err:
+    st.error(str(err))
+    st.stop()
+
+# --- what the models see and say --------------------------------------------------------------
+seen, said = st.columns([1, 3])
+with seen:
+    st.image(image.transpose(1, 2, 0).repeat(6, 0).repeat(6, 1), caption="the 32x32 input the models see", width=192)
+    if original is not None and original.shape[0] * 192 >= original.shape[1]:  # too thin a strip cannot be drawn at this width
+        st.image(original, caption="the original (centre crop and resize make the input)", width=192)
+with said:
+    rows = []
+    for ex in explanations:
+        top = np.argsort(-ex.probabilities)[:3]
+        rows.append({"model": ex.model, **{f"top {k + 1}": f"{classes[c]} {100 * ex.probabilities[c]:.1f}%" for k, c in enumerate(top)}, "explained class": classes[ex.target]})
+    st.dataframe(rows, hide_index=True, width="stretch")
+    if true_label is not None:
+        st.caption(f"True class: **{classes[true_label]}**.")
+
+# --- the grid ----------------------------------------------------------------------------------
+st.subheader("Attribution maps")
+# One scale per column: the 99th percentile of |value| over all its maps, so
+# a few extreme pixels do not wash the rest out.
+scales = {method: float(np.percentile(np.abs([ex.attributions[method].pixel_map(signed)[0] for ex in explanations]), 99)) for method in methods}
+cells = [[overlay(image, ex.attributions[m].pixel_map(signed)[0], scales[m], signed) for m in methods] for ex in explanations]
+st.plotly_chart(image_grid(cells, [ex.model for ex in explanations], [METHODS[m] for m in methods]), key="attr_grid")
+st.caption(
+    ("Red pixels raise the explained class's score, blue ones lower it" if signed else "Brighter pixels matter more")
+    + "; each column shares one colour scale, so models compare directly. Grad-CAM is non-negative by construction. "
+    + "Seconds per map: "
+    + "; ".join(f"{ex.model}: " + ", ".join(f"{METHODS[m]} {ex.attributions[m].seconds:.2f}" for m in methods) for ex in explanations)
+    + "."
+)
+
+# --- faithfulness ---------------------------------------------------------------------------------
+st.subheader("Faithfulness: deleting the pixels each map ranks highest")
+chart, text = st.columns([3, 1])
+with chart:
+    st.plotly_chart(
+        lines_chart(
+            [Series(f"{ex.model} · {METHODS[m]}", ex.model, [100 * f for f in ex.deletion[m].fractions], ex.deletion[m].probability, dash=METHOD_DASHES[m]) for ex in explanations for m in methods],
+            "pixels removed (%)",
+            "probability of the explained class",
+            markers=False,
+        ),
+        width="stretch",
+        key="attr_deletion",
+    )
+    st.dataframe([{"model": ex.model, **{METHODS[m]: round(ex.deletion[m].area, 3) for m in methods}} for ex in explanations], hide_index=True)
+with text:
+    st.markdown(
+        "**Deletion curves** (Petsiuk et al. 2018): pixels are replaced by the training set's mean colour, most "
+        "important first. A faithful map makes the probability fall fast, so the **area** under the curve (table, "
+        "0 to 1) is **lower**. Compare methods on one model, or one method across models."
+    )
+
+with st.expander("Sanity check: randomise the model, layer by layer from the top (Adebayo et al. 2018)"):
+    st.markdown(
+        "If a map explains the model, it should change when the model's weights are replaced by random ones. "
+        "Here the classifier, then each stage from the last, then the stem are randomised in turn; the chart shows "
+        "how similar each map stays to the trained model's (rank correlation of absolute values). A method still "
+        f"above {0.5} after everything is random is flagged: it shows the image more than the model."
+    )
+    check_key = (image.tobytes(), tuple(chosen), tuple(methods), baseline, str(rule))
+    if st.button("Run the check", key="attr_sanity"):
+        bar = st.progress(0.0)
+        checks = []
+        for k, (m, ex) in enumerate(zip(models, explanations)):
+            for j, method in enumerate(methods):
+                result = sanity_check(m.model, m.inputs(image[None])[0], ex.target, method, baseline, m.black())
+                checks.append((m.name, result))
+                bar.progress((k * len(methods) + j + 1) / (len(models) * len(methods)), text=f"{m.name}: {METHODS[method]}")
+        bar.empty()
+        st.session_state["attr_checks"] = (check_key, [(name, r.method, r.steps, r.similarity, r.flagged) for name, r in checks])
+    stored_key, checks = st.session_state.get("attr_checks", (None, None))
+    if checks and stored_key == check_key:  # results of another image or setting are not shown
+        st.plotly_chart(
+            lines_chart([Series(f"{name} · {METHODS[method]}", name, steps, similarity, dash=METHOD_DASHES[method]) for name, method, steps, similarity, _ in checks], "randomised so far", "similarity to the trained model's map"),
+            width="stretch",
+            key="attr_sanity_chart",
+        )
+        flagged = [f"{METHODS[method]} on {name}" for name, method, _, _, flag in checks if flag]
+        if flagged:
+            st.warning("Barely changed with random weights, so not trustworthy here: " + ", ".join(flagged) + ".")
+        else:
+            st.success("Every method's map changed once the weights were random.")
