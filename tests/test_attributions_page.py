@@ -47,3 +47,10 @@ def test_every_corpus_file_through_the_upload_gives_a_grid_or_a_message(two_runs
             assert not at.error and len(_grid(at)["data"]) == 2 * len(DEFAULT_METHODS), name
         else:
             assert any(name in e.value for e in at.error), name
+
+
+def test_the_colour_scale_can_be_shared_or_per_map(two_runs):
+    at = app("views/attributions.py")
+    shared = _grid(at)["data"][0]["z"]
+    at.radio(key="attr_scale").set_value("one per map (see each map's shape)").run()
+    assert not at.exception and _grid(at)["data"][0]["z"] != shared

@@ -129,5 +129,12 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
             expect(lesion_chart.first).to_be_visible(timeout=180_000)
         finally:
             page.screenshot(path=str(ARTIFACTS / "5-inside.png"), full_page=True)
+
+        _nav(page, "Attributions")
+        page.get_by_text("Upload", exact=True).click()
+        page.locator("input[type=file]").set_input_files(str(ROOT / "assets" / "samples" / "photos" / "cat-chelsea.png"))
+        expect(page.get_by_text("Attribution maps")).to_be_visible(timeout=120_000)
+        expect(page.locator(".gtitle, .annotation-text", has_text="Grad-CAM").first).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "6-attributions.png"), full_page=True)
         browser.close()
     assert len(JobManager(runs).jobs()) == 1

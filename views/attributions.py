@@ -158,10 +158,22 @@ with said:
 
 # --- the grid ----------------------------------------------------------------------------------
 st.subheader("Attribution maps")
-# One scale per column: the 99th percentile of |value| over all its maps, so
-# a few extreme pixels do not wash the rest out.
-scales = {method: float(np.percentile(np.abs([ex.attributions[method].pixel_map(signed)[0] for ex in explanations]), 99)) for method in methods}
-cells = [[overlay(image, ex.attributions[m].pixel_map(signed)[0], scales[m], signed) for m in methods] for ex in explanations]
+per_column = st.radio(
+    "Colour scale",
+    ["one per column (compare models)", "one per map (see each map's shape)"],
+    horizontal=True,
+    key="attr_scale",
+).startswith("one per column")
+
+
+def _scale(maps) -> float:
+    """The 99th percentile of |value|, so a few extreme pixels do not wash the rest out."""
+    return float(np.percentile(np.abs(np.asarray(maps)), 99))
+
+
+maps = {(k, m): ex.attributions[m].pixel_map(signed)[0] for k, ex in enumerate(explanations) for m in methods}
+column_scale = {m: _scale([maps[k, m] for k in range(len(explanations))]) for m in methods}
+cells = [[overlay(image, maps[k, m], column_scale[m] if per_column else _scale(maps[k, m]), signed) for m in methods] for k in range(len(explanations))]
 st.plotly_chart(image_grid(cells, [ex.model for ex in explanations], [METHODS[m] for m in methods]), key="attr_grid")
 st.caption(
     ("Red pixels raise the explained class's score, blue ones lower it" if signed else "Brighter pixels matter more")
@@ -170,6 +182,12 @@ st.caption(
     + "; ".join(f"{ex.model}: " + ", ".join(f"{METHODS[m]} {ex.attributions[m].seconds:.2f}" for m in methods) for ex in explanations)
     + "."
 )
+faint = sorted({ex.model for k, ex in enumerate(explanations) for m in methods if _scale(maps[k, m]) < 0.1 * column_scale[m]})
+if per_column and faint:
+    st.info(
+        f"On a shared scale the maps of {', '.join(faint)} are faint: their attributions are over ten times smaller "
+        "than another model's for the same method. Pick *one per map* to see their shape."
+    )
 
 # --- faithfulness ---------------------------------------------------------------------------------
 st.subheader("Faithfulness: deleting the pixels each map ranks highest")
