@@ -53,6 +53,7 @@ pages = [
     st.Page("views/train.py", title="Train & compare", icon=":material/monitoring:"),
     st.Page("views/inside.py", title="Inside the nets", icon=":material/biotech:"),
     st.Page("views/attributions.py", title="Attributions", icon=":material/visibility:"),
+    st.Page("views/tta.py", title="Test-time augmentation", icon=":material/flip:"),
     st.Page("views/runs.py", title="Runs", icon=":material/folder_open:"),
 ]
 st.navigation(pages).run()

@@ -30,6 +30,7 @@ from .inference import load_run_model
 from .runs import Run
 from .samples import CIFAR10_CLASSES, cifar_samples
 from .storage import atomic_write_json
+from .tta_eval import evaluate_corruptions, evaluate_strategies
 
 Progress = Callable[[float, str], None]
 
@@ -42,6 +43,8 @@ KINDS: dict[str, dict] = {
     "landscape_1d": {"split": "train", "n": 2000, "points": 41, "span": 1.0},
     "interpolation": {"split": "train", "n": 2000, "points": 26},
     "landscape_2d": {"split": "train", "n": 1000, "points": 11, "span": 1.0},
+    "tta_testset": {"split": "test", "n": 10000},  # every TTA strategy x merge
+    "tta_corruptions": {"split": "test", "n": 500},  # the same under 15 corruptions
 }
 ANALYSIS_DIR = "analysis"
 
@@ -186,8 +189,12 @@ def compute(
             f"with {', '.join(pool.classes)}; pick the data source it was trained on in the sidebar"
         )
     raw, labels = pool.take(settings["split"], settings["n"])
-    images, labels = loaded.inputs(raw), labels.to(loaded.device)
-    result = _run_analysis(kind, run, loaded.model, images, labels, settings, progress, device)
+    if kind.startswith("tta_"):  # TTA views work on pixels, before normalising
+        evaluate = evaluate_strategies if kind == "tta_testset" else evaluate_corruptions
+        result = evaluate(loaded.model, raw.to(loaded.device), labels.to(loaded.device), loaded.normalize, progress)
+    else:
+        images, labels = loaded.inputs(raw), labels.to(loaded.device)
+        result = _run_analysis(kind, run, loaded.model, images, labels, settings, progress, device)
     result = {"kind": kind, "run_id": run.run_id, "epoch": epoch, "images": pool.name, "n_images": len(labels), "settings": settings, **result}
     places = _locations(run, epoch)
     _store(places if store_beside else places[1:], _file_name(kind, settings), result)

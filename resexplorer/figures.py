@@ -216,3 +216,29 @@ def image_grid(cells: Sequence[Sequence[object]], row_titles: Sequence[str], col
     fig.update_yaxes(visible=False)
     fig.update_layout(height=rows * cell_px + 40, width=cols * cell_px + 60, margin={"l": 10, "r": 40, "t": 30, "b": 10})
     return fig
+
+
+def heatmap(z: Sequence[Sequence[float | None]], x: Sequence[str], y: Sequence[str], colour_title: str, diverging: bool = False, text_format: str = ".1f", height: int | None = None) -> go.Figure:
+    """A labelled grid of numbers (accuracy per strategy x merge, change
+    under corruptions), each cell written out."""
+    fig = go.Figure(
+        go.Heatmap(
+            z=[list(row) for row in z],
+            x=list(x),
+            y=list(y),
+            colorscale="RdBu" if diverging else "Viridis",
+            zmid=0 if diverging else None,
+            texttemplate=f"%{{z:{text_format}}}",
+            colorbar={"title": colour_title},
+            hovertemplate="%{y} · %{x}: %{z:.2f}<extra></extra>",
+        )
+    )
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, height=height or 60 + 32 * len(y), yaxis={"autorange": "reversed"})
+    return fig
+
+
+def probability_bars(classes: Sequence[str], series: dict[str, Sequence[float]]) -> go.Figure:
+    """Class probabilities, one group of bars per class, one bar per strategy."""
+    fig = go.Figure([go.Bar(name=name, x=list(classes), y=[100 * p for p in probs], hovertemplate=f"{name}<br>%{{x}}: %{{y:.1f}}%<extra></extra>") for name, probs in series.items()])
+    fig.update_layout(barmode="group", yaxis_title="probability (%)", margin={"l": 10, "r": 10, "t": 10, "b": 10}, height=320, legend={"orientation": "h", "y": -0.25})
+    return fig

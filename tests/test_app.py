@@ -13,7 +13,7 @@ from helpers import ROOT, app, chart_specs, make_image_folder, wait_for_job
 from resexplorer.jobs import JobManager
 from resexplorer.runs import RunStore
 
-PAGES = ["views/home.py", "views/train.py", "views/inside.py", "views/attributions.py", "views/runs.py"]
+PAGES = ["views/home.py", "views/train.py", "views/inside.py", "views/attributions.py", "views/tta.py", "views/runs.py"]
 
 
 @pytest.fixture()

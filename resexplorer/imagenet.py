@@ -1,0 +1,73 @@
+"""A real-photo classifier: torchvision's ResNet-50 with its ImageNet
+weights (downloaded on first use), tested as the paper tested: 10 crops.
+
+The CIFAR models know ten small classes at 32x32; a holiday photo deserves
+the 1,000 ImageNet classes at 224x224. Preprocessing is the weights' own:
+shorter side resized to 256, then the paper's "standard 10-crop testing"
+(four corners and the centre at 224x224, and their mirrors), softmax
+averaged over the crops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torchvision.transforms.v2.functional as TF
+from torchvision.models import ResNet50_Weights, resnet50
+
+from .errors import ResExplorerError
+
+WEIGHTS = ResNet50_Weights.IMAGENET1K_V2
+RESIZE, CROP = 256, 224
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class ImageNetUnavailable(ResExplorerError):
+    """The ImageNet weights are not here and cannot be downloaded."""
+
+
+@dataclass
+class ImageNetModel:
+    model: torch.nn.Module
+    categories: list[str]
+
+
+def weights_file() -> str:
+    return f"{torch.hub.get_dir()}/checkpoints/{WEIGHTS.url.rsplit('/', 1)[-1]}"
+
+
+def load_imagenet_model(pretrained: bool = True) -> ImageNetModel:
+    """ResNet-50 with ImageNet weights (about 100 MB, downloaded once into
+    torch's hub cache); pretrained=False gives random weights (tests)."""
+    if not pretrained:
+        return ImageNetModel(resnet50(weights=None).eval(), list(WEIGHTS.meta["categories"]))
+    try:
+        state = WEIGHTS.get_state_dict(progress=False, check_hash=True)
+    except Exception as err:  # URLError, timeouts, a damaged download: all say the same
+        raise ImageNetUnavailable(
+            f"Could not get the ImageNet ResNet-50 weights ({type(err).__name__}: {str(err)[:160]}). "
+            f"If this machine is offline, download {WEIGHTS.url} elsewhere and put it at {weights_file()}."
+        ) from err
+    model = resnet50(weights=None)
+    model.load_state_dict(state)
+    return ImageNetModel(model.eval(), list(WEIGHTS.meta["categories"]))
+
+
+def ten_crops(rgb: np.ndarray) -> torch.Tensor:
+    """uint8 [H, W, 3] -> normalised float [10, 3, 224, 224]."""
+    image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)  # [3, H, W]
+    image = TF.resize(image, [RESIZE], antialias=True)  # shorter side to 256
+    if min(image.shape[-2:]) < CROP:  # a thin strip: pad so crops fit
+        image = TF.center_crop(image, [max(CROP, image.shape[-2]), max(CROP, image.shape[-1])])
+    crops = torch.stack(TF.ten_crop(image, [CROP, CROP])).float() / 255.0
+    return TF.normalize(crops, MEAN, STD)
+
+
+@torch.inference_mode()
+def classify(net: ImageNetModel, rgb: np.ndarray, top: int = 5) -> list[tuple[str, float]]:
+    """The top classes of a photo with their 10-crop mean probabilities."""
+    probs = torch.softmax(net.model(ten_crops(rgb)), dim=1).mean(0)
+    values, indices = probs.topk(top)
+    return [(net.categories[i], float(v)) for v, i in zip(values, indices)]

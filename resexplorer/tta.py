@@ -1,0 +1,234 @@
+"""Test-time augmentation: views of an image, and ways to merge the model's
+answers on them (airbench's `infer`, the paper's 10-crop).
+
+`predict(model, images, strategy, merge)` runs every view of a chunk of
+images in one forward pass and merges the answers. Views work in pixel
+space (0..255, before normalisation), where the training crops padded with
+black, so a padded view looks like the training data did.
+
+Views for 32x32 inputs, exactly:
+- identity: the image.
+- flip: the image and its mirror (columns reversed).
+- flip+translate (airbench level 2): 6 views, the image and its mirror
+  (weight 1/4 each), and the image reflect-padded by 1 pixel and cropped at
+  rows/cols 0..31 (content moved 1 pixel down and right) and at 2..33
+  (moved 1 pixel up and left), each with its mirror (weight 1/8 each).
+- 5-crop: the image zero-padded by 4 pixels (40x40, as in training), then
+  the 32x32 top-left, top-right, bottom-left and bottom-right corners and the
+  centre (torchvision's five_crop); the top-left crop shows original rows and
+  columns -4..27 (content moved 4 pixels down and right), the centre crop is
+  the image itself.
+- 10-crop: the five crops, then the five crops of the mirrored padded
+  image (torchvision's ten_crop), the paper's "standard 10-crop testing"
+  transposed to CIFAR; the mirrored image's top-left crop is the mirror of
+  the top-right crop.
+- multi-scale: the image, a zoom in (the centre 28x28 resized up to 32x32)
+  and a zoom out (reflect-padded by 2 to 36x36, resized down to 32x32),
+  bilinear with antialiasing (torchvision's resize).
+
+Merges of the views' logits, weights as above (equal unless stated):
+- mean of logits, then softmax;
+- mean of probabilities;
+- geometric mean of probabilities (mean of log-probabilities, renormalised);
+- max-confidence: the single view whose top probability is highest (a
+  popular misreading of TTA, shown for comparison);
+- majority vote: each view votes for its top class with its weight; the
+  result's "probabilities" are the vote shares (ties go to the class with
+  the higher mean probability).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision.transforms.v2.functional as TF
+from torch import nn
+
+from .errors import ConfigError
+
+CROP_PAD = 4  # as the training crops
+ViewFn = Callable[[torch.Tensor], torch.Tensor]  # float [B, 3, H, W] -> float [B, 3, H, W]
+
+
+def _mirror(x: torch.Tensor) -> torch.Tensor:
+    return x.flip(-1)
+
+
+def _translate(offset: int) -> ViewFn:
+    """Reflect-pad by 1 and crop at `offset` (0: moved down-right, 2: up-left)."""
+
+    def view(x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        return F.pad(x, (1, 1, 1, 1), mode="reflect")[..., offset : offset + h, offset : offset + w]
+
+    return view
+
+
+def _crop(index: int) -> ViewFn:
+    """One of torchvision's ten crops of the zero-padded image (0-4: corners
+    tl, tr, bl, br and centre; 5-9: the same, mirrored)."""
+
+    def view(x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        padded = F.pad(x, (CROP_PAD,) * 4)
+        return TF.ten_crop(padded, [h, w])[index]
+
+    return view
+
+
+def _zoom_in(x: torch.Tensor) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    return TF.resize(TF.center_crop(x, [h * 7 // 8, w * 7 // 8]), [h, w], antialias=True)
+
+
+def _zoom_out(x: torch.Tensor) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    return TF.resize(F.pad(x, (2, 2, 2, 2), mode="reflect"), [h, w], antialias=True)
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    fn: ViewFn
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    views: tuple[View, ...]
+    about: str
+
+
+CROP_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right", "centre")
+STRATEGIES: dict[str, Strategy] = {
+    s.name: s
+    for s in (
+        Strategy("none", (View("identity", lambda x: x),), "the image alone"),
+        Strategy("flip", (View("identity", lambda x: x), View("mirror", _mirror)), "the image and its mirror (airbench level 1)"),
+        Strategy(
+            "flip+translate",
+            (
+                View("identity", lambda x: x, 0.25),
+                View("mirror", _mirror, 0.25),
+                View("shift ↘", _translate(0), 0.125),
+                View("shift ↘ mirror", lambda x: _mirror(_translate(0)(x)), 0.125),
+                View("shift ↖", _translate(2), 0.125),
+                View("shift ↖ mirror", lambda x: _mirror(_translate(2)(x)), 0.125),
+            ),
+            "airbench level 2: mirror, and 1-pixel shifts with their mirrors",
+        ),
+        Strategy("5-crop", tuple(View(n, _crop(i)) for i, n in enumerate(CROP_NAMES)), "corners and centre of the 4-pixel-padded image"),
+        Strategy(
+            "10-crop",
+            tuple(View(n, _crop(i)) for i, n in enumerate(CROP_NAMES)) + tuple(View(f"mirrored, {n}", _crop(i + 5)) for i, n in enumerate(CROP_NAMES)),
+            "the paper's 10-crop: five crops of the image and five of its mirror",
+        ),
+        Strategy("multi-scale", (View("identity", lambda x: x), View("zoom in", _zoom_in), View("zoom out", _zoom_out)), "the image, zoomed in and out"),
+    )
+}
+
+
+# --- merges --------------------------------------------------------------------------
+
+
+def _weights(weights: Sequence[float], like: torch.Tensor) -> torch.Tensor:
+    w = torch.as_tensor(weights, dtype=like.dtype, device=like.device)
+    return (w / w.sum()).view(1, -1, 1)  # [1, V, 1]
+
+
+def merge_mean_logits(logits: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
+    return F.softmax((logits * _weights(weights, logits)).sum(1), dim=1)
+
+
+def merge_mean_probs(logits: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
+    return (F.softmax(logits, dim=2) * _weights(weights, logits)).sum(1)
+
+
+def merge_geometric(logits: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
+    return F.softmax((F.log_softmax(logits, dim=2) * _weights(weights, logits)).sum(1), dim=1)
+
+
+def merge_max_confidence(logits: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
+    probs = F.softmax(logits, dim=2)  # [B, V, C]
+    best = probs.max(2).values.argmax(1)  # [B]: the most confident view
+    return probs[torch.arange(len(probs)), best]
+
+
+def merge_vote(logits: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
+    votes = F.one_hot(logits.argmax(2), logits.shape[2]).to(logits.dtype)  # [B, V, C]
+    shares = (votes * _weights(weights, logits)).sum(1)
+    tie_break = 1e-6 * merge_mean_probs(logits, weights)  # below any share difference
+    return shares + tie_break - tie_break.sum(1, keepdim=True) * shares  # still sums to 1
+
+
+MERGES: dict[str, Callable[[torch.Tensor, Sequence[float]], torch.Tensor]] = {
+    "mean logits": merge_mean_logits,
+    "mean probs": merge_mean_probs,
+    "geometric mean": merge_geometric,
+    "max-confidence": merge_max_confidence,
+    "majority vote": merge_vote,
+}
+
+
+# --- predict ---------------------------------------------------------------------------
+
+
+@dataclass
+class TTAResult:
+    strategy: str
+    merge: str
+    probabilities: np.ndarray  # [B, C], merged
+    predictions: np.ndarray  # [B]
+    view_logits: np.ndarray  # [B, V, C]
+    forward_passes: int  # images through the model: B x views
+    milliseconds: float
+
+    @property
+    def per_image_ms(self) -> float:
+        return self.milliseconds / max(1, len(self.predictions))
+
+
+def view_logits(model: nn.Module, images: torch.Tensor, strategy: Strategy, normalize: Callable | None = None, chunk: int = 128) -> torch.Tensor:
+    """[B, V, C] logits of every view; all views of a chunk of images go
+    through the model as one batch. images: uint8 or float pixels when
+    `normalize` is given, else what the model takes."""
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(images), chunk):
+            x = images[start : start + chunk].float()  # [b, 3, H, W]
+            views = torch.cat([view.fn(x) for view in strategy.views])  # [V*b, 3, H, W]
+            logits = model(normalize(views) if normalize else views).float()
+            out.append(logits.view(len(strategy.views), len(x), -1).transpose(0, 1))  # [b, V, C]
+    return torch.cat(out)
+
+
+def predict(model: nn.Module, images: torch.Tensor, views: Strategy | str, merge: str = "mean logits", normalize: Callable | None = None, chunk: int = 128) -> TTAResult:
+    """Merged class probabilities of `images` under a TTA strategy."""
+    strategy = STRATEGIES[views] if isinstance(views, str) else views
+    images = torch.as_tensor(images)
+    if merge not in MERGES:
+        raise ConfigError(f"unknown merge {merge!r}; choose one of {', '.join(MERGES)}")
+    start = time.perf_counter()
+    logits = view_logits(model, images, strategy, normalize, chunk)
+    probs = MERGES[merge](logits, [v.weight for v in strategy.views])
+    ms = 1000 * (time.perf_counter() - start)
+    return TTAResult(strategy.name, merge, probs.cpu().numpy(), probs.argmax(1).cpu().numpy(), logits.cpu().numpy(), len(images) * len(strategy.views), ms)
+
+
+def all_merges(logits: torch.Tensor, strategy: Strategy) -> dict[str, torch.Tensor]:
+    """Every merge of one strategy's view logits (views run once)."""
+    weights = [v.weight for v in strategy.views]
+    return {name: merge(logits, weights) for name, merge in MERGES.items()}
+
+
+def view_images(images: torch.Tensor, strategy: Strategy | str) -> list[tuple[str, np.ndarray]]:
+    """(view name, uint8 [B, 3, H, W]) for showing what the model sees."""
+    strategy = STRATEGIES[strategy] if isinstance(strategy, str) else strategy
+    x = torch.as_tensor(images).float()
+    return [(view.name, view.fn(x).round().clamp(0, 255).to(torch.uint8).cpu().numpy()) for view in strategy.views]

@@ -1,0 +1,142 @@
+"""TTA: views have the documented geometry, merges match hand computations,
+and strategies that should change nothing change nothing."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from resexplorer.data import Normalizer
+from resexplorer.models import build_model
+from resexplorer.tta import MERGES, STRATEGIES, predict, view_images, view_logits
+from resexplorer.tta_eval import CORRUPTIONS, corrupt, evaluate_corruptions, evaluate_strategies
+
+
+def _model():
+    torch.manual_seed(0)
+    return build_model("resnet-8").eval()
+
+
+def _pixels(n=3, seed=0):
+    return torch.from_numpy(np.random.default_rng(seed).integers(0, 256, (n, 3, 32, 32), dtype=np.uint8))
+
+
+NORMALIZE = Normalizer((0.49, 0.48, 0.45), (0.25, 0.24, 0.26))
+
+
+@pytest.mark.parametrize("merge", ["mean logits", "mean probs", "geometric mean", "max-confidence", "majority vote"])
+def test_identity_view_equals_a_plain_forward_pass(merge):
+    model, images = _model(), _pixels()
+    result = predict(model, images, "none", merge, NORMALIZE)
+    with torch.inference_mode():
+        plain = model(NORMALIZE(images))
+    assert torch.equal(torch.from_numpy(result.view_logits[:, 0]), plain)
+    softmax = torch.softmax(plain, 1).numpy()
+    if merge in ("mean logits", "mean probs", "max-confidence"):
+        assert np.array_equal(result.probabilities, softmax)
+    elif merge == "geometric mean":  # through log-probabilities: equal to float precision
+        assert np.allclose(result.probabilities, softmax, rtol=1e-5, atol=1e-7)
+    assert np.array_equal(result.predictions, plain.argmax(1).numpy()) and result.forward_passes == 3
+
+
+class _FlipSymmetric(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x) + self.net(x.flip(-1))
+
+
+@pytest.mark.parametrize("merge", list(MERGES))
+def test_flip_tta_of_a_flip_symmetric_model_equals_no_tta(merge):
+    model, images = _FlipSymmetric(_model()), _pixels()
+    flipped = predict(model, images, "flip", merge, NORMALIZE)
+    alone = predict(model, images, "none", merge, NORMALIZE)
+    assert np.allclose(flipped.probabilities, alone.probabilities, atol=1e-5)
+    assert flipped.forward_passes == 2 * alone.forward_passes
+
+
+def _coordinates():
+    """An image whose pixels encode their coordinates: channel 0 = row + 1,
+    channel 1 = column + 1 (0 marks padding), channel 2 = 7."""
+    rows, cols = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    return torch.stack([rows + 1, cols + 1, torch.full((32, 32), 7.0)])[None]  # [1, 3, 32, 32]
+
+
+def test_ten_crop_geometry_is_as_documented():
+    views = dict(view_images(_coordinates(), "10-crop"))
+    corners = ["top-left", "top-right", "bottom-left", "bottom-right", "centre"]
+    assert list(views) == corners + [f"mirrored, {c}" for c in corners]
+    top_left = views["top-left"][0]
+    assert top_left[0, 4, 4] == 1 and top_left[1, 4, 4] == 1  # original (0, 0) moved 4 down and right
+    assert (top_left[:, :4, :] == 0).all() and (top_left[:, :, :4] == 0).all()  # zero padding above and left
+    assert top_left[0, 31, 31] == 28 and top_left[1, 31, 31] == 28  # original row/col 27
+    bottom_right = views["bottom-right"][0]
+    assert bottom_right[0, 0, 0] == 5 and bottom_right[1, 0, 0] == 5 and bottom_right[0, 27, 27] == 32  # rows/cols 4..35
+    assert np.array_equal(views["centre"][0], _coordinates()[0].numpy())
+    assert np.array_equal(views["mirrored, top-left"][0], views["top-right"][0][:, :, ::-1])  # crops of the mirrored image
+    assert np.array_equal(views["mirrored, centre"][0], views["centre"][0][:, :, ::-1])
+    top_right = views["top-right"][0]
+    assert top_right[1, 4, 0] == 5 and top_right[1, 4, 27] == 32 and (top_right[:, :, 28:] == 0).all()  # columns 4..31, then padding
+
+
+def test_translations_and_scales_are_as_documented():
+    views = dict(view_images(_coordinates(), "flip+translate"))
+    assert views["shift ↘"][0][0, 1, 1] == 1 and views["shift ↘"][0][0, 0, 5] == 2  # moved down 1; row 0 reflects row 1
+    assert views["shift ↖"][0][0, 0, 0] == 2 and views["shift ↖"][0][0, 31, 0] == 31  # moved up 1; last row reflects row 30
+    assert [v.weight for v in STRATEGIES["flip+translate"].views] == [0.25, 0.25, 0.125, 0.125, 0.125, 0.125]
+    scales = dict(view_images(_coordinates(), "multi-scale"))
+    span = {name: int(v[0][0, 24, 16]) - int(v[0][0, 8, 16]) for name, v in scales.items()}  # rows 8 to 24 show ...
+    assert span == {"identity": 16, "zoom in": 14, "zoom out": 18}  # ... 16 rows, 16 x 28/32, 16 x 36/32
+
+
+def test_merges_agree_with_hand_computations():
+    logits = torch.tensor([[[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]])  # [B=1, V=3, C=3]
+    w = [0.5, 0.25, 0.25]
+    p = np.exp(logits[0].numpy()) / np.exp(logits[0].numpy()).sum(1, keepdims=True)
+    mean_logits = np.array([1.0, 0.5, 0.0])
+    expected = {
+        "mean logits": np.exp(mean_logits) / np.exp(mean_logits).sum(),
+        "mean probs": 0.5 * p[0] + 0.25 * p[1] + 0.25 * p[2],
+        "geometric mean": (lambda g: g / g.sum())(p[0] ** 0.5 * p[1] ** 0.25 * p[2] ** 0.25),
+        "max-confidence": p[0],  # 0.787 beats 0.576
+        "majority vote": np.array([0.5, 0.5, 0.0]),
+    }
+    for name, merge in MERGES.items():
+        assert merge(logits, w)[0].numpy() == pytest.approx(expected[name], abs=1e-5), name
+    # the vote's tie goes to the class with the higher mean probability
+    assert int(MERGES["majority vote"](logits, w).argmax()) == int(np.argmax(expected["mean probs"]))
+
+
+def test_all_views_of_a_chunk_run_as_one_batch():
+    calls = []
+
+    class Counting(nn.Module):
+        def forward(self, x):
+            calls.append(len(x))
+            return torch.zeros(len(x), 10)
+
+    view_logits(Counting(), _pixels(5), STRATEGIES["10-crop"], NORMALIZE, chunk=4)
+    assert calls == [40, 10]
+
+
+def test_corruptions_keep_shape_and_change_pixels():
+    images = _pixels(4)
+    for kind, levels in CORRUPTIONS.items():
+        for level in levels:
+            out = corrupt(images, kind, level)
+            assert out.shape == images.shape and out.dtype == torch.uint8 and not torch.equal(out, images), (kind, level)
+
+
+def test_test_set_evaluations_report_every_strategy_and_merge():
+    model, images = _model(), _pixels(12)
+    labels = torch.arange(12) % 10
+    report = evaluate_strategies(model, images, labels, NORMALIZE, chunk=5)
+    assert set(report["accuracy"]) == set(STRATEGIES) and set(report["accuracy"]["none"]) == set(MERGES)
+    with torch.inference_mode():
+        plain = float((model(NORMALIZE(images)).argmax(1) == labels).float().mean())
+    assert report["accuracy"]["none"]["mean logits"] == pytest.approx(plain)
+    assert report["views"]["10-crop"] == 10 and report["ms_per_image"]["10-crop"] > 0
+    corrupted = evaluate_corruptions(model, images[:4], labels[:4], NORMALIZE)
+    assert len(corrupted["accuracy"]) == 1 + 3 * len(CORRUPTIONS) and "jpeg 3" in corrupted["accuracy"]

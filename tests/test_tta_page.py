@@ -1,0 +1,57 @@
+"""AppTest of the test-time augmentation page."""
+
+from torchvision.models import ResNet50_Weights
+
+from helpers import app, chart_specs
+from image_corpus import corpus
+from resexplorer.tta import MERGES, STRATEGIES
+
+
+def test_samples_get_a_table_per_model_bars_and_a_view_gallery(two_runs):
+    at = app("views/tta.py")
+    assert not at.exception and not at.error
+    tables = [t.value for t in at.dataframe]
+    assert len(tables) == 3  # 3 default samples x 1 model
+    assert tables[0]["strategy"].tolist() == list(STRATEGIES) and set(MERGES) <= set(tables[0].columns)
+    assert tables[0]["cost"].str.startswith("10 passes").tolist()[list(STRATEGIES).index("10-crop")]
+    bars = [spec for spec in chart_specs(at) if spec["data"] and spec["data"][0]["type"] == "bar"]
+    assert len(bars) == 3 and {t["name"] for t in bars[0]["data"]} == set(STRATEGIES)
+    galleries = [len(element.proto.imgs) for element in at.get("image")]
+    assert galleries.count(10) == 3  # a 10-crop gallery per image, beside each 32x32 input
+    captions = [img.caption for element in at.get("image") for img in element.proto.imgs]
+    assert any(c.startswith("mirrored, centre: ") for c in captions)
+
+
+def test_every_corpus_file_uploaded_at_once(two_runs):
+    at = app("views/tta.py")
+    at.radio(key="tta_source").set_value("Upload").run()
+    files = corpus()
+    at.file_uploader(key="tta_upload").set_value([(name, data, "application/octet-stream") for name, (data, _) in files.items()]).run()
+    assert not at.exception
+    bad = [name for name, (_, expected) in files.items() if expected != "ok"]
+    assert sorted(e.value.split(":")[0] for e in at.error) == sorted(bad)
+    assert [s.value for s in at.subheader][: len(files) - len(bad)] == [n for n, (_, e) in files.items() if e == "ok"]
+
+
+def test_true_classes_give_accuracy_and_the_test_set_is_scored_once(two_runs):
+    at = app("views/tta.py")
+    at.selectbox(key="tta_truth_0").set_value(at.selectbox(key="tta_truth_0").options[1]).run()
+    assert any("Accuracy over the 1 image" in s.value for s in at.subheader)
+    button = next(b for b in at.button if b.key.startswith("tta_eval_"))
+    button.click().run()
+    assert not at.exception and not at.error
+    maps = [spec for spec in chart_specs(at) if spec["data"] and spec["data"][0]["type"] == "heatmap"]
+    assert len(maps) == 3  # uploads' accuracy, clean test set, corruptions
+    assert maps[2]["data"][0]["y"][0] == "clean" and len(maps[2]["data"][0]["y"]) == 16
+    at = app("views/tta.py")  # cached: no button, charts at once
+    assert not any(b.key.startswith("tta_eval_") for b in at.button)
+
+
+def test_imagenet_offline_says_what_to_do(two_runs, monkeypatch):
+    def offline(self, *args, **kwargs):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(ResNet50_Weights, "get_state_dict", offline)
+    at = app("views/tta.py")
+    at.toggle(key="tta_imagenet").set_value(True).run()
+    assert not at.exception and any("put it at" in e.value for e in at.error)
