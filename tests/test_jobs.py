@@ -1,6 +1,8 @@
 import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 from resexplorer.jobs import CANCEL_FILE, Job, JobManager, ProgressWriter
 
@@ -45,6 +47,9 @@ def test_a_finished_job_keeps_its_final_state(tmp_path):
 
 def test_a_live_job_is_active_and_blocks_another(tmp_path):
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)  # resexplorer"])
+    deadline = time.time() + 20
+    while b"resexplorer" not in Path(f"/proc/{sleeper.pid}/cmdline").read_bytes() and time.time() < deadline:
+        time.sleep(0.05)  # until the child has exec'd: before that it shows pytest's command line
     try:
         _fake_job(tmp_path, sleeper.pid, {"state": "running"})
         manager = JobManager(tmp_path)
