@@ -221,6 +221,21 @@ def predict(model: nn.Module, images: torch.Tensor, views: Strategy | str, merge
     return TTAResult(strategy.name, merge, probs.cpu().numpy(), probs.argmax(1).cpu().numpy(), logits.cpu().numpy(), len(images) * len(strategy.views), ms)
 
 
+def predict_all(model: nn.Module, images: torch.Tensor, views: Strategy | str, normalize: Callable | None = None, chunk: int = 128) -> dict[str, TTAResult]:
+    """Every merge of one strategy, its views run once; each result carries
+    the cost of those views (merging is negligible beside them)."""
+    strategy = STRATEGIES[views] if isinstance(views, str) else views
+    images = torch.as_tensor(images)
+    start = time.perf_counter()
+    logits = view_logits(model, images, strategy, normalize, chunk)
+    ms = 1000 * (time.perf_counter() - start)
+    passes = len(images) * len(strategy.views)
+    return {
+        merge: TTAResult(strategy.name, merge, probs.cpu().numpy(), probs.argmax(1).cpu().numpy(), logits.cpu().numpy(), passes, ms)
+        for merge, probs in all_merges(logits, strategy).items()
+    }
+
+
 def all_merges(logits: torch.Tensor, strategy: Strategy) -> dict[str, torch.Tensor]:
     """Every merge of one strategy's view logits (views run once)."""
     weights = [v.weight for v in strategy.views]

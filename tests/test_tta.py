@@ -140,3 +140,13 @@ def test_test_set_evaluations_report_every_strategy_and_merge():
     assert report["views"]["10-crop"] == 10 and report["ms_per_image"]["10-crop"] > 0
     corrupted = evaluate_corruptions(model, images[:4], labels[:4], NORMALIZE)
     assert len(corrupted["accuracy"]) == 1 + 3 * len(CORRUPTIONS) and "jpeg 3" in corrupted["accuracy"]
+
+
+def test_predict_all_equals_predict_for_every_merge():
+    from resexplorer.tta import predict_all
+
+    model, images = _model(), _pixels(2)
+    everything = predict_all(model, images, "flip+translate", NORMALIZE)
+    for merge in MERGES:
+        single = predict(model, images, "flip+translate", merge, NORMALIZE)
+        assert np.allclose(everything[merge].probabilities, single.probabilities) and everything[merge].forward_passes == 12

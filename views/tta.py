@@ -13,7 +13,7 @@ from resexplorer.inference import load_run_model
 from resexplorer.reference import REFERENCE_RUNS_DIR, reference_runs
 from resexplorer.runs import RunStore
 from resexplorer.samples import cifar_sample_paths, photo_paths
-from resexplorer.tta import MERGES, STRATEGIES, predict, view_images
+from resexplorer.tta import MERGES, STRATEGIES, predict, predict_all, view_images
 
 runs_dir = st.session_state.get("runs_dir", "runs")
 data_source = st.session_state.get("data_source", "cifar10")
@@ -103,21 +103,21 @@ for number, image in enumerate(decoded):
         tabs = st.tabs([m.name for m in models])
         for tab, loaded in zip(tabs, models):
             with tab:
-                rows, bars = [], {}
+                rows, bars, results = [], {}, {}
                 for strategy in STRATEGIES:
+                    results[strategy] = predict_all(loaded.model, pixels, strategy, loaded.inputs)
                     row = {"strategy": strategy}
-                    for merge in MERGES:
-                        result = predict(loaded.model, pixels, strategy, merge, loaded.inputs)
+                    for merge, result in results[strategy].items():
                         top = int(result.predictions[0])
                         row[merge] = f"{classes[top]} {100 * result.probabilities[0, top]:.0f}%"
-                        if merge == merge_shown:
-                            bars[strategy] = result.probabilities[0]
-                            row["cost"] = f"{result.forward_passes} passes, {result.milliseconds:.0f} ms"
+                    shown = results[strategy][merge_shown]
+                    bars[strategy] = shown.probabilities[0]
+                    row["cost"] = f"{shown.forward_passes} passes, {shown.milliseconds:.0f} ms"
                     rows.append(row)
                 st.dataframe(rows, hide_index=True, width="stretch")
                 st.plotly_chart(probability_bars(classes, bars), width="stretch", key=f"tta_bars_{number}_{loaded.name}")
                 views = view_images(pixels, gallery_strategy)
-                result = predict(loaded.model, pixels, gallery_strategy, merge_shown, loaded.inputs)
+                result = results[gallery_strategy][merge_shown]
                 view_probs = np.exp(result.view_logits[0] - result.view_logits[0].max(1, keepdims=True))
                 view_probs /= view_probs.sum(1, keepdims=True)
                 captions = [f"{name}: {classes[int(p.argmax())]} {100 * p.max():.0f}%" for (name, _), p in zip(views, view_probs)]
