@@ -96,6 +96,11 @@ class View:
     name: str
     fn: ViewFn
     weight: float = 1.0
+    same_as: str = ""  # a view giving identical pixels: sweeps over many strategies run it once
+
+    @property
+    def key(self) -> str:
+        return self.same_as or self.name
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,7 @@ class Strategy:
 
 
 CROP_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right", "centre")
+_SAME = {4: "identity", 9: "mirror"}  # the centre crop of the padded image is the image itself
 STRATEGIES: dict[str, Strategy] = {
     s.name: s
     for s in (
@@ -123,10 +129,11 @@ STRATEGIES: dict[str, Strategy] = {
             ),
             "airbench level 2: mirror, and 1-pixel shifts with their mirrors",
         ),
-        Strategy("5-crop", tuple(View(n, _crop(i)) for i, n in enumerate(CROP_NAMES)), "corners and centre of the 4-pixel-padded image"),
+        Strategy("5-crop", tuple(View(n, _crop(i), same_as=_SAME.get(i, "")) for i, n in enumerate(CROP_NAMES)), "corners and centre of the 4-pixel-padded image"),
         Strategy(
             "10-crop",
-            tuple(View(n, _crop(i)) for i, n in enumerate(CROP_NAMES)) + tuple(View(f"mirrored, {n}", _crop(i + 5)) for i, n in enumerate(CROP_NAMES)),
+            tuple(View(n, _crop(i), same_as=_SAME.get(i, "")) for i, n in enumerate(CROP_NAMES))
+            + tuple(View(f"mirrored, {n}", _crop(i + 5), same_as=_SAME.get(i + 5, "")) for i, n in enumerate(CROP_NAMES)),
             "the paper's 10-crop: five crops of the image and five of its mirror",
         ),
         Strategy("multi-scale", (View("identity", lambda x: x), View("zoom in", _zoom_in), View("zoom out", _zoom_out)), "the image, zoomed in and out"),
@@ -206,6 +213,27 @@ def view_logits(model: nn.Module, images: torch.Tensor, strategy: Strategy, norm
             logits = model(normalize(views) if normalize else views).float()
             out.append(logits.view(len(strategy.views), len(x), -1).transpose(0, 1))  # [b, V, C]
     return torch.cat(out)
+
+
+def many_view_logits(model: nn.Module, images: torch.Tensor, strategies: Sequence[Strategy], normalize: Callable | None = None, batch: int = 256) -> dict[str, torch.Tensor]:
+    """{strategy name: [B, V, C] logits} for several strategies, each
+    distinct view (by key) run once; about `batch` view images per forward
+    pass, which suits CPU caches best."""
+    unique: dict[str, ViewFn] = {}
+    for strategy in strategies:
+        for view in strategy.views:
+            unique.setdefault(view.key, view.fn)
+    per_chunk = max(1, batch // len(unique))
+    pieces: dict[str, list[torch.Tensor]] = {key: [] for key in unique}
+    with torch.inference_mode():
+        for start in range(0, len(images), per_chunk):
+            x = torch.as_tensor(images[start : start + per_chunk]).float()
+            stacked = torch.cat([fn(x) for fn in unique.values()])
+            logits = model(normalize(stacked) if normalize else stacked).float().view(len(unique), len(x), -1)
+            for key, part in zip(unique, logits):
+                pieces[key].append(part)
+    by_key = {key: torch.cat(parts) for key, parts in pieces.items()}
+    return {s.name: torch.stack([by_key[v.key] for v in s.views], dim=1) for s in strategies}
 
 
 def predict(model: nn.Module, images: torch.Tensor, views: Strategy | str, merge: str = "mean logits", normalize: Callable | None = None, chunk: int = 128) -> TTAResult:

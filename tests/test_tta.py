@@ -150,3 +150,18 @@ def test_predict_all_equals_predict_for_every_merge():
     for merge in MERGES:
         single = predict(model, images, "flip+translate", merge, NORMALIZE)
         assert np.allclose(everything[merge].probabilities, single.probabilities) and everything[merge].forward_passes == 12
+
+
+def test_views_said_to_be_the_same_give_the_same_pixels_and_sweeps_match_single_runs():
+    from resexplorer.tta import many_view_logits
+
+    images = _pixels(2)
+    by_key = {}
+    for strategy in STRATEGIES.values():
+        for name, pixels in view_images(images, strategy):
+            key = next(v.key for v in strategy.views if v.name == name)
+            assert np.array_equal(by_key.setdefault(key, pixels), pixels), (strategy.name, name)
+    model = _model()
+    swept = many_view_logits(model, images, list(STRATEGIES.values()), NORMALIZE, batch=7)
+    for name, strategy in STRATEGIES.items():
+        assert torch.allclose(swept[name], view_logits(model, images, strategy, NORMALIZE), atol=1e-5), name
