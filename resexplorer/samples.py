@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +23,10 @@ def photo_paths() -> list[Path]:
     return sorted(p for p in (SAMPLES_DIR / "photos").iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"})
 
 
+@functools.lru_cache(maxsize=1)
 def cifar_samples() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """uint8 [N, 3, 32, 32] images, int64 [N] labels (CIFAR-10's class
-    order), and the file names."""
+    order), and the file names; decoded once per process."""
     paths = cifar_sample_paths()
     images = np.stack([decode_to_32(p) for p in paths]).transpose(0, 3, 1, 2)  # [N, 3, 32, 32]
     labels = [CIFAR10_CLASSES.index(p.stem.rsplit("_", 1)[0]) for p in paths]

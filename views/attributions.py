@@ -68,6 +68,18 @@ def _pool(source: str):
     return analysis.image_pool(source)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _gallery_predictions(run_id: str, epoch: int, _model, pool_name: str, _images) -> np.ndarray:
+    """Each gallery image's predicted class, once per run, checkpoint and pool."""
+    return _model.probabilities(_images).argmax(1)
+
+
+@st.cache_data(show_spinner="Computing attributions…", max_entries=64)
+def _explain(run_id: str, epoch: int, _model, image: np.ndarray, methods: tuple, rule, true_label, baseline: str):
+    """One model's maps of one image; reruns that change nothing reuse them."""
+    return explain(_model, image, methods, rule, true_label, baseline)
+
+
 # --- the image -----------------------------------------------------------------------------
 source = st.radio("Image", ["Test images", "Sample images", "Upload"], horizontal=True, key="attr_source")
 image, true_label, original = None, None, None  # uint8 [3, 32, 32], class index, preview array
@@ -81,7 +93,7 @@ if source == "Test images":
         st.caption(pool.note)
     gallery, gallery_labels = pool.take("test", GALLERY_SIZE)
     gallery = gallery.numpy()
-    predictions = np.stack([m.probabilities(gallery).argmax(1) for m in models])  # [models, N]
+    predictions = np.stack([_gallery_predictions(run.run_id, m.epoch, m, pool.name, gallery) for run, m in zip(runs, models)])  # [models, N]
     left, right = st.columns([1, 1])
     wanted = left.selectbox("Class", ["all", *classes], key="attr_class")
     only_one_wrong = right.checkbox("Misclassified by one model only", key="attr_one_wrong", disabled=len(models) < 2)
@@ -136,7 +148,7 @@ if not methods:
 rule = target_rule if target_rule in ("predicted", "true") else classes.index(target_rule)
 
 try:
-    explanations = [explain(m, image, methods, rule, true_label, baseline) for m in models]
+    explanations = [_explain(run.run_id, m.epoch, m, image, tuple(methods), rule, true_label, baseline) for run, m in zip(runs, models)]
 except ResExplorerError as err:
     st.error(str(err))
     st.stop()
