@@ -45,6 +45,8 @@ def test_true_classes_give_accuracy_and_the_test_set_is_scored_once(two_runs):
     assert maps[2]["data"][0]["y"][0] == "clean" and len(maps[2]["data"][0]["y"]) == 16
     at = app("views/tta.py")  # cached: no button, charts at once
     assert not any(b.key.startswith("tta_eval_") for b in at.button)
+    at.select_slider(key="tta_n").set_value(500).run()  # another subset is scored on request
+    assert any(b.key.startswith("tta_eval_") for b in at.button)
 
 
 def test_imagenet_offline_says_what_to_do(two_runs, monkeypatch):

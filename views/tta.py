@@ -147,24 +147,25 @@ def _pool(source: str):
     return analysis.image_pool(source)
 
 
+n_clean = st.select_slider("Test images to score (clean)", [500, 1000, 2000, 5000, 10000], value=10000, key="tta_n", help="A class-balanced subset of the test split; the corruptions use 500 images.")
 for run_id, loaded in zip(chosen, models):
     run = everything[run_id]
     epoch = analysis.checkpoint_moments(run)[-1][1]
     st.markdown(f"#### {loaded.name} (epoch {epoch})")
-    clean, corrupted = analysis.cached(run, epoch, "tta_testset"), analysis.cached(run, epoch, "tta_corruptions")
+    clean, corrupted = analysis.cached(run, epoch, "tta_testset", n=n_clean), analysis.cached(run, epoch, "tta_corruptions")
     if (clean is None or corrupted is None) and st.button(f"Score every strategy on the test set ({loaded.name}; about 1-5 minutes on a CPU)", key=f"tta_eval_{run_id}"):
         try:
             pool = analysis.pool_for(run, _pool(data_source))
             if pool.note:
                 st.info(pool.note)
             bar = st.progress(0.0)
-            for kind in ("tta_testset", "tta_corruptions"):
-                if analysis.cached(run, epoch, kind) is None:
-                    analysis.compute(run, epoch, kind, pool, progress=lambda f, text, k=kind: bar.progress(f, text=f"{k.replace('_', ' ')}: {text}"), store_beside=run not in shipped)
+            for kind, settings in (("tta_testset", {"n": n_clean}), ("tta_corruptions", {})):
+                if analysis.cached(run, epoch, kind, **settings) is None:
+                    analysis.compute(run, epoch, kind, pool, progress=lambda f, text, k=kind: bar.progress(f, text=f"{k.replace('_', ' ')}: {text}"), store_beside=run not in shipped, **settings)
             bar.empty()
         except ResExplorerError as err:
             st.error(str(err))
-        clean, corrupted = analysis.cached(run, epoch, "tta_testset"), analysis.cached(run, epoch, "tta_corruptions")
+        clean, corrupted = analysis.cached(run, epoch, "tta_testset", n=n_clean), analysis.cached(run, epoch, "tta_corruptions")
     if clean:
         strategies, merges = clean["strategies"], clean["merges"]
         z = [[100 * clean["accuracy"][s][m] for m in merges] for s in strategies]
