@@ -246,3 +246,13 @@ def test_cifar_runs_fall_back_to_the_shipped_samples_and_others_get_a_message(ti
     assert fallback.name == "samples" and len(fallback.take("test", 1000)[1]) == 100 and "learned CIFAR-10" in fallback.note
     with pytest.raises(analysis.DataError, match="pick the data source"):
         analysis.pool_for(run, fallback)
+
+
+def test_the_catalog_offers_shipped_and_own_runs_with_defaults(two_runs, tmp_path):
+    from resexplorer.catalog import catalog
+
+    offer = catalog(tmp_path / "runs")
+    assert set(offer.runs) == {r.run_id for r in two_runs.values()} and not offer.shipped
+    assert offer.defaults(["resnet-56"], fallback=1) == offer.yours[-1:]  # no shipped runs here
+    assert all(" · yours · " in offer.label(i) for i in offer.runs)
+    assert catalog(tmp_path / "missing").runs == {}

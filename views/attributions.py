@@ -5,13 +5,19 @@ import numpy as np
 import streamlit as st
 
 from resexplorer import analysis
-from resexplorer.attribution import BASELINES, DEFAULT_METHODS, METHODS, explain, overlay, sanity_check
+from resexplorer.attribution import (
+    BASELINES,
+    DEFAULT_METHODS,
+    METHODS,
+    explain,
+    overlay,
+    sanity_check,
+)
+from resexplorer.catalog import catalog
 from resexplorer.errors import ResExplorerError
 from resexplorer.figures import Series, image_grid, lines_chart
 from resexplorer.images import ACCEPTED, decode_upload
 from resexplorer.inference import load_run_model
-from resexplorer.reference import REFERENCE_RUNS_DIR, reference_runs
-from resexplorer.runs import RunStore
 from resexplorer.samples import cifar_sample_paths, photo_paths
 
 runs_dir = st.session_state.get("runs_dir", "runs")
@@ -27,19 +33,18 @@ st.markdown(
 )
 
 # --- runs --------------------------------------------------------------------------------
-shipped = RunStore(REFERENCE_RUNS_DIR).list()
-try:
-    yours = RunStore(runs_dir).list()
-except ResExplorerError:
-    yours = []
-everything = {run.run_id: run for run in [*shipped, *yours] if run.checkpoint_path("last").exists()}
+runs_on_offer = catalog(runs_dir, trained_only=True)
+everything = runs_on_offer.runs
 if not everything:
     st.info("No trained runs yet, shipped or yours. Train some on the **Train & compare** page, then come back.")
     st.stop()
-fig6 = {run.config()["model_name"]: run.run_id for run in reference_runs("fig6")}
-default = [fig6[n] for n in ("plain-56", "resnet-56") if n in fig6 and fig6[n] in everything] or [run.run_id for run in yours[-2:]]
-labels = {run_id: f"{run.config()['model_name']} · {'shipped' if run in shipped else 'yours'} · {run_id}" for run_id, run in everything.items()}
-chosen = st.multiselect("Models to explain (latest checkpoint of each run)", list(everything), default=default, format_func=labels.get, key="attr_runs")
+chosen = st.multiselect(
+    "Models to explain (latest checkpoint of each run)",
+    list(everything),
+    default=runs_on_offer.defaults(["plain-56", "resnet-56"], fallback=2),
+    format_func=runs_on_offer.label,
+    key="attr_runs",
+)
 if not chosen:
     st.info("Pick one or more runs above.")
     st.stop()

@@ -4,10 +4,9 @@ block deletion and loss landscapes, plain beside residual."""
 import streamlit as st
 
 from resexplorer import analysis
+from resexplorer.catalog import catalog
 from resexplorer.errors import ResExplorerError
 from resexplorer.figures import Series, contour_grid, lines_chart
-from resexplorer.reference import REFERENCE_RUNS_DIR, reference_runs
-from resexplorer.runs import RunStore
 
 runs_dir = st.session_state.get("runs_dir", "runs")
 data_source = st.session_state.get("data_source", "cifar10")
@@ -22,20 +21,18 @@ st.markdown(
 )
 
 # --- which runs, which moment -----------------------------------------------------------
-shipped = RunStore(REFERENCE_RUNS_DIR).list()
-try:
-    yours = RunStore(runs_dir).list()
-except ResExplorerError:
-    yours = []
-everything = {run.run_id: run for run in [*shipped, *yours]}
+runs_on_offer = catalog(runs_dir)
+everything = runs_on_offer.runs
 if not everything:
     st.info("No runs yet, shipped or yours. Train some on the **Train & compare** page, then come back.")
     st.stop()
-
-fig6 = {run.config()["model_name"]: run.run_id for run in reference_runs("fig6")}
-default = [fig6[name] for name in ("plain-56", "resnet-56") if name in fig6] or [run.run_id for run in yours[-2:]]
-labels = {run_id: f"{run.config()['model_name']} · {'shipped' if run in shipped else 'yours'} · {run_id}" for run_id, run in everything.items()}
-chosen_ids = st.multiselect("Runs to look inside (plain beside residual works best)", list(everything), default=default, format_func=labels.get, key="inside_runs")
+chosen_ids = st.multiselect(
+    "Runs to look inside (plain beside residual works best)",
+    list(everything),
+    default=runs_on_offer.defaults(["plain-56", "resnet-56"], fallback=2),
+    format_func=runs_on_offer.label,
+    key="inside_runs",
+)
 moment = st.select_slider("Checkpoint moment", MOMENTS, value="end", key="inside_moment", help="Each run keeps its weights at initialisation, after the first epoch, at the middle and at the end of training.")
 if not chosen_ids:
     st.info("Pick one or more runs above.")
@@ -95,7 +92,7 @@ def _result(run, epoch: int, kind: str, compute_now: bool, **settings) -> dict |
             kind,
             pool,
             progress=lambda f, text: bar.progress(f, text=f"{run.config()['model_name']}: {text}"),
-            store_beside=run not in shipped,  # the shipped runs stay as shipped; the user cache takes these
+            store_beside=run.run_id not in runs_on_offer.shipped,  # the shipped runs stay as shipped; the user cache takes these
             **settings,
         )
     except ResExplorerError as err:

@@ -8,7 +8,14 @@ from resexplorer.errors import ResExplorerError
 from resexplorer.figures import error_curves
 from resexplorer.jobs import JobBusy, JobManager
 from resexplorer.paper import CITATION
-from resexplorer.planning import PRESETS, all_model_names, default_settings, estimate_seconds, format_duration, measure_layer_rate
+from resexplorer.planning import (
+    PRESETS,
+    all_model_names,
+    default_settings,
+    estimate_seconds,
+    format_duration,
+    measure_layer_rate,
+)
 from resexplorer.reference import reference_runs
 from resexplorer.train import SCHEDULES, resolve_device
 

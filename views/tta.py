@@ -5,13 +5,12 @@ import numpy as np
 import streamlit as st
 
 from resexplorer import analysis
+from resexplorer.catalog import catalog
 from resexplorer.errors import ResExplorerError
 from resexplorer.figures import heatmap, probability_bars
-from resexplorer.images import ACCEPTED, decode_many, decode_upload
 from resexplorer.imagenet import classify, load_imagenet_model
+from resexplorer.images import ACCEPTED, decode_many, decode_upload
 from resexplorer.inference import load_run_model
-from resexplorer.reference import REFERENCE_RUNS_DIR, reference_runs
-from resexplorer.runs import RunStore
 from resexplorer.samples import cifar_sample_paths, photo_paths
 from resexplorer.tta import MERGES, STRATEGIES, predict, predict_all, view_images
 
@@ -27,19 +26,18 @@ st.markdown(
 )
 
 # --- models ----------------------------------------------------------------------------------
-shipped = RunStore(REFERENCE_RUNS_DIR).list()
-try:
-    yours = RunStore(runs_dir).list()
-except ResExplorerError:
-    yours = []
-everything = {run.run_id: run for run in [*shipped, *yours] if run.checkpoint_path("last").exists()}
+runs_on_offer = catalog(runs_dir, trained_only=True)
+everything = runs_on_offer.runs
 if not everything:
     st.info("No trained runs yet, shipped or yours. Train some on the **Train & compare** page, then come back.")
     st.stop()
-fig6 = {run.config()["model_name"]: run.run_id for run in reference_runs("fig6")}
-default = [fig6[n] for n in ("resnet-56",) if n in fig6 and fig6[n] in everything] or [run.run_id for run in yours[-1:]]
-labels = {run_id: f"{run.config()['model_name']} · {'shipped' if run in shipped else 'yours'} · {run_id}" for run_id, run in everything.items()}
-chosen = st.multiselect("Models (latest checkpoint of each run)", list(everything), default=default, format_func=labels.get, key="tta_runs")
+chosen = st.multiselect(
+    "Models (latest checkpoint of each run)",
+    list(everything),
+    default=runs_on_offer.defaults(["resnet-56"], fallback=1),
+    format_func=runs_on_offer.label,
+    key="tta_runs",
+)
 if not chosen:
     st.info("Pick one or more runs above.")
     st.stop()
@@ -161,7 +159,7 @@ for run_id, loaded in zip(chosen, models):
             bar = st.progress(0.0)
             for kind, settings in (("tta_testset", {"n": n_clean}), ("tta_corruptions", {})):
                 if analysis.cached(run, epoch, kind, **settings) is None:
-                    analysis.compute(run, epoch, kind, pool, progress=lambda f, text, k=kind: bar.progress(f, text=f"{k.replace('_', ' ')}: {text}"), store_beside=run not in shipped, **settings)
+                    analysis.compute(run, epoch, kind, pool, progress=lambda f, text, k=kind: bar.progress(f, text=f"{k.replace('_', ' ')}: {text}"), store_beside=run_id not in runs_on_offer.shipped, **settings)
             bar.empty()
         except ResExplorerError as err:
             st.error(str(err))
