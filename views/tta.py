@@ -110,7 +110,7 @@ for number, image in enumerate(decoded):
                         row[merge] = f"{classes[top]} {100 * result.probabilities[0, top]:.0f}%"
                     shown = results[strategy][merge_shown]
                     bars[strategy] = shown.probabilities[0]
-                    row["cost"] = f"{shown.forward_passes} passes, {shown.milliseconds:.0f} ms"
+                    row["cost"] = f"{shown.forward_passes} pass{'es' if shown.forward_passes > 1 else ''}, {shown.milliseconds:.0f} ms"
                     rows.append(row)
                 st.dataframe(rows, hide_index=True, width="stretch")
                 st.plotly_chart(probability_bars(classes, bars), width="stretch", key=f"tta_bars_{number}_{loaded.name}")
