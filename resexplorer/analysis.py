@@ -137,6 +137,21 @@ def checkpoint_moments(run: Run) -> list[tuple[str, int]]:
     return moments
 
 
+MOMENTS = ("initialisation", "after epoch 1", "middle", "end")
+
+
+def moment_checkpoint(run: Run, wanted: str) -> tuple[str, int] | None:
+    """(label, epoch) of the run's kept checkpoint nearest a moment of
+    MOMENTS (ties to the earlier); an unfinished run answers the moments it
+    has not reached with its latest epoch."""
+    moments = checkpoint_moments(run)
+    if not moments:
+        return None
+    planned = run.config()["train"]["epochs"]
+    target = {"initialisation": 0, "after epoch 1": 1, "middle": max(1, round(planned / 2)), "end": planned}[wanted]
+    return min(moments, key=lambda m: (abs(m[1] - target), m[1]))
+
+
 def _settings(kind: str, overrides: dict) -> dict:
     if kind not in KINDS:
         raise ConfigError(f"unknown analysis {kind!r}; known: {', '.join(KINDS)}")

@@ -10,7 +10,6 @@ from resexplorer.figures import Series, contour_grid, lines_chart
 
 runs_dir = st.session_state.get("runs_dir", "runs")
 data_source = st.session_state.get("data_source", "cifar10")
-MOMENTS = ["initialisation", "after epoch 1", "middle", "end"]
 
 st.title("Inside the nets")
 st.markdown(
@@ -33,27 +32,16 @@ chosen_ids = st.multiselect(
     format_func=runs_on_offer.label,
     key="inside_runs",
 )
-moment = st.select_slider("Checkpoint moment", MOMENTS, value="end", key="inside_moment", help="Each run keeps its weights at initialisation, after the first epoch, at the middle and at the end of training.")
+moment = st.select_slider("Checkpoint moment", analysis.MOMENTS, value="end", key="inside_moment", help="Each run keeps its weights at initialisation, after the first epoch, at the middle and at the end of training.")
 if not chosen_ids:
     st.info("Pick one or more runs above.")
     st.stop()
 
 
-def _epoch_at(run, wanted: str) -> tuple[str, int] | None:
-    """The run's checkpoint nearest the chosen moment."""
-    moments = analysis.checkpoint_moments(run)
-    if not moments:
-        return None
-    exact = [m for m in moments if m[0].startswith(wanted)]
-    if exact:
-        return exact[0]
-    return moments[min(MOMENTS.index(wanted), len(moments) - 1)] if wanted != "end" else moments[-1]
-
-
 picked = []  # (run, model name, label, epoch)
 for run_id in chosen_ids:
     run = everything[run_id]
-    found = _epoch_at(run, moment)
+    found = analysis.moment_checkpoint(run, moment)
     name = run.config()["model_name"]
     if found is None:
         st.warning(f"{name} ({run_id}) has no checkpoint yet.")
