@@ -157,3 +157,12 @@ def test_streamlit_run_app_starts_and_serves(empty_runs):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_home_draws_a_picture_first_and_the_interactive_chart_on_request(two_runs):
+    at = app()
+    assert not at.exception and any("your latest runs" in c.value for c in at.caption)
+    assert len(at.get("image")) == 1 and not at.get("plotly_chart")
+    at.toggle(key="home_interactive").set_value(True).run()
+    names = {t["name"] for spec in chart_specs(at) for t in spec["data"]}
+    assert {"plain-8 train", "plain-8 test", "resnet-8 train", "resnet-8 test"} <= names

@@ -4,7 +4,7 @@ import streamlit as st
 
 from resexplorer.curves import curve_from_run
 from resexplorer.errors import ResExplorerError
-from resexplorer.figures import error_curves
+from resexplorer.figures import error_curves, error_curves_png
 from resexplorer.paper import CITATION
 from resexplorer.reference import reference_runs
 from resexplorer.runs import RunStore
@@ -32,11 +32,20 @@ def _chart_runs(runs_dir: str):
     return [curve_from_run(r) for r in latest], f"your latest runs in {runs_dir}"
 
 
+@st.cache_data(show_spinner=False, ttl=5)
+def _chart_png(runs_dir: str) -> bytes:
+    curves, _ = _chart_runs(runs_dir)
+    return error_curves_png([c for c in curves if not c.empty])
+
+
 curves, source = _chart_runs(st.session_state.get("runs_dir", "runs"))
 curves = [c for c in curves if not c.empty]
 st.subheader("The deeper plain net trains worse: the degradation problem")
 if curves:
-    st.plotly_chart(error_curves(curves), width="stretch")
+    if st.toggle("Interactive chart (hover, zoom, hide models)", key="home_interactive"):
+        st.plotly_chart(error_curves(curves), width="stretch")
+    else:  # a server-drawn picture shows at once; plotly.js takes seconds to start
+        st.image(_chart_png(st.session_state.get("runs_dir", "runs")), width="stretch")
     st.caption(
         f"Training error (thin, dashed) and test error (bold) of {source}. The paper's Figure 6 draws "
         f"the same curves over 64k iterations. Source: {CITATION}."
@@ -45,8 +54,14 @@ else:
     st.info("No runs to draw yet. Start one on the **Train & compare** page; the Quick demo takes about 5 minutes on a laptop CPU.")
 
 st.markdown("#### Where to go")
-left, right = st.columns(2)
-with left:
-    st.page_link("views/train.py", label="Train & compare: race plain and residual nets live (Fig. 6)", icon=":material/monitoring:")
-with right:
-    st.page_link("views/runs.py", label="Runs: compare, export, delete and resume runs", icon=":material/folder_open:")
+links = [
+    ("views/train.py", "Train & compare: race plain and residual nets live (Fig. 6)", ":material/monitoring:"),
+    ("views/inside.py", "Inside the nets: responses, residual branches, lesions, landscapes", ":material/biotech:"),
+    ("views/attributions.py", "Attributions: what plain and residual nets look at", ":material/visibility:"),
+    ("views/tta.py", "Test-time augmentation: on your photos and the test set", ":material/flip:"),
+    ("views/runs.py", "Runs: compare, export, delete and resume runs", ":material/folder_open:"),
+]
+columns = st.columns(2)
+for index, (page, label, icon) in enumerate(links):
+    with columns[index % 2]:
+        st.page_link(page, label=label, icon=icon)
