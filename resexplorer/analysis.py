@@ -1,7 +1,8 @@
-"""The Inside-the-nets analyses of one run at one checkpoint, cached on disk.
+"""Analyses of one run at one checkpoint, cached on disk: the Inside-the-nets
+probes, sweeps and slices, and the TTA test-set scores.
 
-Every analysis (probes.py, lesion.py, landscape.py) of a run's checkpoint is
-computed once and kept as JSON beside the run, under
+Every analysis (probes.py, lesion.py, landscape.py, tta_eval.py) of a run's
+checkpoint is computed once and kept as JSON beside the run, under
 `<run>/analysis/epoch-NNNN/<kind>-<key>.json`, the key naming the settings;
 the result records which images it saw. Any cached result answers, whatever
 data source computed it, so the shipped runs' analyses (computed on
@@ -23,10 +24,10 @@ import torch
 
 from .data import Dataset, default_cache_dir, load_dataset, stratified_subset
 from .errors import ConfigError, DataError, ResExplorerError
+from .inference import load_run_model
 from .landscape import interpolation, slice_1d, slice_2d
 from .lesion import random_lesion, single_block_lesion
 from .probes import gradient_norms, inside_stats
-from .inference import load_run_model
 from .runs import Run
 from .samples import CIFAR10_CLASSES, cifar_samples
 from .storage import atomic_write_json
@@ -54,7 +55,7 @@ class ImagePool:
     """Where probe images come from: one data source's two splits, or the
     shipped CIFAR-10 samples when the source cannot be loaded here."""
 
-    name: str  # goes into cache keys: "cifar10", a folder name, "samples"
+    name: str  # recorded with each result: "cifar10", a folder name, "samples"
     classes: list[str]
     splits: dict[str, tuple[torch.Tensor, torch.Tensor]]  # split -> (uint8 images, labels)
     note: str = ""  # said in the UI when the pool is a fallback
@@ -70,9 +71,6 @@ class ImagePool:
             keep = stratified_subset(labels, n, seed)
             return images[keep], labels[keep]
         return images, labels
-
-    def count(self, split: str, n: int) -> int:
-        return min(n, len((self.splits.get(split) or self.splits["test"])[1]))
 
 
 def sample_pool() -> ImagePool:
