@@ -3,6 +3,7 @@ far each explanation can be trusted."""
 
 import numpy as np
 import streamlit as st
+from views.model_picker import pick_trained_models
 
 from resexplorer import analysis
 from resexplorer.attribution import (
@@ -13,11 +14,9 @@ from resexplorer.attribution import (
     overlay,
     sanity_check,
 )
-from resexplorer.catalog import catalog
 from resexplorer.errors import ResExplorerError
 from resexplorer.figures import Series, image_grid, lines_chart
 from resexplorer.images import ACCEPTED, decode_upload
-from resexplorer.inference import load_run_model
 from resexplorer.samples import cifar_sample_paths, photo_paths
 
 runs_dir = st.session_state.get("runs_dir", "runs")
@@ -33,39 +32,8 @@ st.markdown(
 )
 
 # --- runs --------------------------------------------------------------------------------
-runs_on_offer = catalog(runs_dir, trained_only=True)
-everything = runs_on_offer.runs
-if not everything:
-    st.info("No trained runs yet, shipped or yours. Train some on the **Train & compare** page, then come back.")
-    st.stop()
-chosen = st.multiselect(
-    "Models to explain (latest checkpoint of each run)",
-    list(everything),
-    default=runs_on_offer.defaults(["plain-56", "resnet-56"], fallback=2),
-    format_func=runs_on_offer.label,
-    key="attr_runs",
-)
-if not chosen:
-    st.info("Pick one or more runs above.")
-    st.stop()
-runs = [everything[i] for i in chosen]
-
-
-@st.cache_resource(show_spinner="Loading models…", max_entries=8)
-def _model(run_id: str, version: float):
-    """One per run and checkpoint file version (its mtime)."""
-    return load_run_model(everything[run_id])
-
-
-try:
-    models = [_model(run.run_id, run.checkpoint_path("last").stat().st_mtime) for run in runs]
-except ResExplorerError as err:
-    st.error(str(err))
-    st.stop()
-classes = models[0].classes
-if any(m.classes != classes for m in models):
-    st.error("These runs learned different classes; pick runs trained on the same data.")
-    st.stop()
+picked = pick_trained_models(runs_dir, "Models to explain (latest checkpoint of each run)", ["plain-56", "resnet-56"], fallback=2, key="attr_runs")
+runs, models, classes = picked.runs, picked.models, picked.classes
 
 
 @st.cache_resource(show_spinner="Loading test images…", max_entries=2)
@@ -235,7 +203,7 @@ with st.expander("Sanity check: randomise the model, layer by layer from the top
         "how similar each map stays to the trained model's (rank correlation of absolute values). A method still "
         f"above {0.5} after everything is random is flagged: it shows the image more than the model."
     )
-    check_key = (image.tobytes(), tuple(chosen), tuple(methods), baseline, str(rule))
+    check_key = (image.tobytes(), tuple(r.run_id for r in runs), tuple(methods), baseline, str(rule))
     if st.button("Run the check", key="attr_sanity"):
         bar = st.progress(0.0)
         checks = []

@@ -3,14 +3,13 @@ own images and on the test set, and what it costs."""
 
 import numpy as np
 import streamlit as st
+from views.model_picker import pick_trained_models
 
 from resexplorer import analysis
-from resexplorer.catalog import catalog
 from resexplorer.errors import ResExplorerError
 from resexplorer.figures import heatmap, probability_bars
 from resexplorer.imagenet import classify, load_imagenet_model
 from resexplorer.images import ACCEPTED, decode_many, decode_upload
-from resexplorer.inference import load_run_model
 from resexplorer.samples import cifar_sample_paths, photo_paths
 from resexplorer.tta import MERGES, STRATEGIES, predict, predict_all, view_images
 
@@ -26,38 +25,8 @@ st.markdown(
 )
 
 # --- models ----------------------------------------------------------------------------------
-runs_on_offer = catalog(runs_dir, trained_only=True)
-everything = runs_on_offer.runs
-if not everything:
-    st.info("No trained runs yet, shipped or yours. Train some on the **Train & compare** page, then come back.")
-    st.stop()
-chosen = st.multiselect(
-    "Models (latest checkpoint of each run)",
-    list(everything),
-    default=runs_on_offer.defaults(["resnet-56"], fallback=1),
-    format_func=runs_on_offer.label,
-    key="tta_runs",
-)
-if not chosen:
-    st.info("Pick one or more runs above.")
-    st.stop()
-
-
-@st.cache_resource(show_spinner="Loading models…", max_entries=8)
-def _model(run_id: str, version: float):
-    """One per run and checkpoint file version (its mtime)."""
-    return load_run_model(everything[run_id])
-
-
-try:
-    models = [_model(i, everything[i].checkpoint_path("last").stat().st_mtime) for i in chosen]
-except ResExplorerError as err:
-    st.error(str(err))
-    st.stop()
-classes = models[0].classes
-if any(m.classes != classes for m in models):
-    st.error("These runs learned different classes; pick runs trained on the same data.")
-    st.stop()
+chosen = pick_trained_models(runs_dir, "Models (latest checkpoint of each run)", ["resnet-56"], fallback=1, key="tta_runs")
+models, classes = chosen.models, chosen.classes
 
 # --- images ------------------------------------------------------------------------------------
 source = st.radio("Images", ["Sample images", "Upload"], horizontal=True, key="tta_source")
@@ -146,8 +115,8 @@ def _pool(source: str):
 
 
 n_clean = st.select_slider("Test images to score (clean)", [500, 1000, 2000, 5000, 10000], value=10000, key="tta_n", help="A class-balanced subset of the test split; the corruptions use 500 images.")
-for run_id, loaded in zip(chosen, models):
-    run = everything[run_id]
+for run, loaded in zip(chosen.runs, models):
+    run_id = run.run_id
     epoch = analysis.checkpoint_moments(run)[-1][1]
     st.markdown(f"#### {loaded.name} (epoch {epoch})")
     clean, corrupted = analysis.cached(run, epoch, "tta_testset", n=n_clean), analysis.cached(run, epoch, "tta_corruptions")
@@ -159,7 +128,7 @@ for run_id, loaded in zip(chosen, models):
             bar = st.progress(0.0)
             for kind, settings in (("tta_testset", {"n": n_clean}), ("tta_corruptions", {})):
                 if analysis.cached(run, epoch, kind, **settings) is None:
-                    analysis.compute(run, epoch, kind, pool, progress=lambda f, text, k=kind: bar.progress(f, text=f"{k.replace('_', ' ')}: {text}"), store_beside=run_id not in runs_on_offer.shipped, **settings)
+                    analysis.compute(run, epoch, kind, pool, progress=lambda f, text, k=kind: bar.progress(f, text=f"{k.replace('_', ' ')}: {text}"), store_beside=run_id not in chosen.offer.shipped, **settings)
             bar.empty()
         except ResExplorerError as err:
             st.error(str(err))
