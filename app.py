@@ -6,12 +6,14 @@ Pages read the sidebar's choices from st.session_state:
 """
 
 import os
+from pathlib import Path
 
 import streamlit as st
 
 from resexplorer.system import device_summary
 
-st.set_page_config(page_title="ResNet Explorer", page_icon=":material/account_tree:", layout="wide")
+# The icon is a local file: a material-symbol icon would be fetched from Google at every visit.
+st.set_page_config(page_title="ResNet Explorer", page_icon=str(Path(__file__).parent / "assets" / "favicon.png"), layout="wide")
 
 SOURCES = {
     "CIFAR-10 (downloaded on first use)": "cifar10",

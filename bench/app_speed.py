@@ -37,10 +37,9 @@ from resexplorer.runs import RunStore  # noqa: E402
 from resexplorer.synthetic import make_synthetic, write_image_folder  # noqa: E402
 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-CHART = ".js-plotly-plot .legendtext"
-PICTURE = "[data-testid=stImage] img"
+CHART = ".vega-embed svg [aria-roledescription]"  # a drawn mark of a Vega-Lite chart
 PAGES = {  # url path -> (heading, what else marks the page as drawn)
-    "": ("ResNet Explorer", PICTURE),  # Home's first chart is drawn on the server
+    "": ("ResNet Explorer", CHART),
     "train": ("Train & compare", CHART),
     "inside": ("Inside the nets", CHART),
     "attributions": ("Attributions", CHART),
@@ -73,7 +72,7 @@ def _serve(env: dict) -> tuple[subprocess.Popen, str]:
 
 def first_renders(browser, url: str, repeats: int, warm_browser: bool) -> dict[str, list[float]]:
     """Each page opened in a fresh tab. Cold: every tab in a new browser
-    context, so the app's JavaScript (Streamlit's and plotly.js's bundles)
+    context, so the app's JavaScript (Streamlit's and Vega's bundles)
     downloads each time, as on a first visit. Warm: tabs share one context,
     whose HTTP cache holds those bundles after round 0, as for a returning
     user or a second page."""
@@ -83,7 +82,9 @@ def first_renders(browser, url: str, repeats: int, warm_browser: bool) -> dict[s
         for path, (heading, drawn) in PAGES.items():
             page = context.new_page() if context else browser.new_page(viewport={"width": 1400, "height": 1200})
             start = time.perf_counter()
-            page.goto(f"{url}/{path}")
+            # Not goto's default wait for the load event: that also waits for
+            # things nobody sees (the favicon, fonts), and can end after the content shows.
+            page.goto(f"{url}/{path}", wait_until="commit")
             page.get_by_role("heading", name=heading).wait_for(timeout=60_000)
             if drawn:
                 page.locator(drawn).first.wait_for(timeout=60_000)
@@ -104,17 +105,18 @@ def chart_latency(browser, url: str, runs_dir: Path, data: str) -> list[float]:
     seen: dict[float, float] = {}  # last training point drawn (its epoch) -> when first seen
     deadline = time.time() + 90
     while time.time() < deadline and len(seen) < 30:
-        last = page.evaluate(
-            """() => { const plot = document.querySelector('.js-plotly-plot');
-                       if (!plot || !plot.data) return null;
-                       const t = plot.data.find(d => d.name === 'resnet-8 train');
-                       return t && t.x.length ? t.x[t.x.length - 1] : null; }"""
+        last = page.evaluate(  # Vega labels every point with its values (see figures.error_curves)
+            """() => { const xs = [...document.querySelectorAll('.vega-embed [aria-label*="model: resnet-8; curve: training error"]')]
+                         .map(e => parseFloat(e.getAttribute('aria-label').split('epochs: ')[1]));
+                       return xs.length ? Math.max(...xs) : null; }"""
         )
         if last is not None and last not in seen:
             seen[last] = time.time()
         time.sleep(0.05)
     JobManager(runs_dir).latest().cancel()
-    written = {round(r["epoch"], 4): r["time"] for r in RunStore(runs_dir).list()[0].metrics("train")}
+    written: dict[float, float] = {}
+    for record in RunStore(runs_dir).list()[0].metrics("train"):
+        written.setdefault(round(record["epoch"], 4), record["time"])  # the chart rounds x to 4 decimals
     page.close()
     return [drawn - written[x] for x, drawn in seen.items() if x in written]
 

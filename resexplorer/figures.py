@@ -1,12 +1,19 @@
-"""Every plotly figure of the app, built from plain data (curves.py etc.)."""
+"""Every chart of the app as a Vega-Lite specification (a plain dict), built
+from plain data (curves.py etc.) and drawn with `st.vega_lite_chart`.
+
+Vega-Lite rather than plotly because of first-render time: Streamlit's
+plotly.js bundle is 4.7 MB of JavaScript that every new tab has to parse
+and start (about 1-2 s on a 2-core CPU), against 0.8 MB for Vega, and
+bench/app_speed.py showed it as the largest part of each page's first
+render. The specs stay small: rows of plain values under "data", one
+layer per kind of mark."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Sequence
-
-import plotly.graph_objects as go
 
 from .curves import Curve
 from .paper import paper_test_error
@@ -38,7 +45,13 @@ def model_colour(model: str) -> str:
     return palette[min(index, len(palette) - 1)]
 
 
+Spec = dict  # a Vega-Lite specification
+
 MAX_POINTS = 240  # per line: more is invisible at chart width and slows the browser
+DASHES = {"solid": [1, 0], "dash": [6, 4], "dot": [2, 3], "dashdot": [6, 3, 2, 3], "longdash": [12, 4], "longdashdot": [12, 4, 2, 4]}  # Series.dash -> strokeDash
+# SVG rather than canvas: every mark becomes an element labelled with its
+# values (screen readers; the browser tests read them), cheap at our sizes.
+_SVG = {"embedOptions": {"renderer": "svg"}}
 
 
 def _thin(xs: Sequence[float], ys: Sequence[float], limit: int = MAX_POINTS) -> tuple[list, list]:
@@ -58,6 +71,33 @@ def _xy(curve: Curve, epochs: Sequence[float], errors: Sequence[float], axis: st
     return xs, [round(100 * y, 3) for y in ys]
 
 
+def _number(value) -> float | None:
+    """A plain float for the chart's rows; None (a gap) for missing or non-finite values."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _colour_scale(labels_and_models: Sequence[tuple[str, str]]) -> dict:
+    """Each label in its model's colour (see model_colour), in first-seen order."""
+    domain: list[str] = []
+    colours: list[str] = []
+    for label, model in labels_and_models:
+        if label not in domain:
+            domain.append(label)
+            colours.append(model_colour(model))
+    return {"domain": domain, "range": colours}
+
+
+def _literal_colour(field: str) -> dict:
+    """Colour straight from a column of CSS colours: no scale, no legend."""
+    return {"field": field, "type": "nominal", "scale": None, "legend": None}
+
+
+CURVE_KINDS = ["training error", "test error"]
+
+
 def error_curves(
     curves: Sequence[Curve],
     x_axis: str = "epoch",
@@ -65,66 +105,94 @@ def error_curves(
     paper_markers: bool = False,
     faded: Sequence[Curve] = (),
     title: str = "",
-) -> go.Figure:
+) -> Spec:
     """The paper's Fig. 6 layout: training error thin and dashed, test error
-    bold, one colour per model; `faded` curves (reference runs) underneath."""
-    fig = go.Figure()
-    for index, curve in enumerate(faded):
-        colour = model_colour(curve.model)
-        for xs, ys, dash, width in ((curve.train_epoch, curve.train_error, "dot", 1), (curve.test_epoch, curve.test_error, "solid", 2)):
-            x, y = _xy(curve, xs, ys, x_axis, limit=MAX_POINTS // 3)  # faded lines need less detail
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=y,
-                    mode="lines",
-                    line={"color": colour, "dash": dash, "width": width},
-                    opacity=0.3,
-                    name="reference runs (faded)",
-                    legendgroup="reference",
-                    showlegend=index == 0 and dash == "solid",
-                    hovertemplate=f"reference {curve.label}<br>%{{x:.2f}}: %{{y:.2f}}%<extra></extra>",
-                )
-            )
+    bold, one colour per model; `faded` curves (reference runs) underneath.
+    Clicking a model in the legend brings its lines forward; drag to pan,
+    scroll to zoom."""
+    x_title = "iterations" if x_axis == "iteration" else "epochs"
+    rows, reference, markers = [], [], []
     for curve in curves:
-        colour = model_colour(curve.model)
-        for kind, xs, ys, style in (
-            ("train", curve.train_epoch, curve.train_error, {"mode": "lines", "line": {"color": colour, "dash": "dash", "width": 1.2}}),
-            ("test", curve.test_epoch, curve.test_error, {"mode": "lines+markers", "line": {"color": colour, "width": 3}, "marker": {"size": 6}}),
-        ):
+        for kind, xs, ys in (("training error", curve.train_epoch, curve.train_error), ("test error", curve.test_epoch, curve.test_error)):
             x, y = _xy(curve, xs, ys, x_axis)
-            what = "training error" if kind == "train" else "test error"
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=y,
-                    name=f"{curve.label} {kind}",
-                    legendgroup=curve.label,
-                    hovertemplate=f"{curve.label} {what}<br>{x_axis} %{{x:.2f}}: %{{y:.2f}}%<extra></extra>",
-                    **style,
-                )
-            )
+            rows += [{"run": curve.label, "curve": kind, "x": a, "error": b} for a, b in zip(x, y)]
         reported = paper_test_error(curve.arch, curve.depth) if paper_markers else None
         if reported and "-" not in curve.model[len(curve.arch) + 1 :]:  # option A / plain only
             value, source = reported
-            fig.add_hline(
-                y=value,
-                line={"color": colour, "dash": "dot", "width": 1},
-                annotation_text=f"paper {curve.model}: {value}% ({source})",
-                annotation_position="top left",
-                annotation_font={"size": 10, "color": colour},
-            )
-    fig.update_layout(
-        title=title or None,
-        xaxis_title="iterations" if x_axis == "iteration" else "epochs",
-        yaxis_title="error (%)",
-        yaxis_type="log" if log_y else "linear",
-        hovermode="closest",
-        legend={"groupclick": "togglegroup"},
-        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
-        height=460,
-    )
-    return fig
+            markers.append({"error": value, "text": f"paper {curve.model}: {value}% ({source})", "colour": model_colour(curve.model)})
+    for curve in faded:
+        for kind, xs, ys in (("training error", curve.train_epoch, curve.train_error), ("test error", curve.test_epoch, curve.test_error)):
+            x, y = _xy(curve, xs, ys, x_axis, limit=MAX_POINTS // 3)  # faded lines need less detail
+            reference += [{"run": curve.label, "curve": kind, "x": a, "error": b} for a, b in zip(x, y)]
+
+    x = {"field": "x", "type": "quantitative", "title": x_title}
+    y = {"field": "error", "type": "quantitative", "title": "error (%)", "scale": {"type": "log"} if log_y else {}}
+    dash = {"field": "curve", "type": "nominal", "title": None, "scale": {"domain": CURVE_KINDS, "range": [DASHES["dash"], DASHES["solid"]]}}
+    tooltip = [{"field": "run", "title": "model"}, {"field": "curve", "title": "curve"}, {"field": "x", "title": x_title, "format": ".2f"}, {"field": "error", "title": "error (%)", "format": ".2f"}]
+    layers = []
+    if reference:
+        layers.append(
+            {
+                "data": {"values": reference},
+                "mark": {"type": "line", "opacity": 0.3, "strokeWidth": 1.5},
+                "encoding": {
+                    "x": x,
+                    "y": y,
+                    "color": {"field": "run", "type": "nominal", "title": "reference runs (faded)", "scale": _colour_scale([(c.label, c.model) for c in faded]), "legend": {"labelLimit": 260, "symbolOpacity": 0.4}},
+                    "strokeDash": dash,
+                    "tooltip": [{**tooltip[0], "title": "reference run"}, *tooltip[1:]],
+                },
+            }
+        )
+    if rows:
+        colour = {"field": "run", "type": "nominal", "title": "model", "scale": _colour_scale([(c.label, c.model) for c in curves]), "legend": {"labelLimit": 260}}
+        layers.append(
+            {
+                "mark": {"type": "line"},
+                "params": [{"name": "highlight", "select": {"type": "point", "fields": ["run"]}, "bind": "legend"}],
+                "encoding": {
+                    "x": x,
+                    "y": y,
+                    "color": colour,
+                    "strokeDash": dash,
+                    "strokeWidth": {"field": "curve", "type": "nominal", "title": None, "scale": {"domain": CURVE_KINDS, "range": [1.2, 3]}},  # one legend with the dash
+                    "opacity": {"condition": {"param": "highlight", "value": 1}, "value": 0.15},
+                },
+            }
+        )
+        # Points carry the hover text: visible on test error, invisible on the training curve.
+        layers.append(
+            {
+                "mark": {"type": "point", "filled": True, "size": 40},
+                "params": [{"name": "zoom", "select": "interval", "bind": "scales"}],
+                "encoding": {
+                    "x": x,
+                    "y": y,
+                    "color": {**colour, "legend": None},
+                    "opacity": {"condition": {"param": "highlight", "field": "curve", "type": "nominal", "scale": {"domain": CURVE_KINDS, "range": [0, 1]}, "legend": None}, "value": 0},
+                    "tooltip": tooltip,
+                },
+            }
+        )
+    if markers:
+        layers.append({"data": {"values": markers}, "mark": {"type": "rule", "strokeDash": DASHES["dot"]}, "encoding": {"y": {"field": "error", "type": "quantitative"}, "color": _literal_colour("colour")}})
+        layers.append(
+            {
+                "data": {"values": markers},
+                "mark": {"type": "text", "align": "left", "dx": 4, "dy": -7, "fontSize": 10},
+                "encoding": {"x": {"value": 0}, "y": {"field": "error", "type": "quantitative"}, "text": {"field": "text"}, "color": _literal_colour("colour")},
+            }
+        )
+    spec: Spec = {
+        "usermeta": _SVG,
+        "height": 460,
+        "data": {"values": rows},
+        "layer": layers or [{"mark": "line", "encoding": {"x": x, "y": y}}],
+        "resolve": {"scale": {"color": "independent"}},
+    }
+    if title:
+        spec["title"] = title
+    return spec
 
 
 # --- inside the nets -------------------------------------------------------------
@@ -138,116 +206,142 @@ class Series:
     model: str
     x: Sequence
     y: Sequence  # None where undefined (drawn as a gap)
-    dash: str = "solid"
+    dash: str = "solid"  # a key of DASHES
     hover: Sequence[str] | None = None  # per point, e.g. layer names
 
 
-def lines_chart(series: Sequence[Series], x_title: str, y_title: str, log_y: bool = False, markers: bool = True, height: int = 360) -> go.Figure:
+def lines_chart(series: Sequence[Series], x_title: str, y_title: str, log_y: bool = False, markers: bool = True, height: int = 360) -> Spec:
     """Several models' values on one axis (across depth, over epochs, along
-    a slice), coloured as everywhere else in the app."""
-    fig = go.Figure()
+    a slice), coloured as everywhere else in the app. Points carry the hover
+    text (a layer or block name where the series has one)."""
+    numeric = all(isinstance(v, (int, float)) for s in series for v in s.x)
+    rows = []
     for s in series:
-        fig.add_trace(
-            go.Scatter(
-                x=list(s.x),
-                y=list(s.y),
-                name=s.label,
-                mode="lines+markers" if markers else "lines",
-                line={"color": model_colour(s.model), "dash": s.dash, "width": 2},
-                marker={"size": 5},
-                text=list(s.hover) if s.hover else None,
-                hovertemplate=f"{s.label}<br>%{{text}}<br>%{{y:.4g}}<extra></extra>" if s.hover else f"{s.label}<br>%{{x}}: %{{y:.4g}}<extra></extra>",
-                connectgaps=False,
-            )
-        )
-    fig.update_layout(
-        xaxis_title=x_title,
-        yaxis_title=y_title,
-        yaxis_type="log" if log_y else "linear",
-        hovermode="closest",
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        height=height,
-        legend={"orientation": "h", "y": -0.25},
-    )
-    return fig
+        hover = list(s.hover) if s.hover else [None] * len(s.x)
+        for x, y, what in zip(s.x, s.y, hover):
+            rows.append({"series": s.label, "x": _number(x) if numeric else str(x), "y": _number(y), "at": str(what if what is not None else x)})
+    x = {"field": "x", "type": "quantitative", "title": x_title} if numeric else {"field": "x", "type": "ordinal", "title": x_title, "sort": None}
+    y = {"field": "y", "type": "quantitative", "title": y_title, "scale": {"type": "log"} if log_y else {"zero": False}}
+    scale = _colour_scale([(s.label, s.model) for s in series])
+    legend = {"orient": "bottom", "columns": 1 if len(scale["domain"]) <= 4 else 2, "labelLimit": 320, "symbolType": "stroke"}
+    colour = {"field": "series", "type": "nominal", "title": None, "scale": scale, "legend": legend}
+    dashes = {s.label: DASHES[s.dash] for s in series}
+    # Colour and dash on the same field merge into one legend whose samples show both.
+    dash = {"field": "series", "type": "nominal", "title": None, "scale": {"domain": scale["domain"], "range": [dashes[label] for label in scale["domain"]]}, "legend": legend}
+    return {
+        "usermeta": _SVG,
+        "height": height,
+        "data": {"values": rows},
+        "layer": [
+            {"mark": {"type": "line", "strokeWidth": 2}, "encoding": {"x": x, "y": y, "color": colour, "strokeDash": dash}},
+            {
+                "mark": {"type": "point", "filled": True, "size": 30, "opacity": 1 if markers else 0},
+                "encoding": {"x": x, "y": y, "color": colour, "tooltip": [{"field": "series", "title": "model"}, {"field": "at", "title": x_title}, {"field": "y", "title": y_title, "format": ".4g"}]},
+            },
+        ],
+    }
 
 
-def contour_grid(panels: Sequence[tuple[str, Sequence[float], Sequence[Sequence[float]]]], z_title: str) -> go.Figure:
-    """2-D loss slices side by side, one per model, on one colour scale
-    (log10 of the loss, so the basins show)."""
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[title for title, _, _ in panels], horizontal_spacing=0.08)
-    values = [math.log10(max(v, 1e-6)) for _, _, z in panels for row in z for v in row]
-    low, high = min(values), max(values)
-    for col, (title, axis, z) in enumerate(panels, start=1):
-        fig.add_trace(
-            go.Contour(
-                x=list(axis),
-                y=list(axis),
-                z=[[math.log10(max(v, 1e-6)) for v in row] for row in z],
-                zmin=low,
-                zmax=high,
-                colorscale="Viridis",
-                showscale=col == len(panels),
-                colorbar={"title": z_title},
-                contours={"showlabels": False},
-                hovertemplate=f"{title}<br>α=%{{x}}, β=%{{y}}<br>log10 loss %{{z:.3f}}<extra></extra>",
-            ),
-            row=1,
-            col=col,
-        )
-    fig.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10}, height=360)
-    return fig
-
-
-def image_grid(cells: Sequence[Sequence[object]], row_titles: Sequence[str], column_titles: Sequence[str], cell_px: int = 150) -> go.Figure:
-    """Images (uint8 [H, W, 3] arrays, or None) in a grid of subplots with
-    titles: rows are models, columns are methods on the attribution page."""
-    from plotly.subplots import make_subplots
-
-    rows, cols = len(row_titles), len(column_titles)
-    fig = make_subplots(rows=rows, cols=cols, column_titles=list(column_titles), row_titles=list(row_titles), horizontal_spacing=0.01, vertical_spacing=0.03)
-    for r, row in enumerate(cells, start=1):
-        for c, image in enumerate(row, start=1):
-            if image is not None:
-                fig.add_trace(go.Image(z=image, hoverinfo="skip"), row=r, col=c)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.update_layout(height=rows * cell_px + 40, width=cols * cell_px + 60, margin={"l": 10, "r": 40, "t": 30, "b": 10})
-    return fig
+def heatmap_panels(panels: Sequence[tuple[str, Sequence[float], Sequence[Sequence[float]]]], z_title: str, cell_px: int = 240) -> Spec:
+    """2-D loss slices side by side, one panel per model, on one colour scale
+    (log10 of the loss, so the basins show). z[j][i] is the loss at
+    (alpha=axis[i], beta=axis[j]). Draw with width="content"."""
+    rows = [
+        {"panel": title, "alpha": round(float(a), 3), "beta": round(float(b), 3), "z": round(math.log10(max(float(v), 1e-6)), 4)}
+        for title, axis, z in panels
+        for j, b in enumerate(axis)
+        for i, (a, v) in enumerate(zip(axis, z[j]))
+    ]
+    ticks = sorted({r["alpha"] for r in rows})
+    shown = ticks[:: max(1, len(ticks) // 4)]
+    return {
+        "usermeta": _SVG,
+        "data": {"values": rows},
+        "facet": {"column": {"field": "panel", "type": "nominal", "title": None, "sort": [title for title, _, _ in panels]}},
+        "spec": {
+            "width": cell_px,
+            "height": cell_px,
+            "mark": "rect",
+            "encoding": {
+                "x": {"field": "alpha", "type": "ordinal", "title": "α", "axis": {"values": shown, "labelAngle": 0}},
+                "y": {"field": "beta", "type": "ordinal", "title": "β", "sort": "descending", "axis": {"values": shown}},
+                "color": {"field": "z", "type": "quantitative", "title": z_title, "scale": {"scheme": "viridis"}},
+                "tooltip": [{"field": "panel", "title": "model"}, {"field": "alpha", "title": "α"}, {"field": "beta", "title": "β"}, {"field": "z", "title": z_title, "format": ".3f"}],
+            },
+        },
+    }
 
 
-def heatmap(z: Sequence[Sequence[float | None]], x: Sequence[str], y: Sequence[str], colour_title: str, diverging: bool = False, text_format: str = ".1f", height: int | None = None) -> go.Figure:
+def heatmap(z: Sequence[Sequence[float | None]], x: Sequence[str], y: Sequence[str], colour_title: str, diverging: bool = False, text_format: str = ".1f", height: int | None = None) -> Spec:
     """A labelled grid of numbers (accuracy per strategy x merge, change
-    under corruptions), each cell written out."""
-    fig = go.Figure(
-        go.Heatmap(
-            z=[list(row) for row in z],
-            x=list(x),
-            y=list(y),
-            colorscale="RdBu" if diverging else "Viridis",
-            zmid=0 if diverging else None,
-            texttemplate=f"%{{z:{text_format}}}",
-            colorbar={"title": colour_title},
-            hovertemplate="%{y} · %{x}: %{z:.2f}<extra></extra>",
-        )
-    )
-    fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, height=height or 60 + 32 * len(y), yaxis={"autorange": "reversed"})
-    return fig
+    under corruptions), each cell written out in a colour that reads on it."""
+    values = [float(v) for row in z for v in row if v is not None]
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    reach = max(abs(low), abs(high)) or 1.0
+
+    def ink(v: float) -> str:  # light text on the dark ends of the colour scale
+        if diverging:
+            return "white" if abs(v) > 0.6 * reach else "black"
+        return "white" if (v - low) < 0.55 * ((high - low) or 1.0) else "black"
+
+    rows = [
+        {"row": str(name), "column": str(column), "value": _number(v), "label": "" if v is None else format(float(v), text_format), "ink": "black" if v is None else ink(float(v))}
+        for name, line in zip(y, z)
+        for column, v in zip(x, line)
+    ]
+    position = {
+        "x": {"field": "column", "type": "nominal", "sort": [str(c) for c in x], "title": None, "axis": {"labelAngle": 0, "orient": "top"}},
+        "y": {"field": "row", "type": "nominal", "sort": [str(r) for r in y], "title": None},
+    }
+    scale = {"scheme": "redblue", "domainMid": 0} if diverging else {"scheme": "viridis"}
+    return {
+        "usermeta": _SVG,
+        "height": height or 32 * len(y),
+        "data": {"values": rows},
+        "layer": [
+            {"mark": "rect", "encoding": {**position, "color": {"field": "value", "type": "quantitative", "title": colour_title, "scale": scale}, "tooltip": [{"field": "row"}, {"field": "column"}, {"field": "value", "format": ".2f"}]}},
+            {"mark": {"type": "text", "fontSize": 12}, "encoding": {**position, "text": {"field": "label"}, "color": _literal_colour("ink")}},
+        ],
+        "resolve": {"scale": {"color": "independent"}},
+    }
 
 
-def probability_bars(classes: Sequence[str], series: dict[str, Sequence[float]]) -> go.Figure:
+def probability_bars(classes: Sequence[str], series: dict[str, Sequence[float]]) -> Spec:
     """Class probabilities, one group of bars per class, one bar per strategy."""
-    fig = go.Figure([go.Bar(name=name, x=list(classes), y=[100 * p for p in probs], hovertemplate=f"{name}<br>%{{x}}: %{{y:.1f}}%<extra></extra>") for name, probs in series.items()])
-    fig.update_layout(barmode="group", yaxis_title="probability (%)", margin={"l": 10, "r": 10, "t": 10, "b": 10}, height=320, legend={"orientation": "h", "y": -0.25})
-    return fig
+    names = list(series)
+    rows = [{"class": c, "strategy": name, "probability": round(100 * float(p), 3)} for name, probs in series.items() for c, p in zip(classes, probs)]
+    return {
+        "usermeta": _SVG,
+        "height": 300,
+        "data": {"values": rows},
+        "mark": "bar",
+        "encoding": {
+            "x": {"field": "class", "type": "nominal", "sort": list(classes), "title": None, "axis": {"labelAngle": -30}},
+            "xOffset": {"field": "strategy", "type": "nominal", "sort": names},
+            "y": {"field": "probability", "type": "quantitative", "title": "probability (%)"},
+            "color": {"field": "strategy", "type": "nominal", "sort": names, "title": None, "legend": {"orient": "bottom"}},
+            "tooltip": [{"field": "strategy"}, {"field": "class"}, {"field": "probability", "title": "probability (%)", "format": ".1f"}],
+        },
+    }
+
+
+def spec_html(spec: Spec, title: str) -> str:
+    """A chart as a standalone web page (Vega from a CDN, like any Vega-Lite
+    export), for the download buttons."""
+    page_spec = {**spec, "width": 900, "$schema": "https://vega.github.io/schema/vega-lite/v6.json"}
+    page_spec.pop("usermeta", None)
+    return (
+        "<!doctype html>\n<html><head><meta charset='utf-8'><title>" + title + "</title>\n"
+        "<script src='https://cdn.jsdelivr.net/npm/vega@6'></script>\n"
+        "<script src='https://cdn.jsdelivr.net/npm/vega-lite@6'></script>\n"
+        "<script src='https://cdn.jsdelivr.net/npm/vega-embed@7'></script>\n"
+        "</head><body><div id='chart'></div>\n<script>vegaEmbed('#chart', " + json.dumps(page_spec) + ");</script>\n</body></html>\n"
+    )
 
 
 def error_curves_png(curves: Sequence[Curve], width_px: int = 1100, height_px: int = 420) -> bytes:
     """The Fig. 6 chart of `error_curves` as a PNG drawn on the server
-    (matplotlib): it shows at once, without the browser first loading and
-    starting plotly.js (about 1.5-2 s), so Home's first screen is quick."""
+    (matplotlib), for the Train page's "Chart (PNG)" download."""
     import io
 
     import matplotlib

@@ -9,11 +9,20 @@ import urllib.request
 
 import pytest
 
-from helpers import ROOT, app, chart_specs, make_image_folder, wait_for_job
+from helpers import ROOT, app, chart_specs, make_image_folder, points, wait_for_job
 from resexplorer.jobs import JobManager
 from resexplorer.runs import RunStore
 
 PAGES = ["views/home.py", "views/train.py", "views/inside.py", "views/attributions.py", "views/tta.py", "views/runs.py"]
+
+
+def _curves(specs: list[dict]) -> dict[str, list[float]]:
+    """Error values drawn per model and curve, e.g. "resnet-8 test error"."""
+    drawn: dict[str, list[float]] = {}
+    for spec in specs:
+        for row in spec["rows"]:
+            drawn.setdefault(f"{row['run']} {row['curve']}", []).append(row["error"])
+    return drawn
 
 
 @pytest.fixture()
@@ -61,14 +70,14 @@ def test_starting_a_tiny_job_draws_its_runs_metrics(folder_app):
     assert status["state"] == "done", status
     at.run()
     assert not at.exception
-    traces = {t["name"]: t for spec in chart_specs(at) for t in spec["data"]}
+    drawn = _curves(chart_specs(at))
     for model in ("plain-8", "resnet-8"):
-        assert len(traces[f"{model} train"]["y"]) >= 1
+        assert len(drawn[f"{model} training error"]) >= 1
         run = next(r for r in RunStore(folder_app).list() if r.config()["model_name"] == model)
         claimed = [100 * r["test_error"] for r in run.metrics("epoch")]
-        assert traces[f"{model} test"]["y"] == pytest.approx(claimed, abs=1e-3)  # drawn rounded to 0.001 point
+        assert drawn[f"{model} test error"] == pytest.approx(claimed, abs=1e-3)  # drawn rounded to 0.001 point
     assert any("Job done" in s.value for s in at.success)
-    assert [b.label for b in at.get("download_button")] == ["Chart (HTML)", "Metrics (CSV)"]
+    assert [b.label for b in at.get("download_button")] == ["Chart (PNG)", "Chart (HTML)", "Metrics (CSV)"]
 
 
 def test_a_second_start_while_a_job_runs_is_refused_with_a_message(folder_app):
@@ -116,8 +125,7 @@ def test_runs_page_plots_deletes_and_resumes(folder_app):
     run = RunStore(folder_app).list()[0]
     assert at.dataframe[0].value["status"].tolist() == ["cancelled"]
     at.multiselect(key="chosen_runs").set_value([run.run_id]).run()
-    names = [t["name"] for spec in chart_specs(at) for t in spec["data"]]
-    assert any(name.startswith("resnet-8") for name in names)
+    assert any(name.startswith("resnet-8") for name in points(chart_specs(at), "run", "error"))
     at.button(key="resume").click().run()
     assert any("Resuming" in s.value for s in at.success)
     assert wait_for_job(folder_app)["state"] == "done"
@@ -159,10 +167,7 @@ def test_streamlit_run_app_starts_and_serves(empty_runs):
         proc.wait(20)
 
 
-def test_home_draws_a_picture_first_and_the_interactive_chart_on_request(two_runs):
+def test_home_draws_the_latest_runs_when_no_reference_runs_ship(two_runs):
     at = app()
     assert not at.exception and any("your latest runs" in c.value for c in at.caption)
-    assert len(at.get("image")) == 1 and not at.get("plotly_chart")
-    at.toggle(key="home_interactive").set_value(True).run()
-    names = {t["name"] for spec in chart_specs(at) for t in spec["data"]}
-    assert {"plain-8 train", "plain-8 test", "resnet-8 train", "resnet-8 test"} <= names
+    assert {"plain-8 training error", "plain-8 test error", "resnet-8 training error", "resnet-8 test error"} <= set(_curves(chart_specs(at)))

@@ -2,25 +2,25 @@
 images, and every broken upload of the corpus as a message."""
 
 
-from helpers import app, chart_specs
+from helpers import app, chart_specs, images, points, x_title
 from image_corpus import corpus
 from resexplorer.attribution import DEFAULT_METHODS
 
 
-def _grid(at) -> dict:
-    return next(spec for spec in chart_specs(at) if spec["data"] and spec["data"][0]["type"] == "image")
+def _grid(at) -> list:
+    """The attribution maps: images captioned "model · method"."""
+    return [img for img in images(at) if " · " in img.caption]
 
 
 def test_test_image_grid_has_a_cell_per_model_and_method(two_runs):
     at = app("views/attributions.py")
     assert not at.exception and not at.error
-    grid = _grid(at)
-    assert len(grid["data"]) == 2 * len(DEFAULT_METHODS)
-    titles = [a["text"] for a in grid["layout"]["annotations"]]
-    assert {"plain-8", "resnet-8", "Integrated Gradients", "Grad-CAM"} <= set(titles)
+    captions = [img.caption for img in _grid(at)]
+    assert len(captions) == 2 * len(DEFAULT_METHODS)
+    assert {"plain-8 · Integrated Gradients", "resnet-8 · Grad-CAM"} <= set(captions)
     assert at.dataframe[0].value["model"].tolist() == ["plain-8", "resnet-8"]  # top-3 table
     at.multiselect(key="attr_methods").set_value(["saliency", "occlusion", "deeplift"]).run()
-    assert not at.exception and len(_grid(at)["data"]) == 6
+    assert not at.exception and len(_grid(at)) == 6
     at.checkbox(key="attr_one_wrong").check().run()
     assert not at.exception
 
@@ -30,11 +30,11 @@ def test_a_sample_image_is_explained_and_sanity_checked(two_runs):
     at.radio(key="attr_source").set_value("Sample images").run()
     at.selectbox(key="attr_sample").set_value("cat-chelsea.png").run()
     assert not at.exception and not at.error
-    assert len(_grid(at)["data"]) == 2 * len(DEFAULT_METHODS)
+    assert len(_grid(at)) == 2 * len(DEFAULT_METHODS)
     at.button(key="attr_sanity").click().run()
     assert not at.exception
-    sanity = [t["name"] for spec in chart_specs(at) for t in spec["data"] if t["type"] == "scatter" and "· " in t.get("name", "")]
-    assert "resnet-8 · Grad-CAM" in sanity
+    sanity = points([spec for spec in chart_specs(at) if x_title(spec) == "randomised so far"])
+    assert "resnet-8 · Grad-CAM" in sanity and len(sanity) == 2 * len(DEFAULT_METHODS)
 
 
 def test_every_corpus_file_through_the_upload_gives_a_grid_or_a_message(two_runs):
@@ -44,13 +44,13 @@ def test_every_corpus_file_through_the_upload_gives_a_grid_or_a_message(two_runs
         at.file_uploader(key="attr_upload").upload(name, data, "application/octet-stream").run()
         assert not at.exception, name
         if expected == "ok":
-            assert not at.error and len(_grid(at)["data"]) == 2 * len(DEFAULT_METHODS), name
+            assert not at.error and len(_grid(at)) == 2 * len(DEFAULT_METHODS), name
         else:
             assert any(name in e.value for e in at.error), name
 
 
 def test_the_colour_scale_can_be_shared_or_per_map(two_runs):
     at = app("views/attributions.py")
-    shared = _grid(at)["data"][0]["z"]
+    shared = [img.url for img in _grid(at)]  # media urls are hashes of the pictures
     at.radio(key="attr_scale").set_value("one per map (see each map's shape)").run()
-    assert not at.exception and _grid(at)["data"][0]["z"] != shared
+    assert not at.exception and [img.url for img in _grid(at)] != shared

@@ -1,8 +1,14 @@
 
+import io
+import json
+
+import jsonschema
 import pytest
+from altair.vegalite.schema import load_schema  # the Vega-Lite schema of the installed Altair
+from PIL import Image
 
 from resexplorer.curves import Curve, curve_from_run, curves_csv
-from resexplorer.figures import error_curves, model_colour
+from resexplorer.figures import DASHES, Series, error_curves, error_curves_png, heatmap, heatmap_panels, lines_chart, model_colour, probability_bars, spec_html
 from resexplorer.launch import start_race
 from resexplorer.models import ModelConfig
 from resexplorer.planning import PRESETS, QUICK_DEMO, all_model_names, default_settings, estimate_seconds, format_duration
@@ -13,22 +19,71 @@ def _curve(model="resnet-20", arch="resnet", depth=20):
     return Curve(model, model, arch, depth, 100.0, [0.5, 1.0], [0.8, 0.6], [1], [0.55])
 
 
+def _layer(spec: dict, mark: str, with_field: str | None = None) -> dict:
+    for layer in spec["layer"]:
+        kind = layer["mark"] if isinstance(layer["mark"], str) else layer["mark"]["type"]
+        if kind == mark and (with_field is None or with_field in layer["encoding"]):
+            return layer
+    raise AssertionError(f"no {mark} layer")
+
+
+def _styles(channel: dict) -> dict:
+    return dict(zip(channel["scale"]["domain"], channel["scale"]["range"]))
+
+
 def test_fig6_styles_training_thin_dashed_and_test_bold():
-    fig = error_curves([_curve(), _curve("plain-20", "plain")])
-    traces = {t.name: t for t in fig.data}
-    assert traces["resnet-20 train"].line.dash == "dash" and traces["resnet-20 test"].line.dash in (None, "solid")
-    assert traces["resnet-20 train"].line.width < traces["resnet-20 test"].line.width
-    assert list(traces["resnet-20 test"].y) == pytest.approx([55.0])  # percent
-    assert traces["resnet-20 train"].line.color == traces["resnet-20 test"].line.color != traces["plain-20 test"].line.color
+    spec = error_curves([_curve(), _curve("plain-20", "plain")])
+    lines = _layer(spec, "line", "strokeWidth")["encoding"]
+    dash, width = _styles(lines["strokeDash"]), _styles(lines["strokeWidth"])
+    assert dash["training error"] == DASHES["dash"] and dash["test error"] == DASHES["solid"]
+    assert width["training error"] < width["test error"]
+    assert [r["error"] for r in spec["data"]["values"] if r["run"] == "resnet-20" and r["curve"] == "test error"] == pytest.approx([55.0])  # percent
+    colours = _styles(lines["color"])  # one colour per model, for both of its curves
+    assert colours["resnet-20"] == model_colour("resnet-20") != colours["plain-20"]
 
 
 def test_x_axis_in_iterations_log_scale_markers_and_faded_reference():
-    fig = error_curves([_curve()], x_axis="iteration", log_y=True, paper_markers=True, faded=[_curve("plain-56", "plain", 56)])
-    named = {t.name: t for t in fig.data}
-    assert list(named["resnet-20 train"].x) == [50, 100]
-    assert fig.layout.yaxis.type == "log" and fig.layout.xaxis.title.text == "iterations"
-    assert any(t.opacity == 0.3 for t in fig.data if t.name == "reference runs (faded)")
-    assert any("8.75" in (a.text or "") for a in fig.layout.annotations)  # Table 6, resnet-20
+    spec = error_curves([_curve()], x_axis="iteration", log_y=True, paper_markers=True, faded=[_curve("plain-56", "plain", 56)])
+    train = [r["x"] for r in spec["data"]["values"] if r["curve"] == "training error"]
+    assert train == [50, 100]
+    lines = _layer(spec, "line", "strokeWidth")["encoding"]
+    assert lines["y"]["scale"]["type"] == "log" and lines["x"]["title"] == "iterations"
+    faded = next(layer for layer in spec["layer"] if layer.get("data") and layer["data"]["values"][0].get("run") == "plain-56")
+    assert faded["mark"]["opacity"] == 0.3
+    assert any("8.75" in m["text"] for m in _layer(spec, "text")["data"]["values"])  # Table 6, resnet-20
+
+
+def test_every_chart_is_a_valid_vega_lite_spec():
+    """Checked against the Vega-Lite schema that Altair (a Streamlit
+    dependency) ships: a spec that fails it draws an error box, not a chart."""
+    schema = jsonschema.Draft7Validator(load_schema())
+    specs = [
+        error_curves([_curve(), _curve("plain-20", "plain")], log_y=True, paper_markers=True, faded=[_curve("plain-56", "plain", 56)], title="Fig. 6"),
+        error_curves([], faded=[_curve()]),
+        lines_chart([Series("a", "plain-20", [1, 2, 3], [1.0, None, 3.0], dash="dot", hover=["x", "y", "z"]), Series("b", "resnet-20", [1, 2], [2.0, 1.0])], "layer", "std", log_y=True, markers=False),
+        lines_chart([Series("a", "resnet-8", ["conv1", "conv2"], [1.0, 2.0])], "layer", "std"),
+        heatmap_panels([("m1", [-1.0, 0.0, 1.0], [[1, 2, 3], [4, 5, 6], [7, 8, 9]]), ("m2", [-1.0, 0.0, 1.0], [[3, 2, 1], [6, 5, 4], [9, 8, 7]])], "log10 loss"),
+        heatmap([[1.0, None], [-3.0, 4.0]], ["a", "b"], ["r1", "r2"], "points", diverging=True, text_format="+.1f"),
+        probability_bars(["cat", "dog"], {"none": [0.2, 0.8], "flip": [0.3, 0.7]}),
+    ]
+    for spec in specs:
+        errors = [e.message[:200] for e in schema.iter_errors(json.loads(json.dumps(spec)))]
+        assert not errors, errors
+
+
+def test_lines_keep_gaps_and_each_series_its_dash_and_colour():
+    spec = lines_chart([Series("plain-8 ratios", "plain-8", [1, 2, 3], [1.0, None, float("nan")], dash="dot"), Series("resnet-8 ratios", "resnet-8", [1, 2], [0.2, 0.1])], "block", "ratio")
+    assert [r["y"] for r in spec["data"]["values"]][:3] == [1.0, None, None]  # a gap, not a zero
+    line = spec["layer"][0]["encoding"]
+    assert _styles(line["strokeDash"])["plain-8 ratios"] == DASHES["dot"]
+    assert _styles(line["color"]) == {"plain-8 ratios": model_colour("plain-8"), "resnet-8 ratios": model_colour("resnet-8")}
+
+
+def test_heatmap_writes_every_number_and_the_chart_downloads_as_a_page():
+    spec = heatmap([[12.345, 50.0], [None, 99.0]], ["mean", "vote"], ["none", "flip"], "accuracy %", text_format=".1f")
+    assert [r["label"] for r in spec["data"]["values"]] == ["12.3", "50.0", "", "99.0"]
+    page = spec_html(error_curves([_curve()]), "Error curves")
+    assert page.startswith("<!doctype html>") and "vegaEmbed" in page and '"resnet-20"' in page
 
 
 def test_colours_tell_plain_from_residual_and_depths_apart():
@@ -76,6 +131,11 @@ def test_quick_demo_is_sized_for_five_minutes_on_this_kind_of_cpu():
 def test_long_curves_are_thinned_but_keep_their_ends():
     n = 5000
     long = Curve("resnet-20", "resnet-20", "resnet", 20, 391.0, [i / 100 for i in range(n)], [1 - i / n for i in range(n)], [1], [0.5])
-    trace = next(t for t in error_curves([long]).data if t.name == "resnet-20 train")
-    assert len(trace.x) <= 241 and trace.x[0] == 0 and trace.x[-1] == pytest.approx((n - 1) / 100)
-    assert trace.y[-1] == pytest.approx(100 * (1 - (n - 1) / n), abs=1e-3)
+    train = [r for r in error_curves([long])["data"]["values"] if r["curve"] == "training error"]
+    assert len(train) <= 241 and train[0]["x"] == 0 and train[-1]["x"] == pytest.approx((n - 1) / 100)
+    assert train[-1]["error"] == pytest.approx(100 * (1 - (n - 1) / n), abs=1e-3)
+
+
+def test_the_error_curves_download_as_a_png():
+    png = error_curves_png([_curve(), _curve("plain-20", "plain")])
+    assert Image.open(io.BytesIO(png)).size == (1100, 420)

@@ -1,6 +1,6 @@
 """AppTest of the Inside-the-nets page on runs trained here."""
 
-from helpers import app, chart_specs
+from helpers import app, chart_specs, points, x_title
 from resexplorer import reference
 
 
@@ -8,7 +8,7 @@ def test_page_draws_every_probe_and_computes_lesions_and_landscapes_on_request(t
     at = app("views/inside.py")
     assert not at.exception and not at.error
     assert sorted(at.multiselect(key="inside_runs").value) == sorted(r.run_id for r in two_runs.values())
-    names = {t["name"] for spec in chart_specs(at) for t in spec["data"]}
+    names = set(points(chart_specs(at)))
     for model in ("plain-8", "resnet-8"):
         assert f"{model} @ end (epoch 2)" in names  # Fig. 7, ratios, gradients
         assert f"{model} stage 1" in names  # evolution from the training probes
@@ -18,7 +18,7 @@ def test_page_draws_every_probe_and_computes_lesions_and_landscapes_on_request(t
     at.button(key="landscape_go").click().run()
     assert not at.exception and not at.error
     specs = chart_specs(at)
-    titles = {spec["layout"]["xaxis"]["title"]["text"] for spec in specs}
+    titles = {x_title(spec) for spec in specs}
     assert {"deleted block", "blocks deleted at random", "step along a filter-normalised random direction", "α: initial (0) to these weights (1)"} <= titles
     assert "lesion_go" not in [b.key for b in at.button]  # computed: the button is gone
 
@@ -31,11 +31,12 @@ def test_page_draws_every_probe_and_computes_lesions_and_landscapes_on_request(t
 
 def test_a_checkpoint_moment_picks_other_weights(two_runs):
     at = app("views/inside.py")
-    end = chart_specs(at)[0]["data"][0]["y"]
+    (name, end), *_ = points(chart_specs(at)[:1]).items()
+    assert name.endswith("@ end (epoch 2)")
     at.select_slider(key="inside_moment").set_value("initialisation").run()
     assert not at.exception
-    start = chart_specs(at)[0]["data"]
-    assert start[0]["name"].endswith("@ initialisation") and start[0]["y"] != end
+    (name, start), *_ = points(chart_specs(at)[:1]).items()
+    assert name.endswith("@ initialisation") and start != end
 
 
 def test_page_says_what_to_do_without_runs(tmp_path, monkeypatch):

@@ -1,8 +1,9 @@
 """AppTest of the test-time augmentation page."""
 
+import pytest
 from torchvision.models import ResNet50_Weights
 
-from helpers import app, chart_specs
+from helpers import app, chart_specs, marks
 from image_corpus import corpus
 from resexplorer.tta import MERGES, STRATEGIES
 
@@ -14,8 +15,9 @@ def test_samples_get_a_table_per_model_bars_and_a_view_gallery(two_runs):
     assert len(tables) == 3  # 3 default samples x 1 model
     assert tables[0]["strategy"].tolist() == list(STRATEGIES) and set(MERGES) <= set(tables[0].columns)
     assert tables[0]["cost"].str.startswith("10 passes").tolist()[list(STRATEGIES).index("10-crop")]
-    bars = [spec for spec in chart_specs(at) if spec["data"] and spec["data"][0]["type"] == "bar"]
-    assert len(bars) == 3 and {t["name"] for t in bars[0]["data"]} == set(STRATEGIES)
+    bars = [spec for spec in chart_specs(at) if marks(spec) == {"bar"}]
+    assert len(bars) == 3 and {row["strategy"] for row in bars[0]["rows"]} == set(STRATEGIES)
+    assert sum(row["probability"] for row in bars[0]["rows"] if row["strategy"] == "none") == pytest.approx(100, abs=0.1)
     galleries = [len(element.proto.imgs) for element in at.get("image")]
     assert galleries.count(10) == 3  # a 10-crop gallery per image, beside each 32x32 input
     captions = [img.caption for element in at.get("image") for img in element.proto.imgs]
@@ -40,9 +42,10 @@ def test_true_classes_give_accuracy_and_the_test_set_is_scored_once(two_runs):
     button = next(b for b in at.button if b.key.startswith("tta_eval_"))
     button.click().run()
     assert not at.exception and not at.error
-    maps = [spec for spec in chart_specs(at) if spec["data"] and spec["data"][0]["type"] == "heatmap"]
+    maps = [spec for spec in chart_specs(at) if "rect" in marks(spec)]
     assert len(maps) == 3  # uploads' accuracy, clean test set, corruptions
-    assert maps[2]["data"][0]["y"][0] == "clean" and len(maps[2]["data"][0]["y"]) == 16
+    rows = list(dict.fromkeys(row["row"] for row in maps[2]["rows"]))
+    assert rows[0] == "clean" and len(rows) == 16
     at = app("views/tta.py")  # cached: no button, charts at once
     assert not any(b.key.startswith("tta_eval_") for b in at.button)
     at.select_slider(key="tta_n").set_value(500).run()  # another subset is scored on request

@@ -15,7 +15,7 @@ from resexplorer.attribution import (
     sanity_check,
 )
 from resexplorer.errors import ResExplorerError
-from resexplorer.figures import Series, image_grid, lines_chart
+from resexplorer.figures import Series, lines_chart
 from resexplorer.images import ACCEPTED, decode_upload
 from resexplorer.samples import cifar_sample_paths, photo_paths
 
@@ -158,8 +158,9 @@ def _scale(maps) -> float:
 
 maps = {(k, m): ex.attributions[m].pixel_map(signed)[0] for k, ex in enumerate(explanations) for m in methods}
 column_scale = {m: _scale([maps[k, m] for k in range(len(explanations))]) for m in methods}
-cells = [[overlay(image, maps[k, m], column_scale[m] if per_column else _scale(maps[k, m]), signed) for m in methods] for k in range(len(explanations))]
-st.plotly_chart(image_grid(cells, [ex.model for ex in explanations], [METHODS[m] for m in methods]), key="attr_grid")
+for k, ex in enumerate(explanations):  # a row of maps per model, drawn on the server: crisp pixels, no chart library
+    row = [overlay(image, maps[k, m], column_scale[m] if per_column else _scale(maps[k, m]), signed, upscale=5) for m in methods]
+    st.image(row, caption=[f"{ex.model} · {METHODS[m]}" for m in methods], width=160, output_format="PNG")  # JPEG would smear single pixels
 st.caption(
     ("Red pixels raise the explained class's score, blue ones lower it" if signed else "Brighter pixels matter more")
     + "; each column shares one colour scale, so models compare directly. Grad-CAM is non-negative by construction. "
@@ -178,7 +179,7 @@ if per_column and faint:
 st.subheader("Faithfulness: deleting the pixels each map ranks highest")
 chart, text = st.columns([3, 1])
 with chart:
-    st.plotly_chart(
+    st.vega_lite_chart(
         lines_chart(
             [Series(f"{ex.model} · {METHODS[m]}", ex.model, [100 * f for f in ex.deletion[m].fractions], ex.deletion[m].probability, dash=METHOD_DASHES[m]) for ex in explanations for m in methods],
             "pixels removed (%)",
@@ -216,7 +217,7 @@ with st.expander("Sanity check: randomise the model, layer by layer from the top
         st.session_state["attr_checks"] = (check_key, [(name, r.method, r.steps, r.similarity, r.flagged) for name, r in checks])
     stored_key, checks = st.session_state.get("attr_checks", (None, None))
     if checks and stored_key == check_key:  # results of another image or setting are not shown
-        st.plotly_chart(
+        st.vega_lite_chart(
             lines_chart([Series(f"{name} · {METHODS[method]}", name, steps, similarity, dash=METHOD_DASHES[method]) for name, method, steps, similarity, _ in checks], "randomised so far", "similarity to the trained model's map"),
             width="stretch",
             key="attr_sanity_chart",

@@ -4,7 +4,7 @@ import streamlit as st
 
 from resexplorer.curves import curve_from_run
 from resexplorer.errors import ResExplorerError
-from resexplorer.figures import error_curves, error_curves_png
+from resexplorer.figures import error_curves
 from resexplorer.paper import CITATION
 from resexplorer.reference import reference_runs
 from resexplorer.runs import RunStore
@@ -32,22 +32,13 @@ def _chart_runs(runs_dir: str):
     return [curve_from_run(r) for r in latest], f"your latest runs in {runs_dir}"
 
 
-@st.cache_data(show_spinner=False, ttl=5)
-def _chart_png(runs_dir: str) -> bytes:
-    curves, _ = _chart_runs(runs_dir)
-    return error_curves_png([c for c in curves if not c.empty])
-
-
 curves, source = _chart_runs(st.session_state.get("runs_dir", "runs"))
 curves = [c for c in curves if not c.empty]
 st.subheader("The deeper plain net trains worse: the degradation problem")
 if curves:
-    if st.toggle("Interactive chart (hover, zoom, hide models)", key="home_interactive"):
-        st.plotly_chart(error_curves(curves), width="stretch")
-    else:  # a server-drawn picture shows at once; plotly.js takes seconds to start
-        st.image(_chart_png(st.session_state.get("runs_dir", "runs")), width="stretch")
+    st.vega_lite_chart(error_curves(curves), width="stretch", key="home_chart")
     st.caption(
-        f"Training error (thin, dashed) and test error (bold) of {source}. The paper's Figure 6 draws "
+        f"Training error (thin, dashed) and test error (bold) of {source}; hover for values, click a model in the legend to pick it out. The paper's Figure 6 draws "
         f"the same curves over 64k iterations. Source: {CITATION}."
     )
 else:

@@ -6,7 +6,7 @@ import streamlit as st
 from resexplorer import analysis
 from resexplorer.catalog import catalog
 from resexplorer.errors import ResExplorerError
-from resexplorer.figures import Series, contour_grid, lines_chart
+from resexplorer.figures import Series, heatmap_panels, lines_chart
 
 runs_dir = st.session_state.get("runs_dir", "runs")
 data_source = st.session_state.get("data_source", "cifar10")
@@ -108,12 +108,12 @@ st.header("Layer responses (Fig. 7)")
 chart, text = st.columns([3, 1])
 with chart:
     order, ranked = st.columns(2)
-    order.plotly_chart(
+    order.vega_lite_chart(
         lines_chart([Series(label, name, list(range(1, len(r["response_std"]) + 1)), r["response_std"], hover=r["layer_names"]) for name, label, r in inside], "layer index (original order)", "std of response"),
         width="stretch",
         key="fig7_order",
     )
-    ranked.plotly_chart(
+    ranked.vega_lite_chart(
         lines_chart([Series(label, name, list(range(1, len(r["response_std"]) + 1)), sorted(r["response_std"], reverse=True)) for name, label, r in inside], "layer index (sorted by magnitude)", "std of response"),
         width="stretch",
         key="fig7_sorted",
@@ -130,7 +130,7 @@ _images_caption([r for _, _, r in inside])
 st.header("Residual branches: ‖F(x)‖ / ‖x‖")
 chart, text = st.columns([3, 1])
 with chart:
-    st.plotly_chart(
+    st.vega_lite_chart(
         lines_chart([Series(label, name, list(range(1, len(r["residual_ratio"]) + 1)), r["residual_ratio"], hover=r["block_names"]) for name, label, r in inside], "block (input to output)", "‖F(x)‖ / ‖x‖"),
         width="stretch",
         key="ratios",
@@ -159,7 +159,7 @@ for run, name, label, _ in picked:
 chart, text = st.columns([3, 1])
 with chart:
     if any(s.x for s in evolution):
-        st.plotly_chart(lines_chart(evolution, "epoch", "mean ‖F(x)‖ / ‖x‖ per stage"), width="stretch", key="ratio_evolution")
+        st.vega_lite_chart(lines_chart(evolution, "epoch", "mean ‖F(x)‖ / ‖x‖ per stage"), width="stretch", key="ratio_evolution")
         last = max((records[-1]["epoch"] for _, records in per_block if records), default=1)
         epoch = st.slider("Scrub: per-block ratios at epoch", 1, max(1, int(last)), int(last), key="scrub_epoch") if last > 1 else 1
         scrubbed = []
@@ -168,7 +168,7 @@ with chart:
             if at:
                 ratios = at[0]["probes"]["residual_ratio"]
                 scrubbed.append(Series(f"{name}, epoch {epoch}", name, list(range(1, len(ratios) + 1)), ratios))
-        st.plotly_chart(lines_chart(scrubbed, "block", "‖F(x)‖ / ‖x‖"), width="stretch", key="ratio_scrub")
+        st.vega_lite_chart(lines_chart(scrubbed, "block", "‖F(x)‖ / ‖x‖"), width="stretch", key="ratio_scrub")
     else:
         st.info("These runs recorded no per-epoch probes.")
 with text:
@@ -185,12 +185,12 @@ grads = [(name, label, r) for name, label, r in grads if r]
 chart, text = st.columns([3, 1])
 with chart:
     weights, inputs = st.columns(2)
-    weights.plotly_chart(
+    weights.vega_lite_chart(
         lines_chart([Series(label, name, list(range(1, len(r["weight_grad_norm"]) + 1)), r["weight_grad_norm"], hover=r["layer_names"]) for name, label, r in grads], "layer", "‖∂L/∂W‖", log_y=True),
         width="stretch",
         key="grad_weights",
     )
-    inputs.plotly_chart(
+    inputs.vega_lite_chart(
         lines_chart([Series(label, name, list(range(1, len(r["input_grad_norm"]) + 1)), r["input_grad_norm"], hover=r["block_names"]) for name, label, r in grads], "block", "‖∂L/∂x‖ at block input", log_y=True),
         width="stretch",
         key="grad_inputs",
@@ -218,7 +218,7 @@ chart, text = st.columns([3, 1])
 with chart:
     if single or randomly:
         left, right = st.columns(2)
-        left.plotly_chart(
+        left.vega_lite_chart(
             lines_chart(
                 [Series(label, name, list(range(1, len(r["error_without"]) + 1)), [100 * e for e in r["error_without"]], hover=r["block_names"]) for name, label, r in single]
                 + [Series(f"{label}: nothing deleted", name, [1, len(r["error_without"])], [100 * r["baseline_error"]] * 2, dash="dot") for name, label, r in single],
@@ -228,7 +228,7 @@ with chart:
             width="stretch",
             key="lesion_single",
         )
-        right.plotly_chart(
+        right.vega_lite_chart(
             lines_chart([Series(label, name, r["ks"], [100 * e for e in r["mean_error"]]) for name, label, r in randomly], "blocks deleted at random", f"test error (%), mean of {randomly[0][2]['draws'] if randomly else 3} draws"),
             width="stretch",
             key="lesion_random",
@@ -258,9 +258,9 @@ with chart:
     paths = [(n, lb, b) for n, lb, _, _, _, b in slices if b]
     if ones:
         log_scale = st.toggle("Log scale", value=True, key="landscape_log")
-        left.plotly_chart(lines_chart([Series(label, name, r["axes"][0], r["loss"]) for name, label, r in ones], "step along a filter-normalised random direction", "training loss", log_y=log_scale), width="stretch", key="landscape_1d")
+        left.vega_lite_chart(lines_chart([Series(label, name, r["axes"][0], r["loss"]) for name, label, r in ones], "step along a filter-normalised random direction", "training loss", log_y=log_scale), width="stretch", key="landscape_1d")
     if paths:
-        right.plotly_chart(lines_chart([Series(label, name, r["axes"][0], r["loss"]) for name, label, r in paths], "α: initial (0) to these weights (1)", "training loss", log_y=True), width="stretch", key="interpolation")
+        right.vega_lite_chart(lines_chart([Series(label, name, r["axes"][0], r["loss"]) for name, label, r in paths], "α: initial (0) to these weights (1)", "training loss", log_y=True), width="stretch", key="interpolation")
     if not ones and not paths:
         st.info("Not computed yet for these checkpoints: press the button above.")
     _images_caption([r for _, _, r in ones + paths])
@@ -279,5 +279,5 @@ with st.expander("2-D slice (slower: 121 points per net)"):
         planes = [(name, run, epoch, p or _result(run, epoch, "landscape_2d", True)) for name, run, epoch, p in planes]
     drawn = [(f"{name} (epoch {epoch})", p["axes"][0], p["loss"]) for name, _, epoch, p in planes if p]
     if drawn:
-        st.plotly_chart(contour_grid(drawn, "log10 loss"), width="stretch", key="landscape_2d")
+        st.vega_lite_chart(heatmap_panels(drawn, "log10 loss"), width="content", key="landscape_2d")
         st.caption("Both axes are filter-normalised random directions, one colour scale for all nets.")

@@ -56,7 +56,7 @@ if chosen:
     runs = [everything[i] for i in chosen]
     x_axis = st.radio("x axis", ["epoch", "iteration"], horizontal=True, key="runs_x_axis")
     fig = error_curves([curve_from_run(r, label=f"{r.config()['model_name']} ({r.run_id[-6:]})") for r in runs], x_axis=x_axis)
-    st.plotly_chart(fig, width="stretch", key="runs_chart")
+    st.vega_lite_chart(fig, width="stretch", key="runs_chart")
     st.download_button("Metrics of these runs (CSV)", curves_csv(runs), file_name="runs-metrics.csv", mime="text/csv", key="runs_csv")
 
     yours = [r for r in runs if r not in shipped]

@@ -5,7 +5,7 @@ import streamlit as st
 from resexplorer.curves import curve_from_run, curves_csv
 from resexplorer.data import count_images
 from resexplorer.errors import ResExplorerError
-from resexplorer.figures import error_curves
+from resexplorer.figures import error_curves, error_curves_png, spec_html
 from resexplorer.jobs import JobBusy, JobManager
 from resexplorer.paper import CITATION
 from resexplorer.planning import (
@@ -135,7 +135,7 @@ def live_view() -> None:
     if job is None:
         st.info("No job yet: choose a preset and press Start." + (" Meanwhile, the shipped reference runs:" if faded else ""))
         if faded:
-            st.plotly_chart(error_curves([], x_axis=x_axis, log_y=log_y, faded=faded), width="stretch", key="live_chart")
+            st.vega_lite_chart(error_curves([], x_axis=x_axis, log_y=log_y, faded=faded), width="stretch", key="live_chart")
         return
     status = job.status()
     state = status["state"]
@@ -167,7 +167,7 @@ def live_view() -> None:
     curves = [c for c in (curve_from_run(r) for r in runs) if not c.empty]
     if curves or faded:
         fig = error_curves(curves, x_axis=x_axis, log_y=log_y, paper_markers=paper_markers, faded=faded)
-        st.plotly_chart(fig, width="stretch", key="live_chart")
+        st.vega_lite_chart(fig, width="stretch", key="live_chart")
         st.caption(f"Curves from this job's runs{' over the shipped reference runs (faded)' if faded else ''}. Paper: {CITATION}.")
     if not curves:
         st.caption("The first points appear after the first logged steps.")
@@ -181,7 +181,7 @@ if latest is not None and latest.runs():
     runs = latest.runs()
     curves = [curve_from_run(r) for r in runs]
     fig = error_curves(curves, x_axis=x_axis, log_y=log_y, paper_markers=paper_markers)
-    d1, d2, _ = st.columns([1, 1, 3])
-    d1.download_button("Chart (HTML)", fig.to_html(include_plotlyjs="cdn"), file_name="error-curves.html", mime="text/html", key="dl_html")
-    d2.download_button("Metrics (CSV)", curves_csv(runs), file_name="metrics.csv", mime="text/csv", key="dl_csv")
-    st.caption("For a PNG, use the camera icon on the chart.")
+    d1, d2, d3, _ = st.columns([1, 1, 1, 2])
+    d1.download_button("Chart (PNG)", lambda: error_curves_png([c for c in curves if not c.empty]), file_name="error-curves.png", mime="image/png", key="dl_png")  # drawn on click
+    d2.download_button("Chart (HTML)", spec_html(fig, "Error curves"), file_name="error-curves.html", mime="text/html", key="dl_html")
+    d3.download_button("Metrics (CSV)", curves_csv(runs), file_name="metrics.csv", mime="text/csv", key="dl_csv")
