@@ -126,7 +126,10 @@ def error_curves(
             reference += [{"run": curve.label, "curve": kind, "x": a, "error": b} for a, b in zip(x, y)]
 
     x = {"field": "x", "type": "quantitative", "title": x_title}
-    y = {"field": "error", "type": "quantitative", "title": "error (%)", "scale": {"type": "log"} if log_y else {}}
+    y = {"field": "error", "type": "quantitative", "title": "error (%)", "scale": {}}
+    positive = [r["error"] for r in rows + reference + markers if r["error"] > 0]
+    if log_y and positive:  # Vega's own log domain rounds out to whole decades (1 to 1,000 for errors of 5 to 90)
+        y["scale"] = {"type": "log", "domain": [round(min(positive) / 1.2, 3), round(min(100.0, max(positive) * 1.2), 3)], "nice": False}
     dash = {"field": "curve", "type": "nominal", "title": None, "scale": {"domain": CURVE_KINDS, "range": [DASHES["dash"], DASHES["solid"]]}}
     tooltip = [{"field": "run", "title": "model"}, {"field": "curve", "title": "curve"}, {"field": "x", "title": x_title, "format": ".2f"}, {"field": "error", "title": "error (%)", "format": ".2f"}]
     layers = []
@@ -160,18 +163,22 @@ def error_curves(
                 },
             }
         )
-        # Points carry the hover text: visible on test error, invisible on the training curve.
+        # Points carry the hover text: visible on test error, invisible on the
+        # training curve. (An opacity encoded by curve would merge into the
+        # dash legend and hide the training entry.)
         layers.append(
             {
+                "transform": [{"filter": "datum.curve === 'test error'"}],
                 "mark": {"type": "point", "filled": True, "size": 40},
                 "params": [{"name": "zoom", "select": "interval", "bind": "scales"}],
-                "encoding": {
-                    "x": x,
-                    "y": y,
-                    "color": {**colour, "legend": None},
-                    "opacity": {"condition": {"param": "highlight", "field": "curve", "type": "nominal", "scale": {"domain": CURVE_KINDS, "range": [0, 1]}, "legend": None}, "value": 0},
-                    "tooltip": tooltip,
-                },
+                "encoding": {"x": x, "y": y, "color": {**colour, "legend": None}, "opacity": {"condition": {"param": "highlight", "value": 1}, "value": 0.15}, "tooltip": tooltip},
+            }
+        )
+        layers.append(
+            {
+                "transform": [{"filter": "datum.curve === 'training error'"}],
+                "mark": {"type": "point", "size": 40, "opacity": 0},
+                "encoding": {"x": x, "y": y, "tooltip": tooltip},
             }
         )
     if markers:

@@ -48,6 +48,7 @@ def test_x_axis_in_iterations_log_scale_markers_and_faded_reference():
     assert train == [50, 100]
     lines = _layer(spec, "line", "strokeWidth")["encoding"]
     assert lines["y"]["scale"]["type"] == "log" and lines["x"]["title"] == "iterations"
+    assert lines["y"]["scale"]["domain"][0] <= 55.0 <= lines["y"]["scale"]["domain"][1]  # every value inside
     faded = next(layer for layer in spec["layer"] if layer.get("data") and layer["data"]["values"][0].get("run") == "plain-56")
     assert faded["mark"]["opacity"] == 0.3
     assert any("8.75" in m["text"] for m in _layer(spec, "text")["data"]["values"])  # Table 6, resnet-20
