@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
 
     runs = sub.add_parser("runs", help="list runs with status and final errors")
     runs.add_argument("--runs", default="runs")
+
+    claims = sub.add_parser("check-claims", help="do the Fig. 6 reference runs show what the paper shows? (exit 1 if not)")
+    claims.add_argument("--runs", default="assets/runs", help="a folder holding the fig6 reference group (default: assets/runs)")
     return parser
 
 
@@ -85,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args.job = ProgressWriter(args.job_dir) if getattr(args, "job_dir", None) else None
     previous_handler = signal.getsignal(signal.SIGINT)
     args.stop = _StopFlag(getattr(args, "job_dir", None))  # early: a Stop may come while data loads
-    commands = {"train": _train, "resume": _resume, "evaluate": _evaluate, "runs": _list_runs, "build-reference": _build_reference}
+    commands = {"train": _train, "resume": _resume, "evaluate": _evaluate, "runs": _list_runs, "build-reference": _build_reference, "check-claims": _check_claims}
     try:
         code = commands[args.command](args)
     except ResExplorerError as err:
@@ -243,6 +246,24 @@ def _build_reference(args) -> int:
     finally:
         callbacks[0].close()
     return EXIT_INTERRUPTED if stop.stopped else 0
+
+
+def _check_claims(args) -> int:
+    from .claims import fig6_claims
+    from .reference import group_runs
+    from .runs import RunStore
+
+    runs = {r.config()["model_name"]: r for r in group_runs(RunStore(args.runs), "fig6")}
+    try:
+        claims = fig6_claims({name: run.metrics("epoch") for name, run in runs.items()})
+    except ValueError as err:
+        raise ResExplorerError(f"{args.runs}: {err}") from err
+    for name, run in runs.items():
+        records = run.metrics("epoch")
+        print(f"{name}: {run.status().get('status')}, epoch {records[-1]['epoch'] if records else 0} of {run.config()['train']['epochs']}")
+    for claim in claims:
+        print(claim)
+    return 0 if all(c.holds for c in claims) else 1
 
 
 def _list_runs(args) -> int:

@@ -171,3 +171,14 @@ def test_home_draws_the_latest_runs_when_no_reference_runs_ship(two_runs):
     at = app()
     assert not at.exception and any("your latest runs" in c.value for c in at.caption)
     assert {"plain-8 training error", "plain-8 test error", "resnet-8 training error", "resnet-8 test error"} <= set(_curves(chart_specs(at)))
+
+
+def test_home_states_the_papers_findings_as_the_shipped_runs_show_them(empty_runs):
+    from resexplorer.claims import fig6_claims
+    from resexplorer.reference import reference_runs
+
+    at = app()
+    claims = fig6_claims({r.config()["model_name"]: r.metrics("epoch") for r in reference_runs("fig6")})
+    text = next(m.value for m in at.markdown if "What these runs show" in m.value)
+    for claim in claims:
+        assert f"{'✅' if claim.holds else '❌'} {claim.text} ({claim.detail})" in text

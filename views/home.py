@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from resexplorer import reference
+from resexplorer.claims import fig6_claims
 from resexplorer.curves import curve_from_run
 from resexplorer.errors import ResExplorerError
 from resexplorer.figures import error_curves
@@ -32,6 +34,17 @@ def _chart_runs(runs_dir: str):
     return [curve_from_run(r) for r in latest], f"your latest runs in {runs_dir}"
 
 
+@st.cache_data(show_spinner=False, ttl=60)
+def _findings(shipped_dir: str):
+    """The paper's Fig. 6 findings on the shipped runs (empty while none
+    ship); keyed by their folder so a moved folder is read afresh."""
+    runs = {r.config()["model_name"]: r.metrics("epoch") for r in reference_runs("fig6")}
+    try:
+        return fig6_claims(runs)
+    except ValueError:  # a model of the group is missing
+        return []
+
+
 curves, source = _chart_runs(st.session_state.get("runs_dir", "runs"))
 curves = [c for c in curves if not c.empty]
 st.subheader("The deeper plain net trains worse: the degradation problem")
@@ -41,6 +54,9 @@ if curves:
         f"Training error (thin, dashed) and test error (bold) of {source}; hover for values, click a model in the legend to pick it out. The paper's Figure 6 draws "
         f"the same curves over 64k iterations. Source: {CITATION}."
     )
+    findings = _findings(str(reference.REFERENCE_RUNS_DIR))
+    if findings:
+        st.markdown("**What these runs show** (checked on their metrics):\n" + "\n".join(f"- {'✅' if c.holds else '❌'} {c.text} ({c.detail})" for c in findings))
 else:
     st.info("No runs to draw yet. Start one on the **Train & compare** page; the Quick demo takes about 5 minutes on a laptop CPU.")
 
