@@ -72,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list runs with status and final errors")
     runs.add_argument("--runs", default="runs")
 
+    pack = sub.add_parser("pack-images", help="an image folder of JPEGs as one compact file (their shared header stored once)")
+    pack.add_argument("folder")
+    pack.add_argument("pack_file", metavar="PACK")
+    unpack = sub.add_parser("unpack-images", help="recreate the image folder a pack was made from, bit for bit")
+    unpack.add_argument("pack_file", metavar="PACK")
+    unpack.add_argument("folder")
+
     claims = sub.add_parser("check-claims", help="do the Fig. 6 reference runs show what the paper shows? (exit 1 if not)")
     claims.add_argument("--runs", default="assets/runs", help="a folder holding the fig6 reference group (default: assets/runs)")
     return parser
@@ -88,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args.job = ProgressWriter(args.job_dir) if getattr(args, "job_dir", None) else None
     previous_handler = signal.getsignal(signal.SIGINT)
     args.stop = _StopFlag(getattr(args, "job_dir", None))  # early: a Stop may come while data loads
-    commands = {"train": _train, "resume": _resume, "evaluate": _evaluate, "runs": _list_runs, "build-reference": _build_reference, "check-claims": _check_claims}
+    commands = {"train": _train, "resume": _resume, "evaluate": _evaluate, "runs": _list_runs, "build-reference": _build_reference, "check-claims": _check_claims, "pack-images": _pack_images, "unpack-images": _unpack_images}
     try:
         code = commands[args.command](args)
     except ResExplorerError as err:
@@ -246,6 +253,21 @@ def _build_reference(args) -> int:
     finally:
         callbacks[0].close()
     return EXIT_INTERRUPTED if stop.stopped else 0
+
+
+def _pack_images(args) -> int:
+    from .jpegpack import pack_folder
+
+    info = pack_folder(args.folder, args.pack_file)
+    print(f"{info['files']:,} files, {info['headers']} distinct header(s): {info['original_bytes'] / 1e6:.1f} MB -> {info['packed_bytes'] / 1e6:.1f} MB in {args.pack_file}")
+    return 0
+
+
+def _unpack_images(args) -> int:
+    from .jpegpack import unpack_folder
+
+    print(f"{unpack_folder(args.pack_file, args.folder):,} files written under {args.folder}")
+    return 0
 
 
 def _check_claims(args) -> int:
