@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -221,7 +222,7 @@ def lines_chart(series: Sequence[Series], x_title: str, y_title: str, log_y: boo
     """Several models' values on one axis (across depth, over epochs, along
     a slice), coloured as everywhere else in the app. Points carry the hover
     text (a layer or block name where the series has one)."""
-    numeric = all(isinstance(v, (int, float)) for s in series for v in s.x)
+    numeric = all(isinstance(v, numbers.Real) for s in series for v in s.x)  # numpy scalars too
     rows = []
     for s in series:
         hover = list(s.hover) if s.hover else [None] * len(s.x)
