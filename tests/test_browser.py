@@ -141,6 +141,13 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
         page.locator("input[type=file]").set_input_files(str(ROOT / "assets" / "samples" / "photos" / "cat-chelsea.png"))
         expect(page.get_by_text("Attribution maps")).to_be_visible(timeout=120_000)
         expect(page.get_by_text("resnet-56 · Grad-CAM" if reference_runs("fig6") else "resnet-20 · Grad-CAM").first).to_be_visible(timeout=60_000)  # an image caption
+        expect(page.locator(".vega-embed text", has_text="pixels removed (%)").first).to_be_visible(timeout=120_000)  # the deletion curves
+        # every picture (the input, the original, 2 models x 4 maps) has arrived and decoded
+        page.wait_for_function(
+            "() => { const imgs = [...document.querySelectorAll('[data-testid=stImage] img')];"
+            " return imgs.length >= 10 && imgs.every(i => i.complete && i.naturalWidth > 0); }",
+            timeout=60_000,
+        )
         page.screenshot(path=str(ARTIFACTS / "6-attributions.png"), full_page=True)
         browser.close()
     assert len(JobManager(runs).jobs()) == 1
