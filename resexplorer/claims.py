@@ -65,5 +65,10 @@ def fig6_claims(epochs: Mapping[str, Sequence[dict]]) -> list[Claim]:
     return [degradation, depth, shortcuts]
 
 
+def claims_of_runs(runs: Sequence) -> list[Claim]:
+    """fig6_claims on runs of the run store (the Fig. 6 group's four)."""
+    return fig6_claims({run.config()["model_name"]: run.metrics("epoch") for run in runs})
+
+
 def _pct(value: float | None) -> str:
     return "missing" if value is None else f"{100 * value:.2f}%"

@@ -271,13 +271,13 @@ def _unpack_images(args) -> int:
 
 
 def _check_claims(args) -> int:
-    from .claims import fig6_claims
+    from .claims import claims_of_runs
     from .reference import group_runs
     from .runs import RunStore
 
     runs = {r.config()["model_name"]: r for r in group_runs(RunStore(args.runs), "fig6")}
     try:
-        claims = fig6_claims({name: run.metrics("epoch") for name, run in runs.items()})
+        claims = claims_of_runs(list(runs.values()))
     except ValueError as err:
         raise ResExplorerError(f"{args.runs}: {err}") from err
     for name, run in runs.items():

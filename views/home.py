@@ -3,7 +3,7 @@
 import streamlit as st
 
 from resexplorer import reference
-from resexplorer.claims import fig6_claims
+from resexplorer.claims import claims_of_runs
 from resexplorer.curves import curve_from_run
 from resexplorer.errors import ResExplorerError
 from resexplorer.figures import error_curves
@@ -38,9 +38,8 @@ def _chart_runs(runs_dir: str):
 def _findings(shipped_dir: str):
     """The paper's Fig. 6 findings on the shipped runs (empty while none
     ship); keyed by their folder so a moved folder is read afresh."""
-    runs = {r.config()["model_name"]: r.metrics("epoch") for r in reference_runs("fig6")}
     try:
-        return fig6_claims(runs)
+        return claims_of_runs(reference_runs("fig6"))
     except ValueError:  # a model of the group is missing
         return []
 
