@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable, Sequence
 
 from .runs import Run
 
@@ -46,6 +47,16 @@ def curve_from_run(run: Run, label: str | None = None) -> Curve:
         test_error=[r["test_error"] for r in tested],
         status=run.status().get("status", ""),
     )
+
+
+def references_for(models: Iterable[str], references: Sequence[Curve], default_models: Sequence[str]) -> list[Curve]:
+    """The reference curves worth drawing under runs of these models: the
+    same models' (the comparison that means something), else those of
+    default_models (a figure of its own). Drawing every reference run would
+    bury the live curves under a dozen faded ones."""
+    wanted = set(models)
+    same = [c for c in references if c.model in wanted]
+    return same or [c for c in references if c.model in default_models]
 
 
 def curves_csv(runs: list[Run]) -> str:

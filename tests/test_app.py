@@ -10,6 +10,7 @@ import urllib.request
 import pytest
 
 from helpers import ROOT, app, chart_specs, make_image_folder, points, wait_for_job
+from resexplorer.claims import FIG6_MODELS
 from resexplorer.jobs import JobManager
 from resexplorer.runs import RunStore
 
@@ -77,6 +78,9 @@ def test_starting_a_tiny_job_draws_its_runs_metrics(folder_app):
         claimed = [100 * r["test_error"] for r in run.metrics("epoch")]
         assert drawn[f"{model} test error"] == pytest.approx(claimed, abs=1e-3)  # drawn rounded to 0.001 point
     assert any("Job done" in s.value for s in at.success)
+    # no shipped run of plain-8 or resnet-8: the Fig. 6 reference runs lie underneath
+    faded = {row["run"] for spec in chart_specs(at) for layer in spec["layer"] if "data" in layer for row in layer["data"].get("values", []) if "curve" in row}
+    assert faded == set(FIG6_MODELS)
     assert [b.label for b in at.get("download_button")] == ["Chart (PNG)", "Chart (HTML)", "Metrics (CSV)"]
 
 

@@ -7,7 +7,7 @@ import pytest
 from altair.vegalite.schema import load_schema  # the Vega-Lite schema of the installed Altair
 from PIL import Image
 
-from resexplorer.curves import Curve, curve_from_run, curves_csv
+from resexplorer.curves import Curve, curve_from_run, curves_csv, references_for
 from resexplorer.figures import DASHES, Series, error_curves, error_curves_png, heatmap, heatmap_panels, lines_chart, model_colour, probability_bars, spec_html
 from resexplorer.launch import start_race
 from resexplorer.models import ModelConfig
@@ -52,6 +52,15 @@ def test_x_axis_in_iterations_log_scale_markers_and_faded_reference():
     faded = next(layer for layer in spec["layer"] if layer.get("data") and layer["data"]["values"][0].get("run") == "plain-56")
     assert faded["mark"]["opacity"] == 0.3
     assert any("8.75" in m["text"] for m in _layer(spec, "text")["data"]["values"])  # Table 6, resnet-20
+
+
+def test_reference_curves_under_a_job_are_the_same_models_else_the_default_figure():
+    references = [_curve(m, m.split("-")[0], int(m.split("-")[1])) for m in ("plain-20", "resnet-20", "resnet-56", "resnet-32", "plain-32")]
+    fig6 = ["plain-20", "resnet-20", "resnet-56"]
+    assert [c.model for c in references_for(["resnet-32", "resnet-110"], references, fig6)] == ["resnet-32"]
+    assert [c.model for c in references_for(["resnet-8"], references, fig6)] == fig6
+    assert [c.model for c in references_for([], references, fig6)] == fig6
+    assert references_for(["resnet-20"], [], fig6) == []
 
 
 def test_every_chart_is_a_valid_vega_lite_spec():

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from resexplorer.curves import curve_from_run, curves_csv
+from resexplorer.claims import FIG6_MODELS
+from resexplorer.curves import curve_from_run, curves_csv, references_for
 from resexplorer.data import count_images
 from resexplorer.errors import ResExplorerError
 from resexplorer.figures import error_curves, error_curves_png, spec_html
@@ -131,9 +132,10 @@ def _explain_failure(status: dict) -> None:
 @st.fragment(run_every=REFRESH_S)
 def live_view() -> None:
     job = manager.latest()
-    faded = _reference_curves() if show_reference else []
+    references = _reference_curves() if show_reference else []
     if job is None:
-        st.info("No job yet: choose a preset and press Start." + (" Meanwhile, the shipped reference runs:" if faded else ""))
+        faded = references_for([], references, FIG6_MODELS)
+        st.info("No job yet: choose a preset and press Start." + (" Meanwhile, the shipped reference runs of Fig. 6:" if faded else ""))
         if faded:
             st.vega_lite_chart(error_curves([], x_axis=x_axis, log_y=log_y, faded=faded), width="stretch", key="live_chart")
         return
@@ -165,10 +167,12 @@ def live_view() -> None:
             st.warning(f"{name} diverged: {outcome['message']}")
     runs = job.runs()
     curves = [c for c in (curve_from_run(r) for r in runs) if not c.empty]
+    faded = references_for([r.config()["model_name"] for r in runs], references, FIG6_MODELS)
     if curves or faded:
         fig = error_curves(curves, x_axis=x_axis, log_y=log_y, paper_markers=paper_markers, faded=faded)
         st.vega_lite_chart(fig, width="stretch", key="live_chart")
-        st.caption(f"Curves from this job's runs{' over the shipped reference runs (faded)' if faded else ''}. Paper: {CITATION}.")
+        underneath = f" over the shipped reference runs of {', '.join(c.model for c in faded)} (faded)" if faded else ""
+        st.caption(f"Curves from this job's runs{underneath}. Paper: {CITATION}.")
     if not curves:
         st.caption("The first points appear after the first logged steps.")
 
