@@ -94,6 +94,10 @@ def build_reference_runs(
             sittings = run.config().get("sittings", []) + [sitting]
             run.update_config({"sittings": sittings, "build_wall_s": round(sum(s["wall_s"] for s in sittings), 1)})
         if should_stop():
+            # Pack the moments kept so far (last.pt stays, to resume from), so
+            # a group stopped between sittings is small enough to commit.
+            for run in runs:
+                pack_run(run, data, device)
             log(f"{group}: stopped; run the same command again to continue")
             return
         _pack_finished(runs, data, device, log)
@@ -111,11 +115,12 @@ def _pack_finished(runs: list[Run], data: Dataset, device: str, log: Callable[[s
 
 
 def pack_run(run: Run, data: Dataset, device: str = "auto") -> dict:
-    """Make a finished run small enough to ship: every kept checkpoint
-    without optimizer state, in half precision, xz-compressed; last.pt goes
-    (the newest kept epoch answers for it). Each checkpoint whose epoch
-    claims a test error is re-evaluated from its compact copy; if that
-    differs by more than CLAIM_TOLERANCE it is kept in float32 instead."""
+    """Make a run small enough to ship: every kept checkpoint without
+    optimizer state, in half precision, xz-compressed. A finished run loses
+    last.pt too (the newest kept epoch answers for it); an unfinished one
+    keeps it, to resume from. Each checkpoint whose epoch claims a test
+    error is re-evaluated from its compact copy; if that differs by more
+    than CLAIM_TOLERANCE it is kept in float32 instead."""
     claims = {e["epoch"]: e["test_error"] for e in run.metrics("epoch") if e.get("test_error") is not None}
     report = {}
     for epoch in run.kept_epochs():
@@ -135,6 +140,7 @@ def pack_run(run: Run, data: Dataset, device: str = "auto") -> dict:
             entry.update(claimed_test_error=claims[epoch], reevaluated_test_error=measured)
         source.unlink()
         report[str(epoch)] = entry
-    (run.checkpoint_dir / "last.pt").unlink(missing_ok=True)
+    if run.status()["status"] == "done":
+        (run.checkpoint_dir / "last.pt").unlink(missing_ok=True)
     run.update_config({"packed": {**run.config().get("packed", {}), **report}})
     return report

@@ -36,6 +36,11 @@ def test_a_stopped_build_continues_where_it_stopped(tiny_recipe, tiny_data, tmp_
 
     reference.build_reference_runs(tiny_data, tmp_path, "cmd", groups=["pair"], device="cpu", should_stop=stop_soon)
     assert {r.status()["status"] for r in RunStore(tmp_path).list()} == {"cancelled"}
+    for run in RunStore(tmp_path).list():  # kept moments packed to commit; the resume state stays
+        files = sorted(p.name for p in run.checkpoint_dir.iterdir())
+        assert files[0] == "epoch-0000.pt.xz" and files[-1] == "last.pt"
+        assert all(name.endswith(".pt.xz") for name in files[:-1]), files
+        assert "optimizer" in torch.load(run.checkpoint_dir / "last.pt", weights_only=True)
     reference.build_reference_runs(tiny_data, tmp_path, "cmd", groups=["pair"], device="cpu")
     runs = RunStore(tmp_path).list()
     assert len(runs) == 2 and {r.status()["status"] for r in runs} == {"done"}
