@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from resexplorer import analysis
 from resexplorer.claims import claims_of_runs
 from resexplorer.inference import load_run_model
 from resexplorer.reference import CLAIM_TOLERANCE, REFERENCE_GROUPS, REFERENCE_RECIPE, REFERENCE_RUNS_DIR, reference_runs
@@ -98,3 +99,25 @@ def test_the_fig6_runs_show_what_the_paper_shows():
     claims = claims_of_runs(runs)
     assert [c.holds for c in claims] == [True, True, True], "\n".join(map(str, claims))
     assert all(f"epoch {END}" in c.detail for c in claims[1:])  # judged at the end of training
+
+
+def _inside(model_name: str, epoch: int) -> dict:
+    """The shipped Fig. 7 analysis of one reference model (1000 test images)."""
+    (run,) = [r for r in reference_runs() if r.config()["model_name"] == model_name]
+    found = analysis.cached(run, epoch, "inside")
+    assert found is not None, f"{model_name} ships no inside analysis at epoch {epoch}"
+    return found
+
+
+def _mean(values) -> float:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values)
+
+
+def test_the_fig6_analyses_show_small_residual_responses():
+    """Fig. 7 on what the Inside page shows before anyone trains: trained
+    ResNets respond less than their plain counterparts, and the deeper
+    ResNet's residual functions are smaller still against their inputs."""
+    for depth in (20, 56):
+        assert _mean(_inside(f"resnet-{depth}", END)["response_std"]) < _mean(_inside(f"plain-{depth}", END)["response_std"])
+    assert _mean(_inside("resnet-56", END)["residual_ratio"]) < _mean(_inside("resnet-20", END)["residual_ratio"])
