@@ -1,4 +1,4 @@
-"""What the shipped Fig. 6 runs must show, checked on their metrics.
+"""What the shipped reference groups must show, checked on their metrics.
 
 The paper's Fig. 6 findings, as three checks on the per-epoch records of
 plain-20, plain-56, resnet-20 and resnet-56 trained on one recipe:
@@ -8,6 +8,12 @@ plain-20, plain-56, resnet-20 and resnet-56 trained on one recipe:
     resnet-20's;
   - shortcuts fix the deep net: resnet-56's final training error is below
     plain-56's.
+Section 3.3's findings (ImageNet Table 3), as two checks on plain-32 and
+resnet-32 with shortcut options A, B and C:
+  - every option fixes the plain net: each ends with lower training error
+    than plain-32;
+  - the options differ little: their final test errors lie closer to each
+    other than the nearest of them to plain-32's.
 A run too short to show them should be lengthened, not the checks loosened.
 """
 
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 FIG6_MODELS = ("plain-20", "plain-56", "resnet-20", "resnet-56")
+SHORTCUT_MODELS = ("plain-32", "resnet-32", "resnet-32-B", "resnet-32-C")
 
 
 @dataclass
@@ -36,12 +43,7 @@ def _by_epoch(records: Sequence[dict], key: str) -> dict[int, float]:
 def fig6_claims(epochs: Mapping[str, Sequence[dict]]) -> list[Claim]:
     """The three checks on per-epoch records ({model: [{"epoch", "train_error",
     "test_error"}, ...]}, errors as fractions), each with its numbers."""
-    missing = [m for m in FIG6_MODELS if not epochs.get(m)]
-    if missing:
-        raise ValueError(f"no epoch records for {', '.join(missing)}")
-    train = {m: _by_epoch(epochs[m], "train_error") for m in FIG6_MODELS}
-    test = {m: _by_epoch(epochs[m], "test_error") for m in FIG6_MODELS}
-    end = min(max(train[m]) for m in FIG6_MODELS)  # the last epoch every run reached
+    train, test, end = _errors(epochs, FIG6_MODELS)
 
     last_half = [e for e in range(end // 2 + 1, end + 1) if e in train["plain-20"] and e in train["plain-56"]]
     gaps = [train["plain-56"][e] - train["plain-20"][e] for e in last_half]
@@ -65,9 +67,49 @@ def fig6_claims(epochs: Mapping[str, Sequence[dict]]) -> list[Claim]:
     return [degradation, depth, shortcuts]
 
 
-def claims_of_runs(runs: Sequence) -> list[Claim]:
-    """fig6_claims on runs of the run store (the Fig. 6 group's four)."""
-    return fig6_claims({run.config()["model_name"]: run.metrics("epoch") for run in runs})
+def shortcut_claims(epochs: Mapping[str, Sequence[dict]]) -> list[Claim]:
+    """The two checks of section 3.3 on per-epoch records of SHORTCUT_MODELS
+    (as fig6_claims takes them), each with its numbers."""
+    train, test, end = _errors(epochs, SHORTCUT_MODELS)
+    options = {"A": "resnet-32", "B": "resnet-32-B", "C": "resnet-32-C"}
+    plain_train, plain_test = train["plain-32"].get(end), test["plain-32"].get(end)
+    option_train = {o: train[m].get(end) for o, m in options.items()}
+    option_test = {o: test[m].get(end) for o, m in options.items()}
+    listed = ", ".join(f"{o} {_pct(e)}" for o, e in option_train.items())
+    fixes = Claim(
+        "resnet-32 with shortcut option A, B or C ends with lower training error than plain-32",
+        plain_train is not None and None not in option_train.values() and max(option_train.values()) < plain_train,
+        f"epoch {end}: {listed}, plain-32 {_pct(plain_train)}",
+    )
+    text = "the shortcut options differ little: their final test errors lie closer together than to plain-32's"
+    if plain_test is None or None in option_test.values():
+        return [fixes, Claim(text, False, f"epoch {end}: a test error is missing")]
+    spread = max(option_test.values()) - min(option_test.values())
+    gap = plain_test - max(option_test.values())
+    listed = ", ".join(f"{o} {_pct(e)}" for o, e in option_test.items())
+    detail = f"epoch {end}: {listed}, within {100 * spread:.2f} points; plain-32 {_pct(plain_test)}, {100 * gap:.2f} points above the worst"
+    return [fixes, Claim(text, spread < gap, detail)]
+
+
+# Each reference group with findings to check, and its checks.
+GROUP_CLAIMS = {"fig6": fig6_claims, "shortcuts": shortcut_claims}
+
+
+def claims_of_runs(runs: Sequence, group: str = "fig6") -> list[Claim]:
+    """The group's checks on runs of the run store (the group's runs)."""
+    return GROUP_CLAIMS[group]({run.config()["model_name"]: run.metrics("epoch") for run in runs})
+
+
+def _errors(epochs: Mapping[str, Sequence[dict]], models: Sequence[str]):
+    """Training and test error by epoch of each model, and the last epoch
+    every run reached (unfinished runs are compared there)."""
+    missing = [m for m in models if not epochs.get(m)]
+    if missing:
+        raise ValueError(f"no epoch records for {', '.join(missing)}")
+    train = {m: _by_epoch(epochs[m], "train_error") for m in models}
+    test = {m: _by_epoch(epochs[m], "test_error") for m in models}
+    end = min(max(train[m]) for m in models)
+    return train, test, end
 
 
 def _pct(value: float | None) -> str:

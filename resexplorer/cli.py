@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from .claims import GROUP_CLAIMS
 from .errors import ResExplorerError
 from .jobs import CANCEL_FILE, ProgressWriter
 from .models import ModelConfig
@@ -79,8 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     unpack.add_argument("pack_file", metavar="PACK")
     unpack.add_argument("folder")
 
-    claims = sub.add_parser("check-claims", help="do the Fig. 6 reference runs show what the paper shows? (exit 1 if not)")
-    claims.add_argument("--runs", default="assets/runs", help="a folder holding the fig6 reference group (default: assets/runs)")
+    claims = sub.add_parser("check-claims", help="do the reference runs show what the paper shows? (exit 1 if not)")
+    claims.add_argument("--runs", default="assets/runs", help="a folder holding reference groups (default: assets/runs)")
+    claims.add_argument("--group", choices=list(GROUP_CLAIMS), action="append", help="check only this group (repeatable; default: every group the folder holds)")
     return parser
 
 
@@ -275,17 +277,26 @@ def _check_claims(args) -> int:
     from .reference import group_runs
     from .runs import RunStore
 
-    runs = {r.config()["model_name"]: r for r in group_runs(RunStore(args.runs), "fig6")}
-    try:
-        claims = claims_of_runs(list(runs.values()))
-    except ValueError as err:
-        raise ResExplorerError(f"{args.runs}: {err}") from err
-    for name, run in runs.items():
-        records = run.metrics("epoch")
-        print(f"{name}: {run.status().get('status')}, epoch {records[-1]['epoch'] if records else 0} of {run.config()['train']['epochs']}")
-    for claim in claims:
-        print(claim)
-    return 0 if all(c.holds for c in claims) else 1
+    store = RunStore(args.runs)
+    groups = {g: group_runs(store, g) for g in args.group or GROUP_CLAIMS}
+    if not any(groups.values()):
+        raise ResExplorerError(f"{args.runs}: no reference runs of {', '.join(groups)} to check")
+    holds = True
+    for group, runs in groups.items():
+        if not runs and not args.group:
+            print(f"{group}: no runs, not checked")
+            continue
+        try:
+            claims = claims_of_runs(runs, group)
+        except ValueError as err:
+            raise ResExplorerError(f"{args.runs}, group {group}: {err}") from err
+        for run in runs:
+            records = run.metrics("epoch")
+            print(f"{run.config()['model_name']}: {run.status().get('status')}, epoch {records[-1]['epoch'] if records else 0} of {run.config()['train']['epochs']}")
+        for claim in claims:
+            print(claim)
+        holds = holds and all(c.holds for c in claims)
+    return 0 if holds else 1
 
 
 def _list_runs(args) -> int:

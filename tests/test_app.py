@@ -186,3 +186,32 @@ def test_home_states_the_papers_findings_as_the_shipped_runs_show_them(empty_run
     text = next(m.value for m in at.markdown if "What these runs show" in m.value)
     for claim in claims:
         assert f"{'✅' if claim.holds else '❌'} {claim.text} ({claim.detail})" in text
+
+
+def test_home_draws_the_shipped_shortcut_options_and_checks_them(empty_runs):
+    from resexplorer.claims import SHORTCUT_MODELS, shortcut_claims
+    from resexplorer.reference import reference_runs
+
+    runs = reference_runs("shortcuts")
+    at = app()
+    assert not at.exception
+    options_chart = _curves(chart_specs(at)[1:])  # the first chart is Fig. 6's
+    for run in runs:
+        model = run.config()["model_name"]
+        claimed = [100 * r["test_error"] for r in run.metrics("epoch")]
+        assert options_chart[f"{model} test error"] == pytest.approx(claimed, abs=1e-3)
+    assert {r.config()["model_name"] for r in runs} == set(SHORTCUT_MODELS)
+    claims = shortcut_claims({r.config()["model_name"]: r.metrics("epoch") for r in runs})
+    text = next(m.value for m in at.markdown if "What these runs show" in m.value and "shortcut options" in m.value)
+    for claim in claims:
+        assert f"{'✅' if claim.holds else '❌'} {claim.text} ({claim.detail})" in text
+
+
+@pytest.mark.parametrize("preset, shown", [("Shortcut options", ("plain-32", "resnet-32", "resnet-32-B", "resnet-32-C")), ("Quick demo", ("plain-20", "resnet-20")), ("Custom", ("plain-20", "resnet-20"))])
+def test_before_any_job_the_train_page_shows_the_presets_shipped_runs(empty_runs, preset, shown):
+    at = app("views/train.py")
+    at.selectbox(key="preset").select(preset).run()
+    assert not at.exception
+    faded = {row["run"] for spec in chart_specs(at) for layer in spec["layer"] if "data" in layer for row in layer["data"].get("values", []) if "curve" in row}
+    assert faded == set(shown)
+    assert any(f"shipped reference runs of {', '.join(shown)}" in i.value for i in at.info)

@@ -35,13 +35,34 @@ def _chart_runs(runs_dir: str):
 
 
 @st.cache_data(show_spinner=False, ttl=60)
-def _findings(shipped_dir: str):
-    """The paper's Fig. 6 findings on the shipped runs (empty while none
+def _findings(shipped_dir: str, group: str):
+    """The paper's findings on a shipped group (empty while it does not
     ship); keyed by their folder so a moved folder is read afresh."""
     try:
-        return claims_of_runs(reference_runs("fig6"))
+        return claims_of_runs(reference_runs(group), group)
     except ValueError:  # a model of the group is missing
         return []
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def _shipped_group(shipped_dir: str, group: str):
+    """The group's curves, and the epochs its runs have reached of how many
+    (a group still being built ships part-trained between sittings)."""
+    runs = reference_runs(group)
+    reached = min((_last_epoch(r) for r in runs), default=0)
+    planned = max((r.config()["train"]["epochs"] for r in runs), default=0)
+    return [curve_from_run(r) for r in runs], reached, planned
+
+
+def _last_epoch(run) -> int:
+    records = run.metrics("epoch")
+    return records[-1]["epoch"] if records else 0
+
+
+def _show_findings(group: str) -> None:
+    findings = _findings(str(reference.REFERENCE_RUNS_DIR), group)
+    if findings:
+        st.markdown("**What these runs show** (checked on their metrics):\n" + "\n".join(f"- {'✅' if c.holds else '❌'} {c.text} ({c.detail})" for c in findings))
 
 
 curves, source = _chart_runs(st.session_state.get("runs_dir", "runs"))
@@ -53,11 +74,22 @@ if curves:
         f"Training error (thin, dashed) and test error (bold) of {source}; hover for values, click a model in the legend to pick it out. The paper's Figure 6 draws "
         f"the same curves over 64k iterations. Source: {CITATION}."
     )
-    findings = _findings(str(reference.REFERENCE_RUNS_DIR))
-    if findings:
-        st.markdown("**What these runs show** (checked on their metrics):\n" + "\n".join(f"- {'✅' if c.holds else '❌'} {c.text} ({c.detail})" for c in findings))
+    _show_findings("fig6")
 else:
     st.info("No runs to draw yet. Start one on the **Train & compare** page; the Quick demo takes about 5 minutes on a laptop CPU.")
+
+option_curves, reached, planned = _shipped_group(str(reference.REFERENCE_RUNS_DIR), "shortcuts")
+if option_curves:
+    st.subheader("Which shortcut? Options A, B and C all fix it")
+    st.vega_lite_chart(error_curves(option_curves), width="stretch", key="options_chart")
+    unfinished = f" Still training: epoch {reached} of {planned}." if reached < planned else ""
+    st.caption(
+        "The same recipe on plain-32 and resnet-32 with each of the paper's shortcut options (section 3.3): "
+        "A adds the input unchanged and pads zeros where the shape changes (no parameters), B projects with a "
+        "1×1 convolution only there, C projects on every shortcut. On ImageNet (Table 3) they differ little: "
+        f"34-layer plain 28.54%, A 25.03%, B 24.52%, C 24.19% top-1 error; projections are not what fixes degradation.{unfinished}"
+    )
+    _show_findings("shortcuts")
 
 st.markdown("#### Where to go")
 links = [

@@ -134,8 +134,10 @@ def live_view() -> None:
     job = manager.latest()
     references = _reference_curves() if show_reference else []
     if job is None:
-        faded = references_for([], references, FIG6_MODELS)
-        st.info("No job yet: choose a preset and press Start." + (" Meanwhile, the shipped reference runs of Fig. 6:" if faded else ""))
+        # the chosen models' shipped runs, so a preset shows its finding before anything trains
+        faded = references_for(models, references, FIG6_MODELS)
+        shown = ", ".join(c.model for c in faded)
+        st.info("No job yet: choose a preset and press Start." + (f" Meanwhile, the shipped reference runs of {shown}:" if faded else ""))
         if faded:
             st.vega_lite_chart(error_curves([], x_axis=x_axis, log_y=log_y, faded=faded), width="stretch", key="live_chart")
         return
