@@ -80,7 +80,7 @@ else:
 
 option_curves, reached, planned = _shipped_group(str(reference.REFERENCE_RUNS_DIR), "shortcuts")
 if option_curves:
-    st.subheader("Which shortcut? Options A, B and C all fix it")
+    st.subheader("Does the kind of shortcut matter? Options A, B and C")
     st.vega_lite_chart(error_curves(option_curves), width="stretch", key="options_chart")
     unfinished = f" Still training: epoch {reached} of {planned}." if reached < planned else ""
     st.caption(
