@@ -76,7 +76,7 @@ if curves:
     )
     _show_findings("fig6")
 else:
-    st.info("No runs to draw yet. Start one on the **Train & compare** page; the Quick demo takes about 5 minutes on a laptop CPU.")
+    st.info("No runs to draw yet. Start one on the **Train & compare** page; the Quick demo takes a few minutes on a laptop CPU.")
 
 option_curves, reached, planned = _shipped_group(str(reference.REFERENCE_RUNS_DIR), "shortcuts")
 if option_curves:
