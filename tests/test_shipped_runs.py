@@ -20,7 +20,7 @@ from resexplorer.samples import cifar_samples
 
 # The groups whose build has finished. The others are still training
 # (a build spans several sittings); each joins this list when it is done.
-FINISHED_GROUPS = ["fig6", "zero-init"]
+FINISHED_GROUPS = ["fig6", "zero-init", "shortcuts"]
 END = REFERENCE_RECIPE.epochs
 MOMENTS = [0, 1, END // 2, END]  # initialisation, first epoch, middle, end
 SIZE_LIMIT = 40e6
@@ -101,6 +101,16 @@ def test_the_fig6_runs_show_what_the_paper_shows():
     assert all(f"epoch {END}" in c.detail for c in claims[1:])  # judged at the end of training
 
 
+def test_the_shortcut_option_runs_show_what_the_paper_shows():
+    """Section 3.3: every shortcut option fixes plain-32's training, and
+    the options differ little from one another."""
+    runs = reference_runs("shortcuts")
+    assert all(r.status()["status"] == "done" for r in runs)
+    claims = claims_of_runs(runs, "shortcuts")
+    assert [c.holds for c in claims] == [True, True], "\n".join(map(str, claims))
+    assert all(f"epoch {END}" in c.detail for c in claims)  # judged at the end of training
+
+
 def _inside(model_name: str, epoch: int) -> dict:
     """The shipped Fig. 7 analysis of one reference model (1000 test images)."""
     (run,) = [r for r in reference_runs() if r.config()["model_name"] == model_name]
@@ -121,6 +131,14 @@ def test_the_fig6_analyses_show_small_residual_responses():
     for depth in (20, 56):
         assert _mean(_inside(f"resnet-{depth}", END)["response_std"]) < _mean(_inside(f"plain-{depth}", END)["response_std"])
     assert _mean(_inside("resnet-56", END)["residual_ratio"]) < _mean(_inside("resnet-20", END)["residual_ratio"])
+
+
+def test_the_shortcut_analyses_show_small_residual_responses():
+    """Fig. 7 holds for every shortcut option: each trained resnet-32
+    responds less than plain-32 does."""
+    plain = _mean(_inside("plain-32", END)["response_std"])
+    for name in ("resnet-32", "resnet-32-B", "resnet-32-C"):
+        assert _mean(_inside(name, END)["response_std"]) < plain, name
 
 
 def test_the_zero_init_control_starts_every_residual_branch_at_zero():
