@@ -1,61 +1,137 @@
-"""ResNet Explorer: the navigation table and the shared sidebar, nothing more.
+"""ResNet Explorer's Home page, and the script `streamlit run app.py` starts.
 
-Pages read the sidebar's choices from st.session_state:
-  "data_source"  "cifar10", "synthetic" or an image-folder path
-  "runs_dir"     the runs folder
+The other pages are Streamlit's native page folder, pages/; each page,
+this one included, draws the shared frame (ui/sidebar.py) first.
 """
-
-import os
-from pathlib import Path
 
 import streamlit as st
 
-from resexplorer.system import device_summary
+from resexplorer import reference
+from resexplorer.catalog import SHORTCUT_CHOICES
+from resexplorer.claims import claims_of_runs
+from resexplorer.curves import curve_from_run
+from resexplorer.errors import ResExplorerError
+from resexplorer.figures import chart_config, error_curves
+from resexplorer.paper import CITATION
+from resexplorer.reference import reference_runs
+from resexplorer.runs import RunStore
+from ui.run_picker import SHORTCUT_LABELS
+from ui.sidebar import PAGES, page_frame
 
-# The icon is a local file: a material-symbol icon would be fetched from Google at every visit.
-st.set_page_config(page_title="ResNet Explorer", page_icon=str(Path(__file__).parent / "assets" / "favicon.png"), layout="wide")
-
-SOURCES = {
-    "CIFAR-10 (downloaded on first use)": "cifar10",
-    "Image folder": "folder",
-    "Synthetic (generated, no download)": "synthetic",
-}
-
-
-@st.cache_resource(show_spinner=False)
-def _device() -> tuple[str, str]:
-    return device_summary()
+INTRO = (
+    "Stack more layers on a plain convolutional net and, past a point, it gets **worse even on "
+    "its training data**: He et al. called this the *degradation problem*. Their fix is a "
+    "shortcut around every pair of layers, so each block only learns a residual *F(x)* that is "
+    "added to its input; where the identity is already nearly right, *F(x)* can stay close to "
+    "zero. Here you train plain and residual CIFAR-10 nets side by side, live, and look inside them."
+)
 
 
-with st.sidebar:
-    kind, description = _device()
-    st.markdown(f"**Device:** {kind}  \n<small>{description}</small>", unsafe_allow_html=True)
-    default_folder = os.environ.get("RESEXPLORER_DATA", "")
-    choice = st.radio(
-        "Data source",
-        list(SOURCES),
-        index=1 if default_folder else 0,
-        key="source_choice",
-        help="Image folder: train/ and test/ (or val/) subfolders with one folder per class. "
-        "Its default comes from the RESEXPLORER_DATA environment variable.",
+@st.cache_data(show_spinner=False, ttl=5)
+def _chart_runs(runs_dir: str):
+    """Shipped reference runs of Fig. 6, else the latest runs of the runs folder."""
+    shipped = reference_runs("fig6")
+    if shipped:
+        return [curve_from_run(r) for r in shipped], "the shipped reference runs (CIFAR-10, JPEG copy)"
+    try:
+        latest = RunStore(runs_dir).list()[-4:]
+    except ResExplorerError:
+        latest = []
+    return [curve_from_run(r) for r in latest], f"your latest runs in {runs_dir}"
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def _findings(shipped_dir: str, group: str):
+    """The paper's findings on a shipped group (empty while it does not
+    ship); keyed by their folder so a moved folder is read afresh."""
+    try:
+        return claims_of_runs(reference_runs(group), group)
+    except ValueError:  # a model of the group is missing
+        return []
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def _shipped_group(shipped_dir: str, group: str):
+    """The group's curves, and the epochs its runs have reached of how many
+    (a group still being built ships part-trained between sittings)."""
+    runs = reference_runs(group)
+    reached = min((_last_epoch(r) for r in runs), default=0)
+    planned = max((r.config()["train"]["epochs"] for r in runs), default=0)
+    return [curve_from_run(r) for r in runs], reached, planned
+
+
+def _last_epoch(run) -> int:
+    records = run.metrics("epoch")
+    return records[-1]["epoch"] if records else 0
+
+
+def _show_findings(group: str) -> None:
+    findings = _findings(str(reference.REFERENCE_RUNS_DIR), group)
+    if findings:
+        st.markdown(
+            "**What these runs show** (checked on their metrics):\n"
+            + "\n".join(f"- {'✅' if c.holds else '❌'} {c.text} ({c.detail})" for c in findings)
+        )
+
+
+def degradation_section(runs_dir: str) -> None:
+    """Fig. 6 with the shortcut toggle: off draws the plain nets (the
+    deeper one trains worse), on the residual nets (the deeper one trains
+    better), both all four."""
+    st.subheader("The deeper plain net trains worse: the degradation problem")
+    curves, source = _chart_runs(runs_dir)
+    curves = [c for c in curves if not c.empty]
+    if not curves:
+        st.info(
+            "No runs to draw yet. Start one on the **Train & compare** page; "
+            "the Quick demo takes a few minutes on a laptop CPU."
+        )
+        return
+    shortcuts = st.segmented_control(
+        "Shortcuts", SHORTCUT_CHOICES, default="both", required=True, key="home_shortcuts",
+        format_func=SHORTCUT_LABELS.get,
+        help="Off: plain nets only; on: residual nets only; both: all of them.",
     )
-    if SOURCES[choice] == "folder":
-        folder = st.text_input("Image folder", value=default_folder, key="data_folder", placeholder="path/to/folder with train/ and test/")
-        st.session_state["data_source"] = folder.strip()
-        if folder.strip() and not os.path.isdir(folder.strip()):
-            st.warning("That folder does not exist here.")
-    else:
-        st.session_state["data_source"] = SOURCES[choice]
-    st.session_state["runs_dir"] = st.text_input(
-        "Runs folder", value=os.environ.get("RESEXPLORER_RUNS", "runs"), key="runs_dir_input", help="Where your training runs are kept (RESEXPLORER_RUNS)."
-    ).strip() or "runs"
+    archs = {"off": {"plain"}, "on": {"resnet"}, "both": {"plain", "resnet"}}[shortcuts]
+    shown = [c for c in curves if c.arch in archs]
+    st.plotly_chart(error_curves(shown), width="stretch", key="home_chart", config=chart_config("degradation"))
+    st.caption(
+        f"Training error (thin, dashed) and test error (bold) of {source}; hover for values, click a model in "
+        f"the legend to hide it. The paper's Figure 6 draws the same curves over 64k iterations. Source: {CITATION}."
+    )
+    _show_findings("fig6")
 
-pages = [
-    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("views/train.py", title="Train & compare", icon=":material/monitoring:"),
-    st.Page("views/inside.py", title="Inside the nets", icon=":material/biotech:"),
-    st.Page("views/attributions.py", title="Attributions", icon=":material/visibility:"),
-    st.Page("views/tta.py", title="Test-time augmentation", icon=":material/flip:"),
-    st.Page("views/runs.py", title="Runs", icon=":material/folder_open:"),
-]
-st.navigation(pages).run()
+
+def shortcut_options_section() -> None:
+    option_curves, reached, planned = _shipped_group(str(reference.REFERENCE_RUNS_DIR), "shortcuts")
+    if not option_curves:
+        return
+    st.subheader("Does the kind of shortcut matter? Options A, B and C")
+    st.plotly_chart(
+        error_curves(option_curves), width="stretch", key="options_chart", config=chart_config("shortcut-options")
+    )
+    unfinished = f" Still training: epoch {reached} of {planned}." if reached < planned else ""
+    st.caption(
+        "The same recipe on plain-32 and resnet-32 with each of the paper's shortcut options (section 3.3): "
+        "A adds the input unchanged and pads zeros where the shape changes (no parameters), B projects with a "
+        "1×1 convolution only there, C projects on every shortcut. On ImageNet (Table 3) they differ little: "
+        "34-layer plain 28.54%, A 25.03%, B 24.52%, C 24.19% top-1 error; projections are not what fixes "
+        f"degradation.{unfinished}"
+    )
+    _show_findings("shortcuts")
+
+
+def where_to_go() -> None:
+    st.markdown("#### Where to go")
+    columns = st.columns(2)
+    for index, page in enumerate(PAGES[1:]):
+        with columns[index % 2]:
+            st.page_link(page.script, label=page.blurb, icon=page.icon)
+
+
+frame = page_frame("Home")
+st.title("ResNet Explorer")
+st.markdown(INTRO)
+degradation_section(frame.runs_dir)
+shortcut_options_section()
+where_to_go()

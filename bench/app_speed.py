@@ -8,6 +8,11 @@
 2. Chart update latency while a job runs: a small job trains on generated
    images; every new training point is time-stamped when the worker writes
    it to metrics.jsonl and again when it appears in the browser's chart.
+   Goal: median at most 1 s.
+3. The baseline, measured in the same run: a bare Streamlit page with one
+   small plotly chart (bench/bare_plotly_page.py), opened the same way, so
+   the app's figures read as a multiple of what Streamlit + plotly.js cost
+   on their own.
 
 Run:  python bench/app_speed.py  [--chromium PATH] [--repeats 3]
 """
@@ -37,7 +42,8 @@ from resexplorer.runs import RunStore  # noqa: E402
 from resexplorer.synthetic import make_synthetic, write_image_folder  # noqa: E402
 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-CHART = ".vega-embed svg [aria-roledescription]"  # a drawn mark of a Vega-Lite chart
+CHART = "[data-testid=stPlotlyChart] .main-svg .scatterlayer .trace, [data-testid=stPlotlyChart] .main-svg .heatmaplayer image, [data-testid=stPlotlyChart] .main-svg .barlayer .trace"  # a drawn trace of a plotly chart
+BARE_PAGE = {"": ("A bare page", CHART)}
 PAGES = {  # url path -> (heading, what else marks the page as drawn)
     "": ("ResNet Explorer", CHART),
     "train": ("Train & compare", CHART),
@@ -54,10 +60,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(env: dict) -> tuple[subprocess.Popen, str]:
+def _serve(env: dict, script: str = "app.py") -> tuple[subprocess.Popen, str]:
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
@@ -70,16 +76,16 @@ def _serve(env: dict) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the app did not start")
 
 
-def first_renders(browser, url: str, repeats: int, warm_browser: bool) -> dict[str, list[float]]:
+def first_renders(browser, url: str, repeats: int, warm_browser: bool, pages: dict = PAGES) -> dict[str, list[float]]:
     """Each page opened in a fresh tab. Cold: every tab in a new browser
     context, so the app's JavaScript (Streamlit's and Vega's bundles)
     downloads each time, as on a first visit. Warm: tabs share one context,
     whose HTTP cache holds those bundles after round 0, as for a returning
     user or a second page."""
-    times: dict[str, list[float]] = {path: [] for path in PAGES}
+    times: dict[str, list[float]] = {path: [] for path in pages}
     context = browser.new_context(viewport={"width": 1400, "height": 1200}) if warm_browser else None
     for round_ in range(repeats + 1):  # round 0 warms the server's caches (and the shared context's)
-        for path, (heading, drawn) in PAGES.items():
+        for path, (heading, drawn) in pages.items():
             page = context.new_page() if context else browser.new_page(viewport={"width": 1400, "height": 1200})
             start = time.perf_counter()
             # Not goto's default wait for the load event: that also waits for
@@ -105,9 +111,10 @@ def chart_latency(browser, url: str, runs_dir: Path, data: str) -> list[float]:
     seen: dict[float, float] = {}  # last training point drawn (its epoch) -> when first seen
     deadline = time.time() + 90
     while time.time() < deadline and len(seen) < 30:
-        last = page.evaluate(  # Vega labels every point with its values (see figures.error_curves)
-            """() => { const xs = [...document.querySelectorAll('.vega-embed [aria-label*="model: resnet-8; curve: training error"]')]
-                         .map(e => parseFloat(e.getAttribute('aria-label').split('epochs: ')[1]));
+        last = page.evaluate(  # the traces plotly drew; figures.error_curves names each in its meta
+            """() => { const xs = [...document.querySelectorAll('.js-plotly-plot')].flatMap(gd => gd.data || [])
+                         .filter(t => t.meta && t.meta.run === 'resnet-8' && t.meta.curve === 'training error' && !t.meta.reference)
+                         .flatMap(t => Array.from(t.x));
                        return xs.length ? Math.max(...xs) : null; }"""
         )
         if last is not None and last not in seen:
@@ -130,26 +137,34 @@ def main() -> None:
         folder = write_image_folder(make_synthetic(n_train=2000, n_test=200, num_classes=10), Path(tmp) / "images")
         runs_dir = Path(tmp) / "runs"
         env = {**os.environ, "RESEXPLORER_DATA": str(folder), "RESEXPLORER_RUNS": str(runs_dir)}
+        bare, bare_url = _serve(env, "bench/bare_plotly_page.py")
         proc, url = _serve(env)
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=args.chromium, headless=True, args=FLAGS)
+                baseline = {kind: first_renders(browser, bare_url, args.repeats, kind == "warm", BARE_PAGE)[""] for kind in ("cold", "warm")}
+                bare.terminate()
                 all_renders = {kind: first_renders(browser, url, args.repeats, kind == "warm") for kind in ("cold", "warm")}
                 for kind, renders in all_renders.items():
+                    base = statistics.median(baseline[kind])
                     print(f"first render, {kind} browser cache, seconds (median of {args.repeats}, after one warm-up round; goal <= 3 s):")
+                    print(f"  {'bare page':<14} {base:5.2f}   (a bare Streamlit page with one plotly chart; all: {', '.join(f'{v:.2f}' for v in baseline[kind])})")
                     for path, values in renders.items():
-                        print(f"  /{path or '':<13} {statistics.median(values):5.2f}   (all: {', '.join(f'{v:.2f}' for v in values)})")
+                        median = statistics.median(values)
+                        print(f"  /{path or '':<13} {median:5.2f}   x{median / base:.2f} the bare page   (all: {', '.join(f'{v:.2f}' for v in values)})")
                 latencies = chart_latency(browser, url, runs_dir, str(folder))
                 browser.close()
         finally:
-            proc.terminate()
-            proc.wait(20)
+            for server in (bare, proc):
+                server.terminate()
+                server.wait(20)
     if latencies:
         print(f"chart update latency while training, seconds over {len(latencies)} points (refresh every 2 s):")
         print(f"  median {statistics.median(latencies):.2f}, 90th percentile {sorted(latencies)[int(0.9 * (len(latencies) - 1))]:.2f}, max {max(latencies):.2f}")
     else:
         print("no chart updates were seen")
     summary = {f"first_render_{kind}_s": {k or "home": round(statistics.median(v), 2) for k, v in renders.items()} for kind, renders in all_renders.items()}
+    summary["bare_page_s"] = {kind: round(statistics.median(v), 2) for kind, v in baseline.items()}
     print(json.dumps({**summary, "chart_latency_median_s": statistics.median(latencies) if latencies else None}))
 
 

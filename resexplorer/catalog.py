@@ -6,11 +6,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from . import reference
 from .errors import ResExplorerError
+from .models import ModelConfig
 from .runs import Run, RunStore
+
+# The shortcut toggle of the run pickers and Home: plain nets only, residual
+# nets only (option A, the paper's CIFAR choice), or both side by side.
+SHORTCUT_CHOICES = ("off", "on", "both")
+
+
+def pair_models(depth: int, shortcuts: str) -> list[str]:
+    """The model names a depth and a shortcut choice stand for, plain first:
+    (56, "both") -> ["plain-56", "resnet-56"]."""
+    if shortcuts not in SHORTCUT_CHOICES:
+        raise ValueError(f"shortcuts must be one of {SHORTCUT_CHOICES}, not {shortcuts!r}")
+    archs = {"off": ["plain"], "on": ["resnet"], "both": ["plain", "resnet"]}[shortcuts]
+    return [ModelConfig(arch, depth).name for arch in archs]
 
 
 @dataclass
@@ -23,12 +36,36 @@ class Catalog:
         run = self.runs[run_id]
         return f"{run.config()['model_name']} · {'shipped' if run_id in self.shipped else 'yours'} · {run_id}"
 
-    def defaults(self, shipped_models: Sequence[str], fallback: int) -> list[str]:
-        """These models of the shipped Fig. 6 group, else the user's latest
-        `fallback` runs."""
-        fig6 = {run.config()["model_name"]: run.run_id for run in reference.reference_runs("fig6")}
-        picked = [fig6[name] for name in shipped_models if name in fig6 and fig6[name] in self.runs]
-        return picked or self.yours[-fallback:]
+    def model_of(self, run_id: str) -> str:
+        return self.runs[run_id].config()["model_name"]
+
+    def depths(self) -> list[int]:
+        """Depths with a plain or an option-A residual run on offer: what the
+        depth choice beside the shortcut toggle offers."""
+        depths = set()
+        for run_id in self.runs:
+            try:
+                config = ModelConfig.from_name(self.model_of(run_id))
+            except ResExplorerError:  # a run from elsewhere with a name this version does not know
+                continue
+            if config.shortcut == "A" and not config.zero_init_residual:
+                depths.add(config.depth)
+        return sorted(depths)
+
+    def run_for(self, model: str) -> str | None:
+        """The run that stands for a model: the shipped one, else the user's latest."""
+        shipped = [i for i in self.runs if i in self.shipped and self.model_of(i) == model]
+        yours = [i for i in self.yours if self.model_of(i) == model]
+        return (shipped or yours[-1:] or [None])[0]
+
+    def pair(self, depth: int, shortcuts: str) -> tuple[list[str], list[str]]:
+        """The runs for a depth and a shortcut choice, and the models of those
+        that have none on offer."""
+        found, missing = [], []
+        for model in pair_models(depth, shortcuts):
+            run_id = self.run_for(model)
+            (found if run_id else missing).append(run_id or model)
+        return found, missing
 
 
 def catalog(runs_dir: str | Path, trained_only: bool = False) -> Catalog:

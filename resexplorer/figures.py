@@ -1,23 +1,22 @@
-"""Every chart of the app as a Vega-Lite specification (a plain dict), built
-from plain data (curves.py etc.) and drawn with `st.vega_lite_chart`.
-
-Vega-Lite rather than plotly because of first-render time: Streamlit's
-plotly.js bundle is 4.7 MB of JavaScript that every new tab has to parse
-and start (about 1-2 s on a 2-core CPU), against 0.8 MB for Vega, and
-bench/app_speed.py showed it as the largest part of each page's first
-render. The specs stay small: rows of plain values under "data", one
-layer per kind of mark."""
+"""Every chart of the app as a plotly figure, built from plain data (curves,
+probe results, accuracies). The pages draw them with `st.plotly_chart(fig,
+config=chart_config(name))`; this module never imports streamlit."""
 
 from __future__ import annotations
 
-import json
+import html
 import math
 import numbers
+from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from .curves import Curve
+import plotly.graph_objects as go
+
 from .paper import paper_test_error
+
+if TYPE_CHECKING:  # figures only reads a Curve's attributes; curves.py pulls in torch via runs.py
+    from .curves import Curve
 
 # Plain nets in warm colours, residual nets in cool ones, darker when deeper,
 # so a Fig. 6 chart reads at a glance.
@@ -46,57 +45,89 @@ def model_colour(model: str) -> str:
     return palette[min(index, len(palette) - 1)]
 
 
-Spec = dict  # a Vega-Lite specification
-
 MAX_POINTS = 240  # per line: more is invisible at chart width and slows the browser
-DASHES = {"solid": [1, 0], "dash": [6, 4], "dot": [2, 3], "dashdot": [6, 3, 2, 3], "longdash": [12, 4], "longdashdot": [12, 4, 2, 4]}  # Series.dash -> strokeDash
-# SVG rather than canvas: every mark becomes an element labelled with its
-# values (screen readers; the browser tests read them), cheap at our sizes.
-_SVG = {"embedOptions": {"renderer": "svg"}}
+TEMPLATE = "plotly_white"
+REFERENCE_GROUP = "reference runs (faded)"
 
 
-def _thin(xs: Sequence[float], ys: Sequence[float], limit: int = MAX_POINTS) -> tuple[list, list]:
-    """Every k-th point (and always the last), so a long run draws fast."""
-    if len(xs) <= limit:
-        return list(xs), list(ys)
-    keep = list(range(0, len(xs), -(-len(xs) // limit)))
-    if keep[-1] != len(xs) - 1:
-        keep.append(len(xs) - 1)
-    return [xs[i] for i in keep], [ys[i] for i in keep]
-
-
-def _xy(curve: Curve, epochs: Sequence[float], errors: Sequence[float], axis: str, limit: int = MAX_POINTS) -> tuple[list, list]:
-    """x in epochs or iterations, y in percent rounded for a small payload."""
-    xs, ys = _thin(epochs, errors, limit)
-    xs = [round(e * curve.steps_per_epoch) if axis == "iteration" else round(e, 4) for e in xs]
-    return xs, [round(100 * y, 3) for y in ys]
+def _kept(n: int, limit: int = MAX_POINTS) -> Sequence[int]:
+    """Indices of every k-th point (and always the last), so a long run draws fast."""
+    if n <= limit:
+        return range(n)
+    keep = list(range(0, n, -(-n // limit)))
+    if keep[-1] != n - 1:
+        keep.append(n - 1)
+    return keep
 
 
 def _number(value) -> float | None:
-    """A plain float for the chart's rows; None (a gap) for missing or non-finite values."""
+    """A plain float for the figure; None (a gap) for missing or non-finite values."""
     if value is None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
 
 
-def _colour_scale(labels_and_models: Sequence[tuple[str, str]]) -> dict:
-    """Each label in its model's colour (see model_colour), in first-seen order."""
-    domain: list[str] = []
-    colours: list[str] = []
-    for label, model in labels_and_models:
-        if label not in domain:
-            domain.append(label)
-            colours.append(model_colour(model))
-    return {"domain": domain, "range": colours}
+def _figure(data: list, layout: dict) -> go.Figure:
+    # One validating construction from plain dicts: cheaper than building
+    # each go.Scatter and then the figure, which validates everything twice.
+    return go.Figure({"data": data, "layout": {"template": TEMPLATE, **layout}})
 
 
-def _literal_colour(field: str) -> dict:
-    """Colour straight from a column of CSS colours: no scale, no legend."""
-    return {"field": field, "type": "nominal", "scale": None, "legend": None}
+def _latest(epochs: Sequence[float], errors: Sequence[float], at: float) -> str:
+    """The other curve's error (percent, as hover text) at its last point at or
+    before `at`. Text rather than a number: plotly.js formats a null as 0.00."""
+    i = bisect_right(epochs, at) - 1
+    return f"{100 * errors[i]:.2f}%" if i >= 0 else "not yet"
 
 
-CURVE_KINDS = ["training error", "test error"]
+CURVE_KINDS = ("training error", "test error")
+
+
+def _curve_traces(curve: Curve, x_axis: str, reference: bool, first_reference: bool) -> list[dict]:
+    """A model's training (thin, dashed) and test (bold, with markers) traces,
+    each point carrying epoch, iteration and the other curve's error for hover."""
+    colour = model_colour(curve.model)
+    limit = MAX_POINTS // 3 if reference else MAX_POINTS  # faded lines need less detail
+    steps = curve.steps_per_epoch
+    sources = {
+        "training error": (curve.train_epoch, curve.train_error, curve.test_epoch, curve.test_error),
+        "test error": (curve.test_epoch, curve.test_error, curve.train_epoch, curve.train_error),
+    }
+    traces = []
+    for kind in CURVE_KINDS:
+        epochs, errors, other_epochs, other_errors = sources[kind]
+        keep = _kept(len(epochs), limit)
+        ep = [epochs[i] for i in keep]
+        iterations = [round(e * steps) for e in ep]
+        custom = [[round(e, 3), it, _latest(other_epochs, other_errors, e)] for e, it in zip(ep, iterations)]
+        other = "test error" if kind == "training error" else "training error"
+        label = curve.label.replace("%{", "% {")  # the label goes into the template verbatim
+        training = kind == "training error"
+        trace = {
+            "type": "scatter",
+            "mode": "lines" if training else "lines+markers",
+            "name": f"{curve.label} {kind}",
+            "legendgroup": "reference" if reference else curve.label,
+            "meta": {"run": curve.label, "curve": kind, "reference": reference},
+            "x": iterations if x_axis == "iteration" else [round(e, 4) for e in ep],
+            "y": [round(100 * errors[i], 3) for i in keep],
+            "customdata": custom,
+            "hovertemplate": (
+                f"<b>{'reference run ' if reference else ''}{label}</b><br>"
+                "epoch %{customdata[0]:.2f} · iteration %{customdata[1]:,}<br>"
+                f"{kind}: %{{y:.2f}}%<br>{other}: %{{customdata[2]}}<extra></extra>"
+            ),
+            "line": {"color": colour, "width": 1.2 if training else 3, "dash": "dash" if training else "solid"},
+        }
+        if not training:
+            trace["marker"] = {"size": 5, "color": colour}
+        if reference:
+            trace["opacity"] = 0.3
+            if first_reference and training:
+                trace["legendgrouptitle"] = {"text": REFERENCE_GROUP}
+        traces.append(trace)
+    return traces
 
 
 def error_curves(
@@ -106,101 +137,58 @@ def error_curves(
     paper_markers: bool = False,
     faded: Sequence[Curve] = (),
     title: str = "",
-) -> Spec:
+    uirevision: str | None = None,
+) -> go.Figure:
     """The paper's Fig. 6 layout: training error thin and dashed, test error
-    bold, one colour per model; `faded` curves (reference runs) underneath.
-    Clicking a model in the legend brings its lines forward; drag to pan,
-    scroll to zoom."""
-    x_title = "iterations" if x_axis == "iteration" else "epochs"
-    rows, reference, markers = [], [], []
+    bold, one colour per model (a legend click hides both of its curves);
+    `faded` curves (reference runs) underneath in a legend group of their own.
+    `uirevision` keeps the user's zoom and hidden traces across redraws while
+    it stays the same."""
+    data: list[dict] = []
+    for n, curve in enumerate(faded):
+        data += _curve_traces(curve, x_axis, reference=True, first_reference=n == 0)
     for curve in curves:
-        for kind, xs, ys in (("training error", curve.train_epoch, curve.train_error), ("test error", curve.test_epoch, curve.test_error)):
-            x, y = _xy(curve, xs, ys, x_axis)
-            rows += [{"run": curve.label, "curve": kind, "x": a, "error": b} for a, b in zip(x, y)]
-        reported = paper_test_error(curve.arch, curve.depth) if paper_markers else None
-        if reported and "-" not in curve.model[len(curve.arch) + 1 :]:  # option A / plain only
-            value, source = reported
-            markers.append({"error": value, "text": f"paper {curve.model}: {value}% ({source})", "colour": model_colour(curve.model)})
-    for curve in faded:
-        for kind, xs, ys in (("training error", curve.train_epoch, curve.train_error), ("test error", curve.test_epoch, curve.test_error)):
-            x, y = _xy(curve, xs, ys, x_axis, limit=MAX_POINTS // 3)  # faded lines need less detail
-            reference += [{"run": curve.label, "curve": kind, "x": a, "error": b} for a, b in zip(x, y)]
+        data += _curve_traces(curve, x_axis, reference=False, first_reference=False)
 
-    x = {"field": "x", "type": "quantitative", "title": x_title}
-    y = {"field": "error", "type": "quantitative", "title": "error (%)", "scale": {}}
-    positive = [r["error"] for r in rows + reference + markers if r["error"] > 0]
-    if log_y and positive:  # Vega's own log domain rounds out to whole decades (1 to 1,000 for errors of 5 to 90)
-        y["scale"] = {"type": "log", "domain": [round(min(positive) / 1.2, 3), round(min(100.0, max(positive) * 1.2), 3)], "nice": False}
-    dash = {"field": "curve", "type": "nominal", "title": None, "scale": {"domain": CURVE_KINDS, "range": [DASHES["dash"], DASHES["solid"]]}}
-    tooltip = [{"field": "run", "title": "model"}, {"field": "curve", "title": "curve"}, {"field": "x", "title": x_title, "format": ".2f"}, {"field": "error", "title": "error (%)", "format": ".2f"}]
-    layers = []
-    if reference:
-        layers.append(
-            {
-                "data": {"values": reference},
-                "mark": {"type": "line", "opacity": 0.3, "strokeWidth": 1.5},
-                "encoding": {
-                    "x": x,
-                    "y": y,
-                    "color": {"field": "run", "type": "nominal", "title": "reference runs (faded)", "scale": _colour_scale([(c.label, c.model) for c in faded]), "legend": {"labelLimit": 260, "symbolOpacity": 0.4}},
-                    "strokeDash": dash,
-                    "tooltip": [{**tooltip[0], "title": "reference run"}, *tooltip[1:]],
-                },
-            }
-        )
-    if rows:
-        colour = {"field": "run", "type": "nominal", "title": "model", "scale": _colour_scale([(c.label, c.model) for c in curves]), "legend": {"labelLimit": 260}}
-        layers.append(
-            {
-                "mark": {"type": "line"},
-                "params": [{"name": "highlight", "select": {"type": "point", "fields": ["run"]}, "bind": "legend"}],
-                "encoding": {
-                    "x": x,
-                    "y": y,
-                    "color": colour,
-                    "strokeDash": dash,
-                    "strokeWidth": {"field": "curve", "type": "nominal", "title": None, "scale": {"domain": CURVE_KINDS, "range": [1.2, 3]}},  # one legend with the dash
-                    "opacity": {"condition": {"param": "highlight", "value": 1}, "value": 0.15},
-                },
-            }
-        )
-        # Points carry the hover text: visible on test error, invisible on the
-        # training curve. (An opacity encoded by curve would merge into the
-        # dash legend and hide the training entry.)
-        layers.append(
-            {
-                "transform": [{"filter": "datum.curve === 'test error'"}],
-                "mark": {"type": "point", "filled": True, "size": 40},
-                "params": [{"name": "zoom", "select": "interval", "bind": "scales"}],
-                "encoding": {"x": x, "y": y, "color": {**colour, "legend": None}, "opacity": {"condition": {"param": "highlight", "value": 1}, "value": 0.15}, "tooltip": tooltip},
-            }
-        )
-        layers.append(
-            {
-                "transform": [{"filter": "datum.curve === 'training error'"}],
-                "mark": {"type": "point", "size": 40, "opacity": 0},
-                "encoding": {"x": x, "y": y, "tooltip": tooltip},
-            }
-        )
-    if markers:
-        layers.append({"data": {"values": markers}, "mark": {"type": "rule", "strokeDash": DASHES["dot"]}, "encoding": {"y": {"field": "error", "type": "quantitative"}, "color": _literal_colour("colour")}})
-        layers.append(
-            {
-                "data": {"values": markers},
-                "mark": {"type": "text", "align": "left", "dx": 4, "dy": -7, "fontSize": 10},
-                "encoding": {"x": {"value": 0}, "y": {"field": "error", "type": "quantitative"}, "text": {"field": "text"}, "color": _literal_colour("colour")},
-            }
-        )
-    spec: Spec = {
-        "usermeta": _SVG,
+    shapes, annotations, marked = [], [], []
+    if paper_markers:
+        for curve in curves:
+            reported = paper_test_error(curve.arch, curve.depth)
+            if reported and "-" not in curve.model[len(curve.arch) + 1 :]:  # option A / plain only
+                value, source = reported
+                colour = model_colour(curve.model)
+                marked.append(value)
+                # Shapes take data values on a log axis; annotations take its log10.
+                shapes.append(
+                    {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": value, "y1": value,
+                     "line": {"color": colour, "width": 1.5, "dash": "dot"}, "layer": "below"}
+                )
+                annotations.append(
+                    {"text": f"paper {curve.model}: {value}% ({source})", "xref": "paper", "x": 0, "xanchor": "left",
+                     "yref": "y", "y": math.log10(value) if log_y else value, "yanchor": "bottom",
+                     "showarrow": False, "font": {"size": 10, "color": colour}}
+                )
+
+    yaxis: dict = {"title": {"text": "error (%)"}}
+    if log_y:
+        yaxis["type"] = "log"
+        positive = [v for trace in data for v in trace["y"] if v > 0] + [v for v in marked if v > 0]
+        if positive:  # fitted: plotly's own log range rounds out to whole decades
+            yaxis["range"] = [math.log10(min(positive) / 1.2), math.log10(min(100.0, max(positive) * 1.2))]
+    layout = {
         "height": 460,
-        "data": {"values": rows},
-        "layer": layers or [{"mark": "line", "encoding": {"x": x, "y": y}}],
-        "resolve": {"scale": {"color": "independent"}},
+        "margin": {"l": 60, "r": 20, "t": 40 if title else 20, "b": 50},
+        "xaxis": {"title": {"text": "iterations" if x_axis == "iteration" else "epochs"}},
+        "yaxis": yaxis,
+        "legend": {"groupclick": "togglegroup", "tracegroupgap": 6},
+        "hovermode": "closest",
+        "uirevision": uirevision if uirevision is not None else f"error-curves {x_axis} {log_y}",
+        "shapes": shapes,
+        "annotations": annotations,
     }
     if title:
-        spec["title"] = title
-    return spec
+        layout["title"] = {"text": title}
+    return _figure(data, layout)
 
 
 # --- inside the nets -------------------------------------------------------------
@@ -214,163 +202,179 @@ class Series:
     model: str
     x: Sequence
     y: Sequence  # None where undefined (drawn as a gap)
-    dash: str = "solid"  # a key of DASHES
+    dash: str = "solid"  # plotly's dash name: solid, dash, dot, dashdot, longdash, longdashdot
     hover: Sequence[str] | None = None  # per point, e.g. layer names
 
 
-def lines_chart(series: Sequence[Series], x_title: str, y_title: str, log_y: bool = False, markers: bool = True, height: int = 360) -> Spec:
+def _legend_below(entries: int) -> dict:
+    return {"orientation": "h", "yanchor": "top", "y": -0.18 - 0.06 * min(entries // 2, 4), "xanchor": "left", "x": 0}
+
+
+def lines_chart(
+    series: Sequence[Series], x_title: str, y_title: str, log_y: bool = False, markers: bool = True, height: int = 360
+) -> go.Figure:
     """Several models' values on one axis (across depth, over epochs, along
     a slice), coloured as everywhere else in the app. Points carry the hover
     text (a layer or block name where the series has one)."""
     numeric = all(isinstance(v, numbers.Real) for s in series for v in s.x)  # numpy scalars too
-    rows = []
+    data = []
     for s in series:
-        hover = list(s.hover) if s.hover else [None] * len(s.x)
-        for x, y, what in zip(s.x, s.y, hover):
-            rows.append({"series": s.label, "x": _number(x) if numeric else str(x), "y": _number(y), "at": str(what if what is not None else x)})
-    x = {"field": "x", "type": "quantitative", "title": x_title} if numeric else {"field": "x", "type": "ordinal", "title": x_title, "sort": None}
-    y = {"field": "y", "type": "quantitative", "title": y_title, "scale": {"type": "log"} if log_y else {"zero": False}}
-    scale = _colour_scale([(s.label, s.model) for s in series])
-    legend = {"orient": "bottom", "columns": 1 if len(scale["domain"]) <= 4 else 2, "labelLimit": 320, "symbolType": "stroke"}
-    colour = {"field": "series", "type": "nominal", "title": None, "scale": scale, "legend": legend}
-    dashes = {s.label: DASHES[s.dash] for s in series}
-    # Colour and dash on the same field merge into one legend whose samples show both.
-    dash = {"field": "series", "type": "nominal", "title": None, "scale": {"domain": scale["domain"], "range": [dashes[label] for label in scale["domain"]]}, "legend": legend}
-    return {
-        "usermeta": _SVG,
-        "height": height,
-        "data": {"values": rows},
-        "layer": [
-            {"mark": {"type": "line", "strokeWidth": 2}, "encoding": {"x": x, "y": y, "color": colour, "strokeDash": dash}},
-            {
-                "mark": {"type": "point", "filled": True, "size": 30, "opacity": 1 if markers else 0},
-                "encoding": {"x": x, "y": y, "color": colour, "tooltip": [{"field": "series", "title": "model"}, {"field": "at", "title": x_title}, {"field": "y", "title": y_title, "format": ".4g"}]},
-            },
-        ],
-    }
-
-
-def heatmap_panels(panels: Sequence[tuple[str, Sequence[float], Sequence[Sequence[float]]]], z_title: str, cell_px: int = 240) -> Spec:
-    """2-D loss slices side by side, one panel per model, on one colour scale
-    (log10 of the loss, so the basins show). z[j][i] is the loss at
-    (alpha=axis[i], beta=axis[j]). Draw with width="content"."""
-    rows = [
-        {"panel": title, "alpha": round(float(a), 3), "beta": round(float(b), 3), "z": round(math.log10(max(float(v), 1e-6)), 4)}
-        for title, axis, z in panels
-        for j, b in enumerate(axis)
-        for i, (a, v) in enumerate(zip(axis, z[j]))
-    ]
-    ticks = sorted({r["alpha"] for r in rows})
-    shown = ticks[:: max(1, len(ticks) // 4)]
-    return {
-        "usermeta": _SVG,
-        "data": {"values": rows},
-        "facet": {"column": {"field": "panel", "type": "nominal", "title": None, "sort": [title for title, _, _ in panels]}},
-        "spec": {
-            "width": cell_px,
-            "height": cell_px,
-            "mark": "rect",
-            "encoding": {
-                "x": {"field": "alpha", "type": "ordinal", "title": "α", "axis": {"values": shown, "labelAngle": 0}},
-                "y": {"field": "beta", "type": "ordinal", "title": "β", "sort": "descending", "axis": {"values": shown}},
-                "color": {"field": "z", "type": "quantitative", "title": z_title, "scale": {"scheme": "viridis"}},
-                "tooltip": [{"field": "panel", "title": "model"}, {"field": "alpha", "title": "α"}, {"field": "beta", "title": "β"}, {"field": "z", "title": z_title, "format": ".3f"}],
-            },
+        label = s.label.replace("%{", "% {")
+        trace = {
+            "type": "scatter",
+            "mode": "lines+markers" if markers else "lines",
+            "name": s.label,
+            "x": [_number(v) for v in s.x] if numeric else [str(v) for v in s.x],
+            "y": [_number(v) for v in s.y],
+            "connectgaps": False,
+            "line": {"color": model_colour(s.model), "width": 2, "dash": s.dash},
+            "marker": {"size": 6, "color": model_colour(s.model)},
+        }
+        where = f"{x_title}: %{{x}}"
+        if s.hover:
+            trace["text"] = [str(h) for h in s.hover]
+            where += " · %{text}"
+        trace["hovertemplate"] = f"<b>{label}</b><br>{where}<br>{y_title}: %{{y:.4g}}<extra></extra>"
+        data.append(trace)
+    xaxis = {"title": {"text": x_title}}
+    if not numeric:
+        xaxis["type"] = "category"  # in the order given
+    return _figure(
+        data,
+        {
+            "height": height,
+            "margin": {"l": 60, "r": 20, "t": 20, "b": 50},
+            "xaxis": xaxis,
+            "yaxis": {"title": {"text": y_title}, **({"type": "log"} if log_y else {})},
+            "legend": _legend_below(len(series)),
+            "hovermode": "closest",
         },
-    }
-
-
-def heatmap(z: Sequence[Sequence[float | None]], x: Sequence[str], y: Sequence[str], colour_title: str, diverging: bool = False, text_format: str = ".1f", height: int | None = None) -> Spec:
-    """A labelled grid of numbers (accuracy per strategy x merge, change
-    under corruptions), each cell written out in a colour that reads on it."""
-    values = [float(v) for row in z for v in row if v is not None]
-    low, high = (min(values), max(values)) if values else (0.0, 1.0)
-    reach = max(abs(low), abs(high)) or 1.0
-
-    def ink(v: float) -> str:  # light text on the dark ends of the colour scale
-        if diverging:
-            return "white" if abs(v) > 0.6 * reach else "black"
-        return "white" if (v - low) < 0.55 * ((high - low) or 1.0) else "black"
-
-    rows = [
-        {"row": str(name), "column": str(column), "value": _number(v), "label": "" if v is None else format(float(v), text_format), "ink": "black" if v is None else ink(float(v))}
-        for name, line in zip(y, z)
-        for column, v in zip(x, line)
-    ]
-    position = {
-        "x": {"field": "column", "type": "nominal", "sort": [str(c) for c in x], "title": None, "axis": {"labelAngle": 0, "orient": "top"}},
-        "y": {"field": "row", "type": "nominal", "sort": [str(r) for r in y], "title": None},
-    }
-    scale = {"scheme": "redblue", "domainMid": 0} if diverging else {"scheme": "viridis"}
-    return {
-        "usermeta": _SVG,
-        "height": height or 32 * len(y),
-        "data": {"values": rows},
-        "layer": [
-            {"mark": "rect", "encoding": {**position, "color": {"field": "value", "type": "quantitative", "title": colour_title, "scale": scale}, "tooltip": [{"field": "row"}, {"field": "column"}, {"field": "value", "format": ".2f"}]}},
-            {"mark": {"type": "text", "fontSize": 12}, "encoding": {**position, "text": {"field": "label"}, "color": _literal_colour("ink")}},
-        ],
-        "resolve": {"scale": {"color": "independent"}},
-    }
-
-
-def probability_bars(classes: Sequence[str], series: dict[str, Sequence[float]]) -> Spec:
-    """Class probabilities, one group of bars per class, one bar per strategy."""
-    names = list(series)
-    rows = [{"class": c, "strategy": name, "probability": round(100 * float(p), 3)} for name, probs in series.items() for c, p in zip(classes, probs)]
-    return {
-        "usermeta": _SVG,
-        "height": 300,
-        "data": {"values": rows},
-        "mark": "bar",
-        "encoding": {
-            "x": {"field": "class", "type": "nominal", "sort": list(classes), "title": None, "axis": {"labelAngle": -30}},
-            "xOffset": {"field": "strategy", "type": "nominal", "sort": names},
-            "y": {"field": "probability", "type": "quantitative", "title": "probability (%)"},
-            "color": {"field": "strategy", "type": "nominal", "sort": names, "title": None, "legend": {"orient": "bottom"}},
-            "tooltip": [{"field": "strategy"}, {"field": "class"}, {"field": "probability", "title": "probability (%)", "format": ".1f"}],
-        },
-    }
-
-
-def spec_html(spec: Spec, title: str) -> str:
-    """A chart as a standalone web page (Vega from a CDN, like any Vega-Lite
-    export), for the download buttons."""
-    page_spec = {**spec, "width": 900, "$schema": "https://vega.github.io/schema/vega-lite/v6.json"}
-    page_spec.pop("usermeta", None)
-    return (
-        "<!doctype html>\n<html><head><meta charset='utf-8'><title>" + title + "</title>\n"
-        "<script src='https://cdn.jsdelivr.net/npm/vega@6'></script>\n"
-        "<script src='https://cdn.jsdelivr.net/npm/vega-lite@6'></script>\n"
-        "<script src='https://cdn.jsdelivr.net/npm/vega-embed@7'></script>\n"
-        "</head><body><div id='chart'></div>\n<script>vegaEmbed('#chart', " + json.dumps(page_spec) + ");</script>\n</body></html>\n"
     )
 
 
-def error_curves_png(curves: Sequence[Curve], width_px: int = 1100, height_px: int = 420) -> bytes:
-    """The Fig. 6 chart of `error_curves` as a PNG drawn on the server
-    (matplotlib), for the Train page's "Chart (PNG)" download."""
-    import io
+def heatmap_panels(
+    panels: Sequence[tuple[str, Sequence[float], Sequence[Sequence[float]]]], z_title: str, cell_px: int = 240
+) -> go.Figure:
+    """2-D loss slices side by side, one panel per model, on one colour scale
+    (log10 of the loss, so the basins show). z[j][i] is the loss at
+    (alpha=axis[i], beta=axis[j]). Sized by cell_px: draw with width="content"."""
+    from plotly.subplots import make_subplots
 
-    import matplotlib
+    titles = [title for title, _, _ in panels]
+    count = max(1, len(panels))
+    fig = make_subplots(rows=1, cols=count, subplot_titles=titles or None, horizontal_spacing=0.04)
+    for n, (title, axis, z) in enumerate(panels, start=1):
+        axis = [round(float(a), 3) for a in axis]
+        fig.add_trace(
+            go.Heatmap(
+                x=axis,
+                y=axis,
+                z=[[round(math.log10(max(float(v), 1e-6)), 4) for v in row] for row in z],
+                coloraxis="coloraxis",
+                hovertemplate=f"<b>{title.replace('%{', '% {')}</b><br>α %{{x}} · β %{{y}}<br>"
+                f"{z_title}: %{{z:.3f}}<extra></extra>",
+            ),
+            row=1,
+            col=n,
+        )
+        fig.update_xaxes(title_text="α", row=1, col=n)
+    fig.update_yaxes(title_text="β", row=1, col=1)
+    fig.update_layout(
+        template=TEMPLATE,
+        coloraxis={"colorscale": "Viridis", "colorbar": {"title": {"text": z_title}}},
+        width=count * cell_px + 160,
+        height=cell_px + 110,
+        margin={"l": 60, "r": 20, "t": 40, "b": 50},
+    )
+    return fig
 
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width_px / 100, height_px / 100), dpi=100)
-    ax = fig.add_subplot()
-    for curve in curves:
-        colour = model_colour(curve.model)
-        x, y = _xy(curve, curve.train_epoch, curve.train_error, "epoch")
-        ax.plot(x, y, color=colour, linestyle="--", linewidth=1.0, label=f"{curve.label} train")
-        x, y = _xy(curve, curve.test_epoch, curve.test_error, "epoch")
-        ax.plot(x, y, color=colour, linewidth=2.6, marker="o", markersize=3.5, label=f"{curve.label} test")
-    ax.set_xlabel("epochs")
-    ax.set_ylabel("error (%)")
-    ax.grid(alpha=0.3)
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=9)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
+def heatmap(
+    z: Sequence[Sequence[float | None]],
+    x: Sequence[str],
+    y: Sequence[str],
+    colour_title: str,
+    diverging: bool = False,
+    text_format: str = ".1f",
+    height: int | None = None,
+    zmin: float | None = None,
+    zmax: float | None = None,
+) -> go.Figure:
+    """A labelled grid of numbers (accuracy per strategy x merge, change
+    under corruptions), each cell written out, rows top to bottom as given.
+    Diverging: red below zero, blue above. zmin/zmax fix the colour range."""
+    values = [[_number(v) for v in row] for row in z]
+    text = [["" if v is None else format(v, text_format) for v in row] for row in values]
+    trace = {
+        "type": "heatmap",
+        "z": values,
+        "x": [str(c) for c in x],
+        "y": [str(r) for r in y],
+        "text": text,
+        "texttemplate": "%{text}",
+        "hoverongaps": False,
+        "xgap": 1,
+        "ygap": 1,
+        "colorscale": "RdBu" if diverging else "Viridis",  # plotly's RdBu runs red (low) to blue (high)
+        # The colour bar's ticks in the cells' format without the sign (a "+" reads oddly on a scale).
+        "colorbar": {"title": {"text": colour_title}, "tickformat": text_format.lstrip("+- ")},
+        "hovertemplate": "%{y} · %{x}: %{z:.2f}<extra></extra>",
+    }
+    if diverging:
+        trace["zmid"] = 0
+    if zmin is not None:
+        trace["zmin"] = zmin
+    if zmax is not None:
+        trace["zmax"] = zmax
+    return _figure(
+        [trace],
+        {
+            "height": height or 32 * len(y) + 70,
+            "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+            "xaxis": {"side": "top", "type": "category", "showgrid": False},
+            "yaxis": {"autorange": "reversed", "type": "category", "showgrid": False},
+        },
+    )
+
+
+def probability_bars(classes: Sequence[str], series: dict[str, Sequence[float]]) -> go.Figure:
+    """Class probabilities, one group of bars per class, one bar per strategy."""
+    names = [str(c) for c in classes]
+    data = [
+        {
+            "type": "bar",
+            "name": name,
+            "x": names,
+            "y": [round(100 * float(p), 3) for p in probs],
+            "hovertemplate": f"{name.replace('%{', '% {')} · %{{x}}: %{{y:.1f}}%<extra></extra>",
+        }
+        for name, probs in series.items()
+    ]
+    return _figure(
+        data,
+        {
+            "height": 300,
+            "barmode": "group",
+            "margin": {"l": 60, "r": 20, "t": 20, "b": 40},
+            "xaxis": {"type": "category", "tickangle": -30},
+            "yaxis": {"title": {"text": "probability (%)"}},
+            "legend": _legend_below(len(data)),
+        },
+    )
+
+
+def chart_config(filename: str) -> dict:
+    """The `config` for st.plotly_chart: no plotly logo, and the mode bar's
+    camera button saves a sharp PNG named after the chart."""
+    return {"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2}}
+
+
+def figure_html(fig: go.Figure, title: str) -> str:
+    """A chart as a standalone web page for download, plotly.js inlined so it
+    opens offline. Build it on click (a callable for st.download_button): the
+    library makes the page several megabytes."""
+    page = go.Figure(fig)
+    if not page.layout.title.text:
+        page.layout.title.text = title
+    text = page.to_html(include_plotlyjs=True, full_html=True)
+    return text.replace("<head>", f"<head><meta charset='utf-8'><title>{html.escape(title)}</title>", 1)

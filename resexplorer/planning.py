@@ -11,9 +11,41 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .models import SHORTCUTS, build_model
+from .models import SHORTCUTS, ModelConfig, build_model
 
 DEPTHS = (8, 14, 20, 32, 44, 56, 110)
+NO_SHORTCUT = "none"  # a plain net, in the Train page's shortcut control
+SHORTCUT_OPTIONS = (NO_SHORTCUT, *SHORTCUTS)
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One model as the Train page shows it: a depth, a shortcut (none, or
+    option A, B or C) and, for residual nets, zero-initialised branches.
+    ModelConfig owns the name grammar; this only maps the controls to it."""
+
+    depth: int = 20
+    shortcut: str = "A"  # NO_SHORTCUT for a plain net
+    zero_init: bool = False
+
+    def config(self) -> ModelConfig:
+        if self.shortcut == NO_SHORTCUT:
+            return ModelConfig("plain", self.depth)
+        return ModelConfig("resnet", self.depth, self.shortcut, zero_init_residual=self.zero_init)
+
+    @property
+    def name(self) -> str:
+        return self.config().name
+
+    @classmethod
+    def from_name(cls, name: str) -> "ModelRow":
+        config = ModelConfig.from_name(name)
+        shortcut = NO_SHORTCUT if config.arch == "plain" else config.shortcut
+        return cls(config.depth, shortcut, config.zero_init_residual)
+
+    def twin(self) -> "ModelRow":
+        """The same depth the other way: plain-56 <-> resnet-56 (option A)."""
+        return ModelRow(self.depth, "A" if self.shortcut == NO_SHORTCUT else NO_SHORTCUT)
 
 
 def all_model_names() -> list[str]:

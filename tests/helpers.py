@@ -1,10 +1,11 @@
 """Shared helpers for the app tests."""
 
+import base64
 import json
 import time
 from pathlib import Path
 
-import pyarrow as pa
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from resexplorer.jobs import JobManager
@@ -18,43 +19,57 @@ def make_image_folder(path: Path, n_train: int = 60, n_test: int = 30, classes: 
 
 
 def app(page: str | None = None) -> AppTest:
+    """The app from its entry script, app.py (Home); `page` ("pages/train.py")
+    is then switched to, as a click on its link would."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     if page:
         at.switch_page(page).run()
     return at
 
 
-def chart_specs(at: AppTest) -> list[dict]:
-    """Every Vega-Lite chart on the page: its spec, with the rows Streamlit
-    moved out of it (as Arrow) back under "rows"."""
-    specs = []
-    for element in at.get("vega_lite_chart"):
-        spec = json.loads(element.proto.spec)
-        data = element.proto.data.data
-        spec["rows"] = pa.ipc.open_stream(data).read_all().to_pylist() if data else []
-        specs.append(spec)
-    return specs
+def figures(at: AppTest) -> list[dict]:
+    """Every plotly chart on the page, as the figure JSON the browser gets."""
+    return [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
 
 
-def marks(spec: dict) -> set[str]:
-    """The mark types a spec draws (its own, its layers', its facet's)."""
-    units = spec.get("layer", []) + ([spec["spec"]] if "spec" in spec else []) + ([spec] if "mark" in spec else [])
-    return {u["mark"] if isinstance(u["mark"], str) else u["mark"]["type"] for u in units}
+def values(array) -> list:
+    """A trace's array as a list: plotly may send numbers as typed arrays
+    ({"dtype": "f8", "bdata": base64})."""
+    if isinstance(array, dict) and "bdata" in array:
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"])).tolist()
+    return list(array or [])
 
 
-def x_title(spec: dict) -> str:
-    unit = spec["layer"][0] if "layer" in spec else spec.get("spec", spec)
-    return unit["encoding"]["x"]["title"]
-
-
-def points(specs: list[dict], name: str = "series", value: str = "y") -> dict[str, list]:
-    """The values drawn per line: {series name: [value, ...]} in row order."""
-    drawn: dict[str, list] = {}
-    for spec in specs:
-        for row in spec["rows"]:
-            if name in row:
-                drawn.setdefault(row[name], []).append(row[value])
+def curves(figs: list[dict], reference: bool = False) -> dict[str, list[float]]:
+    """Error values drawn per model and curve of the error-curve charts,
+    e.g. {"resnet-8 test error": [...]}: the live runs' or, with
+    reference=True, the faded reference runs'."""
+    drawn: dict[str, list[float]] = {}
+    for fig in figs:
+        for trace in fig["data"]:
+            meta = trace.get("meta") or {}
+            if "curve" in meta and bool(meta.get("reference")) == reference:
+                drawn.setdefault(f"{meta['run']} {meta['curve']}", []).extend(values(trace.get("y")))
     return drawn
+
+
+def points(figs: list[dict]) -> dict[str, list]:
+    """The y values drawn per named line: {trace name: [value, ...]}."""
+    drawn: dict[str, list] = {}
+    for fig in figs:
+        for trace in fig["data"]:
+            if trace.get("type", "scatter") == "scatter" and trace.get("name"):
+                drawn.setdefault(trace["name"], []).extend(values(trace.get("y")))
+    return drawn
+
+
+def trace_types(fig: dict) -> set[str]:
+    return {trace.get("type", "scatter") for trace in fig["data"]}
+
+
+def x_title(fig: dict) -> str:
+    title = fig["layout"].get("xaxis", {}).get("title", {})
+    return title.get("text", "") if isinstance(title, dict) else title
 
 
 def images(at: AppTest) -> list:

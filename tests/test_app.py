@@ -1,4 +1,5 @@
-"""AppTest: every page renders; the Train page starts a real job and draws it."""
+"""AppTest: every page renders with the shared sidebar; the Train page's model rows
+and shortcut controls; a real job drawn live."""
 
 import os
 import socket
@@ -9,21 +10,18 @@ import urllib.request
 
 import pytest
 
-from helpers import ROOT, app, chart_specs, make_image_folder, points, wait_for_job
+from helpers import ROOT, app, curves, figures, make_image_folder, wait_for_job
 from resexplorer.claims import FIG6_MODELS
 from resexplorer.jobs import JobManager
 from resexplorer.runs import RunStore
 
-PAGES = ["views/home.py", "views/train.py", "views/inside.py", "views/attributions.py", "views/tta.py", "views/runs.py"]
+PAGES = ["pages/train.py", "pages/inside.py", "pages/attributions.py", "pages/tta.py", "pages/runs.py"]
+NAVIGATION = ["Home", "Train & compare", "Inside the nets", "Attributions", "Test-time augmentation", "Runs"]
 
 
-def _curves(specs: list[dict]) -> dict[str, list[float]]:
-    """Error values drawn per model and curve, e.g. "resnet-8 test error"."""
-    drawn: dict[str, list[float]] = {}
-    for spec in specs:
-        for row in spec["rows"]:
-            drawn.setdefault(f"{row['run']} {row['curve']}", []).append(row["error"])
-    return drawn
+def _navigation(at) -> list[str]:
+    """The app's own navigation in the sidebar: its page links' labels."""
+    return [link.proto.label for link in at.sidebar.get("page_link")]
 
 
 @pytest.fixture()
@@ -33,12 +31,36 @@ def empty_runs(tmp_path, monkeypatch):
     return tmp_path / "runs"
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders_on_an_empty_runs_folder_with_the_shipped_assets(empty_runs, page):
+@pytest.mark.parametrize("page", [None, *PAGES])
+def test_every_page_renders_with_the_shared_sidebar_on_the_shipped_assets(empty_runs, page):
     at = app(page)
     assert not at.exception
     assert at.title and not at.error
+    assert _navigation(at) == NAVIGATION
     assert any("Device" in m.value for m in at.sidebar.markdown)
+    assert [r.label for r in at.sidebar.radio] == ["Data source"]
+    assert at.sidebar.text_input(key="runs_dir_input").value == str(empty_runs)
+
+
+def test_the_pages_folder_holds_pages_only_and_every_page_is_linked():
+    """Helpers the pages share live in ui/, so Streamlit lists no helper as a
+    page; every page file has its entry in the navigation, and its URL is its
+    file name."""
+    from ui.sidebar import PAGES as LINKED
+
+    files = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py"))
+    assert files == sorted(PAGES) and [p.script for p in LINKED] == ["app.py", *PAGES]
+    assert [p.title for p in LINKED] == NAVIGATION
+
+
+def test_the_sidebar_choices_hold_across_pages(empty_runs, tmp_path):
+    at = app()
+    at.sidebar.text_input(key="runs_dir_input").set_value(str(tmp_path / "elsewhere")).run()
+    at.sidebar.radio(key="source_choice").set_value("Synthetic (generated, no download)").run()
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception
+    assert at.sidebar.text_input(key="runs_dir_input").value == str(tmp_path / "elsewhere")
+    assert at.sidebar.radio(key="source_choice").value == "Synthetic (generated, no download)"
 
 
 @pytest.fixture()
@@ -54,7 +76,7 @@ def folder_app(tmp_path, monkeypatch):
 
 def _start_custom_job(at, models, epochs=2):
     at.selectbox(key="preset").select("Custom").run()
-    at.multiselect(key="models:Custom").set_value(models).run()
+    at.multiselect(key="models_by_name").set_value(models).run()
     at.number_input(key="epochs:Custom").set_value(epochs).run()
     at.number_input(key="train_subset:Custom").set_value(0).run()
     at.number_input(key="test_subset:Custom").set_value(0).run()
@@ -64,14 +86,14 @@ def _start_custom_job(at, models, epochs=2):
 
 
 def test_starting_a_tiny_job_draws_its_runs_metrics(folder_app):
-    at = app("views/train.py")
+    at = app("pages/train.py")
     assert any("Expected duration" in m.value for m in at.markdown)
     _start_custom_job(at, ["plain-8", "resnet-8"])
     status = wait_for_job(folder_app)
     assert status["state"] == "done", status
     at.run()
     assert not at.exception
-    drawn = _curves(chart_specs(at))
+    drawn = curves(figures(at))
     for model in ("plain-8", "resnet-8"):
         assert len(drawn[f"{model} training error"]) >= 1
         run = next(r for r in RunStore(folder_app).list() if r.config()["model_name"] == model)
@@ -79,13 +101,15 @@ def test_starting_a_tiny_job_draws_its_runs_metrics(folder_app):
         assert drawn[f"{model} test error"] == pytest.approx(claimed, abs=1e-3)  # drawn rounded to 0.001 point
     assert any("Job done" in s.value for s in at.success)
     # no shipped run of plain-8 or resnet-8: the Fig. 6 reference runs lie underneath
-    faded = {row["run"] for spec in chart_specs(at) for layer in spec["layer"] if "data" in layer for row in layer["data"].get("values", []) if "curve" in row}
+    faded = {name.rsplit(" ", 2)[0] for name in curves(figures(at), reference=True)}
     assert faded == set(FIG6_MODELS)
-    assert [b.label for b in at.get("download_button")] == ["Chart (PNG)", "Chart (HTML)", "Metrics (CSV)"]
+    live = next(f for f in figures(at) if curves([f]))
+    assert live["layout"]["uirevision"]  # zoom, pan and hidden entries survive the refreshes
+    assert [b.label for b in at.get("download_button")] == ["Chart (HTML)", "Metrics (CSV)"]
 
 
 def test_a_second_start_while_a_job_runs_is_refused_with_a_message(folder_app):
-    at = app("views/train.py")
+    at = app("pages/train.py")
     _start_custom_job(at, ["resnet-14"], epochs=50)
     at.button(key="start").click().run()
     assert any("is running" in w.value for w in at.warning)
@@ -101,7 +125,7 @@ def test_a_second_start_while_a_job_runs_is_refused_with_a_message(folder_app):
 
 
 def test_stop_while_the_job_is_still_starting_cancels_it(folder_app):
-    at = app("views/train.py")
+    at = app("pages/train.py")
     _start_custom_job(at, ["resnet-14"], epochs=50)
     at.button(key="stop").click().run()  # at once: the worker may not even run Python yet
     assert wait_for_job(folder_app, timeout=60)["state"] == "cancelled"
@@ -110,13 +134,13 @@ def test_stop_while_the_job_is_still_starting_cancels_it(folder_app):
 
 def test_a_bad_folder_becomes_a_message_that_says_what_to_do(folder_app, monkeypatch, tmp_path):
     monkeypatch.setenv("RESEXPLORER_DATA", str(tmp_path / "nowhere"))
-    at = app("views/train.py")
+    at = app("pages/train.py")
     assert any("not usable" in w.value for w in at.warning)
     assert at.button(key="start").disabled
 
 
 def test_runs_page_plots_deletes_and_resumes(folder_app):
-    at = app("views/train.py")
+    at = app("pages/train.py")
     _start_custom_job(at, ["resnet-8"], epochs=40)
     deadline = time.time() + 60
     while not any(r.metrics("epoch") for r in RunStore(folder_app).list()) and time.time() < deadline:
@@ -124,18 +148,18 @@ def test_runs_page_plots_deletes_and_resumes(folder_app):
     at.button(key="stop").click().run()
     assert wait_for_job(folder_app, timeout=60)["state"] == "cancelled"
 
-    at = app("views/runs.py")
+    at = app("pages/runs.py")
     at.toggle(key="include_reference").set_value(False).run()
     run = RunStore(folder_app).list()[0]
     assert at.dataframe[0].value["status"].tolist() == ["cancelled"]
     at.multiselect(key="chosen_runs").set_value([run.run_id]).run()
-    assert any(name.startswith("resnet-8") for name in points(chart_specs(at), "run", "error"))
+    assert any(name.startswith("resnet-8") for name in curves(figures(at)))
     at.button(key="resume").click().run()
     assert any("Resuming" in s.value for s in at.success)
     assert wait_for_job(folder_app)["state"] == "done"
     assert run.status()["status"] == "done" and run.metrics("epoch")[-1]["epoch"] == 40
 
-    at = app("views/runs.py")
+    at = app("pages/runs.py")
     at.toggle(key="include_reference").set_value(False).run()
     at.multiselect(key="chosen_runs").set_value([run.run_id]).run()
     at.checkbox(key="confirm_delete").check().run()
@@ -174,7 +198,7 @@ def test_streamlit_run_app_starts_and_serves(empty_runs):
 def test_home_draws_the_latest_runs_when_no_reference_runs_ship(two_runs):
     at = app()
     assert not at.exception and any("your latest runs" in c.value for c in at.caption)
-    assert {"plain-8 training error", "plain-8 test error", "resnet-8 training error", "resnet-8 test error"} <= set(_curves(chart_specs(at)))
+    assert {"plain-8 training error", "plain-8 test error", "resnet-8 training error", "resnet-8 test error"} <= set(curves(figures(at)))
 
 
 def test_home_states_the_papers_findings_as_the_shipped_runs_show_them(empty_runs):
@@ -195,7 +219,7 @@ def test_home_draws_the_shipped_shortcut_options_and_checks_them(empty_runs):
     runs = reference_runs("shortcuts")
     at = app()
     assert not at.exception
-    options_chart = _curves(chart_specs(at)[1:])  # the first chart is Fig. 6's
+    options_chart = curves(figures(at)[1:])  # the first chart is Fig. 6's
     for run in runs:
         model = run.config()["model_name"]
         claimed = [100 * r["test_error"] for r in run.metrics("epoch")]
@@ -209,9 +233,65 @@ def test_home_draws_the_shipped_shortcut_options_and_checks_them(empty_runs):
 
 @pytest.mark.parametrize("preset, shown", [("Shortcut options", ("plain-32", "resnet-32", "resnet-32-B", "resnet-32-C")), ("Quick demo", ("plain-20", "resnet-20")), ("Custom", ("plain-20", "resnet-20"))])
 def test_before_any_job_the_train_page_shows_the_presets_shipped_runs(empty_runs, preset, shown):
-    at = app("views/train.py")
+    at = app("pages/train.py")
     at.selectbox(key="preset").select(preset).run()
     assert not at.exception
-    faded = {row["run"] for spec in chart_specs(at) for layer in spec["layer"] if "data" in layer for row in layer["data"].get("values", []) if "curve" in row}
+    faded = {name.rsplit(" ", 2)[0] for name in curves(figures(at), reference=True)}
     assert faded == set(shown)
     assert any(f"shipped reference runs of {', '.join(shown)}" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize(
+    "shortcuts, shown",
+    [
+        ("off", {"plain-20", "plain-56"}),
+        ("on", {"resnet-20", "resnet-56"}),
+        ("both", {"plain-20", "plain-56", "resnet-20", "resnet-56"}),
+    ],
+)
+def test_home_toggles_the_shortcuts_of_the_degradation_chart(empty_runs, shortcuts, shown):
+    at = app()
+    at.segmented_control(key="home_shortcuts").set_value(shortcuts).run()
+    assert not at.exception
+    assert {name.rsplit(" ", 2)[0] for name in curves(figures(at)[:1])} == shown
+
+
+def _rows(at) -> list[tuple]:
+    """The Train page's model rows as drawn: (depth, shortcut, zero-init)."""
+    depths = [s.value for s in at.selectbox if s.key and s.key.startswith("row:")]
+    shortcuts = [s.value for s in at.segmented_control if s.key and s.key.startswith("row:")]
+    zeros = [c.value for c in at.checkbox if c.key and c.key.startswith("row:")]
+    return list(zip(depths, shortcuts, zeros))
+
+
+def _row_widgets(widgets, suffix: str = "") -> list:
+    return [w for w in widgets if w.key and w.key.startswith("row:") and w.key.endswith(suffix)]
+
+
+def test_train_models_are_rows_with_a_shortcut_to_toggle_and_twins(empty_runs):
+    at = app("pages/train.py")
+    at.selectbox(key="preset").select("Degradation (Fig. 6)").run()
+    assert _rows(at) == [(20, "none", False), (56, "none", False), (20, "A", False), (56, "A", False)]
+    assert at.multiselect(key="models_by_name").value == ["plain-20", "plain-56", "resnet-20", "resnet-56"]
+
+    at.selectbox(key="preset").select("Custom").run()  # Custom keeps the rows
+    while len(_row_widgets(at.button, ":remove")) > 1:
+        _row_widgets(at.button, ":remove")[-1].click().run()
+    assert _rows(at) == [(20, "none", False)]
+    _row_widgets(at.segmented_control)[0].set_value("B").run()  # the shortcut switched on, option B
+    assert at.multiselect(key="models_by_name").value == ["resnet-20-B"]
+    _row_widgets(at.segmented_control)[0].set_value("none").run()  # and off again
+    _row_widgets(at.selectbox)[0].set_value(56).run()
+    assert at.multiselect(key="models_by_name").value == ["plain-56"]
+    assert _row_widgets(at.checkbox)[0].disabled  # zero-init: residual nets only
+
+    at.button(key="add_twins").click().run()  # plain-56 gets resnet-56
+    assert at.multiselect(key="models_by_name").value == ["plain-56", "resnet-56"]
+    _row_widgets(at.checkbox)[1].check().run()
+    assert at.multiselect(key="models_by_name").value == ["plain-56", "resnet-56-zero"]
+    at.button(key="add_model").click().run()
+    assert _rows(at)[-1] == (56, "A", False)
+
+    at.multiselect(key="models_by_name").set_value(["resnet-110-C", "plain-8"]).run()  # the advanced entry
+    assert _rows(at) == [(110, "C", False), (8, "none", False)]
+    assert not at.exception

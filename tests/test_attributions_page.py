@@ -2,7 +2,7 @@
 images, and every broken upload of the corpus as a message."""
 
 
-from helpers import app, chart_specs, images, points, x_title
+from helpers import app, figures, images, points, x_title
 from image_corpus import corpus
 from resexplorer.attribution import DEFAULT_METHODS
 
@@ -13,7 +13,7 @@ def _grid(at) -> list:
 
 
 def test_test_image_grid_has_a_cell_per_model_and_method(two_runs):
-    at = app("views/attributions.py")
+    at = app("pages/attributions.py")
     assert not at.exception and not at.error
     captions = [img.caption for img in _grid(at)]
     assert len(captions) == 2 * len(DEFAULT_METHODS)
@@ -26,19 +26,19 @@ def test_test_image_grid_has_a_cell_per_model_and_method(two_runs):
 
 
 def test_a_sample_image_is_explained_and_sanity_checked(two_runs):
-    at = app("views/attributions.py")
+    at = app("pages/attributions.py")
     at.radio(key="attr_source").set_value("Sample images").run()
     at.selectbox(key="attr_sample").set_value("cat-chelsea.png").run()
     assert not at.exception and not at.error
     assert len(_grid(at)) == 2 * len(DEFAULT_METHODS)
     at.button(key="attr_sanity").click().run()
     assert not at.exception
-    sanity = points([spec for spec in chart_specs(at) if x_title(spec) == "randomised so far"])
+    sanity = points([fig for fig in figures(at) if x_title(fig) == "randomised so far"])
     assert "resnet-8 · Grad-CAM" in sanity and len(sanity) == 2 * len(DEFAULT_METHODS)
 
 
 def test_every_corpus_file_through_the_upload_gives_a_grid_or_a_message(two_runs):
-    at = app("views/attributions.py")
+    at = app("pages/attributions.py")
     at.radio(key="attr_source").set_value("Upload").run()
     for name, (data, expected) in corpus().items():
         at.file_uploader(key="attr_upload").upload(name, data, "application/octet-stream").run()
@@ -50,7 +50,7 @@ def test_every_corpus_file_through_the_upload_gives_a_grid_or_a_message(two_runs
 
 
 def test_the_colour_scale_can_be_shared_or_per_map(two_runs):
-    at = app("views/attributions.py")
+    at = app("pages/attributions.py")
     shared = [img.url for img in _grid(at)]  # media urls are hashes of the pictures
     at.radio(key="attr_scale").set_value("one per map (see each map's shape)").run()
     assert not at.exception and [img.url for img in _grid(at)] != shared

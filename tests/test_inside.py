@@ -256,6 +256,23 @@ def test_the_catalog_offers_shipped_and_own_runs_with_defaults(two_runs, tmp_pat
 
     offer = catalog(tmp_path / "runs")
     assert set(offer.runs) == {r.run_id for r in two_runs.values()} and not offer.shipped
-    assert offer.defaults(["resnet-56"], fallback=1) == offer.yours[-1:]  # no shipped runs here
+    plain, residual = two_runs["plain-8"].run_id, two_runs["resnet-8"].run_id
+    assert offer.depths() == [8]  # the depth choice beside the shortcut toggle
+    assert offer.pair(8, "both") == ([plain, residual], [])
+    assert offer.pair(8, "off") == ([plain], []) and offer.pair(8, "on") == ([residual], [])
+    assert offer.pair(56, "on") == ([], ["resnet-56"])  # no shipped runs here: named as missing
     assert all(" · yours · " in offer.label(i) for i in offer.runs)
     assert catalog(tmp_path / "missing").runs == {}
+
+
+def test_the_shortcut_toggle_swaps_the_shipped_plain_net_for_the_residual_one(tmp_path):
+    from resexplorer.catalog import catalog, pair_models
+
+    assert pair_models(56, "off") == ["plain-56"] and pair_models(56, "both") == ["plain-56", "resnet-56"]
+    offer = catalog(tmp_path / "no-runs")
+    assert {20, 32, 56} <= set(offer.depths())  # resnet-56-zero and options B/C add no depth of their own
+    found, missing = offer.pair(56, "both")
+    assert [offer.model_of(i) for i in found] == ["plain-56", "resnet-56"] and not missing
+    assert all(i in offer.shipped for i in found)
+    (on,), _ = offer.pair(32, "on")
+    assert offer.model_of(on) == "resnet-32"  # option A, not B or C

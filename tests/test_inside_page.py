@@ -1,14 +1,14 @@
 """AppTest of the Inside-the-nets page on runs trained here."""
 
-from helpers import app, chart_specs, points, x_title
+from helpers import app, figures, points, x_title
 from resexplorer import reference
 
 
 def test_page_draws_every_probe_and_computes_lesions_and_landscapes_on_request(two_runs):
-    at = app("views/inside.py")
+    at = app("pages/inside.py")
     assert not at.exception and not at.error
     assert sorted(at.multiselect(key="inside_runs").value) == sorted(r.run_id for r in two_runs.values())
-    names = set(points(chart_specs(at)))
+    names = set(points(figures(at)))
     for model in ("plain-8", "resnet-8"):
         assert f"{model} @ end (epoch 2)" in names  # Fig. 7, ratios, gradients
         assert f"{model} stage 1" in names  # evolution from the training probes
@@ -17,30 +17,30 @@ def test_page_draws_every_probe_and_computes_lesions_and_landscapes_on_request(t
     at.button(key="lesion_go").click().run()
     at.button(key="landscape_go").click().run()
     assert not at.exception and not at.error
-    specs = chart_specs(at)
-    titles = {x_title(spec) for spec in specs}
+    specs = figures(at)
+    titles = {x_title(fig) for fig in specs}
     assert {"deleted block", "blocks deleted at random", "step along a filter-normalised random direction", "α: initial (0) to these weights (1)"} <= titles
     assert "lesion_go" not in [b.key for b in at.button]  # computed: the button is gone
 
     # a fresh session finds everything in the cache and computes nothing
     for run in two_runs.values():
         assert (run.path / "analysis" / "epoch-0002").is_dir()
-    at = app("views/inside.py")
-    assert len(chart_specs(at)) == len(specs)
+    at = app("pages/inside.py")
+    assert len(figures(at)) == len(specs)
 
 
 def test_a_checkpoint_moment_picks_other_weights(two_runs):
-    at = app("views/inside.py")
-    (name, end), *_ = points(chart_specs(at)[:1]).items()
+    at = app("pages/inside.py")
+    (name, end), *_ = points(figures(at)[:1]).items()
     assert name.endswith("@ end (epoch 2)")
     at.select_slider(key="inside_moment").set_value("initialisation").run()
     assert not at.exception
-    (name, start), *_ = points(chart_specs(at)[:1]).items()
+    (name, start), *_ = points(figures(at)[:1]).items()
     assert name.endswith("@ initialisation") and start != end
 
 
 def test_page_says_what_to_do_without_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("RESEXPLORER_RUNS", str(tmp_path / "runs"))
     monkeypatch.setattr(reference, "REFERENCE_RUNS_DIR", tmp_path / "none")
-    at = app("views/inside.py")
+    at = app("pages/inside.py")
     assert not at.exception and any("Train & compare" in i.value for i in at.info)

@@ -3,21 +3,22 @@
 import pytest
 from torchvision.models import ResNet50_Weights
 
-from helpers import app, chart_specs, marks
+from helpers import app, figures, trace_types, values
 from image_corpus import corpus
 from resexplorer.tta import MERGES, STRATEGIES
 
 
 def test_samples_get_a_table_per_model_bars_and_a_view_gallery(two_runs):
-    at = app("views/tta.py")
+    at = app("pages/tta.py")
     assert not at.exception and not at.error
     tables = [t.value for t in at.dataframe]
     assert len(tables) == 3  # 3 default samples x 1 model
     assert tables[0]["strategy"].tolist() == list(STRATEGIES) and set(MERGES) <= set(tables[0].columns)
     assert tables[0]["cost"].str.startswith("10 passes").tolist()[list(STRATEGIES).index("10-crop")]
-    bars = [spec for spec in chart_specs(at) if marks(spec) == {"bar"}]
-    assert len(bars) == 3 and {row["strategy"] for row in bars[0]["rows"]} == set(STRATEGIES)
-    assert sum(row["probability"] for row in bars[0]["rows"] if row["strategy"] == "none") == pytest.approx(100, abs=0.1)
+    bars = [fig for fig in figures(at) if trace_types(fig) == {"bar"}]
+    assert len(bars) == 3 and [trace["name"] for trace in bars[0]["data"]] == list(STRATEGIES)
+    none = next(trace for trace in bars[0]["data"] if trace["name"] == "none")
+    assert sum(values(none["y"])) == pytest.approx(100, abs=0.1)
     galleries = [len(element.proto.imgs) for element in at.get("image")]
     assert galleries.count(10) == 3  # a 10-crop gallery per image, beside each 32x32 input
     captions = [img.caption for element in at.get("image") for img in element.proto.imgs]
@@ -25,7 +26,7 @@ def test_samples_get_a_table_per_model_bars_and_a_view_gallery(two_runs):
 
 
 def test_every_corpus_file_uploaded_at_once(two_runs):
-    at = app("views/tta.py")
+    at = app("pages/tta.py")
     at.radio(key="tta_source").set_value("Upload").run()
     files = corpus()
     at.file_uploader(key="tta_upload").set_value([(name, data, "application/octet-stream") for name, (data, _) in files.items()]).run()
@@ -36,17 +37,17 @@ def test_every_corpus_file_uploaded_at_once(two_runs):
 
 
 def test_true_classes_give_accuracy_and_the_test_set_is_scored_once(two_runs):
-    at = app("views/tta.py")
+    at = app("pages/tta.py")
     at.selectbox(key="tta_truth_0").set_value(at.selectbox(key="tta_truth_0").options[1]).run()
     assert any("Accuracy over the 1 image" in s.value for s in at.subheader)
     button = next(b for b in at.button if b.key.startswith("tta_eval_"))
     button.click().run()
     assert not at.exception and not at.error
-    maps = [spec for spec in chart_specs(at) if "rect" in marks(spec)]
+    maps = [fig for fig in figures(at) if "heatmap" in trace_types(fig)]
     assert len(maps) == 3  # uploads' accuracy, clean test set, corruptions
-    rows = list(dict.fromkeys(row["row"] for row in maps[2]["rows"]))
+    rows = values(maps[2]["data"][0]["y"])
     assert rows[0] == "clean" and len(rows) == 16
-    at = app("views/tta.py")  # cached: no button, charts at once
+    at = app("pages/tta.py")  # cached: no button, charts at once
     assert not any(b.key.startswith("tta_eval_") for b in at.button)
     at.select_slider(key="tta_n").set_value(500).run()  # another subset is scored on request
     assert any(b.key.startswith("tta_eval_") for b in at.button)
@@ -57,6 +58,6 @@ def test_imagenet_offline_says_what_to_do(two_runs, monkeypatch):
         raise OSError("Name or service not known")
 
     monkeypatch.setattr(ResNet50_Weights, "get_state_dict", offline)
-    at = app("views/tta.py")
+    at = app("pages/tta.py")
     at.toggle(key="tta_imagenet").set_value(True).run()
     assert not at.exception and any("put it at" in e.value for e in at.error)

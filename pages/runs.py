@@ -4,14 +4,15 @@ import streamlit as st
 
 from resexplorer.curves import curve_from_run, curves_csv
 from resexplorer.errors import ResExplorerError
-from resexplorer.figures import error_curves
+from resexplorer.figures import chart_config, error_curves
 from resexplorer.jobs import JobBusy, JobManager
 from resexplorer.reference import REFERENCE_RUNS_DIR
 from resexplorer.runs import RunStore
+from ui.sidebar import page_frame
 
 RESUMABLE = ("interrupted", "cancelled", "failed", "diverged")
-runs_dir = st.session_state.get("runs_dir", "runs")
-data_source = st.session_state.get("data_source", "cifar10")
+frame = page_frame("Runs")
+runs_dir, data_source = frame.runs_dir, frame.data_source
 
 st.title("Runs")
 include_reference = st.toggle("Include the shipped reference runs", value=True, key="include_reference")
@@ -56,7 +57,7 @@ if chosen:
     runs = [everything[i] for i in chosen]
     x_axis = st.radio("x axis", ["epoch", "iteration"], horizontal=True, key="runs_x_axis")
     fig = error_curves([curve_from_run(r, label=f"{r.config()['model_name']} ({r.run_id[-6:]})") for r in runs], x_axis=x_axis)
-    st.vega_lite_chart(fig, width="stretch", key="runs_chart")
+    st.plotly_chart(fig, width="stretch", key="runs_chart", config=chart_config("runs_chart"))
     st.download_button("Metrics of these runs (CSV)", curves_csv(runs), file_name="runs-metrics.csv", mime="text/csv", key="runs_csv")
 
     yours = [r for r in runs if r not in shipped]

@@ -3,18 +3,19 @@ own images and on the test set, and what it costs."""
 
 import numpy as np
 import streamlit as st
-from views.model_picker import pick_trained_models
 
 from resexplorer import analysis
 from resexplorer.errors import ResExplorerError
-from resexplorer.figures import heatmap, probability_bars
+from resexplorer.figures import chart_config, heatmap, probability_bars
 from resexplorer.imagenet import classify, load_imagenet_model
 from resexplorer.images import ACCEPTED, decode_many, decode_upload
 from resexplorer.samples import cifar_sample_paths, photo_paths
 from resexplorer.tta import MERGES, STRATEGIES, predict, predict_all, view_images
+from ui.run_picker import pick_trained_models
+from ui.sidebar import page_frame
 
-runs_dir = st.session_state.get("runs_dir", "runs")
-data_source = st.session_state.get("data_source", "cifar10")
+frame = page_frame("Test-time augmentation")
+runs_dir, data_source = frame.runs_dir, frame.data_source
 
 st.title("Test-time augmentation")
 st.markdown(
@@ -25,7 +26,7 @@ st.markdown(
 )
 
 # --- models ----------------------------------------------------------------------------------
-chosen = pick_trained_models(runs_dir, "Models (latest checkpoint of each run)", ["resnet-56"], fallback=1, key="tta_runs")
+chosen = pick_trained_models(runs_dir, "Models (latest checkpoint of each run)", key="tta_runs", depth=56, shortcuts="on")
 models, classes = chosen.models, chosen.classes
 
 # --- images ------------------------------------------------------------------------------------
@@ -82,7 +83,7 @@ for number, image in enumerate(decoded):
                     row["cost"] = f"{shown.forward_passes} pass{'es' if shown.forward_passes > 1 else ''}, {shown.milliseconds:.0f} ms"
                     rows.append(row)
                 st.dataframe(rows, hide_index=True, width="stretch")
-                st.vega_lite_chart(probability_bars(classes, bars), width="stretch", key=f"tta_bars_{number}_{loaded.name}")
+                st.plotly_chart(probability_bars(classes, bars), width="stretch", key=f"tta_bars_{number}_{loaded.name}", config=chart_config(f"tta_bars_{number}_{loaded.name}"))
                 views = view_images(pixels, gallery_strategy)
                 result = results[gallery_strategy][merge_shown]
                 view_probs = np.exp(result.view_logits[0] - result.view_logits[0].max(1, keepdims=True))
@@ -99,7 +100,7 @@ if known:
     for loaded in models:
         z = [[100 * float((predict(loaded.model, batch, s, m, loaded.inputs).predictions == answers).mean()) for m in MERGES] for s in STRATEGIES]
         st.markdown(f"**{loaded.name}**, accuracy (%)")
-        st.vega_lite_chart(heatmap(z, list(MERGES), list(STRATEGIES), "accuracy %", text_format=".0f"), width="stretch", key=f"tta_upload_acc_{loaded.name}")
+        st.plotly_chart(heatmap(z, list(MERGES), list(STRATEGIES), "accuracy %", text_format=".0f"), width="stretch", key=f"tta_upload_acc_{loaded.name}", config=chart_config(f"tta_upload_acc_{loaded.name}"))
 
 # --- the test set ---------------------------------------------------------------------------------
 st.header("Which strategies really help? The test set")
@@ -137,7 +138,7 @@ for run, loaded in zip(chosen.runs, models):
         strategies, merges = clean["strategies"], clean["merges"]
         z = [[100 * clean["accuracy"][s][m] for m in merges] for s in strategies]
         left, right = st.columns([3, 1])
-        left.vega_lite_chart(heatmap(z, merges, strategies, "accuracy %", text_format=".2f"), width="stretch", key=f"tta_clean_{run_id}")
+        left.plotly_chart(heatmap(z, merges, strategies, "accuracy %", text_format=".2f"), width="stretch", key=f"tta_clean_{run_id}", config=chart_config(f"tta_clean_{run_id}"))
         right.dataframe([{"strategy": s, "views": clean["views"][s], "ms per image": round(clean["ms_per_image"][s], 2)} for s in strategies], hide_index=True)
         st.caption(f"Accuracy (%) on {clean['n_images']:,} test images of {clean['images']}.")
     if corrupted:
@@ -145,7 +146,7 @@ for run, loaded in zip(chosen.runs, models):
         cases = [c for c in acc if c != "clean"]
         others = [s for s in corrupted["strategies"] if s != "none"]
         z = [[100 * (acc[c][s][merge_shown] - acc[c]["none"][merge_shown]) for s in others] for c in ["clean", *cases]]
-        st.vega_lite_chart(heatmap(z, others, ["clean", *cases], "points vs none", diverging=True, text_format="+.1f"), width="stretch", key=f"tta_corrupt_{run_id}")
+        st.plotly_chart(heatmap(z, others, ["clean", *cases], "points vs none", diverging=True, text_format="+.1f"), width="stretch", key=f"tta_corrupt_{run_id}", config=chart_config(f"tta_corrupt_{run_id}"))
         st.caption(f"Accuracy change in points against no TTA ({merge_shown}), on {corrupted['n_images']:,} test images; severities 1 (mild) to 3. Blue helps, red hurts.")
 
 # --- a real-photo classifier -------------------------------------------------------------------------

@@ -3,7 +3,6 @@ far each explanation can be trusted."""
 
 import numpy as np
 import streamlit as st
-from views.model_picker import pick_trained_models
 
 from resexplorer import analysis
 from resexplorer.attribution import (
@@ -15,12 +14,14 @@ from resexplorer.attribution import (
     sanity_check,
 )
 from resexplorer.errors import ResExplorerError
-from resexplorer.figures import Series, lines_chart
+from resexplorer.figures import Series, chart_config, lines_chart
 from resexplorer.images import ACCEPTED, decode_upload
 from resexplorer.samples import cifar_sample_paths, photo_paths
+from ui.run_picker import pick_trained_models
+from ui.sidebar import page_frame
 
-runs_dir = st.session_state.get("runs_dir", "runs")
-data_source = st.session_state.get("data_source", "cifar10")
+frame = page_frame("Attributions")
+runs_dir, data_source = frame.runs_dir, frame.data_source
 GALLERY_SIZE = 200
 METHOD_DASHES = dict(zip(METHODS, ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")))
 
@@ -32,7 +33,7 @@ st.markdown(
 )
 
 # --- runs --------------------------------------------------------------------------------
-picked = pick_trained_models(runs_dir, "Models to explain (latest checkpoint of each run)", ["plain-56", "resnet-56"], fallback=2, key="attr_runs")
+picked = pick_trained_models(runs_dir, "Models to explain (latest checkpoint of each run)", key="attr_runs", depth=56, shortcuts="both")
 runs, models, classes = picked.runs, picked.models, picked.classes
 
 
@@ -179,7 +180,7 @@ if per_column and faint:
 st.subheader("Faithfulness: deleting the pixels each map ranks highest")
 chart, text = st.columns([3, 1])
 with chart:
-    st.vega_lite_chart(
+    st.plotly_chart(
         lines_chart(
             [Series(f"{ex.model} · {METHODS[m]}", ex.model, [100 * f for f in ex.deletion[m].fractions], ex.deletion[m].probability, dash=METHOD_DASHES[m]) for ex in explanations for m in methods],
             "pixels removed (%)",
@@ -187,7 +188,7 @@ with chart:
             markers=False,
         ),
         width="stretch",
-        key="attr_deletion",
+        key="attr_deletion", config=chart_config("attr_deletion"),
     )
     st.dataframe([{"model": ex.model, **{METHODS[m]: round(ex.deletion[m].area, 3) for m in methods}} for ex in explanations], hide_index=True)
 with text:
@@ -217,10 +218,10 @@ with st.expander("Sanity check: randomise the model, layer by layer from the top
         st.session_state["attr_checks"] = (check_key, [(name, r.method, r.steps, r.similarity, r.flagged) for name, r in checks])
     stored_key, checks = st.session_state.get("attr_checks", (None, None))
     if checks and stored_key == check_key:  # results of another image or setting are not shown
-        st.vega_lite_chart(
+        st.plotly_chart(
             lines_chart([Series(f"{name} · {METHODS[method]}", name, steps, similarity, dash=METHOD_DASHES[method]) for name, method, steps, similarity, _ in checks], "randomised so far", "similarity to the trained model's map"),
             width="stretch",
-            key="attr_sanity_chart",
+            key="attr_sanity_chart", config=chart_config("attr_sanity_chart"),
         )
         flagged = [f"{METHODS[method]} on {name}" for name, method, _, _, flag in checks if flag]
         if flagged:

@@ -6,36 +6,26 @@ import streamlit as st
 from resexplorer import analysis
 from resexplorer.catalog import catalog
 from resexplorer.errors import ResExplorerError
-from resexplorer.figures import Series, heatmap_panels, lines_chart
+from resexplorer.figures import Series, chart_config, heatmap_panels, lines_chart
+from ui.run_picker import pick_runs
+from ui.sidebar import page_frame
 
-runs_dir = st.session_state.get("runs_dir", "runs")
-data_source = st.session_state.get("data_source", "cifar10")
+frame = page_frame("Inside the nets")
+runs_dir, data_source = frame.runs_dir, frame.data_source
 
 st.title("Inside the nets")
 st.markdown(
     "Why do shortcuts help? The paper's answer (section 3.1): where the identity is already close "
     "to what a block should do, a residual block only has to learn a small correction, *F(x) ≈ 0*, "
     "while a plain block must learn the identity itself. Pick trained runs and a moment of their "
-    "training, and look."
+    "training, and look: toggle the shortcuts to swap the plain net for the residual one in every chart."
 )
 
 # --- which runs, which moment -----------------------------------------------------------
 runs_on_offer = catalog(runs_dir)
 everything = runs_on_offer.runs
-if not everything:
-    st.info("No runs yet, shipped or yours. Train some on the **Train & compare** page, then come back.")
-    st.stop()
-chosen_ids = st.multiselect(
-    "Runs to look inside (plain beside residual works best)",
-    list(everything),
-    default=runs_on_offer.defaults(["plain-56", "resnet-56"], fallback=2),
-    format_func=runs_on_offer.label,
-    key="inside_runs",
-)
+chosen_ids = pick_runs(runs_on_offer, "Runs to look inside (any runs)", key="inside_runs", depth=56, shortcuts="both")
 moment = st.select_slider("Checkpoint moment", analysis.MOMENTS, value="end", key="inside_moment", help="Each run keeps its weights at initialisation, after the first epoch, at the middle and at the end of training.")
-if not chosen_ids:
-    st.info("Pick one or more runs above.")
-    st.stop()
 
 
 picked = []  # (run, model name, label, epoch)
@@ -108,15 +98,15 @@ st.header("Layer responses (Fig. 7)")
 chart, text = st.columns([3, 1])
 with chart:
     order, ranked = st.columns(2)
-    order.vega_lite_chart(
+    order.plotly_chart(
         lines_chart([Series(label, name, list(range(1, len(r["response_std"]) + 1)), r["response_std"], hover=r["layer_names"]) for name, label, r in inside], "layer index (original order)", "std of response"),
         width="stretch",
-        key="fig7_order",
+        key="fig7_order", config=chart_config("fig7_order"),
     )
-    ranked.vega_lite_chart(
+    ranked.plotly_chart(
         lines_chart([Series(label, name, list(range(1, len(r["response_std"]) + 1)), sorted(r["response_std"], reverse=True)) for name, label, r in inside], "layer index (sorted by magnitude)", "std of response"),
         width="stretch",
-        key="fig7_sorted",
+        key="fig7_sorted", config=chart_config("fig7_sorted"),
     )
 with text:
     _explain(
@@ -130,10 +120,10 @@ _images_caption([r for _, _, r in inside])
 st.header("Residual branches: ‖F(x)‖ / ‖x‖")
 chart, text = st.columns([3, 1])
 with chart:
-    st.vega_lite_chart(
+    st.plotly_chart(
         lines_chart([Series(label, name, list(range(1, len(r["residual_ratio"]) + 1)), r["residual_ratio"], hover=r["block_names"]) for name, label, r in inside], "block (input to output)", "‖F(x)‖ / ‖x‖"),
         width="stretch",
-        key="ratios",
+        key="ratios", config=chart_config("ratios"),
     )
 with text:
     _explain(
@@ -159,7 +149,7 @@ for run, name, label, _ in picked:
 chart, text = st.columns([3, 1])
 with chart:
     if any(s.x for s in evolution):
-        st.vega_lite_chart(lines_chart(evolution, "epoch", "mean ‖F(x)‖ / ‖x‖ per stage"), width="stretch", key="ratio_evolution")
+        st.plotly_chart(lines_chart(evolution, "epoch", "mean ‖F(x)‖ / ‖x‖ per stage"), width="stretch", key="ratio_evolution", config=chart_config("ratio_evolution"))
         last = max((records[-1]["epoch"] for _, records in per_block if records), default=1)
         epoch = st.slider("Scrub: per-block ratios at epoch", 1, max(1, int(last)), int(last), key="scrub_epoch") if last > 1 else 1
         scrubbed = []
@@ -168,7 +158,7 @@ with chart:
             if at:
                 ratios = at[0]["probes"]["residual_ratio"]
                 scrubbed.append(Series(f"{name}, epoch {epoch}", name, list(range(1, len(ratios) + 1)), ratios))
-        st.vega_lite_chart(lines_chart(scrubbed, "block", "‖F(x)‖ / ‖x‖"), width="stretch", key="ratio_scrub")
+        st.plotly_chart(lines_chart(scrubbed, "block", "‖F(x)‖ / ‖x‖"), width="stretch", key="ratio_scrub", config=chart_config("ratio_scrub"))
     else:
         st.info("These runs recorded no per-epoch probes.")
 with text:
@@ -185,15 +175,15 @@ grads = [(name, label, r) for name, label, r in grads if r]
 chart, text = st.columns([3, 1])
 with chart:
     weights, inputs = st.columns(2)
-    weights.vega_lite_chart(
+    weights.plotly_chart(
         lines_chart([Series(label, name, list(range(1, len(r["weight_grad_norm"]) + 1)), r["weight_grad_norm"], hover=r["layer_names"]) for name, label, r in grads], "layer", "‖∂L/∂W‖", log_y=True),
         width="stretch",
-        key="grad_weights",
+        key="grad_weights", config=chart_config("grad_weights"),
     )
-    inputs.vega_lite_chart(
+    inputs.plotly_chart(
         lines_chart([Series(label, name, list(range(1, len(r["input_grad_norm"]) + 1)), r["input_grad_norm"], hover=r["block_names"]) for name, label, r in grads], "block", "‖∂L/∂x‖ at block input", log_y=True),
         width="stretch",
-        key="grad_inputs",
+        key="grad_inputs", config=chart_config("grad_inputs"),
     )
 with text:
     _explain(
@@ -218,7 +208,7 @@ chart, text = st.columns([3, 1])
 with chart:
     if single or randomly:
         left, right = st.columns(2)
-        left.vega_lite_chart(
+        left.plotly_chart(
             lines_chart(
                 [Series(label, name, list(range(1, len(r["error_without"]) + 1)), [100 * e for e in r["error_without"]], hover=r["block_names"]) for name, label, r in single]
                 + [Series(f"{label}: nothing deleted", name, [1, len(r["error_without"])], [100 * r["baseline_error"]] * 2, dash="dot") for name, label, r in single],
@@ -226,12 +216,12 @@ with chart:
                 "test error (%)",
             ),
             width="stretch",
-            key="lesion_single",
+            key="lesion_single", config=chart_config("lesion_single"),
         )
-        right.vega_lite_chart(
+        right.plotly_chart(
             lines_chart([Series(label, name, r["ks"], [100 * e for e in r["mean_error"]]) for name, label, r in randomly], "blocks deleted at random", f"test error (%), mean of {randomly[0][2]['draws'] if randomly else 3} draws"),
             width="stretch",
-            key="lesion_random",
+            key="lesion_random", config=chart_config("lesion_random"),
         )
         _images_caption([r for _, _, r in single + randomly])
     else:
@@ -258,9 +248,9 @@ with chart:
     paths = [(n, lb, b) for n, lb, _, _, _, b in slices if b]
     if ones:
         log_scale = st.toggle("Log scale", value=True, key="landscape_log")
-        left.vega_lite_chart(lines_chart([Series(label, name, r["axes"][0], r["loss"]) for name, label, r in ones], "step along a filter-normalised random direction", "training loss", log_y=log_scale), width="stretch", key="landscape_1d")
+        left.plotly_chart(lines_chart([Series(label, name, r["axes"][0], r["loss"]) for name, label, r in ones], "step along a filter-normalised random direction", "training loss", log_y=log_scale), width="stretch", key="landscape_1d", config=chart_config("landscape_1d"))
     if paths:
-        right.vega_lite_chart(lines_chart([Series(label, name, r["axes"][0], r["loss"]) for name, label, r in paths], "α: initial (0) to these weights (1)", "training loss", log_y=True), width="stretch", key="interpolation")
+        right.plotly_chart(lines_chart([Series(label, name, r["axes"][0], r["loss"]) for name, label, r in paths], "α: initial (0) to these weights (1)", "training loss", log_y=True), width="stretch", key="interpolation", config=chart_config("interpolation"))
     if not ones and not paths:
         st.info("Not computed yet for these checkpoints: press the button above.")
     _images_caption([r for _, _, r in ones + paths])
@@ -279,5 +269,5 @@ with st.expander("2-D slice (slower: 121 points per net)"):
         planes = [(name, run, epoch, p or _result(run, epoch, "landscape_2d", True)) for name, run, epoch, p in planes]
     drawn = [(f"{name} (epoch {epoch})", p["axes"][0], p["loss"]) for name, _, epoch, p in planes if p]
     if drawn:
-        st.vega_lite_chart(heatmap_panels(drawn, "log10 loss"), width="content", key="landscape_2d")
+        st.plotly_chart(heatmap_panels(drawn, "log10 loss"), width="content", key="landscape_2d", config=chart_config("landscape_2d"))
         st.caption("Both axes are filter-normalised random directions, one colour scale for all nets.")

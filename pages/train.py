@@ -1,0 +1,341 @@
+"""Train & compare: race plain and residual nets, watch Fig. 6 grow live."""
+
+import itertools
+
+import streamlit as st
+
+from resexplorer.claims import FIG6_MODELS
+from resexplorer.curves import curve_from_run, curves_csv, references_for
+from resexplorer.data import count_images
+from resexplorer.errors import ResExplorerError
+from resexplorer.figures import chart_config, error_curves, figure_html
+from resexplorer.jobs import JobBusy, JobManager
+from resexplorer.paper import CITATION
+from resexplorer.planning import (
+    DEPTHS,
+    NO_SHORTCUT,
+    PRESETS,
+    SHORTCUT_OPTIONS,
+    ModelRow,
+    all_model_names,
+    default_settings,
+    estimate_seconds,
+    format_duration,
+    measure_layer_rate,
+)
+from resexplorer.reference import reference_runs
+from resexplorer.train import SCHEDULES, resolve_device
+from ui.sidebar import page_frame
+
+REFRESH_S = 2.0
+ROWS = "train_rows"  # session state: the row ids of the models, in order
+_new_ids = itertools.count()
+SHORTCUT_HELP = "none: a plain net; A: identity shortcuts, zero-padded where the shape changes; B: projections there; C: projections everywhere"
+
+
+@st.cache_resource(show_spinner="Measuring this device's speed…")
+def _layer_rate() -> float:
+    return measure_layer_rate(resolve_device("auto"))
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def _image_counts(source: str):
+    try:
+        return count_images(source)
+    except ResExplorerError:
+        return None
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def _reference_curves():
+    return [curve_from_run(r) for r in reference_runs()]
+
+
+# --- the models, as rows ---------------------------------------------------------------------
+# Each row's depth, shortcut and zero-init live in its widgets' session state
+# (keys "row:<id>:..."); ROWS keeps the order. Rows are added by writing
+# those keys before the widgets are drawn.
+
+
+def _key(row_id: int, field: str) -> str:
+    return f"row:{row_id}:{field}"
+
+
+def _add_row(row: ModelRow) -> None:
+    row_id = next(_new_ids)
+    while _key(row_id, "depth") in st.session_state:  # ids survive a module reload
+        row_id = next(_new_ids)
+    st.session_state[_key(row_id, "depth")] = row.depth
+    st.session_state[_key(row_id, "shortcut")] = row.shortcut
+    st.session_state[_key(row_id, "zero")] = row.zero_init
+    st.session_state[ROWS].append(row_id)
+
+
+def _row(row_id: int) -> ModelRow:
+    shortcut = st.session_state[_key(row_id, "shortcut")]
+    return ModelRow(st.session_state[_key(row_id, "depth")], shortcut, shortcut != NO_SHORTCUT and st.session_state[_key(row_id, "zero")])
+
+
+def _set_rows(names) -> None:
+    st.session_state[ROWS] = []
+    for name in names:
+        _add_row(ModelRow.from_name(name))
+
+
+def _chosen_models() -> list[str]:
+    """The rows' model names, each once, in row order."""
+    return list(dict.fromkeys(_row(row_id).name for row_id in st.session_state[ROWS]))
+
+
+def _on_preset() -> None:
+    preset = PRESETS[st.session_state["preset"]]
+    if preset.models:  # Custom keeps the rows as they are
+        _set_rows(preset.models)
+
+
+def _add_twins() -> None:
+    present = set(_chosen_models())
+    for row_id in list(st.session_state[ROWS]):
+        twin = _row(row_id).twin()
+        if twin.name not in present:
+            _add_row(twin)
+            present.add(twin.name)
+
+
+def _add_model() -> None:
+    last = _row(st.session_state[ROWS][-1]) if st.session_state[ROWS] else ModelRow(20, NO_SHORTCUT)
+    _add_row(ModelRow(last.depth, "A"))
+
+
+def _remove(row_id: int) -> None:
+    st.session_state[ROWS].remove(row_id)
+
+
+def _on_names() -> None:
+    _set_rows(st.session_state["models_by_name"])
+
+
+def model_rows(preset_models) -> list[str]:
+    """A row per model: depth (6n+2), shortcut (none / A / B / C), zero-init
+    for residual nets, remove. Returns the chosen model names."""
+    if ROWS not in st.session_state:
+        st.session_state[ROWS] = []
+        _set_rows(preset_models or ["plain-20", "resnet-20"])
+    for row_id in st.session_state[ROWS]:
+        depth, shortcut, zero, remove = st.columns([1.2, 2.2, 1.2, 0.5], vertical_alignment="bottom")
+        depth.selectbox("Depth (6n+2)", DEPTHS, key=_key(row_id, "depth"), persist_state="session")
+        chosen = shortcut.segmented_control(
+            "Shortcut", SHORTCUT_OPTIONS, required=True, key=_key(row_id, "shortcut"), persist_state="session", help=SHORTCUT_HELP
+        )
+        zero.checkbox(
+            "zero-init",
+            key=_key(row_id, "zero"),
+            persist_state="session",
+            disabled=chosen == NO_SHORTCUT,
+            help="Every residual branch's last BN starts at zero, so each block starts as the identity (F(x) = 0).",
+        )
+        remove.button("✕", key=_key(row_id, "remove"), on_click=_remove, args=(row_id,), help="Remove this model")
+    add, twins, _ = st.columns([1, 1.6, 3])
+    add.button("Add a model", key="add_model", on_click=_add_model)
+    twins.button(
+        "Add each model's twin",
+        key="add_twins",
+        on_click=_add_twins,
+        help="plain-56 gets resnet-56, and resnet-56 gets plain-56: the same depth with and without shortcuts.",
+    )
+    models = _chosen_models()
+    with st.expander("Advanced: models by name"):
+        st.session_state["models_by_name"] = models
+        st.multiselect(
+            "Models (plain = no shortcuts; A/B/C = shortcut option; -zero = residual branches start at zero)",
+            all_model_names(),
+            key="models_by_name",
+            on_change=_on_names,
+        )
+    if not models:
+        st.info("Add a model to train.")
+    return models
+
+
+def training_settings(defaults: dict, preset_name: str) -> dict:
+    """Epochs, batch, lr, schedule, subsets and seed, remembered per preset."""
+    cols = st.columns(7)
+    schedule_help = "paper: lr / 10 at 50% and 75% of the run"
+    return {
+        "epochs": int(cols[0].number_input("Epochs", 1, 500, defaults["epochs"], key=f"epochs:{preset_name}")),
+        "batch_size": int(cols[1].number_input("Batch size", 2, 4096, defaults["batch_size"], key=f"batch:{preset_name}")),
+        "lr": float(cols[2].number_input("Learning rate", 1e-5, 10.0, float(defaults["lr"]), format="%.4f", key=f"lr:{preset_name}")),
+        "schedule": cols[3].selectbox("Schedule", SCHEDULES, index=SCHEDULES.index(defaults["schedule"]), key=f"schedule:{preset_name}", help=schedule_help),
+        "train_subset": int(cols[4].number_input("Train images (0 = all)", 0, 10_000_000, defaults["train_subset"] or 0, step=1000, key=f"train_subset:{preset_name}")) or None,
+        "test_subset": int(cols[5].number_input("Test images (0 = all)", 0, 10_000_000, defaults["test_subset"] or 0, step=1000, key=f"test_subset:{preset_name}")) or None,
+        "seed": int(cols[6].number_input("Seed", 0, 2**31 - 1, defaults["seed"], key=f"seed:{preset_name}")),
+    }
+
+
+def expected_duration(models: list[str], options: dict, counts, device_kind: str, data_source: str) -> None:
+    if counts is None:
+        st.warning(f"The data source {data_source!r} is not usable here: pick one in the sidebar.")
+    elif models:
+        n_train = min(counts[0], options["train_subset"] or counts[0])
+        n_test = min(counts[1], options["test_subset"] or counts[1])
+        seconds = estimate_seconds(models, options["epochs"], n_train, n_test, _layer_rate())
+        st.markdown(
+            f"Expected duration on this {device_kind.upper()}: **about {format_duration(seconds)}** "
+            f"({len(models)} models × {options['epochs']} epochs × {n_train:,} images, testing on {n_test:,})."
+        )
+
+
+def start_and_stop(manager: JobManager, models: list[str], options: dict, data_source: str, usable: bool) -> None:
+    active = manager.active()
+    start_col, stop_col, _ = st.columns([1, 1, 4])
+    if start_col.button("Start", type="primary", disabled=not models or not usable, key="start"):
+        try:
+            manager.start_training(models, data_source, options)
+            st.session_state["watching"] = True
+            st.rerun()
+        except JobBusy as err:
+            st.warning(str(err))
+        except ResExplorerError as err:
+            st.error(str(err))
+    stop_help = "Stops within one step; completed epochs are kept and can be resumed."
+    if stop_col.button("Stop", disabled=active is None, key="stop", help=stop_help):
+        active.cancel()
+        st.toast("Stopping: the job ends within one step.")
+
+
+def chart_options() -> dict:
+    opts = st.columns(4)
+    return {
+        "x_axis": opts[0].radio("x axis", ["epoch", "iteration"], horizontal=True, key="x_axis"),
+        "log_y": opts[1].toggle("Log scale", key="log_y"),
+        "paper_markers": opts[2].toggle(
+            "Paper markers", key="paper_markers", help="Table 6 ResNet test errors and Fig. 6 plain-net read-offs (original CIFAR-10)"
+        ),
+        "show_reference": opts[3].toggle("Reference runs underneath", value=True, key="show_reference"),
+    }
+
+
+def _explain_failure(status: dict) -> None:
+    message = status.get("message", "")
+    st.error(f"The job failed: {message}")
+    lowered = message.lower()
+    if "cifar-10" in lowered:
+        st.info("Offline? Pick an image folder as the data source in the sidebar, or put a CIFAR-10 copy where the message says.")
+    elif "out of memory" in lowered:
+        st.info("Try a smaller batch size or fewer models at once.")
+    elif "folder" in lowered:
+        st.info("Check the image folder in the sidebar: it needs train/ and test/ subfolders with one folder per class.")
+
+
+def _job_status(status: dict) -> None:
+    state = status["state"]
+    step, total = status.get("step", 0), status.get("total_steps", 0)
+    if state in ("starting", "running"):
+        rate = status.get("images_per_s")
+        eta = status.get("eta_s")
+        text = f"{state}: {status.get('message', '')}"
+        if total:
+            text = f"step {step:,} / {total:,}"
+            if rate:
+                text += f" · {rate:,.0f} images/s"
+            if eta is not None:
+                text += f" · about {format_duration(eta)} left"
+        st.progress(min(1.0, step / total) if total else 0.0, text=text)
+    elif state == "failed":
+        _explain_failure(status)
+    elif state == "done":
+        st.success(f"Job done: {step:,} of {total:,} steps.")
+    else:
+        st.info(f"Job {state} after {step:,} of {total:,} steps; resume it from the Runs page.")
+    for name, outcome in status.get("statuses", {}).items():
+        if outcome["status"] == "diverged":
+            st.warning(f"{name} diverged: {outcome['message']}")
+
+
+def _draw(curves, faded, options: dict) -> None:
+    """The live chart: one key and one uirevision, so each refresh keeps the
+    user's zoom, pan and hidden legend entries."""
+    fig = error_curves(
+        curves,
+        x_axis=options["x_axis"],
+        log_y=options["log_y"],
+        paper_markers=options["paper_markers"],
+        faded=faded,
+        uirevision="live",
+    )
+    st.plotly_chart(fig, width="stretch", key="live_chart", config=chart_config("error-curves"))
+
+
+def live_view(manager: JobManager, models: list[str], options: dict) -> None:
+    # Always polling (a few small file reads): a job started from another tab
+    # or the command line shows up here too.
+    @st.fragment(run_every=REFRESH_S)
+    def _live() -> None:
+        job = manager.latest()
+        references = _reference_curves() if options["show_reference"] else []
+        if job is None:
+            # the chosen models' shipped runs, so a preset shows its finding before anything trains
+            faded = references_for(models, references, FIG6_MODELS)
+            shown = ", ".join(c.model for c in faded)
+            st.info("No job yet: choose a preset and press Start." + (f" Meanwhile, the shipped reference runs of {shown}:" if faded else ""))
+            if faded:
+                _draw([], faded, options)
+            return
+        status = job.status()
+        _job_status(status)
+        if status["state"] in ("done", "cancelled", "failed") and st.session_state.pop("watching", False):
+            st.rerun()  # redraw the whole page once: Start/Stop states change
+        runs = job.runs()
+        curves = [c for c in (curve_from_run(r) for r in runs) if not c.empty]
+        faded = references_for([r.config()["model_name"] for r in runs], references, FIG6_MODELS)
+        if curves or faded:
+            _draw(curves, faded, options)
+            underneath = f" over the shipped reference runs of {', '.join(c.model for c in faded)} (faded)" if faded else ""
+            st.caption(
+                f"Curves from this job's runs{underneath}. The camera icon above the chart saves it as a PNG. "
+                f"Paper: {CITATION}."
+            )
+        if not curves:
+            st.caption("The first points appear after the first logged steps.")
+
+    _live()
+
+
+def downloads(manager: JobManager, options: dict) -> None:
+    """On full reruns only, not rebuilt every refresh; drawn on click."""
+    latest = manager.latest()
+    if latest is None or not latest.runs():
+        return
+    runs = latest.runs()
+
+    def page() -> str:
+        curves = [c for c in (curve_from_run(r) for r in runs) if not c.empty]
+        fig = error_curves(curves, x_axis=options["x_axis"], log_y=options["log_y"], paper_markers=options["paper_markers"])
+        return figure_html(fig, "Error curves")
+
+    left, right, _ = st.columns([1, 1, 3])
+    left.download_button("Chart (HTML)", page, file_name="error-curves.html", mime="text/html", key="dl_html")
+    right.download_button("Metrics (CSV)", lambda: curves_csv(runs), file_name="metrics.csv", mime="text/csv", key="dl_csv")
+
+
+frame = page_frame("Train & compare")
+manager = JobManager(frame.runs_dir)
+st.title("Train & compare")
+st.markdown(
+    "Pick nets, press **Start**, and watch their error curves grow together, as in the paper's "
+    "Figure 6: training error thin and dashed, test error bold, one colour per model. All models "
+    "in a job train in lockstep on identical batches. Switch a model's shortcut off and on to "
+    "compare the same depth with and without it."
+)
+device_kind = resolve_device("auto").type  # cuda, mps or cpu: decides the defaults
+preset_name = st.selectbox("Preset", list(PRESETS), key="preset", on_change=_on_preset)
+preset = PRESETS[preset_name]
+st.caption(preset.blurb)
+chosen_models = model_rows(preset.models)
+settings = training_settings({**default_settings(device_kind), **dict(preset.overrides)}, preset_name)
+counts = _image_counts(frame.data_source)
+expected_duration(chosen_models, settings, counts, device_kind, frame.data_source)
+start_and_stop(manager, chosen_models, settings, frame.data_source, usable=counts is not None)
+shown = chart_options()
+live_view(manager, chosen_models, shown)
+downloads(manager, shown)

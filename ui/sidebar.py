@@ -1,0 +1,112 @@
+"""The shared frame of every page: page settings, the app's navigation (as
+page links with titles and icons) and the sidebar's choices.
+
+Every page script, app.py (Home) included, starts with `page_frame()`.
+Streamlit's own file-name navigation is hidden (client.showSidebarNavigation
+in .streamlit/config.toml), so a page opened first by its URL, a bookmark or
+a refreshed tab, shows the same sidebar as one reached by a link.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from resexplorer.system import device_summary
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Page:
+    script: str  # relative to the project folder; its file name is the URL path
+    title: str
+    icon: str
+    blurb: str  # what Home's "Where to go" says of it
+
+
+PAGES = (
+    Page("app.py", "Home", ":material/home:", "Home: the degradation problem at first sight"),
+    Page("pages/train.py", "Train & compare", ":material/monitoring:", "Train & compare: race plain and residual nets live (Fig. 6)"),
+    Page("pages/inside.py", "Inside the nets", ":material/biotech:", "Inside the nets: responses, residual branches, lesions, landscapes"),
+    Page("pages/attributions.py", "Attributions", ":material/visibility:", "Attributions: what plain and residual nets look at"),
+    Page("pages/tta.py", "Test-time augmentation", ":material/flip:", "Test-time augmentation: on your photos and the test set"),
+    Page("pages/runs.py", "Runs", ":material/folder_open:", "Runs: compare, delete and resume runs"),
+)
+
+SOURCES = {
+    "CIFAR-10 (downloaded on first use)": "cifar10",
+    "Image folder": "folder",
+    "Synthetic (generated, no download)": "synthetic",
+}
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The sidebar's choices, as every page reads them."""
+
+    data_source: str  # "cifar10", "synthetic" or an image-folder path
+    runs_dir: str
+
+
+@st.cache_resource(show_spinner=False)
+def _device() -> tuple[str, str]:
+    return device_summary()
+
+
+def _navigation() -> None:
+    for page in PAGES:
+        st.page_link(page.script, label=page.title, icon=page.icon)
+
+
+def _data_source() -> str:
+    default_folder = os.environ.get("RESEXPLORER_DATA", "")
+    choice = st.radio(
+        "Data source",
+        list(SOURCES),
+        index=1 if default_folder else 0,
+        key="source_choice",
+        persist_state="session",
+        help="Image folder: train/ and test/ (or val/) subfolders with one folder per class. "
+        "Its default comes from the RESEXPLORER_DATA environment variable.",
+    )
+    if SOURCES[choice] != "folder":
+        return SOURCES[choice]
+    folder = st.text_input(
+        "Image folder",
+        value=default_folder,
+        key="data_folder",
+        persist_state="session",
+        placeholder="path/to/folder with train/ and test/",
+    ).strip()
+    if folder and not os.path.isdir(os.path.expanduser(folder)):
+        st.warning("That folder does not exist here.")
+    return folder
+
+
+def page_frame(title: str) -> Frame:
+    """Set the page up and draw the sidebar; returns its choices. `title`
+    is the page's entry in PAGES (its browser-tab title)."""
+    # The icon is a local file: a material-symbol favicon would be fetched from Google at every visit.
+    st.set_page_config(
+        page_title=f"{title} · ResNet Explorer" if title != "Home" else "ResNet Explorer",
+        page_icon=str(ROOT / "assets" / "favicon.png"),
+        layout="wide",
+    )
+    with st.sidebar:
+        _navigation()
+        st.divider()
+        kind, description = _device()
+        st.markdown(f"**Device:** {kind}  \n<small>{description}</small>", unsafe_allow_html=True)
+        source = _data_source()
+        runs_dir = st.text_input(
+            "Runs folder",
+            value=os.environ.get("RESEXPLORER_RUNS", "runs"),
+            key="runs_dir_input",
+            persist_state="session",
+            help="Where your training runs are kept (RESEXPLORER_RUNS).",
+        ).strip()
+    return Frame(data_source=source, runs_dir=runs_dir or "runs")
