@@ -122,7 +122,7 @@ def model_rows(preset_models) -> list[str]:
         st.session_state[ROWS] = []
         _set_rows(preset_models or ["plain-20", "resnet-20"])
     for row_id in st.session_state[ROWS]:
-        depth, shortcut, zero, remove = st.columns([1.2, 2.2, 1.2, 0.5], vertical_alignment="bottom")
+        depth, shortcut, zero, remove, _ = st.columns([1, 1.5, 0.8, 0.35, 2.5], vertical_alignment="bottom")
         depth.selectbox("Depth (6n+2)", DEPTHS, key=_key(row_id, "depth"), persist_state="session")
         chosen = shortcut.segmented_control(
             "Shortcut", SHORTCUT_OPTIONS, required=True, key=_key(row_id, "shortcut"), persist_state="session", help=SHORTCUT_HELP
@@ -253,15 +253,16 @@ def _job_status(status: dict) -> None:
 
 
 def _draw(curves, faded, options: dict) -> None:
-    """The live chart: one key and one uirevision, so each refresh keeps the
-    user's zoom, pan and hidden legend entries."""
+    """The live chart: one key and one uirevision per choice of axes, so each
+    refresh keeps the user's zoom, pan and hidden legend entries (a new axis
+    choice starts afresh: a zoom in epochs means nothing in iterations)."""
     fig = error_curves(
         curves,
         x_axis=options["x_axis"],
         log_y=options["log_y"],
         paper_markers=options["paper_markers"],
         faded=faded,
-        uirevision="live",
+        uirevision=f"live {options['x_axis']} {options['log_y']}",
     )
     st.plotly_chart(fig, width="stretch", key="live_chart", config=chart_config("error-curves"))
 

@@ -46,7 +46,6 @@ def model_colour(model: str) -> str:
 
 
 MAX_POINTS = 240  # per line: more is invisible at chart width and slows the browser
-TEMPLATE = "plotly_white"
 REFERENCE_GROUP = "reference runs (faded)"
 
 
@@ -69,14 +68,16 @@ def _number(value) -> float | None:
 
 
 def _figure(data: list, layout: dict) -> go.Figure:
-    # One validating construction from plain dicts: cheaper than building
-    # each go.Scatter and then the figure, which validates everything twice.
-    return go.Figure({"data": data, "layout": {"template": TEMPLATE, **layout}})
+    """The figure of plain trace and layout dicts, validated once (building
+    each go.Scatter first and then the figure validates everything twice).
+    No template: plotly's default applies, unvalidated, and under Streamlit
+    it is Streamlit's theme, which st.plotly_chart restyles for light and
+    dark mode; a named template is validated on every figure."""
+    return go.Figure({"data": data, "layout": layout})
 
 
 def _latest(epochs: Sequence[float], errors: Sequence[float], at: float) -> str:
-    """The other curve's error (percent, as hover text) at its last point at or
-    before `at`. Text rather than a number: plotly.js formats a null as 0.00."""
+    """The error (percent, as text) at the curve's last point at or before `at`."""
     i = bisect_right(epochs, at) - 1
     return f"{100 * errors[i]:.2f}%" if i >= 0 else "not yet"
 
@@ -85,8 +86,9 @@ CURVE_KINDS = ("training error", "test error")
 
 
 def _curve_traces(curve: Curve, x_axis: str, reference: bool, first_reference: bool) -> list[dict]:
-    """A model's training (thin, dashed) and test (bold, with markers) traces,
-    each point carrying epoch, iteration and the other curve's error for hover."""
+    """A model's training (thin, dashed) and test (bold, with markers) traces.
+    Each point's customdata, [epoch, iteration, the other curve's error then
+    (at its last point at or before)], completes one hover with both errors."""
     colour = model_colour(curve.model)
     limit = MAX_POINTS // 3 if reference else MAX_POINTS  # faded lines need less detail
     steps = curve.steps_per_epoch
@@ -98,25 +100,26 @@ def _curve_traces(curve: Curve, x_axis: str, reference: bool, first_reference: b
     for kind in CURVE_KINDS:
         epochs, errors, other_epochs, other_errors = sources[kind]
         keep = _kept(len(epochs), limit)
-        ep = [epochs[i] for i in keep]
+        ep = [float(epochs[i]) for i in keep]
         iterations = [round(e * steps) for e in ep]
-        custom = [[round(e, 3), it, _latest(other_epochs, other_errors, e)] for e, it in zip(ep, iterations)]
         other = "test error" if kind == "training error" else "training error"
+        # The other error as text: plotly.js would format a missing value (null) as 0.00.
+        custom = [[round(e, 3), it, _latest(other_epochs, other_errors, e)] for e, it in zip(ep, iterations)]
         label = curve.label.replace("%{", "% {")  # the label goes into the template verbatim
         training = kind == "training error"
         trace = {
-            "type": "scatter",
+            "type": "scatter",  # SVG, never scattergl: a browser gives a page only a few WebGL contexts
             "mode": "lines" if training else "lines+markers",
             "name": f"{curve.label} {kind}",
             "legendgroup": "reference" if reference else curve.label,
             "meta": {"run": curve.label, "curve": kind, "reference": reference},
             "x": iterations if x_axis == "iteration" else [round(e, 4) for e in ep],
-            "y": [round(100 * errors[i], 3) for i in keep],
+            "y": [round(100 * float(errors[i]), 3) for i in keep],
             "customdata": custom,
             "hovertemplate": (
                 f"<b>{'reference run ' if reference else ''}{label}</b><br>"
-                "epoch %{customdata[0]:.2f} · iteration %{customdata[1]:,}<br>"
-                f"{kind}: %{{y:.2f}}%<br>{other}: %{{customdata[2]}}<extra></extra>"
+                f"{kind} %{{y:.2f}}% · {other} %{{customdata[2]}}<br>"
+                "epoch %{customdata[0]:.2f} · iteration %{customdata[1]:,}<extra></extra>"
             ),
             "line": {"color": colour, "width": 1.2 if training else 3, "dash": "dash" if training else "solid"},
         }
@@ -124,6 +127,7 @@ def _curve_traces(curve: Curve, x_axis: str, reference: bool, first_reference: b
             trace["marker"] = {"size": 5, "color": colour}
         if reference:
             trace["opacity"] = 0.3
+            trace["legendrank"] = 2000  # drawn first (underneath) but listed after the models (default rank 1000)
             if first_reference and training:
                 trace["legendgrouptitle"] = {"text": REFERENCE_GROUP}
         traces.append(trace)
@@ -160,13 +164,30 @@ def error_curves(
                 marked.append(value)
                 # Shapes take data values on a log axis; annotations take its log10.
                 shapes.append(
-                    {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": value, "y1": value,
-                     "line": {"color": colour, "width": 1.5, "dash": "dot"}, "layer": "below"}
+                    {
+                        "type": "line",
+                        "xref": "paper",
+                        "x0": 0,
+                        "x1": 1,
+                        "yref": "y",
+                        "y0": value,
+                        "y1": value,
+                        "line": {"color": colour, "width": 1.5, "dash": "dot"},
+                        "layer": "below",
+                    }
                 )
                 annotations.append(
-                    {"text": f"paper {curve.model}: {value}% ({source})", "xref": "paper", "x": 0, "xanchor": "left",
-                     "yref": "y", "y": math.log10(value) if log_y else value, "yanchor": "bottom",
-                     "showarrow": False, "font": {"size": 10, "color": colour}}
+                    {
+                        "text": f"paper {curve.model}: {value}% ({source})",
+                        "xref": "paper",
+                        "x": 0,
+                        "xanchor": "left",
+                        "yref": "y",
+                        "y": math.log10(value) if log_y else value,
+                        "yanchor": "bottom",
+                        "showarrow": False,
+                        "font": {"size": 10, "color": colour},
+                    }
                 )
 
     yaxis: dict = {"title": {"text": "error (%)"}}
@@ -206,8 +227,7 @@ class Series:
     hover: Sequence[str] | None = None  # per point, e.g. layer names
 
 
-def _legend_below(entries: int) -> dict:
-    return {"orientation": "h", "yanchor": "top", "y": -0.18 - 0.06 * min(entries // 2, 4), "xanchor": "left", "x": 0}
+LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0}
 
 
 def lines_chart(
@@ -246,7 +266,7 @@ def lines_chart(
             "margin": {"l": 60, "r": 20, "t": 20, "b": 50},
             "xaxis": xaxis,
             "yaxis": {"title": {"text": y_title}, **({"type": "log"} if log_y else {})},
-            "legend": _legend_below(len(series)),
+            "legend": LEGEND_BELOW,
             "hovermode": "closest",
         },
     )
@@ -258,35 +278,56 @@ def heatmap_panels(
     """2-D loss slices side by side, one panel per model, on one colour scale
     (log10 of the loss, so the basins show). z[j][i] is the loss at
     (alpha=axis[i], beta=axis[j]). Sized by cell_px: draw with width="content"."""
-    from plotly.subplots import make_subplots
-
-    titles = [title for title, _, _ in panels]
-    count = max(1, len(panels))
-    fig = make_subplots(rows=1, cols=count, subplot_titles=titles or None, horizontal_spacing=0.04)
-    for n, (title, axis, z) in enumerate(panels, start=1):
+    count, gap = max(1, len(panels)), 0.04
+    width = (1 - gap * (count - 1)) / count  # of the plotting area, per panel
+    # The subplot grid spelled out: plotly.subplots.make_subplots costs more than the data.
+    data, layout = [], {}
+    annotations = []
+    for n, (title, axis, z) in enumerate(panels):
+        suffix = str(n + 1) if n else ""
+        left = n * (width + gap)
         axis = [round(float(a), 3) for a in axis]
-        fig.add_trace(
-            go.Heatmap(
-                x=axis,
-                y=axis,
-                z=[[round(math.log10(max(float(v), 1e-6)), 4) for v in row] for row in z],
-                coloraxis="coloraxis",
-                hovertemplate=f"<b>{title.replace('%{', '% {')}</b><br>α %{{x}} · β %{{y}}<br>"
+        data.append(
+            {
+                "type": "heatmap",
+                "x": axis,
+                "y": axis,
+                "z": [[round(math.log10(max(float(v), 1e-6)), 4) for v in row] for row in z],
+                "coloraxis": "coloraxis",
+                "xaxis": f"x{suffix}",
+                "yaxis": f"y{suffix}",
+                "hovertemplate": f"<b>{title.replace('%{', '% {')}</b><br>α %{{x}} · β %{{y}}<br>"
                 f"{z_title}: %{{z:.3f}}<extra></extra>",
-            ),
-            row=1,
-            col=n,
+            }
         )
-        fig.update_xaxes(title_text="α", row=1, col=n)
-    fig.update_yaxes(title_text="β", row=1, col=1)
-    fig.update_layout(
-        template=TEMPLATE,
-        coloraxis={"colorscale": "Viridis", "colorbar": {"title": {"text": z_title}}},
-        width=count * cell_px + 160,
-        height=cell_px + 110,
-        margin={"l": 60, "r": 20, "t": 40, "b": 50},
+        layout[f"xaxis{suffix}"] = {"domain": [left, left + width], "anchor": f"y{suffix}", "title": {"text": "α"}}
+        # β labelled once, at the left: the other panels share (match) its axis
+        others = {"matches": "y", "showticklabels": False}
+        layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", **({"title": {"text": "β"}} if n == 0 else others)}
+        annotations.append(
+            {
+                "text": title,
+                "xref": "paper",
+                "yref": "paper",
+                "x": left + width / 2,
+                "y": 1,
+                "xanchor": "center",
+                "yanchor": "bottom",
+                "showarrow": False,
+                "font": {"size": 14},
+            }
+        )
+    return _figure(
+        data,
+        {
+            **layout,
+            "annotations": annotations,
+            "coloraxis": {"colorscale": "Viridis", "colorbar": {"title": {"text": z_title}}},
+            "width": count * cell_px + 160,
+            "height": cell_px + 110,
+            "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
+        },
     )
-    return fig
 
 
 def heatmap(
@@ -315,9 +356,9 @@ def heatmap(
         "hoverongaps": False,
         "xgap": 1,
         "ygap": 1,
-        "colorscale": "RdBu" if diverging else "Viridis",  # plotly's RdBu runs red (low) to blue (high)
+        "colorscale": "RdBu" if diverging else "Viridis",  # plotly.py's RdBu: red low, blue high
         # The colour bar's ticks in the cells' format without the sign (a "+" reads oddly on a scale).
-        "colorbar": {"title": {"text": colour_title}, "tickformat": text_format.lstrip("+- ")},
+        "colorbar": {"title": {"text": colour_title, "side": "right"}, "tickformat": text_format.lstrip("+- ")},
         "hovertemplate": "%{y} · %{x}: %{z:.2f}<extra></extra>",
     }
     if diverging:
@@ -329,7 +370,7 @@ def heatmap(
     return _figure(
         [trace],
         {
-            "height": height or 32 * len(y) + 70,
+            "height": height or max(32 * len(y) + 70, 160),  # a colour bar long enough to read
             "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
             "xaxis": {"side": "top", "type": "category", "showgrid": False},
             "yaxis": {"autorange": "reversed", "type": "category", "showgrid": False},
@@ -358,7 +399,7 @@ def probability_bars(classes: Sequence[str], series: dict[str, Sequence[float]])
             "margin": {"l": 60, "r": 20, "t": 20, "b": 40},
             "xaxis": {"type": "category", "tickangle": -30},
             "yaxis": {"title": {"text": "probability (%)"}},
-            "legend": _legend_below(len(data)),
+            "legend": LEGEND_BELOW,
         },
     )
 
@@ -371,10 +412,13 @@ def chart_config(filename: str) -> dict:
 
 def figure_html(fig: go.Figure, title: str) -> str:
     """A chart as a standalone web page for download, plotly.js inlined so it
-    opens offline. Build it on click (a callable for st.download_button): the
-    library makes the page several megabytes."""
+    opens offline, on a white template (Streamlit's theme template only has
+    placeholder colours that its front end fills in). Build it on click (a
+    callable for st.download_button): the library makes the page megabytes."""
     page = go.Figure(fig)
+    page.update_layout(template="plotly_white")
     if not page.layout.title.text:
         page.layout.title.text = title
+    page.layout.margin.t = max(page.layout.margin.t or 0, 60)  # room for the title
     text = page.to_html(include_plotlyjs=True, full_html=True)
-    return text.replace("<head>", f"<head><meta charset='utf-8'><title>{html.escape(title)}</title>", 1)
+    return text.replace("<head>", f"<head>\n    <title>{html.escape(title)}</title>", 1)

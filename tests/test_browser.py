@@ -19,6 +19,7 @@ from playwright.sync_api import expect, sync_playwright
 from helpers import ROOT, make_image_folder
 from resexplorer.jobs import JobManager
 from resexplorer.reference import reference_runs
+from ui.sidebar import PAGES
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM_FLAGS = [
@@ -45,14 +46,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture()
-def served_app(tmp_path):
-    folder = make_image_folder(tmp_path / "images", n_train=60, n_test=30)
-    runs = tmp_path / "runs"
+def _serve(env: dict) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py`, freshly started; returns it and its address."""
     port = _free_port()
-    env = {**os.environ, "RESEXPLORER_DATA": str(folder), "RESEXPLORER_RUNS": str(runs)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -66,6 +65,14 @@ def served_app(tmp_path):
                 break
         except OSError:
             time.sleep(0.5)
+    return proc, url
+
+
+@pytest.fixture()
+def served_app(tmp_path):
+    folder = make_image_folder(tmp_path / "images", n_train=60, n_test=30)
+    runs = tmp_path / "runs"
+    proc, url = _serve({**os.environ, "RESEXPLORER_DATA": str(folder), "RESEXPLORER_RUNS": str(runs)})
     try:
         yield url, runs
     finally:
@@ -77,13 +84,68 @@ def served_app(tmp_path):
 
 
 def _nav(page, label: str) -> None:
-    page.get_by_role("link", name=label).first.click()
+    page.locator("[data-testid=stSidebar]").get_by_role("link", name=label).first.click()
 
 
-def _point(model: str, curve: str = "") -> str:
-    """A drawn point of a model's error curve: Vega labels every mark with
-    its values (the tooltip's fields) for screen readers."""
-    return f'.vega-embed [aria-label*="model: {model}; curve: {curve}"]'
+# The traces plotly drew on the page: figures.py names each error curve's
+# model and kind in its meta.
+_DRAWN_MODELS = """() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(gd => gd.data || [])
+    .filter(t => t.meta && t.meta.run && !t.meta.reference).map(t => t.meta.run + ' ' + t.meta.curve)"""
+_CHART = "[data-testid=stPlotlyChart] .main-svg"
+
+
+def _drawn(page, model: str, curve: str = "test error", timeout: float = 120_000) -> None:
+    page.wait_for_function(f"() => ({_DRAWN_MODELS})().includes('{model} {curve}')", timeout=timeout)
+
+
+# Every page by its URL path, its heading and what marks it as drawn.
+FIRST_VISITS = {
+    "": ("ResNet Explorer", _CHART),
+    "train": ("Train & compare", _CHART),
+    "inside": ("Inside the nets", _CHART),
+    "attributions": ("Attributions", "text=Attribution maps"),
+    "tta": ("Test-time augmentation", _CHART),
+    "runs": ("Runs", "[data-testid=stDataFrame]"),
+}
+NAVIGATION = ["Home", "Train & compare", "Inside the nets", "Attributions", "Test-time augmentation", "Runs"]
+
+
+@pytest.mark.parametrize("path", list(FIRST_VISITS))
+def test_every_page_opened_first_by_its_url_on_a_fresh_server_shows_the_whole_app(tmp_path, path):
+    """A bookmark or a tab refreshed after a restart: the page's URL is the
+    first thing the fresh server sees, and the app's navigation (titles,
+    icons, the current page marked) and sidebar are there."""
+    heading, drawn = FIRST_VISITS[path]
+    proc, url = _serve({**os.environ, "RESEXPLORER_RUNS": str(tmp_path / "runs")})
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=_chromium(), headless=True, args=CHROMIUM_FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            page.goto(f"{url}/{path}")
+            expect(page.get_by_role("heading", name=heading).first).to_be_visible(timeout=120_000)
+            sidebar = page.locator("[data-testid=stSidebar]")
+            links = sidebar.locator("[data-testid=stPageLink-NavLink]")
+            expect(links).to_have_count(len(NAVIGATION), timeout=30_000)
+            assert [t.strip() for t in links.locator("[data-testid=stMarkdownContainer]").all_inner_texts()] == NAVIGATION
+            icons = [p.icon.removeprefix(":material/").removesuffix(":") for p in PAGES]
+            assert links.locator("[data-testid=stIconMaterial]").all_inner_texts() == icons
+            expect(sidebar.get_by_text("Device:")).to_be_visible()
+            expect(sidebar.get_by_text("Data source")).to_be_visible()
+            expect(sidebar.get_by_text("Runs folder")).to_be_visible()
+            # Streamlit's own file-name navigation is hidden
+            expect(page.locator("[data-testid=stSidebarNav]")).to_have_count(0)
+            # the current page's entry is marked (a background the others lack)
+            backgrounds = links.evaluate_all("links => links.map(a => getComputedStyle(a).backgroundColor)")
+            current = NAVIGATION.index(heading) if heading in NAVIGATION else 0
+            assert len(set(backgrounds) - {backgrounds[current]}) == 1 and backgrounds.count(backgrounds[current]) == 1
+            expect(page.locator(drawn).first).to_be_visible(timeout=180_000)
+            page.wait_for_timeout(500)  # the last pictures decode
+            page.screenshot(path=str(ARTIFACTS / f"0-first-visit-{path or 'home'}.png"), full_page=True)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(20)
 
 
 def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(served_app):
@@ -96,7 +158,7 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
         expect(page.get_by_role("heading", name="ResNet Explorer")).to_be_visible(timeout=60_000)
         expect(page.get_by_text("Device:")).to_be_visible()
         if reference_runs("fig6"):  # the shipped Fig. 6 runs are drawn at once
-            expect(page.locator(_point("resnet-56")).first).to_be_attached(timeout=60_000)
+            _drawn(page, "resnet-56", timeout=60_000)
         else:
             expect(page.get_by_text("No runs to draw yet")).to_be_visible(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "1-home.png"), full_page=True)
@@ -107,7 +169,7 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
         page.get_by_role("button", name="Start").click()
         # the live chart shows at least one point of each model
         for model in ("plain-20", "resnet-20"):
-            expect(page.locator(_point(model)).first).to_be_attached(timeout=120_000)
+            _drawn(page, model, "training error")
         page.screenshot(path=str(ARTIFACTS / "2-training.png"), full_page=True)
 
         _nav(page, "Runs")
@@ -118,16 +180,24 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
         _nav(page, "Train & compare")
         expect(page.get_by_role("heading", name="Train & compare")).to_be_visible(timeout=60_000)
         # the same job is still there, with its curves
-        expect(page.locator(_point("resnet-20", "test error")).first).to_be_attached(timeout=120_000)
+        _drawn(page, "resnet-20", "test error")
         expect(page.get_by_text("Job done")).to_be_visible(timeout=120_000)
         page.screenshot(path=str(ARTIFACTS / "4-back-to-training.png"), full_page=True)
 
         _nav(page, "Inside the nets")
         expect(page.get_by_role("heading", name="Layer responses (Fig. 7)")).to_be_visible(timeout=60_000)
         shown = "resnet-56" if reference_runs("fig6") else "resnet-20"  # the shipped pair, else the runs just made
-        expect(page.locator(".vega-embed text", has_text=f"{shown} @").first).to_be_visible(timeout=120_000)
+        expect(page.locator(f"{_CHART} .legendtext", has_text=f"{shown} @").first).to_be_visible(timeout=120_000)
+        if reference_runs("fig6"):  # one click on the shortcut toggle swaps the plain net out of every chart
+            page.get_by_role("radio", name="on (residual)").click()
+            legend = page.locator(f"{_CHART} .legendtext")
+            expect(legend.filter(has_text="plain-56 @")).to_have_count(0, timeout=120_000)
+            expect(legend.filter(has_text="resnet-56 @").first).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "5-inside-residual-only.png"), full_page=True)
+            page.get_by_role("radio", name="both").click()
+            expect(legend.filter(has_text="plain-56 @").first).to_be_visible(timeout=120_000)
         lesion_button = page.get_by_role("button", name="Compute the lesion sweeps")
-        lesion_chart = page.locator(".vega-embed text", has_text="deleted block")
+        lesion_chart = page.locator(f"{_CHART} .xtitle", has_text="deleted block")
         try:
             expect(lesion_button.or_(lesion_chart).first).to_be_visible(timeout=180_000)
             if lesion_button.count():  # shipped runs come with their sweeps computed
@@ -141,7 +211,7 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
         page.locator("input[type=file]").set_input_files(str(ROOT / "assets" / "samples" / "photos" / "cat-chelsea.png"))
         expect(page.get_by_text("Attribution maps")).to_be_visible(timeout=120_000)
         expect(page.get_by_text("resnet-56 · Grad-CAM" if reference_runs("fig6") else "resnet-20 · Grad-CAM").first).to_be_visible(timeout=60_000)  # an image caption
-        expect(page.locator(".vega-embed text", has_text="pixels removed (%)").first).to_be_visible(timeout=120_000)  # the deletion curves
+        expect(page.locator(f"{_CHART} .xtitle", has_text="pixels removed (%)").first).to_be_visible(timeout=120_000)  # the deletion curves
         # every picture (the input, the original, 2 models x 4 maps) has arrived and decoded
         page.wait_for_function(
             "() => { const imgs = [...document.querySelectorAll('[data-testid=stImage] img')];"
@@ -149,5 +219,18 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
             timeout=60_000,
         )
         page.screenshot(path=str(ARTIFACTS / "6-attributions.png"), full_page=True)
+
+        _nav(page, "Test-time augmentation")
+        page.get_by_text("Upload", exact=True).click()
+        page.locator("input[type=file]").set_input_files(str(ROOT / "assets" / "samples" / "photos" / "coffee-cup.png"))
+        expect(page.get_by_role("heading", name="coffee-cup.png")).to_be_visible(timeout=120_000)
+        expect(page.locator(f"{_CHART} .legendtext", has_text="10-crop").first).to_be_visible(timeout=60_000)  # probability bars
+        expect(page.get_by_role("heading", name="What is it really? An ImageNet ResNet-50")).to_be_visible(timeout=120_000)
+        page.wait_for_function(  # the 32x32 input and its 10 views have arrived and decoded
+            "() => { const imgs = [...document.querySelectorAll('[data-testid=stImage] img')];"
+            " return imgs.length >= 11 && imgs.every(i => i.complete && i.naturalWidth > 0); }",
+            timeout=60_000,
+        )
+        page.screenshot(path=str(ARTIFACTS / "7-tta-upload.png"), full_page=True)
         browser.close()
     assert len(JobManager(runs).jobs()) == 1

@@ -1,5 +1,7 @@
 """AppTest of the Inside-the-nets page on runs trained here."""
 
+import re
+
 from helpers import app, figures, points, x_title
 from resexplorer import reference
 
@@ -44,3 +46,20 @@ def test_page_says_what_to_do_without_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(reference, "REFERENCE_RUNS_DIR", tmp_path / "none")
     at = app("pages/inside.py")
     assert not at.exception and any("Train & compare" in i.value for i in at.info)
+
+
+def test_the_shortcut_toggle_swaps_the_runs_of_every_chart(two_runs):
+    at = app("pages/inside.py")
+    at.segmented_control(key="inside_runs:shortcuts").set_value("on").run()
+    assert not at.exception
+    assert at.multiselect(key="inside_runs").value == [two_runs["resnet-8"].run_id]
+    assert _models(at) == {"resnet-8"}  # Fig. 7, ratios, evolution, gradients: the plain net is gone from all
+    at.segmented_control(key="inside_runs:shortcuts").set_value("off").run()
+    assert _models(at) == {"plain-8"}
+    at.segmented_control(key="inside_runs:shortcuts").set_value("both").run()
+    assert _models(at) == {"plain-8", "resnet-8"}
+
+
+def _models(at) -> set[str]:
+    """The models of every line drawn on the page."""
+    return {re.match(r"(plain|resnet)-\d+", name).group(0) for name in points(figures(at))}

@@ -61,3 +61,11 @@ def test_imagenet_offline_says_what_to_do(two_runs, monkeypatch):
     at = app("pages/tta.py")
     at.toggle(key="tta_imagenet").set_value(True).run()
     assert not at.exception and any("put it at" in e.value for e in at.error)
+
+
+def test_the_residual_net_is_the_default_and_the_toggle_adds_the_plain_one(two_runs):
+    at = app("pages/tta.py")
+    assert at.multiselect(key="tta_runs").value == [two_runs["resnet-8"].run_id]
+    at.segmented_control(key="tta_runs:shortcuts").set_value("both").run()
+    assert not at.exception
+    assert [t.label for t in at.tabs][:2] == ["plain-8", "resnet-8"]  # a tab per model for each image

@@ -47,22 +47,20 @@ def pick_runs(offer: Catalog, label: str, key: str, depth: int, shortcuts: str) 
     else:  # first view: the defaults' runs (the user's latest when nothing ships)
         found, _ = offer.pair(depth, shortcuts) if depths else ([], [])
         st.session_state[key] = found or offer.yours[-2:]
-    quick, full = st.columns([2, 3])
-    with quick:
-        left, right = st.columns([1, 2])
-        if depths:
-            left.selectbox(
-                "Depth (6n+2)", depths, index=depths.index(depth), key=f"{key}:depth",
-                on_change=_apply_toggle, args=(offer, key),
-            )
-            right.segmented_control(
-                "Shortcuts", SHORTCUT_CHOICES, default=shortcuts, required=True, key=f"{key}:shortcuts",
-                format_func=SHORTCUT_LABELS.get, on_change=_apply_toggle, args=(offer, key),
-                help="Off: the plain net of this depth; on: the residual net (option A); both: side by side.",
-            )
-            _, missing = offer.pair(st.session_state[f"{key}:depth"], st.session_state[f"{key}:shortcuts"])
-            if missing:
-                st.caption(f"No trained run of {', '.join(missing)} yet: train one on **Train & compare**.")
+    depth_col, toggle_col, full = st.columns([0.8, 2.2, 4])
+    if depths:
+        depth_col.selectbox(
+            "Depth (6n+2)", depths, index=depths.index(depth), key=f"{key}:depth",
+            on_change=_apply_toggle, args=(offer, key),
+        )
+        toggle_col.segmented_control(
+            "Shortcuts", SHORTCUT_CHOICES, default=shortcuts, required=True, key=f"{key}:shortcuts",
+            format_func=SHORTCUT_LABELS.get, on_change=_apply_toggle, args=(offer, key),
+            help="Off: the plain net of this depth; on: the residual net (option A); both: side by side.",
+        )
+        _, missing = offer.pair(st.session_state[f"{key}:depth"], st.session_state[f"{key}:shortcuts"])
+        if missing:
+            toggle_col.caption(f"No trained run of {', '.join(missing)} yet: train one on **Train & compare**.")
     chosen = full.multiselect(label, list(offer.runs), format_func=offer.label, key=key)
     if not chosen:
         st.info("Pick one or more runs above.")
