@@ -8,7 +8,7 @@ from resexplorer.claims import FIG6_MODELS
 from resexplorer.curves import curve_from_run, curves_csv, references_for
 from resexplorer.data import count_images
 from resexplorer.errors import ResExplorerError
-from resexplorer.figures import chart_config, error_curves, figure_html
+from resexplorer.figures import chart_config, error_curves, figure_html, with_view
 from resexplorer.jobs import JobBusy, JobManager
 from resexplorer.paper import CITATION
 from resexplorer.planning import (
@@ -25,6 +25,7 @@ from resexplorer.planning import (
 )
 from resexplorer.reference import reference_runs
 from resexplorer.train import SCHEDULES, resolve_device
+from ui.chart_view import kept_view
 from ui.sidebar import page_frame
 
 REFRESH_S = 2.0
@@ -253,17 +254,19 @@ def _job_status(status: dict) -> None:
 
 
 def _draw(curves, faded, options: dict) -> None:
-    """The live chart: one key and one uirevision per choice of axes, so each
-    refresh keeps the user's zoom, pan and hidden legend entries (a new axis
-    choice starts afresh: a zoom in epochs means nothing in iterations)."""
+    """The live chart, drawn with the user's zoom, pan and hidden legend
+    entries of its last refresh (ui/chart_view.py); a new choice of axes
+    starts afresh: a zoom in epochs means nothing in iterations."""
+    revision = f"{options['x_axis']}-{'log' if options['log_y'] else 'linear'}"
     fig = error_curves(
         curves,
         x_axis=options["x_axis"],
         log_y=options["log_y"],
         paper_markers=options["paper_markers"],
         faded=faded,
-        uirevision=f"live {options['x_axis']} {options['log_y']}",
+        uirevision=revision,  # plotly's own keeper, for a Streamlit that keeps the chart mounted
     )
+    fig = with_view(fig, kept_view("live_chart", revision))
     st.plotly_chart(fig, width="stretch", key="live_chart", config=chart_config("error-curves"))
 
 

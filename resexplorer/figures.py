@@ -404,6 +404,21 @@ def probability_bars(classes: Sequence[str], series: dict[str, Sequence[float]])
     )
 
 
+def with_view(fig: go.Figure, view: dict) -> go.Figure:
+    """The figure as the user last left it: `view` is {"x": [low, high] or
+    None, "y": ..., "hidden": [trace names]} (axis ranges in plotly's own
+    units, log10 on a log axis). None leaves an axis to the data."""
+    for axis, update in (("x", fig.update_xaxes), ("y", fig.update_yaxes)):
+        span = view.get(axis)
+        if span and len(span) == 2 and all(isinstance(v, (int, float)) for v in span):
+            update(range=list(span), autorange=False)
+    hidden = set(view.get("hidden") or ())
+    for trace in fig.data:
+        if trace.name in hidden:
+            trace.visible = "legendonly"
+    return fig
+
+
 def chart_config(filename: str) -> dict:
     """The `config` for st.plotly_chart: no plotly logo, and the mode bar's
     camera button saves a sharp PNG named after the chart."""

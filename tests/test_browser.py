@@ -74,7 +74,7 @@ def served_app(tmp_path):
     runs = tmp_path / "runs"
     proc, url = _serve({**os.environ, "RESEXPLORER_DATA": str(folder), "RESEXPLORER_RUNS": str(runs)})
     try:
-        yield url, runs
+        yield url, runs, folder
     finally:
         job = JobManager(runs).active()
         if job:
@@ -149,7 +149,7 @@ def test_every_page_opened_first_by_its_url_on_a_fresh_server_shows_the_whole_ap
 
 
 def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(served_app):
-    url, runs = served_app
+    url, runs, _ = served_app
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=_chromium(), headless=True, args=CHROMIUM_FLAGS)
@@ -234,3 +234,78 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
         page.screenshot(path=str(ARTIFACTS / "7-tta-upload.png"), full_page=True)
         browser.close()
     assert len(JobManager(runs).jobs()) == 1
+
+
+# The live chart's plotly element; for a moment while it remounts there is none.
+_LIVE = "document.querySelector('.st-key-live_chart .js-plotly-plot')"
+
+
+def _box(locator) -> dict:
+    """The element's box, once it is drawn (the chart remounts now and then)."""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        box = locator.bounding_box()
+        if box:
+            return box
+        time.sleep(0.1)
+    raise AssertionError(f"{locator} was never drawn")
+
+
+def _live(page, expression: str, timeout: float = 30_000):
+    """`expression` of the live chart's element `gd`, once there is one."""
+    handle = page.wait_for_function(
+        f"() => {{ const gd = {_LIVE}; return gd && gd._fullLayout && gd.data ? {{value: {expression}}} : null; }}",
+        timeout=timeout,
+    )
+    return handle.json_value()["value"]
+
+
+def test_the_live_chart_keeps_the_users_zoom_and_hidden_entries_while_it_refreshes(served_app):
+    """A job adds points every step; the chart redraws every 2 s and keeps
+    the user's zoom box and the model they hid in the legend."""
+    url, runs, folder = served_app
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), headless=True, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page.goto(f"{url}/train")
+        expect(page.get_by_role("heading", name="Train & compare")).to_be_visible(timeout=60_000)
+        JobManager(runs).start_training(["plain-8", "resnet-8"], str(folder), {"epochs": 300, "batch_size": 16, "log_every": 1})
+        _drawn(page, "resnet-8", "training error")
+        points = "gd.data.find(t => t.name === 'resnet-8 training error').x.length"
+        page.wait_for_function(f"() => {{ const gd = {_LIVE}; return gd && gd.data && {points} >= 4; }}", timeout=120_000)
+
+        hidden = f"() => {{ const gd = {_LIVE}; return gd && gd.data.filter(t => t.visible === 'legendonly').length === 2; }}"
+        for _ in range(5):  # a click that a refresh cuts short does nothing: try again
+            box = _box(page.locator(".st-key-live_chart .legendtext", has_text="plain-8 test error"))
+            page.mouse.click(box["x"] + 3, box["y"] + box["height"] / 2)  # hides plain-8's two curves
+            page.wait_for_timeout(600)
+            if page.evaluate(hidden):
+                break
+        page.wait_for_function(hidden)
+        before = _live(page, "gd._fullLayout.xaxis.range")
+        span = before[1] - before[0]
+        for _ in range(5):  # a drag that a refresh cuts short does nothing: try again
+            area = _box(page.locator(".st-key-live_chart .nsewdrag").first)
+            y = area["y"] + area["height"] / 2
+            page.mouse.move(area["x"] + 0.6 * area["width"], y)
+            page.mouse.down()
+            page.mouse.move(area["x"] + 0.8 * area["width"], y + 40, steps=4)  # zoom into a box
+            page.mouse.up()
+            page.wait_for_timeout(300)
+            zoomed = _live(page, "gd._fullLayout.xaxis.range")
+            if zoomed[1] - zoomed[0] < 0.5 * span:  # a view the data alone would never give
+                break
+        page.wait_for_timeout(2500)  # the zoom has reached Python and come back in a redrawn chart
+        zoomed = _live(page, "gd._fullLayout.xaxis.range")
+        assert zoomed[1] - zoomed[0] < 0.5 * span
+        seen = _live(page, points)
+
+        page.wait_for_function(  # refreshed with new points
+            f"() => {{ const gd = {_LIVE}; return gd && gd.data && {points} >= {seen + 3}; }}", timeout=120_000
+        )
+        page.wait_for_timeout(2500)  # and once more
+        live = _live(page, "[gd._fullLayout.xaxis.range, gd.data.filter(t => t.visible === 'legendonly').map(t => t.name)]")
+        page.screenshot(path=str(ARTIFACTS / "8-live-chart-kept-view.png"), full_page=True)
+        browser.close()
+    assert live[0] == pytest.approx(zoomed)
+    assert sorted(live[1]) == ["plain-8 test error", "plain-8 training error"]

@@ -19,6 +19,7 @@ from resexplorer.figures import (
     lines_chart,
     model_colour,
     probability_bars,
+    with_view,
 )
 from resexplorer.launch import start_race
 from resexplorer.models import ModelConfig
@@ -337,3 +338,14 @@ def test_long_curves_are_thinned_but_keep_their_ends():
     assert train.y[-1] == pytest.approx(100 * (1 - (n - 1) / n), abs=1e-3)
     faded = _trace(error_curves([], faded=[long]), "resnet-20", "training error")
     assert len(faded.x) <= MAX_POINTS // 3 + 1 and faded.x[-1] == pytest.approx((n - 1) / 100)  # faded: less detail
+
+
+def test_a_kept_view_fixes_the_axes_and_hides_the_traces_the_user_hid():
+    fig = with_view(error_curves([_curve(), _curve("plain-20", "plain")]), {"x": [0.5, 0.75], "y": [1.2, 1.8], "hidden": ["plain-20 test error"]})
+    layout = fig.to_plotly_json()["layout"]
+    assert layout["xaxis"]["range"] == [0.5, 0.75] and layout["xaxis"]["autorange"] is False
+    assert layout["yaxis"]["range"] == [1.2, 1.8]
+    assert {t.name: t.visible for t in fig.data}["plain-20 test error"] == "legendonly"
+    assert {t.name: t.visible for t in fig.data}["resnet-20 test error"] is None
+    untouched = with_view(error_curves([_curve()]), {"x": None, "y": None, "hidden": []}).to_plotly_json()["layout"]
+    assert "range" not in untouched["xaxis"]  # the data's own view, after a double-click reset
