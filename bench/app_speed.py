@@ -78,7 +78,7 @@ def _serve(env: dict, script: str = "app.py") -> tuple[subprocess.Popen, str]:
 
 def first_renders(browser, url: str, repeats: int, warm_browser: bool, pages: dict = PAGES) -> dict[str, list[float]]:
     """Each page opened in a fresh tab. Cold: every tab in a new browser
-    context, so the app's JavaScript (Streamlit's and Vega's bundles)
+    context, so the app's JavaScript (Streamlit's and plotly.js's bundles)
     downloads each time, as on a first visit. Warm: tabs share one context,
     whose HTTP cache holds those bundles after round 0, as for a returning
     user or a second page."""

@@ -105,6 +105,15 @@ def test_starting_a_tiny_job_draws_its_runs_metrics(folder_app):
     assert faded == set(FIG6_MODELS)
     live = next(f for f in figures(at) if curves([f]))
     assert live["layout"]["uirevision"]  # zoom, pan and hidden entries survive the refreshes
+    groups = {t["meta"]["run"]: t["legendgroup"] for t in live["data"] if not t["meta"]["reference"]}
+    assert sorted(groups) == ["plain-8", "resnet-8"] and len(set(groups.values())) == 2  # a legend group per model
+    assert all(t["legendgroup"] == groups[t["meta"]["run"]] for t in live["data"] if not t["meta"]["reference"])
+    at.toggle(key="log_y").set_value(True).run()
+    live = next(f for f in figures(at) if curves([f]))
+    assert live["layout"]["yaxis"]["type"] == "log"
+    drawn = [v for values in curves([live]).values() for v in values if v > 0]
+    low, high = live["layout"]["yaxis"]["range"]
+    assert 10**low <= min(drawn) and max(drawn) <= 10**high  # fitted to the data
     assert [b.label for b in at.get("download_button")] == ["Chart (HTML)", "Metrics (CSV)"]
 
 

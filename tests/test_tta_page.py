@@ -3,9 +3,11 @@
 import pytest
 from torchvision.models import ResNet50_Weights
 
-from helpers import app, figures, trace_types, values
+from helpers import ROOT, app, figures, trace_types, values
 from image_corpus import corpus
-from resexplorer.tta import MERGES, STRATEGIES
+from resexplorer.images import decode_upload
+from resexplorer.inference import load_run_model
+from resexplorer.tta import MERGES, STRATEGIES, predict
 
 
 def test_samples_get_a_table_per_model_bars_and_a_view_gallery(two_runs):
@@ -40,6 +42,12 @@ def test_true_classes_give_accuracy_and_the_test_set_is_scored_once(two_runs):
     at = app("pages/tta.py")
     at.selectbox(key="tta_truth_0").set_value(at.selectbox(key="tta_truth_0").options[1]).run()
     assert any("Accuracy over the 1 image" in s.value for s in at.subheader)
+    (accuracy,) = [fig for fig in figures(at) if "heatmap" in trace_types(fig)]
+    loaded = load_run_model(two_runs["resnet-8"])
+    image = decode_upload("cat-chelsea.png", (ROOT / "assets/samples/photos/cat-chelsea.png").read_bytes()).model_input()[None]
+    expected = [100.0 * (int(predict(loaded.model, image, s, m, loaded.inputs).predictions[0]) == 0) for s in STRATEGIES for m in MERGES]
+    assert [v for row in accuracy["data"][0]["z"] for v in row] == expected  # class 0 is options[1]
+    assert (accuracy["data"][0]["zmin"], accuracy["data"][0]["zmax"]) == (0, 100)
     button = next(b for b in at.button if b.key.startswith("tta_eval_"))
     button.click().run()
     assert not at.exception and not at.error
@@ -47,6 +55,15 @@ def test_true_classes_give_accuracy_and_the_test_set_is_scored_once(two_runs):
     assert len(maps) == 3  # uploads' accuracy, clean test set, corruptions
     rows = values(maps[2]["data"][0]["y"])
     assert rows[0] == "clean" and len(rows) == 16
+    from resexplorer import analysis
+
+    run = two_runs["resnet-8"]
+    clean = analysis.cached(run, run.metrics("epoch")[-1]["epoch"], "tta_testset", n=10000)
+    drawn = maps[1]["data"][0]
+    assert values(drawn["y"]) == clean["strategies"] and values(drawn["x"]) == clean["merges"]
+    expected = [[100 * clean["accuracy"][s][m] for m in clean["merges"]] for s in clean["strategies"]]
+    assert [v for row in drawn["z"] for v in row] == pytest.approx([v for row in expected for v in row])  # the scores
+    assert all(text for row in drawn["text"] for text in row)  # every cell written
     at = app("pages/tta.py")  # cached: no button, charts at once
     assert not any(b.key.startswith("tta_eval_") for b in at.button)
     at.select_slider(key="tta_n").set_value(500).run()  # another subset is scored on request
