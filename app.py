@@ -88,7 +88,11 @@ def degradation_section(runs_dir: str) -> None:
         )
         return
     shortcuts = st.segmented_control(
-        "Shortcuts", SHORTCUT_CHOICES, default="both", required=True, key="home_shortcuts",
+        "Shortcuts",
+        SHORTCUT_CHOICES,
+        default="both",
+        required=True,
+        key="home_shortcuts",
         format_func=SHORTCUT_LABELS.get,
         help="Off: plain nets only; on: residual nets only; both: all of them.",
     )

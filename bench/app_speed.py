@@ -41,8 +41,20 @@ from resexplorer.jobs import JobManager  # noqa: E402
 from resexplorer.runs import RunStore  # noqa: E402
 from resexplorer.synthetic import make_synthetic, write_image_folder  # noqa: E402
 
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-CHART = "[data-testid=stPlotlyChart] .main-svg .scatterlayer .trace, [data-testid=stPlotlyChart] .main-svg .heatmaplayer image, [data-testid=stPlotlyChart] .main-svg .barlayer .trace"  # a drawn trace of a plotly chart
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# A drawn trace of a plotly chart: lines, heat maps or bars.
+CHART = ", ".join(
+    f"[data-testid=stPlotlyChart] .main-svg {layer}"
+    for layer in (".scatterlayer .trace", ".heatmaplayer image", ".barlayer .trace")
+)
 BARE_PAGE = {"": ("A bare page", CHART)}
 PAGES = {  # url path -> (heading, what else marks the page as drawn)
     "": ("ResNet Explorer", CHART),
@@ -63,8 +75,25 @@ def _free_port() -> int:
 def _serve(env: dict, script: str = "app.py") -> tuple[subprocess.Popen, str]:
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            script,
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
@@ -107,13 +136,16 @@ def chart_latency(browser, url: str, runs_dir: Path, data: str) -> list[float]:
     page = browser.new_page(viewport={"width": 1400, "height": 1200})
     page.goto(f"{url}/train")
     page.get_by_role("heading", name="Train & compare").wait_for(timeout=60_000)
-    JobManager(runs_dir).start_training(["resnet-8"], data, {"epochs": 30, "batch_size": 32, "log_every": 1, "test_subset": 50})
+    JobManager(runs_dir).start_training(
+        ["resnet-8"], data, {"epochs": 30, "batch_size": 32, "log_every": 1, "test_subset": 50}
+    )
     seen: dict[float, float] = {}  # last training point drawn (its epoch) -> when first seen
     deadline = time.time() + 90
     while time.time() < deadline and len(seen) < 30:
         last = page.evaluate(  # the traces plotly drew; figures.error_curves names each in its meta
             """() => { const xs = [...document.querySelectorAll('.js-plotly-plot')].flatMap(gd => gd.data || [])
-                         .filter(t => t.meta && t.meta.run === 'resnet-8' && t.meta.curve === 'training error' && !t.meta.reference)
+                         .filter(t => t.meta && t.meta.run === 'resnet-8' && !t.meta.reference
+                                      && t.meta.curve === 'training error')
                          .flatMap(t => Array.from(t.x));
                        return xs.length ? Math.max(...xs) : null; }"""
         )
@@ -142,16 +174,30 @@ def main() -> None:
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=args.chromium, headless=True, args=FLAGS)
-                baseline = {kind: first_renders(browser, bare_url, args.repeats, kind == "warm", BARE_PAGE)[""] for kind in ("cold", "warm")}
+                baseline = {
+                    kind: first_renders(browser, bare_url, args.repeats, kind == "warm", BARE_PAGE)[""]
+                    for kind in ("cold", "warm")
+                }
                 bare.terminate()
-                all_renders = {kind: first_renders(browser, url, args.repeats, kind == "warm") for kind in ("cold", "warm")}
+                all_renders = {
+                    kind: first_renders(browser, url, args.repeats, kind == "warm") for kind in ("cold", "warm")
+                }
                 for kind, renders in all_renders.items():
                     base = statistics.median(baseline[kind])
-                    print(f"first render, {kind} browser cache, seconds (median of {args.repeats}, after one warm-up round; goal <= 3 s):")
-                    print(f"  {'bare page':<14} {base:5.2f}   (a bare Streamlit page with one plotly chart; all: {', '.join(f'{v:.2f}' for v in baseline[kind])})")
+                    print(
+                        f"first render, {kind} browser cache, seconds (median of {args.repeats}, "
+                        "after one warm-up round; goal <= 3 s):"
+                    )
+                    print(
+                        f"  {'bare page':<14} {base:5.2f}   (a bare Streamlit page with one plotly chart; "
+                        f"all: {', '.join(f'{v:.2f}' for v in baseline[kind])})"
+                    )
                     for path, values in renders.items():
                         median = statistics.median(values)
-                        print(f"  /{path or '':<13} {median:5.2f}   x{median / base:.2f} the bare page   (all: {', '.join(f'{v:.2f}' for v in values)})")
+                        print(
+                            f"  /{path or '':<13} {median:5.2f}   x{median / base:.2f} the bare page   "
+                            f"(all: {', '.join(f'{v:.2f}' for v in values)})"
+                        )
                 latencies = chart_latency(browser, url, runs_dir, str(folder))
                 browser.close()
         finally:
@@ -160,10 +206,16 @@ def main() -> None:
                 server.wait(20)
     if latencies:
         print(f"chart update latency while training, seconds over {len(latencies)} points (refresh every 2 s):")
-        print(f"  median {statistics.median(latencies):.2f}, 90th percentile {sorted(latencies)[int(0.9 * (len(latencies) - 1))]:.2f}, max {max(latencies):.2f}")
+        print(
+            f"  median {statistics.median(latencies):.2f}, "
+            f"90th percentile {sorted(latencies)[int(0.9 * (len(latencies) - 1))]:.2f}, max {max(latencies):.2f}"
+        )
     else:
         print("no chart updates were seen")
-    summary = {f"first_render_{kind}_s": {k or "home": round(statistics.median(v), 2) for k, v in renders.items()} for kind, renders in all_renders.items()}
+    summary = {
+        f"first_render_{kind}_s": {k or "home": round(statistics.median(v), 2) for k, v in renders.items()}
+        for kind, renders in all_renders.items()
+    }
     summary["bare_page_s"] = {kind: round(statistics.median(v), 2) for kind, v in baseline.items()}
     print(json.dumps({**summary, "chart_latency_median_s": statistics.median(latencies) if latencies else None}))
 

@@ -25,7 +25,7 @@ import plotly.io as pio
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from resexplorer.curves import Curve  # noqa: E402
-from resexplorer.figures import error_curves, heatmap, lines_chart, Series  # noqa: E402
+from resexplorer.figures import Series, error_curves, heatmap, lines_chart  # noqa: E402
 
 
 def _curve(model: str, arch: str, depth: int, epochs: int = 30, windows: int = 20) -> Curve:
@@ -70,11 +70,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=50)
     args = parser.parse_args()
-    runs = [_curve("plain-20", "plain", 20), _curve("plain-56", "plain", 56), _curve("resnet-20", "resnet", 20), _curve("resnet-56", "resnet", 56)]
+    runs = [
+        _curve("plain-20", "plain", 20),
+        _curve("plain-56", "plain", 56),
+        _curve("resnet-20", "resnet", 20),
+        _curve("resnet-56", "resnet", 56),
+    ]
     figures = {
         "Fig. 6 live chart (4 runs + 4 faded)": lambda: error_curves(runs, faded=runs, paper_markers=True, log_y=True),
-        "Fig. 7 lines (2 models x 55 layers)": lambda: lines_chart([Series(c.label, c.model, list(range(55)), [1.0] * 55) for c in runs[:2]], "layer", "std"),
-        "heat map (6 x 5, every number written)": lambda: heatmap([[90.0] * 5] * 6, list("abcde"), list("uvwxyz"), "accuracy %"),
+        "Fig. 7 lines (2 models x 55 layers)": lambda: lines_chart(
+            [Series(c.label, c.model, list(range(55)), [1.0] * 55) for c in runs[:2]], "layer", "std"
+        ),
+        "heat map (6 x 5, every number written)": lambda: heatmap(
+            [[90.0] * 5] * 6, list("abcde"), list("uvwxyz"), "accuracy %"
+        ),
     }
     print(f"per redraw, milliseconds (median of {args.repeats}):")
     for name, build in figures.items():
@@ -86,10 +95,15 @@ def main() -> None:
         pio.json.config.default_engine = "orjson"
         fast = _median_ms(lambda: pio.to_json(fig, validate=False), args.repeats)
         print(f"  {name}")
-        print(f"    build {build_ms:6.2f}   copy {copy_ms:5.2f}   to_json: json {baseline:5.2f}, orjson {fast:5.2f} (x{fast / baseline:.2f})")
+        print(
+            f"    build {build_ms:6.2f}   copy {copy_ms:5.2f}   "
+            f"to_json: json {baseline:5.2f}, orjson {fast:5.2f} (x{fast / baseline:.2f})"
+        )
     fig = figures["Fig. 6 live chart (4 runs + 4 faded)"]()
     plain, fast = (_streamlit_call_ms(fig, args.repeats, engine) for engine in ("json", "orjson"))
-    print(f"st.plotly_chart of the Fig. 6 chart: json {plain:.2f} ms, orjson {fast:.2f} ms per call (x{fast / plain:.2f})")
+    print(
+        f"st.plotly_chart of the Fig. 6 chart: json {plain:.2f} ms, orjson {fast:.2f} ms per call (x{fast / plain:.2f})"
+    )
 
 
 if __name__ == "__main__":

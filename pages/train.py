@@ -31,7 +31,10 @@ from ui.sidebar import page_frame
 REFRESH_S = 2.0
 ROWS = "train_rows"  # session state: the row ids of the models, in order
 _new_ids = itertools.count()
-SHORTCUT_HELP = "none: a plain net; A: identity shortcuts, zero-padded where the shape changes; B: projections there; C: projections everywhere"
+SHORTCUT_HELP = (
+    "none: a plain net; A: identity shortcuts, zero-padded where the shape changes; "
+    "B: projections there; C: projections everywhere"
+)
 
 
 @st.cache_resource(show_spinner="Measuring this device's speed…")
@@ -74,7 +77,11 @@ def _add_row(row: ModelRow) -> None:
 
 def _row(row_id: int) -> ModelRow:
     shortcut = st.session_state[_key(row_id, "shortcut")]
-    return ModelRow(st.session_state[_key(row_id, "depth")], shortcut, shortcut != NO_SHORTCUT and st.session_state[_key(row_id, "zero")])
+    return ModelRow(
+        st.session_state[_key(row_id, "depth")],
+        shortcut,
+        shortcut != NO_SHORTCUT and st.session_state[_key(row_id, "zero")],
+    )
 
 
 def _set_rows(names) -> None:
@@ -126,7 +133,12 @@ def model_rows(preset_models) -> list[str]:
         depth, shortcut, zero, remove, _ = st.columns([1, 1.5, 0.8, 0.35, 2.5], vertical_alignment="bottom")
         depth.selectbox("Depth (6n+2)", DEPTHS, key=_key(row_id, "depth"), persist_state="session")
         chosen = shortcut.segmented_control(
-            "Shortcut", SHORTCUT_OPTIONS, required=True, key=_key(row_id, "shortcut"), persist_state="session", help=SHORTCUT_HELP
+            "Shortcut",
+            SHORTCUT_OPTIONS,
+            required=True,
+            key=_key(row_id, "shortcut"),
+            persist_state="session",
+            help=SHORTCUT_HELP,
         )
         zero.checkbox(
             "zero-init",
@@ -158,18 +170,28 @@ def model_rows(preset_models) -> list[str]:
     return models
 
 
+def _subset(column, label: str, default: int | None, key: str) -> int | None:
+    """A number of images, where 0 (shown for None) means all of them."""
+    return int(column.number_input(label, 0, 10_000_000, default or 0, step=1000, key=key)) or None
+
+
 def training_settings(defaults: dict, preset_name: str) -> dict:
     """Epochs, batch, lr, schedule, subsets and seed, remembered per preset."""
     cols = st.columns(7)
+    key = f":{preset_name}"
     schedule_help = "paper: lr / 10 at 50% and 75% of the run"
     return {
-        "epochs": int(cols[0].number_input("Epochs", 1, 500, defaults["epochs"], key=f"epochs:{preset_name}")),
-        "batch_size": int(cols[1].number_input("Batch size", 2, 4096, defaults["batch_size"], key=f"batch:{preset_name}")),
-        "lr": float(cols[2].number_input("Learning rate", 1e-5, 10.0, float(defaults["lr"]), format="%.4f", key=f"lr:{preset_name}")),
-        "schedule": cols[3].selectbox("Schedule", SCHEDULES, index=SCHEDULES.index(defaults["schedule"]), key=f"schedule:{preset_name}", help=schedule_help),
-        "train_subset": int(cols[4].number_input("Train images (0 = all)", 0, 10_000_000, defaults["train_subset"] or 0, step=1000, key=f"train_subset:{preset_name}")) or None,
-        "test_subset": int(cols[5].number_input("Test images (0 = all)", 0, 10_000_000, defaults["test_subset"] or 0, step=1000, key=f"test_subset:{preset_name}")) or None,
-        "seed": int(cols[6].number_input("Seed", 0, 2**31 - 1, defaults["seed"], key=f"seed:{preset_name}")),
+        "epochs": int(cols[0].number_input("Epochs", 1, 500, defaults["epochs"], key="epochs" + key)),
+        "batch_size": int(cols[1].number_input("Batch size", 2, 4096, defaults["batch_size"], key="batch" + key)),
+        "lr": float(
+            cols[2].number_input("Learning rate", 1e-5, 10.0, float(defaults["lr"]), format="%.4f", key="lr" + key)
+        ),
+        "schedule": cols[3].selectbox(
+            "Schedule", SCHEDULES, index=SCHEDULES.index(defaults["schedule"]), key="schedule" + key, help=schedule_help
+        ),
+        "train_subset": _subset(cols[4], "Train images (0 = all)", defaults["train_subset"], "train_subset" + key),
+        "test_subset": _subset(cols[5], "Test images (0 = all)", defaults["test_subset"], "test_subset" + key),
+        "seed": int(cols[6].number_input("Seed", 0, 2**31 - 1, defaults["seed"], key="seed" + key)),
     }
 
 
@@ -210,7 +232,9 @@ def chart_options() -> dict:
         "x_axis": opts[0].radio("x axis", ["epoch", "iteration"], horizontal=True, key="x_axis"),
         "log_y": opts[1].toggle("Log scale", key="log_y"),
         "paper_markers": opts[2].toggle(
-            "Paper markers", key="paper_markers", help="Table 6 ResNet test errors and Fig. 6 plain-net read-offs (original CIFAR-10)"
+            "Paper markers",
+            key="paper_markers",
+            help="Table 6 ResNet test errors and Fig. 6 plain-net read-offs (original CIFAR-10)",
         ),
         "show_reference": opts[3].toggle("Reference runs underneath", value=True, key="show_reference"),
     }
@@ -221,11 +245,16 @@ def _explain_failure(status: dict) -> None:
     st.error(f"The job failed: {message}")
     lowered = message.lower()
     if "cifar-10" in lowered:
-        st.info("Offline? Pick an image folder as the data source in the sidebar, or put a CIFAR-10 copy where the message says.")
+        st.info(
+            "Offline? Pick an image folder as the data source in the sidebar, "
+            "or put a CIFAR-10 copy where the message says."
+        )
     elif "out of memory" in lowered:
         st.info("Try a smaller batch size or fewer models at once.")
     elif "folder" in lowered:
-        st.info("Check the image folder in the sidebar: it needs train/ and test/ subfolders with one folder per class.")
+        st.info(
+            "Check the image folder in the sidebar: it needs train/ and test/ subfolders with one folder per class."
+        )
 
 
 def _job_status(status: dict) -> None:
@@ -281,7 +310,10 @@ def live_view(manager: JobManager, models: list[str], options: dict) -> None:
             # the chosen models' shipped runs, so a preset shows its finding before anything trains
             faded = references_for(models, references, FIG6_MODELS)
             shown = ", ".join(c.model for c in faded)
-            st.info("No job yet: choose a preset and press Start." + (f" Meanwhile, the shipped reference runs of {shown}:" if faded else ""))
+            st.info(
+                "No job yet: choose a preset and press Start."
+                + (f" Meanwhile, the shipped reference runs of {shown}:" if faded else "")
+            )
             if faded:
                 _draw([], faded, options)
             return
@@ -294,7 +326,9 @@ def live_view(manager: JobManager, models: list[str], options: dict) -> None:
         faded = references_for([r.config()["model_name"] for r in runs], references, FIG6_MODELS)
         if curves or faded:
             _draw(curves, faded, options)
-            underneath = f" over the shipped reference runs of {', '.join(c.model for c in faded)} (faded)" if faded else ""
+            underneath = (
+                f" over the shipped reference runs of {', '.join(c.model for c in faded)} (faded)" if faded else ""
+            )
             st.caption(
                 f"Curves from this job's runs{underneath}. The camera icon above the chart saves it as a PNG. "
                 f"Paper: {CITATION}."
@@ -314,12 +348,16 @@ def downloads(manager: JobManager, options: dict) -> None:
 
     def page() -> str:
         curves = [c for c in (curve_from_run(r) for r in runs) if not c.empty]
-        fig = error_curves(curves, x_axis=options["x_axis"], log_y=options["log_y"], paper_markers=options["paper_markers"])
+        fig = error_curves(
+            curves, x_axis=options["x_axis"], log_y=options["log_y"], paper_markers=options["paper_markers"]
+        )
         return figure_html(fig, "Error curves")
 
     left, right, _ = st.columns([1, 1, 3])
     left.download_button("Chart (HTML)", page, file_name="error-curves.html", mime="text/html", key="dl_html")
-    right.download_button("Metrics (CSV)", lambda: curves_csv(runs), file_name="metrics.csv", mime="text/csv", key="dl_csv")
+    right.download_button(
+        "Metrics (CSV)", lambda: curves_csv(runs), file_name="metrics.csv", mime="text/csv", key="dl_csv"
+    )
 
 
 frame = page_frame("Train & compare")

@@ -78,4 +78,8 @@ def catalog(runs_dir: str | Path, trained_only: bool = False) -> Catalog:
         yours = []
     keep = [run for run in [*shipped, *yours] if not trained_only or run.checkpoint_path("last").exists()]
     ids = {run.run_id for run in shipped}
-    return Catalog({run.run_id: run for run in keep}, {r.run_id for r in keep if r.run_id in ids}, [r.run_id for r in keep if r.run_id not in ids])
+    return Catalog(
+        {run.run_id: run for run in keep},
+        {r.run_id for r in keep if r.run_id in ids},
+        [r.run_id for r in keep if r.run_id not in ids],
+    )

@@ -14,9 +14,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import ROOT, make_image_folder
 from playwright.sync_api import expect, sync_playwright
 
-from helpers import ROOT, make_image_folder
 from resexplorer.jobs import JobManager
 from resexplorer.reference import reference_runs
 from ui.sidebar import PAGES
@@ -34,7 +34,12 @@ CHROMIUM_FLAGS = [
 
 
 def _chromium() -> str:
-    for candidate in (os.environ.get("CHROMIUM_PATH"), shutil.which("chromium"), shutil.which("chromium-browser"), shutil.which("google-chrome")):
+    for candidate in (
+        os.environ.get("CHROMIUM_PATH"),
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+        shutil.which("google-chrome"),
+    ):
         if candidate and Path(candidate).exists():
             return candidate
     raise AssertionError("no Chromium found: install Debian's 'chromium' package (README) or set CHROMIUM_PATH")
@@ -50,8 +55,21 @@ def _serve(env: dict) -> tuple[subprocess.Popen, str]:
     """`streamlit run app.py`, freshly started; returns it and its address."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -127,7 +145,9 @@ def test_every_page_opened_first_by_its_url_on_a_fresh_server_shows_the_whole_ap
             sidebar = page.locator("[data-testid=stSidebar]")
             links = sidebar.locator("[data-testid=stPageLink-NavLink]")
             expect(links).to_have_count(len(NAVIGATION), timeout=30_000)
-            assert [t.strip() for t in links.locator("[data-testid=stMarkdownContainer]").all_inner_texts()] == NAVIGATION
+            assert [
+                t.strip() for t in links.locator("[data-testid=stMarkdownContainer]").all_inner_texts()
+            ] == NAVIGATION
             icons = [p.icon.removeprefix(":material/").removesuffix(":") for p in PAGES]
             assert links.locator("[data-testid=stIconMaterial]").all_inner_texts() == icons
             expect(sidebar.get_by_text("Device:")).to_be_visible()
@@ -208,10 +228,16 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
 
         _nav(page, "Attributions")
         page.get_by_text("Upload", exact=True).click()
-        page.locator("input[type=file]").set_input_files(str(ROOT / "assets" / "samples" / "photos" / "cat-chelsea.png"))
+        page.locator("input[type=file]").set_input_files(
+            str(ROOT / "assets" / "samples" / "photos" / "cat-chelsea.png")
+        )
         expect(page.get_by_text("Attribution maps")).to_be_visible(timeout=120_000)
-        expect(page.get_by_text("resnet-56 · Grad-CAM" if reference_runs("fig6") else "resnet-20 · Grad-CAM").first).to_be_visible(timeout=60_000)  # an image caption
-        expect(page.locator(f"{_CHART} .xtitle", has_text="pixels removed (%)").first).to_be_visible(timeout=120_000)  # the deletion curves
+        expect(
+            page.get_by_text("resnet-56 · Grad-CAM" if reference_runs("fig6") else "resnet-20 · Grad-CAM").first
+        ).to_be_visible(timeout=60_000)  # an image caption
+        expect(page.locator(f"{_CHART} .xtitle", has_text="pixels removed (%)").first).to_be_visible(
+            timeout=120_000
+        )  # the deletion curves
         # every picture (the input, the original, 2 models x 4 maps) has arrived and decoded
         page.wait_for_function(
             "() => { const imgs = [...document.querySelectorAll('[data-testid=stImage] img')];"
@@ -224,8 +250,12 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
         page.get_by_text("Upload", exact=True).click()
         page.locator("input[type=file]").set_input_files(str(ROOT / "assets" / "samples" / "photos" / "coffee-cup.png"))
         expect(page.get_by_role("heading", name="coffee-cup.png")).to_be_visible(timeout=120_000)
-        expect(page.locator(f"{_CHART} .legendtext", has_text="10-crop").first).to_be_visible(timeout=60_000)  # probability bars
-        expect(page.get_by_role("heading", name="What is it really? An ImageNet ResNet-50")).to_be_visible(timeout=120_000)
+        expect(page.locator(f"{_CHART} .legendtext", has_text="10-crop").first).to_be_visible(
+            timeout=60_000
+        )  # probability bars
+        expect(page.get_by_role("heading", name="What is it really? An ImageNet ResNet-50")).to_be_visible(
+            timeout=120_000
+        )
         page.wait_for_function(  # the 32x32 input and its 10 views have arrived and decoded
             "() => { const imgs = [...document.querySelectorAll('[data-testid=stImage] img')];"
             " return imgs.length >= 11 && imgs.every(i => i.complete && i.naturalWidth > 0); }",
@@ -269,12 +299,17 @@ def test_the_live_chart_keeps_the_users_zoom_and_hidden_entries_while_it_refresh
         page = browser.new_page(viewport={"width": 1400, "height": 1400})
         page.goto(f"{url}/train")
         expect(page.get_by_role("heading", name="Train & compare")).to_be_visible(timeout=60_000)
-        JobManager(runs).start_training(["plain-8", "resnet-8"], str(folder), {"epochs": 300, "batch_size": 16, "log_every": 1})
+        JobManager(runs).start_training(
+            ["plain-8", "resnet-8"], str(folder), {"epochs": 300, "batch_size": 16, "log_every": 1}
+        )
         _drawn(page, "resnet-8", "training error")
         points = "gd.data.find(t => t.name === 'resnet-8 training error').x.length"
-        page.wait_for_function(f"() => {{ const gd = {_LIVE}; return gd && gd.data && {points} >= 4; }}", timeout=120_000)
+        page.wait_for_function(
+            f"() => {{ const gd = {_LIVE}; return gd && gd.data && {points} >= 4; }}", timeout=120_000
+        )
 
-        hidden = f"() => {{ const gd = {_LIVE}; return gd && gd.data.filter(t => t.visible === 'legendonly').length === 2; }}"
+        hidden_two = "gd.data.filter(t => t.visible === 'legendonly').length === 2"
+        hidden = f"() => {{ const gd = {_LIVE}; return gd && {hidden_two}; }}"
         for _ in range(5):  # a click that a refresh cuts short does nothing: try again
             box = _box(page.locator(".st-key-live_chart .legendtext", has_text="plain-8 test error"))
             page.mouse.click(box["x"] + 3, box["y"] + box["height"] / 2)  # hides plain-8's two curves
@@ -304,7 +339,9 @@ def test_the_live_chart_keeps_the_users_zoom_and_hidden_entries_while_it_refresh
             f"() => {{ const gd = {_LIVE}; return gd && gd.data && {points} >= {seen + 3}; }}", timeout=120_000
         )
         page.wait_for_timeout(2500)  # and once more
-        live = _live(page, "[gd._fullLayout.xaxis.range, gd.data.filter(t => t.visible === 'legendonly').map(t => t.name)]")
+        live = _live(
+            page, "[gd._fullLayout.xaxis.range, gd.data.filter(t => t.visible === 'legendonly').map(t => t.name)]"
+        )
         page.screenshot(path=str(ARTIFACTS / "8-live-chart-kept-view.png"), full_page=True)
         browser.close()
     assert live[0] == pytest.approx(zoomed)

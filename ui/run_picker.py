@@ -9,6 +9,7 @@ so what the page draws always follows the multiselect alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import streamlit as st
 
 from resexplorer.catalog import SHORTCUT_CHOICES, Catalog, catalog
@@ -50,12 +51,22 @@ def pick_runs(offer: Catalog, label: str, key: str, depth: int, shortcuts: str) 
     depth_col, toggle_col, full = st.columns([0.8, 2.2, 4])
     if depths:
         depth_col.selectbox(
-            "Depth (6n+2)", depths, index=depths.index(depth), key=f"{key}:depth",
-            on_change=_apply_toggle, args=(offer, key),
+            "Depth (6n+2)",
+            depths,
+            index=depths.index(depth),
+            key=f"{key}:depth",
+            on_change=_apply_toggle,
+            args=(offer, key),
         )
         toggle_col.segmented_control(
-            "Shortcuts", SHORTCUT_CHOICES, default=shortcuts, required=True, key=f"{key}:shortcuts",
-            format_func=SHORTCUT_LABELS.get, on_change=_apply_toggle, args=(offer, key),
+            "Shortcuts",
+            SHORTCUT_CHOICES,
+            default=shortcuts,
+            required=True,
+            key=f"{key}:shortcuts",
+            format_func=SHORTCUT_LABELS.get,
+            on_change=_apply_toggle,
+            args=(offer, key),
             help="Off: the plain net of this depth; on: the residual net (option A); both: side by side.",
         )
         _, missing = offer.pair(st.session_state[f"{key}:depth"], st.session_state[f"{key}:shortcuts"])

@@ -30,10 +30,30 @@ class Page:
 
 PAGES = (
     Page("app.py", "Home", ":material/home:", "Home: the degradation problem at first sight"),
-    Page("pages/train.py", "Train & compare", ":material/monitoring:", "Train & compare: race plain and residual nets live (Fig. 6)"),
-    Page("pages/inside.py", "Inside the nets", ":material/biotech:", "Inside the nets: responses, residual branches, lesions, landscapes"),
-    Page("pages/attributions.py", "Attributions", ":material/visibility:", "Attributions: what plain and residual nets look at"),
-    Page("pages/tta.py", "Test-time augmentation", ":material/flip:", "Test-time augmentation: on your photos and the test set"),
+    Page(
+        "pages/train.py",
+        "Train & compare",
+        ":material/monitoring:",
+        "Train & compare: race plain and residual nets live (Fig. 6)",
+    ),
+    Page(
+        "pages/inside.py",
+        "Inside the nets",
+        ":material/biotech:",
+        "Inside the nets: responses, residual branches, lesions, landscapes",
+    ),
+    Page(
+        "pages/attributions.py",
+        "Attributions",
+        ":material/visibility:",
+        "Attributions: what plain and residual nets look at",
+    ),
+    Page(
+        "pages/tta.py",
+        "Test-time augmentation",
+        ":material/flip:",
+        "Test-time augmentation: on your photos and the test set",
+    ),
     Page("pages/runs.py", "Runs", ":material/folder_open:", "Runs: compare, delete and resume runs"),
 )
 
