@@ -6,15 +6,15 @@ this one included, draws the shared frame (ui/sidebar.py) first.
 
 import streamlit as st
 
-from resexplorer import reference
-from resexplorer.catalog import SHORTCUT_CHOICES
-from resexplorer.claims import claims_of_runs
-from resexplorer.curves import curve_from_run
 from resexplorer.errors import ResExplorerError
-from resexplorer.figures import chart_config, error_curves
-from resexplorer.paper import CITATION
-from resexplorer.reference import reference_runs
-from resexplorer.runs import RunStore
+from resexplorer.services import reference
+from resexplorer.services.catalog import SHORTCUT_CHOICES
+from resexplorer.services.claims import claims_of_runs
+from resexplorer.services.curves import curve_from_run
+from resexplorer.services.figures import chart_config, error_curves
+from resexplorer.services.paper import CITATION
+from resexplorer.services.reference import reference_runs
+from resexplorer.training.runs import RunStore
 from ui.run_picker import SHORTCUT_LABELS
 from ui.sidebar import PAGES, page_frame
 

@@ -37,9 +37,9 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from resexplorer.jobs import JobManager  # noqa: E402
-from resexplorer.runs import RunStore  # noqa: E402
-from resexplorer.synthetic import make_synthetic, write_image_folder  # noqa: E402
+from resexplorer.data.synthetic import make_synthetic, write_image_folder  # noqa: E402
+from resexplorer.training.jobs import JobManager  # noqa: E402
+from resexplorer.training.runs import RunStore  # noqa: E402
 
 FLAGS = [
     "--no-sandbox",

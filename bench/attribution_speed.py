@@ -21,11 +21,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resexplorer.attribution import DEFAULT_METHODS, attribute, explain  # noqa: E402
-from resexplorer.data import Normalizer  # noqa: E402
-from resexplorer.inference import LoadedModel  # noqa: E402
-from resexplorer.models import build_model  # noqa: E402
-from resexplorer.train import uses_channels_last  # noqa: E402
+from resexplorer.data.sources import Normalizer  # noqa: E402
+from resexplorer.nets.models import build_model  # noqa: E402
+from resexplorer.science.attribution import DEFAULT_METHODS, attribute, explain  # noqa: E402
+from resexplorer.science.inference import LoadedModel  # noqa: E402
+from resexplorer.training.engine import uses_channels_last  # noqa: E402
 
 
 def loaded(name: str) -> LoadedModel:

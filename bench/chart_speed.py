@@ -24,8 +24,8 @@ import plotly.io as pio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resexplorer.curves import Curve  # noqa: E402
-from resexplorer.figures import Series, error_curves, heatmap, lines_chart  # noqa: E402
+from resexplorer.services.curves import Curve  # noqa: E402
+from resexplorer.services.figures import Series, error_curves, heatmap, lines_chart  # noqa: E402
 
 
 def _curve(model: str, arch: str, depth: int, epochs: int = 30, windows: int = 20) -> Curve:

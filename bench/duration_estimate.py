@@ -25,10 +25,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resexplorer.data import count_images  # noqa: E402
-from resexplorer.jobs import JobManager  # noqa: E402
-from resexplorer.planning import PRESETS, default_settings, estimate_seconds, format_duration, measure_layer_rate  # noqa: E402
-from resexplorer.train import resolve_device  # noqa: E402
+from resexplorer.data.sources import count_images  # noqa: E402
+from resexplorer.services.planning import (  # noqa: E402
+    PRESETS,
+    default_settings,
+    estimate_seconds,
+    format_duration,
+    measure_layer_rate,
+)
+from resexplorer.system import resolve_device  # noqa: E402
+from resexplorer.training.jobs import JobManager  # noqa: E402
 
 
 def main() -> None:

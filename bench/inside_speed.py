@@ -20,11 +20,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resexplorer.landscape import slice_1d  # noqa: E402
-from resexplorer.lesion import single_block_lesion  # noqa: E402
-from resexplorer.models import build_model  # noqa: E402
-from resexplorer.probes import inside_stats  # noqa: E402
-from resexplorer.train import resolve_device, uses_channels_last  # noqa: E402
+from resexplorer.nets.models import build_model  # noqa: E402
+from resexplorer.nets.probes import inside_stats  # noqa: E402
+from resexplorer.science.landscape import slice_1d  # noqa: E402
+from resexplorer.science.lesion import single_block_lesion  # noqa: E402
+from resexplorer.system import resolve_device  # noqa: E402
+from resexplorer.training.engine import uses_channels_last  # noqa: E402
 
 
 def setup(name: str, n: int, device: torch.device):

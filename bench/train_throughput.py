@@ -25,9 +25,16 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resexplorer.data import load_dataset  # noqa: E402
-from resexplorer.models import ModelConfig, build_model  # noqa: E402
-from resexplorer.train import Callback, Race, TrainConfig, new_member, resolve_device, uses_channels_last  # noqa: E402
+from resexplorer.data.sources import load_dataset  # noqa: E402
+from resexplorer.nets.models import ModelConfig, build_model  # noqa: E402
+from resexplorer.system import resolve_device  # noqa: E402
+from resexplorer.training.engine import (  # noqa: E402
+    Callback,
+    Race,
+    TrainConfig,
+    new_member,
+    uses_channels_last,
+)
 
 
 def engine(data, model_name: str, batch: int, steps: int, device) -> float:

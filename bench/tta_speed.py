@@ -27,11 +27,11 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resexplorer.data import Normalizer  # noqa: E402
-from resexplorer.images import decode_upload  # noqa: E402
-from resexplorer.models import build_model  # noqa: E402
-from resexplorer.tta import predict  # noqa: E402
-from resexplorer.tta_eval import evaluate_strategies  # noqa: E402
+from resexplorer.data.images import decode_upload  # noqa: E402
+from resexplorer.data.sources import Normalizer  # noqa: E402
+from resexplorer.nets.models import build_model  # noqa: E402
+from resexplorer.science.tta import predict  # noqa: E402
+from resexplorer.science.tta_eval import evaluate_strategies  # noqa: E402
 
 NORMALIZE = Normalizer((0.49, 0.48, 0.45), (0.25, 0.24, 0.26), "cpu", channels_last=True)
 

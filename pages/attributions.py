@@ -4,8 +4,10 @@ far each explanation can be trusted."""
 import numpy as np
 import streamlit as st
 
-from resexplorer import analysis
-from resexplorer.attribution import (
+from resexplorer.data.images import ACCEPTED, decode_upload
+from resexplorer.data.samples import cifar_sample_paths, photo_paths
+from resexplorer.errors import ResExplorerError
+from resexplorer.science.attribution import (
     BASELINES,
     DEFAULT_METHODS,
     METHODS,
@@ -13,10 +15,8 @@ from resexplorer.attribution import (
     overlay,
     sanity_check,
 )
-from resexplorer.errors import ResExplorerError
-from resexplorer.figures import Series, chart_config, lines_chart
-from resexplorer.images import ACCEPTED, decode_upload
-from resexplorer.samples import cifar_sample_paths, photo_paths
+from resexplorer.services import analysis
+from resexplorer.services.figures import Series, chart_config, lines_chart
 from ui.run_picker import pick_trained_models
 from ui.sidebar import page_frame
 

@@ -3,10 +3,15 @@ block deletion and loss landscapes, plain beside residual."""
 
 import streamlit as st
 
-from resexplorer import analysis
-from resexplorer.catalog import catalog
 from resexplorer.errors import ResExplorerError
-from resexplorer.figures import Series, chart_config, heatmap_panels, lines_chart
+from resexplorer.services import analysis
+from resexplorer.services.catalog import catalog
+from resexplorer.services.figures import (
+    Series,
+    chart_config,
+    heatmap_panels,
+    lines_chart,
+)
 from ui.run_picker import pick_runs
 from ui.sidebar import page_frame
 

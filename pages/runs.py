@@ -2,12 +2,12 @@
 
 import streamlit as st
 
-from resexplorer.curves import curve_from_run, curves_csv
 from resexplorer.errors import ResExplorerError
-from resexplorer.figures import chart_config, error_curves
-from resexplorer.jobs import JobBusy, JobManager
-from resexplorer.reference import REFERENCE_RUNS_DIR
-from resexplorer.runs import RunStore
+from resexplorer.services.curves import curve_from_run, curves_csv
+from resexplorer.services.figures import chart_config, error_curves
+from resexplorer.services.reference import REFERENCE_RUNS_DIR
+from resexplorer.training.jobs import JobBusy, JobManager
+from resexplorer.training.runs import RunStore
 from ui.sidebar import page_frame
 
 RESUMABLE = ("interrupted", "cancelled", "failed", "diverged")

@@ -4,14 +4,18 @@ import itertools
 
 import streamlit as st
 
-from resexplorer.claims import FIG6_MODELS
-from resexplorer.curves import curve_from_run, curves_csv, references_for
-from resexplorer.data import count_images
+from resexplorer.data.sources import count_images
 from resexplorer.errors import ResExplorerError
-from resexplorer.figures import chart_config, error_curves, figure_html, with_view
-from resexplorer.jobs import JobBusy, JobManager
-from resexplorer.paper import CITATION
-from resexplorer.planning import (
+from resexplorer.services.claims import FIG6_MODELS
+from resexplorer.services.curves import curve_from_run, curves_csv, references_for
+from resexplorer.services.figures import (
+    chart_config,
+    error_curves,
+    figure_html,
+    with_view,
+)
+from resexplorer.services.paper import CITATION
+from resexplorer.services.planning import (
     DEPTHS,
     NO_SHORTCUT,
     PRESETS,
@@ -23,8 +27,10 @@ from resexplorer.planning import (
     format_duration,
     measure_layer_rate,
 )
-from resexplorer.reference import reference_runs
-from resexplorer.train import SCHEDULES, resolve_device
+from resexplorer.services.reference import reference_runs
+from resexplorer.system import resolve_device
+from resexplorer.training.engine import SCHEDULES
+from resexplorer.training.jobs import JobBusy, JobManager
 from ui.chart_view import kept_view
 from ui.sidebar import page_frame
 

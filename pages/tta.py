@@ -4,13 +4,13 @@ own images and on the test set, and what it costs."""
 import numpy as np
 import streamlit as st
 
-from resexplorer import analysis
+from resexplorer.data.images import ACCEPTED, decode_many, decode_upload
+from resexplorer.data.samples import cifar_sample_paths, photo_paths
 from resexplorer.errors import ResExplorerError
-from resexplorer.figures import chart_config, heatmap, probability_bars
-from resexplorer.imagenet import classify, load_imagenet_model
-from resexplorer.images import ACCEPTED, decode_many, decode_upload
-from resexplorer.samples import cifar_sample_paths, photo_paths
-from resexplorer.tta import MERGES, STRATEGIES, predict_all, view_images
+from resexplorer.science.imagenet import classify, load_imagenet_model
+from resexplorer.science.tta import MERGES, STRATEGIES, predict_all, view_images
+from resexplorer.services import analysis
+from resexplorer.services.figures import chart_config, heatmap, probability_bars
 from ui.run_picker import pick_trained_models
 from ui.sidebar import page_frame
 

@@ -13,11 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-from .claims import GROUP_CLAIMS
 from .errors import ResExplorerError
-from .jobs import CANCEL_FILE, ProgressWriter
-from .models import ModelConfig
-from .train import SCHEDULES, TrainConfig, failure_message
+from .nets.models import ModelConfig
+from .services.claims import GROUP_CLAIMS
+from .training.engine import SCHEDULES, TrainConfig, failure_message
+from .training.jobs import CANCEL_FILE, ProgressWriter
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load_data(args):
-    from .data import load_dataset
-    from .progress import tqdm_decode_progress
+    from .data.sources import load_dataset
+    from .training.progress import tqdm_decode_progress
 
     with tqdm_decode_progress() as progress:
         report = progress
@@ -136,7 +136,7 @@ def _load_data(args):
 
 
 def _callbacks(args) -> list:
-    from .progress import TqdmProgress
+    from .training.progress import TqdmProgress
 
     return [TqdmProgress(), *([args.job] if args.job else [])]
 
@@ -162,7 +162,7 @@ class _StopFlag:
 
 
 def _train(args) -> int:
-    from .launch import start_race
+    from .training.launch import start_race
 
     models = [ModelConfig.from_name(name) for name in args.model]
     config = TrainConfig(
@@ -195,8 +195,8 @@ def _train(args) -> int:
 
 
 def _resume(args) -> int:
-    from .launch import resume_race
-    from .runs import open_run
+    from .training.launch import resume_race
+    from .training.runs import open_run
 
     runs = [open_run(path) for path in args.run_dirs]
     for run in runs:
@@ -219,8 +219,8 @@ def _resume(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from .evaluation import evaluate_checkpoint
-    from .runs import open_run
+    from .training.evaluation import evaluate_checkpoint
+    from .training.runs import open_run
 
     run = open_run(args.run_dir)
     ckpt = run.load_checkpoint(args.checkpoint)
@@ -237,7 +237,7 @@ def _evaluate(args) -> int:
 
 
 def _build_reference(args) -> int:
-    from .reference import REFERENCE_GROUPS, build_reference_runs
+    from .services.reference import REFERENCE_GROUPS, build_reference_runs
 
     unknown = sorted(set(args.group or []) - set(REFERENCE_GROUPS))
     if unknown:
@@ -258,7 +258,7 @@ def _build_reference(args) -> int:
 
 
 def _pack_images(args) -> int:
-    from .jpegpack import pack_folder
+    from .data.jpegpack import pack_folder
 
     info = pack_folder(args.folder, args.pack_file)
     print(f"{info['files']:,} files, {info['headers']} distinct header(s): {info['original_bytes'] / 1e6:.1f} MB -> {info['packed_bytes'] / 1e6:.1f} MB in {args.pack_file}")
@@ -266,16 +266,16 @@ def _pack_images(args) -> int:
 
 
 def _unpack_images(args) -> int:
-    from .jpegpack import unpack_folder
+    from .data.jpegpack import unpack_folder
 
     print(f"{unpack_folder(args.pack_file, args.folder):,} files written under {args.folder}")
     return 0
 
 
 def _check_claims(args) -> int:
-    from .claims import claims_of_runs
-    from .reference import group_runs
-    from .runs import RunStore
+    from .services.claims import claims_of_runs
+    from .services.reference import group_runs
+    from .training.runs import RunStore
 
     store = RunStore(args.runs)
     groups = {g: group_runs(store, g) for g in args.group or GROUP_CLAIMS}
@@ -300,7 +300,7 @@ def _check_claims(args) -> int:
 
 
 def _list_runs(args) -> int:
-    from .runs import RunStore
+    from .training.runs import RunStore
 
     runs = RunStore(args.runs).list()
     if not runs:

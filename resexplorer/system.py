@@ -6,7 +6,20 @@ import platform
 
 import torch
 
-from .train import resolve_device
+from .errors import ConfigError
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """The torch device for a name; "auto" picks CUDA, then MPS, then the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but no CUDA GPU is available; use --device cpu or auto")
+    return torch.device(name)
 
 
 def library_versions() -> dict:

@@ -1,13 +1,13 @@
 import pytest
 import torch
-
 from helpers import make_image_folder
-from resexplorer import reference
-from resexplorer.data import load_dataset
-from resexplorer.launch import start_race
-from resexplorer.models import ModelConfig
-from resexplorer.synthetic import make_synthetic
-from resexplorer.train import TrainConfig
+
+from resexplorer.data.sources import load_dataset
+from resexplorer.data.synthetic import make_synthetic
+from resexplorer.nets.models import ModelConfig
+from resexplorer.services import reference
+from resexplorer.training.engine import TrainConfig
+from resexplorer.training.launch import start_race
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from resexplorer.jobs import JobManager
-from resexplorer.synthetic import make_synthetic, write_image_folder
+from resexplorer.data.synthetic import make_synthetic, write_image_folder
+from resexplorer.training.jobs import JobManager
 
 ROOT = Path(__file__).resolve().parents[1]
 

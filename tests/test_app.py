@@ -9,11 +9,11 @@ import time
 import urllib.request
 
 import pytest
-
 from helpers import ROOT, app, curves, figures, make_image_folder, wait_for_job
-from resexplorer.claims import FIG6_MODELS
-from resexplorer.jobs import JobManager
-from resexplorer.runs import RunStore
+
+from resexplorer.services.claims import FIG6_MODELS
+from resexplorer.training.jobs import JobManager
+from resexplorer.training.runs import RunStore
 
 PAGES = ["pages/train.py", "pages/inside.py", "pages/attributions.py", "pages/tta.py", "pages/runs.py"]
 NAVIGATION = ["Home", "Train & compare", "Inside the nets", "Attributions", "Test-time augmentation", "Runs"]
@@ -211,8 +211,8 @@ def test_home_draws_the_latest_runs_when_no_reference_runs_ship(two_runs):
 
 
 def test_home_states_the_papers_findings_as_the_shipped_runs_show_them(empty_runs):
-    from resexplorer.claims import fig6_claims
-    from resexplorer.reference import reference_runs
+    from resexplorer.services.claims import fig6_claims
+    from resexplorer.services.reference import reference_runs
 
     at = app()
     claims = fig6_claims({r.config()["model_name"]: r.metrics("epoch") for r in reference_runs("fig6")})
@@ -222,8 +222,8 @@ def test_home_states_the_papers_findings_as_the_shipped_runs_show_them(empty_run
 
 
 def test_home_draws_the_shipped_shortcut_options_and_checks_them(empty_runs):
-    from resexplorer.claims import SHORTCUT_MODELS, shortcut_claims
-    from resexplorer.reference import reference_runs
+    from resexplorer.services.claims import SHORTCUT_MODELS, shortcut_claims
+    from resexplorer.services.reference import reference_runs
 
     runs = reference_runs("shortcuts")
     at = app()

@@ -6,8 +6,17 @@ import pytest
 import torch
 from torch import nn
 
-from resexplorer.attribution import METHODS, attribute, baseline_for, deletion_curve, explain, overlay, rank_correlation, sanity_check
-from resexplorer.models import ModelConfig, build_model
+from resexplorer.nets.models import ModelConfig, build_model
+from resexplorer.science.attribution import (
+    METHODS,
+    attribute,
+    baseline_for,
+    deletion_curve,
+    explain,
+    overlay,
+    rank_correlation,
+    sanity_check,
+)
 
 
 def _model(name, seed=0):
@@ -33,7 +42,7 @@ def test_every_method_gives_finite_maps_of_the_input_shape(method):
 def test_integrated_gradients_is_complete(baseline):
     """Sum of attributions = logit(x) - logit(baseline) (Sundararajan et al.)
     within 2% at 128 steps (the app's 50 steps trade some of this for speed)."""
-    from resexplorer import attribution
+    from resexplorer.science import attribution
 
     model, image = _model("resnet-14"), torch.randn(1, 3, 32, 32)
     black = torch.full((1, 3, 1, 1), -1.8)
@@ -93,7 +102,7 @@ def test_sanity_check_randomises_from_the_top_and_flags_a_map_that_ignores_the_m
     assert check.steps == ["classifier", "+ stage 3", "+ stage 2", "+ stage 1", "+ stem"]
     assert len(check.similarity) == 5 and all(-1 <= s <= 1 for s in check.similarity)
     # a "method" that returns the input itself does not depend on the weights: flagged
-    from resexplorer import attribution
+    from resexplorer.science import attribution
 
     original = attribution._attribute
     attribution._attribute = lambda model, images, target, method, baseline: images.abs()
@@ -105,8 +114,8 @@ def test_sanity_check_randomises_from_the_top_and_flags_a_map_that_ignores_the_m
 
 
 def test_explain_uses_each_models_prediction_or_the_asked_class():
-    from resexplorer.data import Normalizer
-    from resexplorer.inference import LoadedModel
+    from resexplorer.data.sources import Normalizer
+    from resexplorer.science.inference import LoadedModel
 
     loaded = LoadedModel("resnet-8", _model("resnet-8"), Normalizer((0.5,) * 3, (0.25,) * 3), [str(i) for i in range(10)], torch.device("cpu"), 0)
     image = np.random.default_rng(0).integers(0, 256, (3, 32, 32), dtype=np.uint8)

@@ -4,7 +4,8 @@ images, and every broken upload of the corpus as a message."""
 
 from helpers import app, figures, images, points, x_title
 from image_corpus import corpus
-from resexplorer.attribution import DEFAULT_METHODS
+
+from resexplorer.science.attribution import DEFAULT_METHODS
 
 
 def _grid(at) -> list:

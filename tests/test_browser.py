@@ -17,8 +17,8 @@ import pytest
 from helpers import ROOT, make_image_folder
 from playwright.sync_api import expect, sync_playwright
 
-from resexplorer.jobs import JobManager
-from resexplorer.reference import reference_runs
+from resexplorer.services.reference import reference_runs
+from resexplorer.training.jobs import JobManager
 from ui.sidebar import PAGES
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -227,7 +227,8 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
             page.screenshot(path=str(ARTIFACTS / "5-inside.png"), full_page=True)
 
         _nav(page, "Attributions")
-        page.get_by_text("Upload", exact=True).click()
+        expect(page.get_by_role("heading", name="Attributions")).to_be_visible(timeout=60_000)
+        page.get_by_role("radiogroup", name="Image", exact=True).get_by_text("Upload", exact=True).click()
         page.locator("input[type=file]").set_input_files(
             str(ROOT / "assets" / "samples" / "photos" / "cat-chelsea.png")
         )
@@ -247,7 +248,8 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
         page.screenshot(path=str(ARTIFACTS / "6-attributions.png"), full_page=True)
 
         _nav(page, "Test-time augmentation")
-        page.get_by_text("Upload", exact=True).click()
+        expect(page.get_by_role("heading", name="Test-time augmentation")).to_be_visible(timeout=60_000)
+        page.get_by_role("radiogroup", name="Images", exact=True).get_by_text("Upload", exact=True).click()
         page.locator("input[type=file]").set_input_files(str(ROOT / "assets" / "samples" / "photos" / "coffee-cup.png"))
         expect(page.get_by_role("heading", name="coffee-cup.png")).to_be_visible(timeout=120_000)
         expect(page.locator(f"{_CHART} .legendtext", has_text="10-crop").first).to_be_visible(
@@ -266,8 +268,9 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
     assert len(JobManager(runs).jobs()) == 1
 
 
-# The live chart's plotly element; for a moment while it remounts there is none.
-_LIVE = "document.querySelector('.st-key-live_chart .js-plotly-plot')"
+# The live chart's plotly element. While it remounts there is, for a moment,
+# none, or the old and the new one both (the last is the new one).
+_LIVE = "[...document.querySelectorAll('.st-key-live_chart .js-plotly-plot')].pop()"
 
 
 def _box(locator) -> dict:
@@ -311,7 +314,7 @@ def test_the_live_chart_keeps_the_users_zoom_and_hidden_entries_while_it_refresh
         hidden_two = "gd.data.filter(t => t.visible === 'legendonly').length === 2"
         hidden = f"() => {{ const gd = {_LIVE}; return gd && {hidden_two}; }}"
         for _ in range(5):  # a click that a refresh cuts short does nothing: try again
-            box = _box(page.locator(".st-key-live_chart .legendtext", has_text="plain-8 test error"))
+            box = _box(page.locator(".st-key-live_chart .legendtext", has_text="plain-8 test error").last)
             page.mouse.click(box["x"] + 3, box["y"] + box["height"] / 2)  # hides plain-8's two curves
             page.wait_for_timeout(600)
             if page.evaluate(hidden):
@@ -320,7 +323,7 @@ def test_the_live_chart_keeps_the_users_zoom_and_hidden_entries_while_it_refresh
         before = _live(page, "gd._fullLayout.xaxis.range")
         span = before[1] - before[0]
         for _ in range(5):  # a drag that a refresh cuts short does nothing: try again
-            area = _box(page.locator(".st-key-live_chart .nsewdrag").first)
+            area = _box(page.locator(".st-key-live_chart .nsewdrag").last)
             y = area["y"] + area["height"] / 2
             page.mouse.move(area["x"] + 0.6 * area["width"], y)
             page.mouse.down()

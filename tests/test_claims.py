@@ -2,11 +2,11 @@
 
 import pytest
 
-from resexplorer.claims import fig6_claims, shortcut_claims
 from resexplorer.cli import main
-from resexplorer.models import ModelConfig
-from resexplorer.runs import RunStore
-from resexplorer.train import TrainConfig
+from resexplorer.nets.models import ModelConfig
+from resexplorer.services.claims import fig6_claims, shortcut_claims
+from resexplorer.training.engine import TrainConfig
+from resexplorer.training.runs import RunStore
 
 
 def _records(train: list[float], test: list[float]) -> list[dict]:

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from resexplorer.cli import main
-from resexplorer.runs import RunStore
-from resexplorer.synthetic import make_synthetic, write_image_folder
+from resexplorer.data.synthetic import make_synthetic, write_image_folder
+from resexplorer.training.runs import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 

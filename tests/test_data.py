@@ -6,18 +6,18 @@ import pytest
 import torch
 from PIL import Image
 
-from resexplorer import data as data_mod
-from resexplorer.data import (
+from resexplorer.data import sources as data_mod
+from resexplorer.data.sources import (
     Normalizer,
     batches_per_epoch,
+    epoch_generator,
     load_dataset,
     random_crop_flip,
     shuffled_batches,
     stratified_subset,
-    epoch_generator,
 )
+from resexplorer.data.synthetic import make_synthetic, write_image_folder
 from resexplorer.errors import DataError
-from resexplorer.synthetic import make_synthetic, write_image_folder
 
 
 @pytest.fixture()

@@ -7,8 +7,14 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from resexplorer.curves import Curve, curve_from_run, curves_csv, references_for
-from resexplorer.figures import (
+from resexplorer.nets.models import ModelConfig
+from resexplorer.services.curves import (
+    Curve,
+    curve_from_run,
+    curves_csv,
+    references_for,
+)
+from resexplorer.services.figures import (
     MAX_POINTS,
     Series,
     chart_config,
@@ -21,9 +27,7 @@ from resexplorer.figures import (
     probability_bars,
     with_view,
 )
-from resexplorer.launch import start_race
-from resexplorer.models import ModelConfig
-from resexplorer.planning import (
+from resexplorer.services.planning import (
     PRESETS,
     QUICK_DEMO,
     all_model_names,
@@ -31,7 +35,8 @@ from resexplorer.planning import (
     estimate_seconds,
     format_duration,
 )
-from resexplorer.train import TrainConfig
+from resexplorer.training.engine import TrainConfig
+from resexplorer.training.launch import start_race
 
 
 def _curve(model="resnet-20", arch="resnet", depth=20):
@@ -263,7 +268,7 @@ def test_the_chart_downloads_as_a_png_from_the_mode_bar_and_as_a_page():
 def test_figures_load_without_torch():
     """The figures (and so a chart-only page) import without torch: curves.py
     reads runs with torch, figures only a Curve's attributes."""
-    code = "import resexplorer.figures, sys; print('torch' in sys.modules)"
+    code = "import resexplorer.services.figures, sys; print('torch' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from torchvision.models import ResNet50_Weights
 
-from resexplorer import imagenet
+from resexplorer.science import imagenet
 
 
 def test_ten_crops_at_224_after_resizing_the_shorter_side_to_256():

@@ -3,9 +3,15 @@ message that names it, never a traceback."""
 
 import numpy as np
 import pytest
-
 from image_corpus import corpus
-from resexplorer.images import MAX_UPLOAD_BYTES, PREVIEW_SIZE, UploadError, decode_many, decode_upload
+
+from resexplorer.data.images import (
+    MAX_UPLOAD_BYTES,
+    PREVIEW_SIZE,
+    UploadError,
+    decode_many,
+    decode_upload,
+)
 
 CORPUS = corpus()
 

@@ -7,13 +7,30 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resexplorer import analysis
-from resexplorer.landscape import filter_normalised_direction, interpolation, slice_1d, slice_2d, steps
-from resexplorer.launch import start_race
-from resexplorer.lesion import lesion_errors, logits_without, random_lesion, single_block_lesion, uses_pad_for_plain
-from resexplorer.models import ModelConfig, build_model
-from resexplorer.probes import gradient_norms, inside_stats, layer_response_stds, residual_ratios
-from resexplorer.train import TrainConfig
+from resexplorer.nets.models import ModelConfig, build_model
+from resexplorer.nets.probes import (
+    gradient_norms,
+    inside_stats,
+    layer_response_stds,
+    residual_ratios,
+)
+from resexplorer.science.landscape import (
+    filter_normalised_direction,
+    interpolation,
+    slice_1d,
+    slice_2d,
+    steps,
+)
+from resexplorer.science.lesion import (
+    lesion_errors,
+    logits_without,
+    random_lesion,
+    single_block_lesion,
+    uses_pad_for_plain,
+)
+from resexplorer.services import analysis
+from resexplorer.training.engine import TrainConfig
+from resexplorer.training.launch import start_race
 
 
 def _model(name, seed=0):
@@ -165,7 +182,7 @@ def test_interpolation_ends_at_both_nets_with_batch_statistics():
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    from resexplorer.synthetic import make_synthetic
+    from resexplorer.data.synthetic import make_synthetic
 
     data = make_synthetic(n_train=64, n_test=32, num_classes=4, seed=2)
     race, runs = start_race([ModelConfig.from_name("resnet-8", num_classes=4)], data, TrainConfig(epochs=2, batch_size=32, lr=0.05, device="cpu"), tmp_path_factory.mktemp("runs"))
@@ -222,7 +239,7 @@ def test_the_app_can_keep_results_out_of_a_run_folder(tiny_run):
 
 
 def test_folding_bn_keeps_the_function_along_the_direction():
-    from resexplorer.landscape import fold_batchnorm
+    from resexplorer.science.landscape import fold_batchnorm
 
     model = _randomise_bn(_model("resnet-8-C"))
     direction = filter_normalised_direction(model, seed=3)
@@ -252,7 +269,7 @@ def test_cifar_runs_fall_back_to_the_shipped_samples_and_others_get_a_message(ti
 
 
 def test_the_catalog_offers_shipped_and_own_runs_with_defaults(two_runs, tmp_path):
-    from resexplorer.catalog import catalog
+    from resexplorer.services.catalog import catalog
 
     offer = catalog(tmp_path / "runs")
     assert set(offer.runs) == {r.run_id for r in two_runs.values()} and not offer.shipped
@@ -266,7 +283,7 @@ def test_the_catalog_offers_shipped_and_own_runs_with_defaults(two_runs, tmp_pat
 
 
 def test_the_shortcut_toggle_swaps_the_shipped_plain_net_for_the_residual_one(tmp_path):
-    from resexplorer.catalog import catalog, pair_models
+    from resexplorer.services.catalog import catalog, pair_models
 
     assert pair_models(56, "off") == ["plain-56"] and pair_models(56, "both") == ["plain-56", "resnet-56"]
     offer = catalog(tmp_path / "no-runs")

@@ -3,7 +3,8 @@
 import re
 
 from helpers import app, figures, points, x_title
-from resexplorer import reference
+
+from resexplorer.services import reference
 
 
 def test_page_draws_every_probe_and_computes_lesions_and_landscapes_on_request(two_runs):

@@ -4,7 +4,7 @@ import sys
 import time
 from pathlib import Path
 
-from resexplorer.jobs import CANCEL_FILE, Job, JobManager, ProgressWriter
+from resexplorer.training.jobs import CANCEL_FILE, Job, JobManager, ProgressWriter
 
 
 def _fake_job(root, pid, progress=None, log=""):

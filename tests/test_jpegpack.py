@@ -3,9 +3,9 @@
 import pytest
 
 from resexplorer.cli import main
+from resexplorer.data.jpegpack import pack_folder, unpack_folder
+from resexplorer.data.synthetic import make_synthetic, write_image_folder
 from resexplorer.errors import ResExplorerError
-from resexplorer.jpegpack import pack_folder, unpack_folder
-from resexplorer.synthetic import make_synthetic, write_image_folder
 
 
 def _files(folder):

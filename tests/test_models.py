@@ -2,7 +2,13 @@ import pytest
 import torch
 from torch import nn
 
-from resexplorer.models import BasicBlock, ModelConfig, PadShortcut, build_model, count_parameters
+from resexplorer.nets.models import (
+    BasicBlock,
+    ModelConfig,
+    PadShortcut,
+    build_model,
+    count_parameters,
+)
 
 # Table 6 of the paper: option-A parameter counts, in millions, to 2 digits
 TABLE6_PARAMS_M = {20: 0.27, 32: 0.46, 44: 0.66, 56: 0.85, 110: 1.7}

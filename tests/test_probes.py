@@ -1,10 +1,15 @@
 import pytest
 import torch
 
-from resexplorer.launch import start_race
-from resexplorer.models import ModelConfig, build_model
-from resexplorer.probes import layer_response_stds, residual_ratios, response_layers, stage_means
-from resexplorer.train import TrainConfig
+from resexplorer.nets.models import ModelConfig, build_model
+from resexplorer.nets.probes import (
+    layer_response_stds,
+    residual_ratios,
+    response_layers,
+    stage_means,
+)
+from resexplorer.training.engine import TrainConfig
+from resexplorer.training.launch import start_race
 
 
 def _eval_model(name):

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from resexplorer import reference
-from resexplorer.runs import RunStore
-from resexplorer.train import TrainConfig
+from resexplorer.services import reference
+from resexplorer.training.engine import TrainConfig
+from resexplorer.training.runs import RunStore
 
 
 @pytest.fixture()
@@ -49,7 +49,7 @@ def test_a_stopped_build_continues_where_it_stopped(tiny_recipe, tiny_data, tmp_
 
 
 def test_packing_shrinks_checkpoints_and_keeps_their_claims(tiny_recipe, tiny_data, tmp_path):
-    from resexplorer.evaluation import evaluate_checkpoint
+    from resexplorer.training.evaluation import evaluate_checkpoint
 
     reference.build_reference_runs(tiny_data, tmp_path, "cmd", groups=["pair"], device="cpu")
     for run in RunStore(tmp_path).list():
@@ -66,7 +66,7 @@ def test_packing_shrinks_checkpoints_and_keeps_their_claims(tiny_recipe, tiny_da
 
 
 def test_a_finished_build_ships_the_inside_page_analyses(tiny_recipe, tiny_data, tmp_path):
-    from resexplorer import analysis
+    from resexplorer.services import analysis
 
     reference.build_reference_runs(tiny_data, tmp_path, "cmd", groups=["pair"], device="cpu")
     for run in RunStore(tmp_path).list():

@@ -11,10 +11,15 @@ import pytest
 import torch
 
 from resexplorer.errors import CheckpointError, RunError
-from resexplorer.launch import start_race
-from resexplorer.models import ModelConfig, build_model
-from resexplorer.runs import Run, RunStore, load_checkpoint, model_from_checkpoint
-from resexplorer.train import TrainConfig
+from resexplorer.nets.models import ModelConfig, build_model
+from resexplorer.training.engine import TrainConfig
+from resexplorer.training.launch import start_race
+from resexplorer.training.runs import (
+    Run,
+    RunStore,
+    load_checkpoint,
+    model_from_checkpoint,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 

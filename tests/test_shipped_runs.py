@@ -11,12 +11,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from resexplorer import analysis
-from resexplorer.claims import claims_of_runs
-from resexplorer.inference import load_run_model
-from resexplorer.reference import CLAIM_TOLERANCE, REFERENCE_GROUPS, REFERENCE_RECIPE, REFERENCE_RUNS_DIR, reference_runs
-from resexplorer.runs import RunStore, load_checkpoint
-from resexplorer.samples import cifar_samples
+from resexplorer.data.samples import cifar_samples
+from resexplorer.science.inference import load_run_model
+from resexplorer.services import analysis
+from resexplorer.services.claims import claims_of_runs
+from resexplorer.services.reference import (
+    CLAIM_TOLERANCE,
+    REFERENCE_GROUPS,
+    REFERENCE_RECIPE,
+    REFERENCE_RUNS_DIR,
+    reference_runs,
+)
+from resexplorer.training.runs import RunStore, load_checkpoint
 
 # Every reference group must ship finished: a group added to the build
 # fails these until its runs are trained, packed and committed.

@@ -3,9 +3,17 @@ import math
 import pytest
 import torch
 
-from resexplorer.launch import resume_race, start_race
-from resexplorer.models import ModelConfig
-from resexplorer.train import Callback, Race, TrainConfig, lr_at, new_member, train_step, autocast_for
+from resexplorer.nets.models import ModelConfig
+from resexplorer.training.engine import (
+    Callback,
+    Race,
+    TrainConfig,
+    autocast_for,
+    lr_at,
+    new_member,
+    train_step,
+)
+from resexplorer.training.launch import resume_race, start_race
 
 CPU = torch.device("cpu")
 

@@ -6,10 +6,21 @@ import pytest
 import torch
 from torch import nn
 
-from resexplorer.data import Normalizer
-from resexplorer.models import build_model
-from resexplorer.tta import MERGES, STRATEGIES, predict, view_images, view_logits
-from resexplorer.tta_eval import CORRUPTIONS, corrupt, evaluate_corruptions, evaluate_strategies
+from resexplorer.data.sources import Normalizer
+from resexplorer.nets.models import build_model
+from resexplorer.science.tta import (
+    MERGES,
+    STRATEGIES,
+    predict,
+    view_images,
+    view_logits,
+)
+from resexplorer.science.tta_eval import (
+    CORRUPTIONS,
+    corrupt,
+    evaluate_corruptions,
+    evaluate_strategies,
+)
 
 
 def _model():
@@ -143,7 +154,7 @@ def test_test_set_evaluations_report_every_strategy_and_merge():
 
 
 def test_predict_all_equals_predict_for_every_merge():
-    from resexplorer.tta import predict_all
+    from resexplorer.science.tta import predict_all
 
     model, images = _model(), _pixels(2)
     everything = predict_all(model, images, "flip+translate", NORMALIZE)
@@ -153,7 +164,7 @@ def test_predict_all_equals_predict_for_every_merge():
 
 
 def test_views_said_to_be_the_same_give_the_same_pixels_and_sweeps_match_single_runs():
-    from resexplorer.tta import many_view_logits
+    from resexplorer.science.tta import many_view_logits
 
     images = _pixels(2)
     by_key = {}

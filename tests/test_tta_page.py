@@ -1,13 +1,13 @@
 """AppTest of the test-time augmentation page."""
 
 import pytest
-from torchvision.models import ResNet50_Weights
-
 from helpers import ROOT, app, figures, trace_types, values
 from image_corpus import corpus
-from resexplorer.images import decode_upload
-from resexplorer.inference import load_run_model
-from resexplorer.tta import MERGES, STRATEGIES, predict
+from torchvision.models import ResNet50_Weights
+
+from resexplorer.data.images import decode_upload
+from resexplorer.science.inference import load_run_model
+from resexplorer.science.tta import MERGES, STRATEGIES, predict
 
 
 def test_samples_get_a_table_per_model_bars_and_a_view_gallery(two_runs):
@@ -55,7 +55,7 @@ def test_true_classes_give_accuracy_and_the_test_set_is_scored_once(two_runs):
     assert len(maps) == 3  # uploads' accuracy, clean test set, corruptions
     rows = values(maps[2]["data"][0]["y"])
     assert rows[0] == "clean" and len(rows) == 16
-    from resexplorer import analysis
+    from resexplorer.services import analysis
 
     run = two_runs["resnet-8"]
     clean = analysis.cached(run, run.metrics("epoch")[-1]["epoch"], "tta_testset", n=10000)

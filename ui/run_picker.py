@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from resexplorer.catalog import SHORTCUT_CHOICES, Catalog, catalog
 from resexplorer.errors import ResExplorerError
-from resexplorer.inference import LoadedModel, load_run_model
-from resexplorer.runs import Run, open_run
+from resexplorer.science.inference import LoadedModel, load_run_model
+from resexplorer.services.catalog import SHORTCUT_CHOICES, Catalog, catalog
+from resexplorer.training.runs import Run, open_run
 
 SHORTCUT_LABELS = {"off": "off (plain)", "on": "on (residual)", "both": "both"}
 

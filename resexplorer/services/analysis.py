@@ -22,16 +22,16 @@ from typing import Callable
 
 import torch
 
-from .data import Dataset, default_cache_dir, load_dataset, stratified_subset
-from .errors import ConfigError, DataError, ResExplorerError
-from .inference import load_run_model
-from .landscape import interpolation, slice_1d, slice_2d
-from .lesion import random_lesion, single_block_lesion
-from .probes import gradient_norms, inside_stats
-from .runs import Run
-from .samples import CIFAR10_CLASSES, cifar_samples
-from .storage import atomic_write_json
-from .tta_eval import evaluate_corruptions, evaluate_strategies
+from ..data.samples import CIFAR10_CLASSES, cifar_samples
+from ..data.sources import Dataset, default_cache_dir, load_dataset, stratified_subset
+from ..errors import ConfigError, DataError, ResExplorerError
+from ..nets.probes import gradient_norms, inside_stats
+from ..science.inference import load_run_model
+from ..science.landscape import interpolation, slice_1d, slice_2d
+from ..science.lesion import random_lesion, single_block_lesion
+from ..science.tta_eval import evaluate_corruptions, evaluate_strategies
+from ..storage import atomic_write_json
+from ..training.runs import Run
 
 Progress = Callable[[float, str], None]
 

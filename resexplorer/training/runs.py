@@ -31,11 +31,11 @@ from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError, RunError
-from .models import ModelConfig, build_model
-from .system import library_versions
-from .storage import atomic_torch_save, atomic_write_bytes, atomic_write_json
-from .train import Callback, EpochEvent, Member, StepEvent, TrainConfig, make_optimizer
+from ..errors import CheckpointError, RunError
+from ..nets.models import ModelConfig, build_model
+from ..storage import atomic_torch_save, atomic_write_bytes, atomic_write_json
+from ..system import library_versions
+from .engine import Callback, EpochEvent, Member, StepEvent, TrainConfig, make_optimizer
 
 RUN_FORMAT = "resexplorer-run"
 CHECKPOINT_FORMAT = "resexplorer-checkpoint"

@@ -7,7 +7,7 @@ import sys
 
 from tqdm import tqdm
 
-from .train import Callback, EpochEvent, Member, Race, StepEvent
+from .engine import Callback, EpochEvent, Member, Race, StepEvent
 
 
 @contextlib.contextmanager

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from torch import nn
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 CROP_PAD = 4  # as the training crops
 ViewFn = Callable[[torch.Tensor], torch.Tensor]  # float [B, 3, H, W] -> float [B, 3, H, W]

@@ -27,15 +27,15 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import ResExplorerError
+from ..errors import ResExplorerError
+from ..storage import atomic_write_json
+from .engine import Callback, EpochEvent, Member, Race, StepEvent
 from .runs import Run, pid_alive
-from .storage import atomic_write_json
-from .train import Callback, EpochEvent, Member, Race, StepEvent
 
 JOBS_FOLDER = ".jobs"
 CANCEL_FILE = "cancel"  # left by Job.cancel(); the worker checks it every step
 FINAL_STATES = ("done", "cancelled", "failed")
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Children of this process, so their exit is reaped and seen at once.
 _CHILDREN: dict[int, subprocess.Popen] = {}
 

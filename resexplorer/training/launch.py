@@ -9,13 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from .data import Dataset, Normalizer, stratified_subset
-from .errors import ConfigError
-from .models import ModelConfig
-from .probes import epoch_probe
+from ..data.sources import Dataset, Normalizer, stratified_subset
+from ..errors import ConfigError
+from ..nets.models import ModelConfig
+from ..nets.probes import epoch_probe
+from ..system import resolve_device
+from .engine import Callback, Probe, Race, TrainConfig, new_member, uses_channels_last
 from .runs import Run, RunRecorder, RunStore, resume_member
-from .train import Callback, Probe, Race, TrainConfig, new_member, resolve_device, uses_channels_last
-
 
 PROBE_IMAGES = 500  # test images the per-epoch probes look at
 

@@ -19,7 +19,7 @@ import json
 import struct
 from pathlib import Path
 
-from .errors import ResExplorerError
+from ..errors import ResExplorerError
 
 MAGIC = b"RXJPACK1"
 START_OF_SCAN = b"\xff\xda"

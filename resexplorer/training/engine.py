@@ -20,9 +20,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import Dataset, Normalizer, Split, batches_per_epoch, epoch_generator, random_crop_flip, shuffled_batches, stratified_subset
-from .errors import ConfigError
-from .models import ModelConfig, build_model
+from ..data.sources import (
+    Dataset,
+    Normalizer,
+    Split,
+    batches_per_epoch,
+    epoch_generator,
+    random_crop_flip,
+    shuffled_batches,
+    stratified_subset,
+)
+from ..errors import ConfigError
+from ..nets.models import ModelConfig, build_model
 
 SCHEDULES = ("paper", "cosine", "onecycle", "constant")
 STATUSES = ("running", "done", "cancelled", "diverged", "failed")
@@ -76,18 +85,6 @@ class TrainConfig:
 
 
 # --- devices and schedules (pure) --------------------------------------------
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} asked for, but no CUDA GPU is available; use --device cpu or auto")
-    return torch.device(name)
 
 
 def lr_at(step: int, total_steps: int, config: TrainConfig, steps_per_epoch: int) -> float:

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import DataError
-from .storage import atomic_torch_save
+from ..errors import DataError
+from ..storage import atomic_torch_save
 
 IMAGE_SIZE = 32
 CROP_PAD = 4  # paper: pad 4 pixels, random 32x32 crop, random flip

@@ -26,7 +26,7 @@ from typing import Iterable
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ResExplorerError
+from ..errors import ResExplorerError
 
 MAX_UPLOAD_BYTES = 30 * 1024 * 1024
 MAX_PIXELS = 64_000_000  # a 64-megapixel photo; more is refused unread

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import ResExplorerError
+from ..nets.models import ModelConfig
+from ..training.runs import Run, RunStore
 from . import reference
-from .errors import ResExplorerError
-from .models import ModelConfig
-from .runs import Run, RunStore
 
 # The shortcut toggle of the run pickers and Home: plain nets only, residual
 # nets only (option A, the paper's CIFAR choice), or both side by side.

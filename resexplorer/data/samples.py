@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import decode_to_32
+from .sources import decode_to_32
 
-SAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "samples"
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "samples"
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 

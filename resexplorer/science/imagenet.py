@@ -17,7 +17,7 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from torchvision.models import ResNet50_Weights, resnet50
 
-from .errors import ResExplorerError
+from ..errors import ResExplorerError
 
 WEIGHTS = ResNet50_Weights.IMAGENET1K_V2
 RESIZE, CROP = 256, 224

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .models import SHORTCUTS, ModelConfig, build_model
+from ..nets.models import SHORTCUTS, ModelConfig, build_model
 
 DEPTHS = (8, 14, 20, 32, 44, 56, 110)
 NO_SHORTCUT = "none"  # a plain net, in the Train page's shortcut control

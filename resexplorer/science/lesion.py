@@ -22,8 +22,8 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from .models import BasicBlock, CifarNet, make_shortcut
-from .probes import block_names
+from ..nets.models import BasicBlock, CifarNet, make_shortcut
+from ..nets.probes import block_names
 
 Progress = Callable[[float, str], None]
 

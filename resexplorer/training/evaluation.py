@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from .data import Dataset, Normalizer
-from .errors import DataError
+from ..data.sources import Dataset, Normalizer
+from ..errors import DataError
+from ..system import resolve_device
+from .engine import autocast_for, evaluate, uses_channels_last
 from .runs import model_from_checkpoint
-from .train import autocast_for, evaluate, resolve_device, uses_channels_last
 
 
 def evaluate_checkpoint(ckpt: dict, data: Dataset, device: str = "auto") -> dict:

@@ -12,17 +12,17 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
+from ..data.sources import Dataset
+from ..nets.models import ModelConfig
+from ..system import machine_info, resolve_device
+from ..training.engine import Callback, TrainConfig
+from ..training.evaluation import evaluate_checkpoint
+from ..training.launch import resume_race, start_race
+from ..training.runs import Run, RunStore, load_checkpoint, save_compact_checkpoint
 from .analysis import ImagePool, precompute
-from .data import Dataset
-from .evaluation import evaluate_checkpoint
-from .launch import resume_race, start_race
-from .models import ModelConfig
-from .runs import Run, RunStore, load_checkpoint, save_compact_checkpoint
-from .system import machine_info
-from .train import Callback, TrainConfig, resolve_device
 
 # Where the shipped reference runs live, in the run format.
-REFERENCE_RUNS_DIR = Path(__file__).resolve().parents[1] / "assets" / "runs"
+REFERENCE_RUNS_DIR = Path(__file__).resolve().parents[2] / "assets" / "runs"
 
 # A shipped checkpoint must re-evaluate to the test error its metrics claim
 # within this (0.1 point); a half-precision copy that misses stays float32.

@@ -28,11 +28,19 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from captum.attr import DeepLift, IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel, Occlusion, Saliency
+from captum.attr import (
+    DeepLift,
+    IntegratedGradients,
+    LayerAttribution,
+    LayerGradCam,
+    NoiseTunnel,
+    Occlusion,
+    Saliency,
+)
 from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 METHODS = {
     "integrated_gradients": "Integrated Gradients",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from .runs import Run
+from ..training.runs import Run
 
 
 @dataclass

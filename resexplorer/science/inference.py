@@ -9,9 +9,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import Normalizer
-from .runs import Run, model_from_checkpoint
-from .train import resolve_device, uses_channels_last
+from ..data.sources import Normalizer
+from ..system import resolve_device
+from ..training.engine import uses_channels_last
+from ..training.runs import Run, model_from_checkpoint
 
 
 @dataclass

@@ -1,0 +1,52 @@
+"""The package's layers (README's layout): a module imports only its own
+layer and the layers before it in LAYERS. (That the figures load no torch is
+tested beside the figures.)"""
+
+import ast
+from pathlib import Path
+
+from helpers import ROOT
+
+PACKAGE = ROOT / "resexplorer"
+# Lowest first: each may import the ones before it, never the ones after.
+LAYERS = ["errors", "storage", "system", "nets", "data", "training", "science", "services", "cli", "__main__"]
+
+
+def _layer(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return parts[0]
+
+
+def _imported_layers(source: str, here: tuple[str, ...]) -> set[str]:
+    """The package layers a module imports (at any depth in it), `here`
+    being its folder inside the package: () for a top-level module."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = here[: len(here) - (node.level - 1)] if node.level > 1 else here
+            target = [*base, *(node.module.split(".") if node.module else [])]
+            names = [target[0]] if target else [alias.name for alias in node.names]
+            found.update(name for name in names if name in LAYERS)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("resexplorer."):
+            found.add(node.module.split(".")[1])
+    return found
+
+
+def test_no_module_imports_a_layer_below_it():
+    upward = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "__init__.py" and path.parent == PACKAGE:
+            continue
+        mine = LAYERS.index(_layer(path))
+        imported = _imported_layers(path.read_text(), path.relative_to(PACKAGE).parent.parts)
+        upward += [f"{path.relative_to(ROOT)} imports {layer}" for layer in imported if LAYERS.index(layer) > mine]
+    assert not upward, upward
+
+
+def test_the_checker_reads_every_form_of_import():
+    assert _imported_layers("from ..services.figures import error_curves", ("nets",)) == {"services"}
+    assert _imported_layers("def f():\n    from ..training import runs", ("science",)) == {"training"}
+    assert _imported_layers("from .models import ModelConfig", ("nets",)) == {"nets"}
+    assert _imported_layers("from .training.engine import TrainConfig", ()) == {"training"}
+    assert _imported_layers("from resexplorer.science.tta import predict", ("data",)) == {"science"}
+    assert _imported_layers("from . import __version__", ()) == set()
