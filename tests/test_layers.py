@@ -1,6 +1,7 @@
 """The package's layers (README's layout): a module imports only its own
-layer and the layers before it in LAYERS. (That the figures load no torch is
-tested beside the figures.)"""
+layer and the layers before it in LAYERS, and no import goes round in a
+cycle, lazy imports included. (That the figures load no torch is tested
+beside the figures.)"""
 
 import ast
 from pathlib import Path
@@ -50,3 +51,40 @@ def test_the_checker_reads_every_form_of_import():
     assert _imported_layers("from .training.engine import TrainConfig", ()) == {"training"}
     assert _imported_layers("from resexplorer.science.tta import predict", ("data",)) == {"science"}
     assert _imported_layers("from . import __version__", ()) == set()
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """The package's modules a module imports, lazily too, as dotted names
+    below the package ("data.sources")."""
+    here = path.relative_to(PACKAGE).parent.parts
+    known = {p.relative_to(PACKAGE).with_suffix("").as_posix().replace("/", ".") for p in PACKAGE.rglob("*.py")}
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = list(here[: len(here) - (node.level - 1)] if node.level > 1 else here)
+            target = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            candidates = [target] + [f"{target}.{alias.name}".strip(".") for alias in node.names]
+            found.update(c for c in candidates if c in known)
+    return found
+
+
+def test_no_import_cycles():
+    graph = {
+        path.relative_to(PACKAGE).with_suffix("").as_posix().replace("/", "."): _imported_modules(path)
+        for path in PACKAGE.rglob("*.py")
+    }
+    done, stack = set(), []
+
+    def visit(module: str) -> None:
+        if module in stack:
+            raise AssertionError("import cycle: " + " -> ".join([*stack[stack.index(module) :], module]))
+        if module in done:
+            return
+        stack.append(module)
+        for imported in sorted(graph.get(module, ())):
+            visit(imported)
+        stack.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -31,8 +30,9 @@ import torch.nn.functional as F
 
 from ..errors import DataError
 from ..storage import atomic_torch_save
+from .dataset import IMAGE_SIZE, Dataset, Split, channel_stats
+from .synthetic import SYNTHETIC_SIZES, make_synthetic
 
-IMAGE_SIZE = 32
 CROP_PAD = 4  # paper: pad 4 pixels, random 32x32 crop, random flip
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 TEST_SPLIT_NAMES = ("test", "val")
@@ -40,46 +40,6 @@ TEST_SPLIT_NAMES = ("test", "val")
 DECODE_VERSION = 1
 
 Progress = Callable[[int, int, str], None]  # (done, total, what)
-
-
-@dataclass
-class Split:
-    images: torch.Tensor  # uint8 [N, 3, 32, 32]
-    labels: torch.Tensor  # int64 [N]
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    def subset(self, indices: torch.Tensor) -> "Split":
-        return Split(self.images[indices], self.labels[indices])
-
-    def to(self, device: torch.device | str) -> "Split":
-        return Split(self.images.to(device), self.labels.to(device))
-
-
-@dataclass
-class Dataset:
-    train: Split
-    test: Split
-    classes: list[str]
-    source: str  # as given: "cifar10", "synthetic" or a folder path
-    mean: tuple[float, float, float] = field(default=(0.5, 0.5, 0.5))  # per channel, in [0, 1]
-    std: tuple[float, float, float] = field(default=(0.25, 0.25, 0.25))
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    def describe(self) -> dict:
-        """What a run records about its data (JSON-friendly)."""
-        return {
-            "source": self.source,
-            "classes": list(self.classes),
-            "n_train": len(self.train),
-            "n_test": len(self.test),
-            "mean": list(self.mean),
-            "std": list(self.std),
-        }
 
 
 def default_cache_dir() -> Path:
@@ -92,8 +52,6 @@ def load_dataset(source: str, cache_dir: str | Path | None = None, progress: Pro
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     source = str(source).strip()
     if source == "synthetic":
-        from .synthetic import make_synthetic
-
         return make_synthetic()
     if source == "cifar10":
         return _load_cifar10(cache_dir, progress)
@@ -106,8 +64,6 @@ def count_images(source: str) -> tuple[int, int]:
     if source == "cifar10":
         return 50_000, 10_000
     if source == "synthetic":
-        from .synthetic import SYNTHETIC_SIZES
-
         return SYNTHETIC_SIZES
     root = Path(source).expanduser()
     counts = []
@@ -158,20 +114,6 @@ def _write_cache(path: Path, data: Dataset) -> None:
         atomic_torch_save(blob, path)
     except OSError:
         pass  # a read-only cache only costs speed
-
-
-def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple, tuple]:
-    """Per-channel mean and std in [0, 1] of uint8 [N, 3, H, W], in chunks."""
-    total = torch.zeros(3, dtype=torch.float64)
-    total_sq = torch.zeros(3, dtype=torch.float64)
-    for start in range(0, images.shape[0], chunk):
-        x = images[start : start + chunk].to(torch.float64) / 255.0
-        total += x.sum(dim=(0, 2, 3))
-        total_sq += (x * x).sum(dim=(0, 2, 3))
-    count = images.shape[0] * images.shape[2] * images.shape[3]
-    mean = total / count
-    std = (total_sq / count - mean * mean).clamp_min(1e-12).sqrt()
-    return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std)
 
 
 def _finish(train: Split, test: Split, classes: list[str], source: str) -> Dataset:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .sources import IMAGE_SIZE, Dataset, Split, channel_stats
+from .dataset import IMAGE_SIZE, Dataset, Split, channel_stats
 
 SYNTHETIC_CLASSES = ["red-h", "green-v", "blue-d", "yellow-h", "cyan-v", "magenta-d", "grey-h", "orange-v", "white-d", "navy-h"]
 

@@ -22,8 +22,9 @@ from typing import Callable
 
 import torch
 
+from ..data.dataset import Dataset
 from ..data.samples import CIFAR10_CLASSES, cifar_samples
-from ..data.sources import Dataset, default_cache_dir, load_dataset, stratified_subset
+from ..data.sources import default_cache_dir, load_dataset, stratified_subset
 from ..errors import ConfigError, DataError, ResExplorerError
 from ..nets.probes import gradient_norms, inside_stats
 from ..science.inference import load_run_model

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..data.sources import Dataset
+from ..data.dataset import Dataset
 from ..nets.models import ModelConfig
 from ..system import machine_info, resolve_device
 from ..training.engine import Callback, TrainConfig

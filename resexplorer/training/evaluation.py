@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..data.sources import Dataset, Normalizer
+from ..data.dataset import Dataset
+from ..data.sources import Normalizer
 from ..errors import DataError
 from ..system import resolve_device
 from .engine import autocast_for, evaluate, uses_channels_last

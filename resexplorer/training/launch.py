@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from ..data.sources import Dataset, Normalizer, stratified_subset
+from ..data.dataset import Dataset
+from ..data.sources import Normalizer, stratified_subset
 from ..errors import ConfigError
 from ..nets.models import ModelConfig
 from ..nets.probes import epoch_probe
