@@ -245,23 +245,3 @@ def build_model(config: ModelConfig | str) -> CifarNet:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def resnet20(**kwargs) -> CifarNet:
-    return build_model(ModelConfig(arch="resnet", depth=20, **kwargs))
-
-
-def resnet56(**kwargs) -> CifarNet:
-    return build_model(ModelConfig(arch="resnet", depth=56, **kwargs))
-
-
-def resnet110(**kwargs) -> CifarNet:
-    return build_model(ModelConfig(arch="resnet", depth=110, **kwargs))
-
-
-def plain20(**kwargs) -> CifarNet:
-    return build_model(ModelConfig(arch="plain", depth=20, **kwargs))
-
-
-def plain56(**kwargs) -> CifarNet:
-    return build_model(ModelConfig(arch="plain", depth=56, **kwargs))

@@ -125,11 +125,6 @@ def attribute(
     return Attribution(method, values.detach().float().cpu().numpy(), time.perf_counter() - start)
 
 
-@torch.inference_mode()
-def probabilities(model: nn.Module, images: torch.Tensor) -> np.ndarray:
-    return F.softmax(model.eval()(images).float(), dim=1).cpu().numpy()
-
-
 # --- faithfulness: deletion -------------------------------------------------------
 
 

@@ -196,10 +196,6 @@ class TTAResult:
     forward_passes: int  # images through the model: B x views
     milliseconds: float
 
-    @property
-    def per_image_ms(self) -> float:
-        return self.milliseconds / max(1, len(self.predictions))
-
 
 def view_logits(model: nn.Module, images: torch.Tensor, strategy: Strategy, normalize: Callable | None = None, chunk: int = 128) -> torch.Tensor:
     """[B, V, C] logits of every view; all views of a chunk of images go

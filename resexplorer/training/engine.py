@@ -34,7 +34,6 @@ from ..errors import ConfigError
 from ..nets.models import ModelConfig, build_model
 
 SCHEDULES = ("paper", "cosine", "onecycle", "constant")
-STATUSES = ("running", "done", "cancelled", "diverged", "failed")
 EVAL_BATCH = 1000
 
 

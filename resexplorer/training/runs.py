@@ -40,7 +40,6 @@ from .engine import Callback, EpochEvent, Member, StepEvent, TrainConfig, make_o
 RUN_FORMAT = "resexplorer-run"
 CHECKPOINT_FORMAT = "resexplorer-checkpoint"
 FORMAT_VERSION = 1
-FINAL_STATUSES = ("done", "cancelled", "diverged", "failed")
 CHECKPOINT_SUFFIXES = (".pt", ".pt.xz")  # .pt.xz: compact shipped checkpoints
 XZ_MAGIC = b"\xfd7zXZ\x00"
 
