@@ -32,7 +32,7 @@ from ..science.landscape import interpolation, slice_1d, slice_2d
 from ..science.lesion import random_lesion, single_block_lesion
 from ..science.tta_eval import evaluate_corruptions, evaluate_strategies
 from ..storage import atomic_write_json
-from ..training.runs import Run
+from ..training.runs import Run, middle_epoch
 
 Progress = Callable[[float, str], None]
 
@@ -128,7 +128,7 @@ def checkpoint_moments(run: Run) -> list[tuple[str, int]]:
             label = "after epoch 1"
         elif epoch == planned:
             label = f"end (epoch {epoch})"
-        elif epoch == max(1, round(planned / 2)):
+        elif epoch == middle_epoch(planned):
             label = f"middle (epoch {epoch})"
         else:
             label = f"latest (epoch {epoch})"
@@ -147,7 +147,7 @@ def moment_checkpoint(run: Run, wanted: str) -> tuple[str, int] | None:
     if not moments:
         return None
     planned = run.config()["train"]["epochs"]
-    target = {"initialisation": 0, "after epoch 1": 1, "middle": max(1, round(planned / 2)), "end": planned}[wanted]
+    target = {"initialisation": 0, "after epoch 1": 1, "middle": middle_epoch(planned), "end": planned}[wanted]
     return min(moments, key=lambda m: (abs(m[1] - target), m[1]))
 
 

@@ -64,9 +64,14 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def middle_epoch(epochs: int) -> int:
+    """The kept "middle" of a run of this many epochs."""
+    return max(1, round(epochs / 2))
+
+
 def keep_epochs(epochs: int) -> set[int]:
     """The moments a run keeps: initialisation, first epoch, middle, end."""
-    return {0, 1, max(1, round(epochs / 2)), epochs}
+    return {0, 1, middle_epoch(epochs), epochs}
 
 
 # --- checkpoints --------------------------------------------------------------
