@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from .errors import ResExplorerError
-from .nets.models import ModelConfig
+from .nets.config import ModelConfig
 from .services.claims import GROUP_CLAIMS
 from .training.engine import SCHEDULES, TrainConfig, failure_message
 from .training.jobs import CANCEL_FILE, ProgressWriter

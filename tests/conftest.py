@@ -4,7 +4,7 @@ from helpers import make_image_folder
 
 from resexplorer.data.sources import load_dataset
 from resexplorer.data.synthetic import make_synthetic
-from resexplorer.nets.models import ModelConfig
+from resexplorer.nets.config import ModelConfig
 from resexplorer.services import reference
 from resexplorer.training.engine import TrainConfig
 from resexplorer.training.launch import start_race

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from resexplorer.nets.models import ModelConfig, build_model
+from resexplorer.nets.config import ModelConfig
+from resexplorer.nets.models import build_model
 from resexplorer.science.attribution import (
     METHODS,
     attribute,

@@ -3,7 +3,7 @@
 import pytest
 
 from resexplorer.cli import main
-from resexplorer.nets.models import ModelConfig
+from resexplorer.nets.config import ModelConfig
 from resexplorer.services.claims import fig6_claims, shortcut_claims
 from resexplorer.training.engine import TrainConfig
 from resexplorer.training.runs import RunStore

@@ -7,7 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from resexplorer.nets.models import ModelConfig
+from resexplorer.nets.config import ModelConfig
 from resexplorer.services.curves import (
     Curve,
     curve_from_run,
@@ -346,7 +346,10 @@ def test_long_curves_are_thinned_but_keep_their_ends():
 
 
 def test_a_kept_view_fixes_the_axes_and_hides_the_traces_the_user_hid():
-    fig = with_view(error_curves([_curve(), _curve("plain-20", "plain")]), {"x": [0.5, 0.75], "y": [1.2, 1.8], "hidden": ["plain-20 test error"]})
+    fig = with_view(
+        error_curves([_curve(), _curve("plain-20", "plain")]),
+        {"x": [0.5, 0.75], "y": [1.2, 1.8], "hidden": ["plain-20 test error"]},
+    )
     layout = fig.to_plotly_json()["layout"]
     assert layout["xaxis"]["range"] == [0.5, 0.75] and layout["xaxis"]["autorange"] is False
     assert layout["yaxis"]["range"] == [1.2, 1.8]
@@ -354,3 +357,16 @@ def test_a_kept_view_fixes_the_axes_and_hides_the_traces_the_user_hid():
     assert {t.name: t.visible for t in fig.data}["resnet-20 test error"] is None
     untouched = with_view(error_curves([_curve()]), {"x": None, "y": None, "hidden": []}).to_plotly_json()["layout"]
     assert "range" not in untouched["xaxis"]  # the data's own view, after a double-click reset
+
+
+def test_paper_markers_only_for_the_models_table_6_reports():
+    marked = error_curves(
+        [_curve("resnet-20-B"), _curve("resnet-20-zero"), _curve("plain-20", "plain")], paper_markers=True
+    )
+    texts = [a.text for a in marked.layout.annotations]
+    assert len(texts) == 1 and texts[0].startswith("paper plain-20")
+
+
+def test_colours_follow_the_model_name_grammar():
+    assert model_colour("resnet-56-B") == model_colour("resnet-56-B") != model_colour("resnet-56")
+    assert model_colour("not-a-model") == model_colour("resnet-20")  # names from elsewhere still get a colour

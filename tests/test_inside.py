@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resexplorer.nets.models import ModelConfig, build_model
+from resexplorer.nets.config import ModelConfig
+from resexplorer.nets.models import build_model
 from resexplorer.nets.probes import (
     gradient_norms,
     inside_stats,

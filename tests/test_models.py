@@ -2,9 +2,9 @@ import pytest
 import torch
 from torch import nn
 
+from resexplorer.nets.config import ModelConfig
 from resexplorer.nets.models import (
     BasicBlock,
-    ModelConfig,
     PadShortcut,
     build_model,
     count_parameters,

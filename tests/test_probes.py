@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from resexplorer.nets.models import ModelConfig, build_model
+from resexplorer.nets.config import ModelConfig
+from resexplorer.nets.models import build_model
 from resexplorer.nets.probes import (
     layer_response_stds,
     residual_ratios,

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from resexplorer.errors import CheckpointError, RunError
-from resexplorer.nets.models import ModelConfig, build_model
+from resexplorer.nets.config import ModelConfig
+from resexplorer.nets.models import build_model
 from resexplorer.training.engine import TrainConfig
 from resexplorer.training.launch import start_race
 from resexplorer.training.runs import (

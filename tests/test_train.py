@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from resexplorer.nets.models import ModelConfig
+from resexplorer.nets.config import ModelConfig
 from resexplorer.training.engine import (
     Callback,
     Race,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ResExplorerError
-from ..nets.models import ModelConfig
+from ..nets.config import ModelConfig
 from ..training.runs import Run, RunStore
 from . import reference
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import plotly.graph_objects as go
 
+from ..errors import ConfigError
+from ..nets.config import ModelConfig
 from .paper import paper_test_error
 
 if TYPE_CHECKING:  # figures only reads a Curve's attributes; curves.py pulls in torch via runs.py
@@ -32,17 +34,29 @@ DEPTH_ORDER = [8, 14, 20, 32, 44, 56, 110]
 
 def model_colour(model: str) -> str:
     """A stable colour per model name: family by shortcut, shade by depth."""
-    parts = model.split("-")
-    arch, depth = parts[0], int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 20
-    family = arch
-    if arch == "resnet":
-        if "zero" in parts:
-            family = "resnet-zero"
-        elif "B" in parts or "C" in parts:
-            family = f"resnet-{'B' if 'B' in parts else 'C'}"
-    palette = PALETTES.get(family, PALETTES["resnet"])
+    try:
+        config = ModelConfig.from_name(model)
+    except ConfigError:  # a name this version does not know: a middle residual blue
+        return PALETTES["resnet"][DEPTH_ORDER.index(20)]
+    family = config.arch
+    if config.arch == "resnet" and config.zero_init_residual:
+        family = "resnet-zero"
+    elif config.arch == "resnet" and config.shortcut != "A":
+        family = f"resnet-{config.shortcut}"
+    palette = PALETTES[family]
+    depth = config.depth
     index = DEPTH_ORDER.index(depth) if depth in DEPTH_ORDER else depth % len(palette)
     return palette[min(index, len(palette) - 1)]
+
+
+def _paper_model(model: str) -> bool:
+    """A model Table 6 reports: a plain net, or a residual net with option A
+    shortcuts started the usual way."""
+    try:
+        config = ModelConfig.from_name(model)
+    except ConfigError:
+        return False
+    return config.shortcut == "A" and not config.zero_init_residual
 
 
 MAX_POINTS = 240  # per line: more is invisible at chart width and slows the browser
@@ -158,7 +172,7 @@ def error_curves(
     if paper_markers:
         for curve in curves:
             reported = paper_test_error(curve.arch, curve.depth)
-            if reported and "-" not in curve.model[len(curve.arch) + 1 :]:  # option A / plain only
+            if reported and _paper_model(curve.model):
                 value, source = reported
                 colour = model_colour(curve.model)
                 marked.append(value)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..nets.models import SHORTCUTS, ModelConfig, build_model
+from ..nets.config import SHORTCUTS, ModelConfig
+from ..nets.models import build_model
 
 DEPTHS = (8, 14, 20, 32, 44, 56, 110)
 NO_SHORTCUT = "none"  # a plain net, in the Train page's shortcut control
@@ -53,9 +54,9 @@ def all_model_names() -> list[str]:
     shortcut option, plus the zero-init control, at every listed depth."""
     names = []
     for depth in DEPTHS:
-        names.append(f"plain-{depth}")
-        names += [f"resnet-{depth}" if s == "A" else f"resnet-{depth}-{s}" for s in SHORTCUTS]
-        names.append(f"resnet-{depth}-zero")
+        names.append(ModelConfig("plain", depth).name)
+        names += [ModelConfig("resnet", depth, shortcut).name for shortcut in SHORTCUTS]
+        names.append(ModelConfig("resnet", depth, zero_init_residual=True).name)
     return names
 
 
@@ -77,7 +78,14 @@ QUICK_DEMO = Preset(
     "copy, by 4 to 7 points from the third epoch on; 34% against 40% at the end). It is too short to show "
     "that deeper ResNets beat shallower ones (short runs favour shallow nets of both kinds): for that, "
     "see the reference runs faded underneath and the Home page.",
-    (("epochs", 12), ("train_subset", 10000), ("test_subset", 1000), ("batch_size", 128), ("lr", 0.1), ("schedule", "cosine")),
+    (
+        ("epochs", 12),
+        ("train_subset", 10000),
+        ("test_subset", 1000),
+        ("batch_size", 128),
+        ("lr", 0.1),
+        ("schedule", "cosine"),
+    ),
 )
 
 PRESETS = {
@@ -109,8 +117,24 @@ PRESETS = {
 def default_settings(device_type: str) -> dict:
     """Small on a CPU; within reach of the paper's recipe on a GPU."""
     if device_type == "cuda":
-        return {"epochs": 60, "batch_size": 128, "lr": 0.1, "schedule": "paper", "train_subset": None, "test_subset": None, "seed": 0}
-    return {"epochs": 5, "batch_size": 128, "lr": 0.1, "schedule": "cosine", "train_subset": 10000, "test_subset": 2000, "seed": 0}
+        return {
+            "epochs": 60,
+            "batch_size": 128,
+            "lr": 0.1,
+            "schedule": "paper",
+            "train_subset": None,
+            "test_subset": None,
+            "seed": 0,
+        }
+    return {
+        "epochs": 5,
+        "batch_size": 128,
+        "lr": 0.1,
+        "schedule": "cosine",
+        "train_subset": 10000,
+        "test_subset": 2000,
+        "seed": 0,
+    }
 
 
 # --- how long will it take -----------------------------------------------------
@@ -151,9 +175,11 @@ def measure_layer_rate(device: torch.device, batch: int = 64, steps: int = 3) ->
     return batch * 14 / min(times)
 
 
-def estimate_seconds(models: list[str], epochs: int, n_train: int, n_test: int, layer_rate: float, eval_every: int = 1) -> float:
+def estimate_seconds(
+    models: list[str], epochs: int, n_train: int, n_test: int, layer_rate: float, eval_every: int = 1
+) -> float:
     """Expected training time of a race: every model sees every image."""
-    depth_sum = sum(int(name.split("-")[1]) for name in models)
+    depth_sum = sum(ModelConfig.from_name(name).depth for name in models)
     evaluations = epochs // eval_every + (epochs % eval_every != 0)
     image_layers = depth_sum * (epochs * n_train + evaluations * n_test * EVAL_COST)
     return STARTUP_S + image_layers / layer_rate

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..data.dataset import Dataset
-from ..nets.models import ModelConfig
+from ..nets.config import ModelConfig
 from ..system import machine_info, resolve_device
 from ..training.engine import Callback, TrainConfig
 from ..training.evaluation import evaluate_checkpoint

@@ -31,7 +31,8 @@ from ..data.sources import (
     stratified_subset,
 )
 from ..errors import ConfigError
-from ..nets.models import ModelConfig, build_model
+from ..nets.config import ModelConfig
+from ..nets.models import build_model
 
 SCHEDULES = ("paper", "cosine", "onecycle", "constant")
 EVAL_BATCH = 1000

@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Sequence
 from ..data.dataset import Dataset
 from ..data.sources import Normalizer, stratified_subset
 from ..errors import ConfigError
-from ..nets.models import ModelConfig
+from ..nets.config import ModelConfig
 from ..nets.probes import epoch_probe
 from ..system import resolve_device
 from .engine import Callback, Probe, Race, TrainConfig, new_member, uses_channels_last

@@ -32,7 +32,8 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError, RunError
-from ..nets.models import ModelConfig, build_model
+from ..nets.config import ModelConfig
+from ..nets.models import build_model
 from ..storage import atomic_torch_save, atomic_write_bytes, atomic_write_json
 from ..system import library_versions
 from .engine import Callback, EpochEvent, Member, StepEvent, TrainConfig, make_optimizer
