@@ -1,7 +1,7 @@
 """The run picker the Inside, Attributions and TTA pages share.
 
 A depth choice and a shortcut toggle (off / on / both) pick the runs in one
-click (plain-56 for resnet-56, or both); below them the full multiselect
+click (plain-56 for resnet-56, or both); beside them the full multiselect
 takes any runs, shipped or the user's. The toggle writes the multiselect,
 so what the page draws always follows the multiselect alone.
 """
