@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ..data.sources import Normalizer
 from ..system import resolve_device
-from ..training.engine import uses_channels_last
+from ..training.engine import on_device, uses_channels_last
 from ..training.runs import Run, model_from_checkpoint
 
 
@@ -44,9 +44,6 @@ def load_run_model(run: Run, which: int | str = "last", device: str = "auto") ->
     """A run's model at a kept epoch or its latest checkpoint ('last')."""
     ckpt = run.load_checkpoint(which)
     torch_device = resolve_device(device)
-    channels_last = uses_channels_last(torch_device)
-    model = model_from_checkpoint(ckpt).to(torch_device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    normalize = Normalizer(ckpt["data"]["mean"], ckpt["data"]["std"], torch_device, channels_last)
+    model = on_device(model_from_checkpoint(ckpt), torch_device)
+    normalize = Normalizer(ckpt["data"]["mean"], ckpt["data"]["std"], torch_device, uses_channels_last(torch_device))
     return LoadedModel(model.config.name, model.eval(), normalize, list(ckpt["data"].get("classes", [])), torch_device, int(ckpt["epoch"]))

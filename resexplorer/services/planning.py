@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from ..nets.config import SHORTCUTS, ModelConfig
 from ..nets.models import build_model
+from ..training.engine import on_device
 
 DEPTHS = (8, 14, 20, 32, 44, 56, 110)
 NO_SHORTCUT = "none"  # a plain net, in the Train page's shortcut control
@@ -149,9 +150,7 @@ def measure_layer_rate(device: torch.device, batch: int = 64, steps: int = 3) ->
     any of our nets). About half a second on a 2-core CPU; checked against
     real jobs by bench/duration_estimate.py."""
     torch.manual_seed(0)
-    model = build_model("resnet-14").to(device)
-    if device.type in ("cpu", "cuda"):
-        model = model.to(memory_format=torch.channels_last)
+    model = on_device(build_model("resnet-14"), device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.randn(batch, 3, 32, 32, device=device)
     y = torch.randint(0, 10, (batch,), device=device)

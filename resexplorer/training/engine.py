@@ -229,9 +229,7 @@ def new_member(model_config: ModelConfig, config: TrainConfig, device: torch.dev
     """A freshly initialised model: seeded by the run seed alone, so its
     weights do not depend on which other models share the race."""
     torch.manual_seed(config.seed)
-    model = build_model(model_config).to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = on_device(build_model(model_config), device, channels_last)
     return Member(model_config.name, model_config, model, make_optimizer(model, config))
 
 
@@ -239,6 +237,15 @@ def uses_channels_last(device: torch.device) -> bool:
     # Faster with cuDNN, and on the CPU (oneDNN) it measured about 1.7x the
     # images/s of NCHW for ResNet-20 (bench/train_throughput.py).
     return device.type in ("cuda", "cpu")
+
+
+def on_device(model: nn.Module, device: torch.device, channels_last: bool | None = None) -> nn.Module:
+    """The model on the device, in the memory format its inputs come in
+    (channels_last where uses_channels_last, unless told otherwise)."""
+    model = model.to(device)
+    if uses_channels_last(device) if channels_last is None else channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
 
 
 # --- the race ------------------------------------------------------------------

@@ -6,7 +6,7 @@ from ..data.dataset import Dataset
 from ..data.sources import Normalizer
 from ..errors import DataError
 from ..system import resolve_device
-from .engine import autocast_for, evaluate, uses_channels_last
+from .engine import autocast_for, evaluate, on_device, uses_channels_last
 from .runs import model_from_checkpoint
 
 
@@ -20,7 +20,7 @@ def evaluate_checkpoint(ckpt: dict, data: Dataset, device: str = "auto") -> dict
             "evaluate on the data source it was trained on"
         )
     torch_device = resolve_device(device)
-    model = model_from_checkpoint(ckpt).to(torch_device)
+    model = on_device(model_from_checkpoint(ckpt), torch_device)  # in the inputs' memory format
     normalize = Normalizer(trained_on["mean"], trained_on["std"], torch_device, uses_channels_last(torch_device))
     bf16 = ckpt["train_config"].get("bf16", True)
     loss, error = evaluate(model, data.test, normalize, autocast_for(torch_device, bf16))

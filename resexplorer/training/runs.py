@@ -36,7 +36,15 @@ from ..nets.config import ModelConfig
 from ..nets.models import build_model
 from ..storage import atomic_torch_save, atomic_write_bytes, atomic_write_json
 from ..system import library_versions
-from .engine import Callback, EpochEvent, Member, StepEvent, TrainConfig, make_optimizer
+from .engine import (
+    Callback,
+    EpochEvent,
+    Member,
+    StepEvent,
+    TrainConfig,
+    make_optimizer,
+    on_device,
+)
 
 RUN_FORMAT = "resexplorer-run"
 CHECKPOINT_FORMAT = "resexplorer-checkpoint"
@@ -396,9 +404,7 @@ def resume_member(run: Run, device: torch.device, channels_last: bool = False) -
     """A member restored from a run's last checkpoint: weights, momentum,
     step and RNG, so training continues exactly where it stopped."""
     ckpt = run.load_checkpoint("last")
-    model = model_from_checkpoint(ckpt).to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = on_device(model_from_checkpoint(ckpt), device, channels_last)
     model.train()
     train_config = TrainConfig.from_dict(ckpt["train_config"])
     optimizer = make_optimizer(model, train_config)
