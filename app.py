@@ -8,7 +8,7 @@ import streamlit as st
 
 from resexplorer.errors import ResExplorerError
 from resexplorer.services import reference
-from resexplorer.services.catalog import SHORTCUT_CHOICES
+from resexplorer.services.catalog import SHORTCUT_ARCHS, SHORTCUT_CHOICES
 from resexplorer.services.claims import claims_of_runs
 from resexplorer.services.curves import curve_from_run
 from resexplorer.services.figures import chart_config, error_curves
@@ -96,8 +96,7 @@ def degradation_section(runs_dir: str) -> None:
         format_func=SHORTCUT_LABELS.get,
         help="Off: plain nets only; on: residual nets only; both: all of them.",
     )
-    archs = {"off": {"plain"}, "on": {"resnet"}, "both": {"plain", "resnet"}}[shortcuts]
-    shown = [c for c in curves if c.arch in archs]
+    shown = [c for c in curves if c.arch in SHORTCUT_ARCHS[shortcuts]]
     st.plotly_chart(error_curves(shown), width="stretch", key="home_chart", config=chart_config("degradation"))
     st.caption(
         f"Training error (thin, dashed) and test error (bold) of {source}; hover for values, click a model in "

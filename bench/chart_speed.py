@@ -89,11 +89,11 @@ def main() -> None:
     for name, build in figures.items():
         fig = build()
         pio.json.config.default_engine = "json"
-        baseline = _median_ms(lambda: pio.to_json(fig, validate=False), args.repeats)
+        baseline = _median_ms(lambda fig=fig: pio.to_json(fig, validate=False), args.repeats)
         build_ms = _median_ms(build, args.repeats)
         copy_ms = _median_ms(fig.to_dict, args.repeats)
         pio.json.config.default_engine = "orjson"
-        fast = _median_ms(lambda: pio.to_json(fig, validate=False), args.repeats)
+        fast = _median_ms(lambda fig=fig: pio.to_json(fig, validate=False), args.repeats)
         print(f"  {name}")
         print(
             f"    build {build_ms:6.2f}   copy {copy_ms:5.2f}   "

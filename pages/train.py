@@ -1,7 +1,5 @@
 """Train & compare: race plain and residual nets, watch Fig. 6 grow live."""
 
-import itertools
-
 import streamlit as st
 
 from resexplorer.data.sources import count_images
@@ -36,7 +34,7 @@ from ui.sidebar import page_frame
 
 REFRESH_S = 2.0
 ROWS = "train_rows"  # session state: the row ids of the models, in order
-_new_ids = itertools.count()
+NEXT_ROW = "train_row_last_id"  # session state: the last row id handed out
 SHORTCUT_HELP = (
     "none: a plain net; A: identity shortcuts, zero-padded where the shape changes; "
     "B: projections there; C: projections everywhere"
@@ -72,9 +70,8 @@ def _key(row_id: int, field: str) -> str:
 
 
 def _add_row(row: ModelRow) -> None:
-    row_id = next(_new_ids)
-    while _key(row_id, "depth") in st.session_state:  # ids survive a module reload
-        row_id = next(_new_ids)
+    # A fresh id each time, never reused: a removed row's widgets keep their state.
+    row_id = st.session_state[NEXT_ROW] = st.session_state.get(NEXT_ROW, -1) + 1
     st.session_state[_key(row_id, "depth")] = row.depth
     st.session_state[_key(row_id, "shortcut")] = row.shortcut
     st.session_state[_key(row_id, "zero")] = row.zero_init

@@ -61,7 +61,7 @@ class ModelConfig:
         return "-".join(parts)
 
     @classmethod
-    def from_name(cls, name: str, num_classes: int = 10) -> "ModelConfig":
+    def from_name(cls, name: str, num_classes: int = 10) -> ModelConfig:
         """Parse 'resnet-32-B', 'plain-56', 'resnet-56-zero' and the like."""
         match = re.fullmatch(r"(plain|resnet)-(\d+)(?:-([ABC]))?(?:-(zero))?", name.strip())
         if not match:
@@ -81,6 +81,6 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
+    def from_dict(cls, data: dict) -> ModelConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in fields})

@@ -14,7 +14,8 @@ from . import reference
 
 # The shortcut toggle of the run pickers and Home: plain nets only, residual
 # nets only (option A, the paper's CIFAR choice), or both side by side.
-SHORTCUT_CHOICES = ("off", "on", "both")
+SHORTCUT_ARCHS = {"off": ("plain",), "on": ("resnet",), "both": ("plain", "resnet")}
+SHORTCUT_CHOICES = tuple(SHORTCUT_ARCHS)
 
 
 def pair_models(depth: int, shortcuts: str) -> list[str]:
@@ -22,8 +23,7 @@ def pair_models(depth: int, shortcuts: str) -> list[str]:
     (56, "both") -> ["plain-56", "resnet-56"]."""
     if shortcuts not in SHORTCUT_CHOICES:
         raise ValueError(f"shortcuts must be one of {SHORTCUT_CHOICES}, not {shortcuts!r}")
-    archs = {"off": ["plain"], "on": ["resnet"], "both": ["plain", "resnet"]}[shortcuts]
-    return [ModelConfig(arch, depth).name for arch in archs]
+    return [ModelConfig(arch, depth).name for arch in SHORTCUT_ARCHS[shortcuts]]
 
 
 @dataclass

@@ -8,8 +8,9 @@ import html
 import math
 import numbers
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 

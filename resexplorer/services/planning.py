@@ -40,12 +40,12 @@ class ModelRow:
         return self.config().name
 
     @classmethod
-    def from_name(cls, name: str) -> "ModelRow":
+    def from_name(cls, name: str) -> ModelRow:
         config = ModelConfig.from_name(name)
         shortcut = NO_SHORTCUT if config.arch == "plain" else config.shortcut
         return cls(config.depth, shortcut, config.zero_init_residual)
 
-    def twin(self) -> "ModelRow":
+    def twin(self) -> ModelRow:
         """The same depth the other way: plain-56 <-> resnet-56 (option A)."""
         return ModelRow(self.depth, "A" if self.shortcut == NO_SHORTCUT else NO_SHORTCUT)
 
