@@ -7,6 +7,7 @@ this one included, draws the shared frame (ui/sidebar.py) first.
 import streamlit as st
 
 from resexplorer.errors import ResExplorerError
+from resexplorer.runs.store import RunStore
 from resexplorer.services import reference
 from resexplorer.services.catalog import SHORTCUT_ARCHS, SHORTCUT_CHOICES
 from resexplorer.services.claims import claims_of_runs
@@ -14,7 +15,6 @@ from resexplorer.services.curves import curve_from_run
 from resexplorer.services.figures import chart_config, error_curves
 from resexplorer.services.paper import CITATION
 from resexplorer.services.reference import reference_runs
-from resexplorer.training.runs import RunStore
 from ui.run_picker import SHORTCUT_LABELS
 from ui.sidebar import PAGES, page_frame
 

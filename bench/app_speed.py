@@ -38,8 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from resexplorer.data.synthetic import make_synthetic, write_image_folder  # noqa: E402
+from resexplorer.runs.recipe import TrainConfig  # noqa: E402
+from resexplorer.runs.store import RunStore  # noqa: E402
 from resexplorer.training.jobs import JobManager  # noqa: E402
-from resexplorer.training.runs import RunStore  # noqa: E402
 
 FLAGS = [
     "--no-sandbox",
@@ -137,7 +138,7 @@ def chart_latency(browser, url: str, runs_dir: Path, data: str) -> list[float]:
     page.goto(f"{url}/train")
     page.get_by_role("heading", name="Train & compare").wait_for(timeout=60_000)
     JobManager(runs_dir).start_training(
-        ["resnet-8"], data, {"epochs": 30, "batch_size": 32, "log_every": 1, "test_subset": 50}
+        ["resnet-8"], data, TrainConfig(epochs=30, batch_size=32, log_every=1, test_subset=50)
     )
     seen: dict[float, float] = {}  # last training point drawn (its epoch) -> when first seen
     deadline = time.time() + 90

@@ -26,6 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from resexplorer.data.sources import count_images  # noqa: E402
+from resexplorer.runs.recipe import TrainConfig  # noqa: E402
 from resexplorer.services.planning import (  # noqa: E402
     PRESETS,
     default_settings,
@@ -61,11 +62,11 @@ def main() -> None:
     print(f"{args.preset}: {', '.join(preset.models)}, {settings['epochs']} epochs x {n_train:,} images, testing on {n_test:,}")
     print(f"estimate  {estimate:7.1f} s  ({format_duration(estimate)})")
 
-    options = {key: settings[key] for key in ("epochs", "batch_size", "lr", "schedule", "train_subset", "test_subset", "seed")}
+    config = TrainConfig(**settings)
     with tempfile.TemporaryDirectory() as runs:
         manager = JobManager(runs)
         started = time.perf_counter()
-        job = manager.start_training(list(preset.models), args.data, options)
+        job = manager.start_training(list(preset.models), args.data, config)
         while job.status()["state"] in ("starting", "running"):
             time.sleep(0.5)
         measured = time.perf_counter() - started

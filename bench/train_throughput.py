@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from resexplorer.data.sources import load_dataset  # noqa: E402
 from resexplorer.nets.config import ModelConfig  # noqa: E402
 from resexplorer.nets.models import build_model  # noqa: E402
+from resexplorer.runs.recipe import TrainConfig  # noqa: E402
 from resexplorer.system import resolve_device  # noqa: E402
 from resexplorer.training.engine import (  # noqa: E402
     Callback,
     Race,
-    TrainConfig,
     new_member,
     uses_channels_last,
 )

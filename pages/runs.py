@@ -3,11 +3,11 @@
 import streamlit as st
 
 from resexplorer.errors import ResExplorerError
+from resexplorer.runs.store import RunStore
 from resexplorer.services.curves import curve_from_run, curves_csv
 from resexplorer.services.figures import chart_config, error_curves
 from resexplorer.services.reference import REFERENCE_RUNS_DIR
 from resexplorer.training.jobs import JobBusy, JobManager
-from resexplorer.training.runs import RunStore
 from ui.sidebar import page_frame
 
 RESUMABLE = ("interrupted", "cancelled", "failed", "diverged")

@@ -4,6 +4,7 @@ import streamlit as st
 
 from resexplorer.data.sources import count_images
 from resexplorer.errors import ResExplorerError
+from resexplorer.runs.recipe import Setting, TrainConfig, settings
 from resexplorer.services.claims import FIG6_MODELS
 from resexplorer.services.curves import curve_from_run, curves_csv, references_for
 from resexplorer.services.figures import (
@@ -27,7 +28,7 @@ from resexplorer.services.planning import (
 )
 from resexplorer.services.reference import reference_runs
 from resexplorer.system import resolve_device
-from resexplorer.training.engine import SCHEDULES
+from resexplorer.training.failures import Failure
 from resexplorer.training.jobs import JobBusy, JobManager
 from ui.chart_view import kept_view
 from ui.sidebar import page_frame
@@ -35,6 +36,11 @@ from ui.sidebar import page_frame
 REFRESH_S = 2.0
 ROWS = "train_rows"  # session state: the row ids of the models, in order
 NEXT_ROW = "train_row_last_id"  # session state: the last row id handed out
+# Where the page has a better answer than the record's what_to_do: its sidebar.
+FAILURE_HINTS = {
+    "data": "Offline? Pick an image folder as the data source in the sidebar (train/ and test/ subfolders "
+    "with one folder per class), or put a CIFAR-10 copy where the message says",
+}
 SHORTCUT_HELP = (
     "none: a plain net; A: identity shortcuts, zero-padded where the shape changes; "
     "B: projections there; C: projections everywhere"
@@ -173,50 +179,49 @@ def model_rows(preset_models) -> list[str]:
     return models
 
 
-def _subset(column, label: str, default: int | None, key: str) -> int | None:
-    """A number of images, where 0 (shown for None) means all of them."""
-    return int(column.number_input(label, 0, 10_000_000, default or 0, step=1000, key=key)) or None
+def _setting_widget(column, setting: Setting, default, key: str):
+    """The widget of one TrainConfig field, from its label, bounds and
+    choices; a number of images shows 0 for None (all of them)."""
+    if setting.choices:
+        return column.selectbox(
+            setting.label, setting.choices, index=setting.choices.index(default), key=key, help=setting.help
+        )
+    low, high = setting.bounds
+    if setting.kind is float:
+        return float(column.number_input(setting.label, low, high, float(default), format="%.4f", key=key))
+    if setting.optional:  # a number of images
+        return int(column.number_input(setting.label, low, high, default or 0, step=1000, key=key)) or None
+    return int(column.number_input(setting.label, low, high, default, key=key))
 
 
-def training_settings(defaults: dict, preset_name: str) -> dict:
-    """Epochs, batch, lr, schedule, subsets and seed, remembered per preset."""
-    cols = st.columns(7)
-    key = f":{preset_name}"
-    schedule_help = "paper: lr / 10 at 50% and 75% of the run"
-    return {
-        "epochs": int(cols[0].number_input("Epochs", 1, 500, defaults["epochs"], key="epochs" + key)),
-        "batch_size": int(cols[1].number_input("Batch size", 2, 4096, defaults["batch_size"], key="batch" + key)),
-        "lr": float(
-            cols[2].number_input("Learning rate", 1e-5, 10.0, float(defaults["lr"]), format="%.4f", key="lr" + key)
-        ),
-        "schedule": cols[3].selectbox(
-            "Schedule", SCHEDULES, index=SCHEDULES.index(defaults["schedule"]), key="schedule" + key, help=schedule_help
-        ),
-        "train_subset": _subset(cols[4], "Train images (0 = all)", defaults["train_subset"], "train_subset" + key),
-        "test_subset": _subset(cols[5], "Test images (0 = all)", defaults["test_subset"], "test_subset" + key),
-        "seed": int(cols[6].number_input("Seed", 0, 2**31 - 1, defaults["seed"], key="seed" + key)),
-    }
+def training_settings(defaults: dict, preset_name: str) -> TrainConfig:
+    """The TrainConfig fields that carry a label (epochs, batch, lr, schedule,
+    subsets, seed), each remembered per preset; the rest keep their defaults."""
+    shown = [s for s in settings() if s.label]
+    columns = st.columns(len(shown))
+    chosen = {s.name: _setting_widget(c, s, defaults[s.name], f"{s.name}:{preset_name}") for s, c in zip(shown, columns)}
+    return TrainConfig(**chosen)
 
 
-def expected_duration(models: list[str], options: dict, counts, device_kind: str, data_source: str) -> None:
+def expected_duration(models: list[str], config: TrainConfig, counts, device_kind: str, data_source: str) -> None:
     if counts is None:
         st.warning(f"The data source {data_source!r} is not usable here: pick one in the sidebar.")
     elif models:
-        n_train = min(counts[0], options["train_subset"] or counts[0])
-        n_test = min(counts[1], options["test_subset"] or counts[1])
-        seconds = estimate_seconds(models, options["epochs"], n_train, n_test, _layer_rate())
+        n_train = min(counts[0], config.train_subset or counts[0])
+        n_test = min(counts[1], config.test_subset or counts[1])
+        seconds = estimate_seconds(models, config.epochs, n_train, n_test, _layer_rate())
         st.markdown(
             f"Expected duration on this {device_kind.upper()}: **about {format_duration(seconds)}** "
-            f"({len(models)} models × {options['epochs']} epochs × {n_train:,} images, testing on {n_test:,})."
+            f"({len(models)} models × {config.epochs} epochs × {n_train:,} images, testing on {n_test:,})."
         )
 
 
-def start_and_stop(manager: JobManager, models: list[str], options: dict, data_source: str, usable: bool) -> None:
+def start_and_stop(manager: JobManager, models: list[str], config: TrainConfig, data_source: str, usable: bool) -> None:
     active = manager.active()
     start_col, stop_col, _ = st.columns([1, 1, 4])
     if start_col.button("Start", type="primary", disabled=not models or not usable, key="start"):
         try:
-            manager.start_training(models, data_source, options)
+            manager.start_training(models, data_source, config)
             st.session_state["watching"] = True
             st.rerun()
         except JobBusy as err:
@@ -243,21 +248,11 @@ def chart_options() -> dict:
     }
 
 
-def _explain_failure(status: dict) -> None:
-    message = status.get("message", "")
-    st.error(f"The job failed: {message}")
-    lowered = message.lower()
-    if "cifar-10" in lowered:
-        st.info(
-            "Offline? Pick an image folder as the data source in the sidebar, "
-            "or put a CIFAR-10 copy where the message says."
-        )
-    elif "out of memory" in lowered:
-        st.info("Try a smaller batch size or fewer models at once.")
-    elif "folder" in lowered:
-        st.info(
-            "Check the image folder in the sidebar: it needs train/ and test/ subfolders with one folder per class."
-        )
+def _explain_failure(failure: Failure) -> None:
+    st.error(f"The job failed: {failure.message}")
+    hint = FAILURE_HINTS.get(failure.kind, failure.what_to_do)
+    if hint:
+        st.info(hint[0].upper() + hint[1:] + ".")
 
 
 def _job_status(status: dict) -> None:
@@ -275,7 +270,7 @@ def _job_status(status: dict) -> None:
                 text += f" · about {format_duration(eta)} left"
         st.progress(min(1.0, step / total) if total else 0.0, text=text)
     elif state == "failed":
-        _explain_failure(status)
+        _explain_failure(Failure.from_dict(status.get("failure", {"message": status.get("message", "")})))
     elif state == "done":
         st.success(f"Job done: {step:,} of {total:,} steps.")
     else:
@@ -377,10 +372,10 @@ preset_name = st.selectbox("Preset", list(PRESETS), key="preset", on_change=_on_
 preset = PRESETS[preset_name]
 st.caption(preset.blurb)
 chosen_models = model_rows(preset.models)
-settings = training_settings({**default_settings(device_kind), **dict(preset.overrides)}, preset_name)
+config = training_settings({**default_settings(device_kind), **dict(preset.overrides)}, preset_name)
 counts = _image_counts(frame.data_source)
-expected_duration(chosen_models, settings, counts, device_kind, frame.data_source)
-start_and_stop(manager, chosen_models, settings, frame.data_source, usable=counts is not None)
+expected_duration(chosen_models, config, counts, device_kind, frame.data_source)
+start_and_stop(manager, chosen_models, config, frame.data_source, usable=counts is not None)
 shown = chart_options()
 live_view(manager, chosen_models, shown)
 downloads(manager, shown)

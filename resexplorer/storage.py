@@ -12,10 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Callable
 
-import torch
 
-
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -33,14 +31,10 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
         raise
 
 
-def atomic_torch_save(obj, path: Path) -> None:
-    _atomic_write(path, lambda handle: torch.save(obj, handle))
-
-
 def atomic_write_bytes(data: bytes, path: Path) -> None:
-    _atomic_write(path, lambda handle: handle.write(data))
+    atomic_write(path, lambda handle: handle.write(data))
 
 
 def atomic_write_json(obj, path: Path) -> None:
     data = json.dumps(obj, indent=2, sort_keys=True).encode()
-    _atomic_write(path, lambda handle: handle.write(data))
+    atomic_write(path, lambda handle: handle.write(data))

@@ -5,9 +5,9 @@ from helpers import make_image_folder
 from resexplorer.data.sources import load_dataset
 from resexplorer.data.synthetic import make_synthetic
 from resexplorer.nets.config import ModelConfig
+from resexplorer.runs.recipe import TrainConfig
 from resexplorer.services import reference
-from resexplorer.training.engine import TrainConfig
-from resexplorer.training.launch import start_race
+from resexplorer.training.launch import new_race
 
 
 @pytest.fixture(autouse=True)
@@ -37,6 +37,6 @@ def two_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(reference, "REFERENCE_RUNS_DIR", tmp_path / "no-shipped-runs")
     data = load_dataset(str(folder))
     models = [ModelConfig.from_name(name, num_classes=3) for name in ("plain-8", "resnet-8")]
-    race, runs = start_race(models, data, TrainConfig(epochs=2, batch_size=16, lr=0.05, device="cpu"), tmp_path / "runs")
+    race, runs = new_race(models, data, TrainConfig(epochs=2, batch_size=16, lr=0.05, device="cpu"), tmp_path / "runs")
     race.run()
     return runs

@@ -1,6 +1,7 @@
 """AppTest: every page renders with the shared sidebar; the Train page's model rows
 and shortcut controls; a real job drawn live."""
 
+import json
 import os
 import socket
 import subprocess
@@ -11,9 +12,9 @@ import urllib.request
 import pytest
 from helpers import ROOT, app, curves, figures, make_image_folder, wait_for_job
 
+from resexplorer.runs.store import RunStore
 from resexplorer.services.claims import FIG6_MODELS
 from resexplorer.training.jobs import JobManager
-from resexplorer.training.runs import RunStore
 
 PAGES = ["pages/train.py", "pages/inside.py", "pages/attributions.py", "pages/tta.py", "pages/runs.py"]
 NAVIGATION = ["Home", "Train & compare", "Inside the nets", "Attributions", "Test-time augmentation", "Runs"]
@@ -80,7 +81,7 @@ def _start_custom_job(at, models, epochs=2):
     at.number_input(key="epochs:Custom").set_value(epochs).run()
     at.number_input(key="train_subset:Custom").set_value(0).run()
     at.number_input(key="test_subset:Custom").set_value(0).run()
-    at.number_input(key="batch:Custom").set_value(16).run()
+    at.number_input(key="batch_size:Custom").set_value(16).run()
     at.button(key="start").click().run()
     return at
 
@@ -304,3 +305,23 @@ def test_train_models_are_rows_with_a_shortcut_to_toggle_and_twins(empty_runs):
     at.multiselect(key="models_by_name").set_value(["resnet-110-C", "plain-8"]).run()  # the advanced entry
     assert _rows(at) == [(110, "C", False), (8, "none", False)]
     assert not at.exception
+
+
+@pytest.mark.parametrize(
+    "failure, advice",
+    [
+        ({"kind": "data", "message": "Could not get CIFAR-10", "what_to_do": "choose another"}, "Offline?"),
+        ({"kind": "memory", "message": "out of memory", "what_to_do": "use a smaller batch size"}, "Use a smaller"),
+    ],
+)
+def test_a_failed_job_shows_its_message_and_what_to_do(empty_runs, failure, advice):
+    """The Train page reads the job's failure record: the page's own advice
+    for a data source, the record's for the rest."""
+    job_dir = empty_runs / ".jobs" / "20260101-000000-abcdef"
+    job_dir.mkdir(parents=True)
+    (job_dir / "job.json").write_text('{"pid": 0}')
+    progress = {"state": "failed", "message": failure["message"], "failure": failure, "step": 0, "total_steps": 0}
+    (job_dir / "progress.json").write_text(json.dumps(progress))
+    at = app("pages/train.py")
+    assert [e.value for e in at.error] == [f"The job failed: {failure['message']}"]
+    assert any(i.value.startswith(advice) for i in at.info), [i.value for i in at.info]

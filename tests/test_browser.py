@@ -17,6 +17,7 @@ import pytest
 from helpers import ROOT, make_image_folder
 from playwright.sync_api import expect, sync_playwright
 
+from resexplorer.runs.recipe import TrainConfig
 from resexplorer.services.reference import reference_runs
 from resexplorer.training.jobs import JobManager
 from ui.sidebar import PAGES
@@ -303,7 +304,7 @@ def test_the_live_chart_keeps_the_users_zoom_and_hidden_entries_while_it_refresh
         page.goto(f"{url}/train")
         expect(page.get_by_role("heading", name="Train & compare")).to_be_visible(timeout=60_000)
         JobManager(runs).start_training(
-            ["plain-8", "resnet-8"], str(folder), {"epochs": 300, "batch_size": 16, "log_every": 1}
+            ["plain-8", "resnet-8"], str(folder), TrainConfig(epochs=300, batch_size=16, log_every=1)
         )
         _drawn(page, "resnet-8", "training error")
         points = "gd.data.find(t => t.name === 'resnet-8 training error').x.length"

@@ -4,9 +4,9 @@ import pytest
 
 from resexplorer.cli import main
 from resexplorer.nets.config import ModelConfig
+from resexplorer.runs.recipe import TrainConfig
+from resexplorer.runs.store import RunStore
 from resexplorer.services.claims import fig6_claims, shortcut_claims
-from resexplorer.training.engine import TrainConfig
-from resexplorer.training.runs import RunStore
 
 
 def _records(train: list[float], test: list[float]) -> list[dict]:

@@ -6,8 +6,10 @@ from pathlib import Path
 import pytest
 
 from resexplorer.cli import main
+from resexplorer.cli.main import _parser, train_config_of
+from resexplorer.runs.recipe import TrainConfig, settings
 from resexplorer.data.synthetic import make_synthetic, write_image_folder
-from resexplorer.training.runs import RunStore
+from resexplorer.runs.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,3 +92,21 @@ def test_evaluating_a_foreign_checkpoint_is_a_clear_error(folder_and_runs, tmp_p
     # and a model evaluated on data with other classes
     result = _cli("evaluate", str(run.path), "--data", "synthetic")
     assert result.returncode == 2 and "learned the classes" in result.stderr
+
+
+def test_every_training_setting_is_a_flag_that_reaches_the_config():
+    """The flags are TrainConfig's fields: each one set away from its default
+    on the command line arrives in the config."""
+    changed = {
+        "epochs": 7, "batch_size": 64, "lr": 0.05, "momentum": 0.8, "weight_decay": 5e-4, "schedule": "paper",
+        "warmup_epochs": 1.5, "seed": 4, "train_subset": 500, "test_subset": 100, "device": "cpu",
+        "bf16": False, "eval_every": 2, "augment": False, "log_every": 3,
+    }  # fmt: skip
+    assert set(changed) == {s.name for s in settings()}, "a new TrainConfig field: add it here"
+    argv = ["train", "--model", "resnet-8", "--data", "synthetic"]
+    for name, value in changed.items():
+        flag = name.replace("_", "-")
+        argv += [f"--no-{flag}"] if value is False else [f"--{flag}", str(value)]
+    assert train_config_of(_parser().parse_args(argv)) == TrainConfig(**changed)
+    defaults = train_config_of(_parser().parse_args(["train", "--model", "resnet-8", "--data", "x", "--epochs", "3"]))
+    assert defaults == TrainConfig(epochs=3)

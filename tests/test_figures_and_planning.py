@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import pytest
 
 from resexplorer.nets.config import ModelConfig
+from resexplorer.runs.recipe import TrainConfig
 from resexplorer.services.curves import (
     Curve,
     curve_from_run,
@@ -35,8 +36,7 @@ from resexplorer.services.planning import (
     estimate_seconds,
     format_duration,
 )
-from resexplorer.training.engine import TrainConfig
-from resexplorer.training.launch import start_race
+from resexplorer.training.launch import new_race
 
 
 def _curve(model="resnet-20", arch="resnet", depth=20):
@@ -296,7 +296,7 @@ def test_colours_tell_plain_from_residual_and_depths_apart():
 
 def test_curves_come_from_a_run_and_export_as_csv(tiny_data, tmp_path):
     config = TrainConfig(epochs=2, batch_size=32, device="cpu", log_every=1)
-    race, runs = start_race([ModelConfig("resnet", 8, num_classes=4)], tiny_data, config, tmp_path)
+    race, runs = new_race([ModelConfig("resnet", 8, num_classes=4)], tiny_data, config, tmp_path)
     race.run()
     curve = curve_from_run(runs["resnet-8"])
     records = runs["resnet-8"].metrics("epoch")

@@ -15,6 +15,7 @@ from resexplorer.nets.probes import (
     layer_response_stds,
     residual_ratios,
 )
+from resexplorer.runs.recipe import TrainConfig
 from resexplorer.science.landscape import (
     filter_normalised_direction,
     interpolation,
@@ -30,8 +31,7 @@ from resexplorer.science.lesion import (
     uses_pad_for_plain,
 )
 from resexplorer.services import analysis
-from resexplorer.training.engine import TrainConfig
-from resexplorer.training.launch import start_race
+from resexplorer.training.launch import new_race
 
 
 def _model(name, seed=0):
@@ -186,7 +186,7 @@ def tiny_run(tmp_path_factory):
     from resexplorer.data.synthetic import make_synthetic
 
     data = make_synthetic(n_train=64, n_test=32, num_classes=4, seed=2)
-    race, runs = start_race([ModelConfig.from_name("resnet-8", num_classes=4)], data, TrainConfig(epochs=2, batch_size=32, lr=0.05, device="cpu"), tmp_path_factory.mktemp("runs"))
+    race, runs = new_race([ModelConfig.from_name("resnet-8", num_classes=4)], data, TrainConfig(epochs=2, batch_size=32, lr=0.05, device="cpu"), tmp_path_factory.mktemp("runs"))
     race.run()
     pool = analysis.ImagePool.from_dataset(data)
     return next(iter(runs.values())), pool

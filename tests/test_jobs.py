@@ -4,13 +4,18 @@ import sys
 import time
 from pathlib import Path
 
-from resexplorer.training.jobs import CANCEL_FILE, Job, JobManager, ProgressWriter
+from resexplorer.cli import main
+from resexplorer.errors import CheckpointError, ConfigError, DataError
+from resexplorer.runs.recipe import TrainConfig
+from resexplorer.runs.store import RunStore
+from resexplorer.training.failures import Failure, failure_of
+from resexplorer.training.jobs import CANCEL_FILE, REQUEST_FILE, Job, JobManager, ProgressWriter
 
 
 def _fake_job(root, pid, progress=None, log=""):
     path = root / ".jobs" / "20260101-000000-abcdef"
     path.mkdir(parents=True)
-    (path / "job.json").write_text(json.dumps({"job_id": path.name, "pid": pid, "args": []}))
+    (path / "job.json").write_text(json.dumps({"job_id": path.name, "pid": pid}))
     if progress is not None:
         (path / "progress.json").write_text(json.dumps(progress))
     (path / "log.txt").write_text(log)
@@ -23,15 +28,58 @@ def _dead_pid():
 
 
 def test_a_worker_that_died_reads_failed_with_its_last_error_line(tmp_path):
-    job = _fake_job(tmp_path, _dead_pid(), {"state": "running", "step": 3, "total_steps": 10}, log="loading\nerror: Could not get CIFAR-10 (URLError)\n")
-    status = job.status()
-    assert status["state"] == "failed" and "Could not get CIFAR-10" in status["message"]
+    log = "loading\nerror: Could not get CIFAR-10 (URLError)\n"
+    job = _fake_job(tmp_path, _dead_pid(), {"state": "running", "step": 3, "total_steps": 10}, log=log)
+    failure = job.failure()
+    assert job.status()["state"] == "failed" and failure.kind == "crashed"
+    assert failure.message == "Could not get CIFAR-10 (URLError)"
     assert not job.active and JobManager(tmp_path).active() is None
 
 
 def test_a_worker_killed_without_a_word_still_reads_failed_and_resumable(tmp_path):
-    status = _fake_job(tmp_path, _dead_pid(), {"state": "running"}).status()
-    assert status["state"] == "failed" and "resumed" in status["message"]
+    failure = _fake_job(tmp_path, _dead_pid(), {"state": "running"}).failure()
+    assert failure.kind == "crashed" and "resume" in failure.what_to_do
+
+
+def test_a_running_or_finished_job_has_no_failure(tmp_path):
+    assert _fake_job(tmp_path, _dead_pid(), {"state": "done"}).failure() is None
+
+
+def _run_job(tmp_path, request: dict) -> dict:
+    """The worker in this process: what `run-job` leaves in progress.json."""
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    (job_dir / REQUEST_FILE).write_text(json.dumps(request))
+    main(["run-job", str(job_dir)])
+    return json.loads((job_dir / "progress.json").read_text())
+
+
+def test_the_worker_trains_on_the_config_the_request_hands_it(tmp_path):
+    config = TrainConfig(epochs=1, batch_size=16, lr=0.05, momentum=0.5, seed=3, device="cpu", augment=False)
+    request = {"command": "train", "models": ["resnet-8"], "train_config": config.to_dict(), "data": "synthetic"}
+    progress = _run_job(tmp_path, {**request, "runs": str(tmp_path / "runs")})
+    assert progress["state"] == "done"
+    (run,) = RunStore(tmp_path / "runs").list()
+    assert run.train_config() == config  # every field, not only those a flag would carry
+
+
+def test_a_worker_that_fails_reports_a_failure_record(tmp_path):
+    request = {"command": "train", "models": ["resnet-8"], "train_config": TrainConfig(epochs=1).to_dict()}
+    progress = _run_job(tmp_path, {**request, "data": str(tmp_path / "no-such-folder"), "runs": str(tmp_path)})
+    assert progress["state"] == "failed"
+    failure = Failure.from_dict(progress["failure"])
+    assert failure.kind == "data" and "no-such-folder" in failure.message and "data source" in failure.what_to_do
+
+
+def test_failures_say_their_kind_and_what_to_do():
+    assert failure_of(DataError("offline")).kind == "data"
+    memory = failure_of(RuntimeError("CUDA out of memory. Tried to allocate 2 GiB\nmore"))
+    assert memory.kind == "memory" and "batch size" in memory.what_to_do and "more" not in memory.message
+    assert failure_of(ConfigError("epochs must be >= 1")).kind == "settings"
+    assert failure_of(CheckpointError("damaged")).kind == "checkpoint"
+    bug = failure_of(KeyError("x"))
+    assert bug.kind == "bug" and bug.message.startswith("KeyError") and "log" in bug.what_to_do
+    assert Failure.from_dict(bug.to_dict()) == bug
 
 
 def test_a_cancel_left_before_the_worker_began_reads_cancelled(tmp_path):
@@ -55,7 +103,7 @@ def test_a_live_job_is_active_and_blocks_another(tmp_path):
         manager = JobManager(tmp_path)
         assert manager.active() is not None
         try:
-            manager.start_training(["resnet-8"], "synthetic", {"epochs": 1})
+            manager.start_training(["resnet-8"], "synthetic", TrainConfig(epochs=1))
             raise AssertionError("a second job started")
         except Exception as err:
             assert "is running" in str(err)

@@ -4,13 +4,15 @@ cycle, lazy imports included. (That the figures load no torch is tested
 beside the figures.)"""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 from helpers import ROOT
 
 PACKAGE = ROOT / "resexplorer"
 # Lowest first: each may import the ones before it, never the ones after.
-LAYERS = ["errors", "storage", "system", "nets", "data", "training", "science", "services", "cli", "__main__"]
+LAYERS = ["errors", "storage", "system", "nets", "data", "runs", "training", "science", "services", "cli", "__main__"]
 
 
 def _layer(path: Path) -> str:
@@ -88,3 +90,20 @@ def test_no_import_cycles():
 
     for module in sorted(graph):
         visit(module)
+
+
+def test_reading_the_shipped_runs_loads_no_training_code_and_no_torch():
+    """Home and the Runs page read runs (configs, metrics, claims, presets)
+    through these modules; training, checkpoints and torch stay unloaded."""
+    code = (
+        "import sys\n"
+        "from resexplorer.services import catalog, claims, curves, reference\n"
+        "runs = reference.reference_runs()\n"
+        "assert runs and all(r.metrics('epoch') for r in runs)\n"
+        "[curves.curve_from_run(r) for r in runs]\n"
+        "claims.claims_of_runs(reference.reference_runs('fig6'))\n"
+        "loaded = [m for m in sys.modules if m.startswith('resexplorer.training') or m.split('.')[0] == 'torch']\n"
+        "print(sorted(loaded + [m for m in sys.modules if m == 'resexplorer.runs.checkpoints']))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"

@@ -13,14 +13,14 @@ import torch
 from resexplorer.errors import CheckpointError, RunError
 from resexplorer.nets.config import ModelConfig
 from resexplorer.nets.models import build_model
-from resexplorer.training.engine import TrainConfig
-from resexplorer.training.launch import start_race
-from resexplorer.training.runs import (
-    Run,
-    RunStore,
+from resexplorer.runs.checkpoints import (
     load_checkpoint,
+    load_run_checkpoint,
     model_from_checkpoint,
 )
+from resexplorer.runs.recipe import TrainConfig
+from resexplorer.runs.store import Run, RunStore
+from resexplorer.training.launch import new_race
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def finished_runs(tiny_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     config = TrainConfig(epochs=4, batch_size=32, lr=0.05, device="cpu")
-    race, runs = start_race([ModelConfig("resnet", 8, num_classes=4), ModelConfig("plain", 8, num_classes=4)], tiny_data, config, root)
+    race, runs = new_race([ModelConfig("resnet", 8, num_classes=4), ModelConfig("plain", 8, num_classes=4)], tiny_data, config, root)
     race.run()
     return root, runs
 
@@ -45,12 +45,12 @@ def test_a_run_folder_holds_config_metrics_status_and_kept_checkpoints(finished_
     assert run.metrics("train") and all("loss" in r for r in run.metrics("train"))
     assert run.status()["status"] == "done"
     assert run.kept_epochs() == [0, 1, 2, 4]  # initialisation, first, middle, end
-    assert run.load_checkpoint("last")["epoch"] == 4
+    assert load_run_checkpoint(run, "last")["epoch"] == 4
 
 
 def test_checkpoint_rebuilds_the_model_from_itself_alone(finished_runs, tiny_data):
     _, runs = finished_runs
-    ckpt = runs["plain-8"].load_checkpoint("last")
+    ckpt = load_run_checkpoint(runs["plain-8"], "last")
     model = model_from_checkpoint(ckpt)
     assert model.config == ModelConfig("plain", 8, num_classes=4)
     x = torch.randn(2, 3, 32, 32)
@@ -61,7 +61,7 @@ def test_checkpoint_rebuilds_the_model_from_itself_alone(finished_runs, tiny_dat
 
 def test_half_precision_checkpoints_load_as_float32(finished_runs, tmp_path):
     _, runs = finished_runs
-    ckpt = runs["resnet-8"].load_checkpoint("last")
+    ckpt = load_run_checkpoint(runs["resnet-8"], "last")
     half = {**ckpt, "model": {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}}
     torch.save(half, tmp_path / "half.pt")
     loaded = load_checkpoint(tmp_path / "half.pt")
@@ -95,7 +95,7 @@ def test_foreign_and_damaged_checkpoints_give_clear_errors(tmp_path, write, mess
 
 def test_weights_that_do_not_fit_the_config_are_a_checkpoint_error(finished_runs):
     _, runs = finished_runs
-    ckpt = runs["resnet-8"].load_checkpoint("last")
+    ckpt = load_run_checkpoint(runs["resnet-8"], "last")
     ckpt["model_config"] = {**ckpt["model_config"], "depth": 14}
     with pytest.raises(CheckpointError, match="do not fit"):
         model_from_checkpoint(ckpt)
@@ -175,7 +175,7 @@ def test_kill_9_mid_epoch_leaves_a_run_that_loads_and_resumes_while_another_proc
     assert killed.status()["status"] == "interrupted"
     epochs = [r["epoch"] for r in killed.metrics("epoch")]
     assert len(epochs) >= 2 and epochs == list(range(1, len(epochs) + 1))
-    last = killed.load_checkpoint("last")
+    last = load_run_checkpoint(killed, "last")
     assert last["epoch"] >= epochs[-1]
 
     resumed = subprocess.run(_cli("resume", str(killed.path), "--data", "synthetic"), env=env, capture_output=True, text=True, timeout=900)

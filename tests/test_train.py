@@ -4,16 +4,17 @@ import pytest
 import torch
 
 from resexplorer.nets.config import ModelConfig
+from resexplorer.runs.checkpoints import load_run_checkpoint
+from resexplorer.runs.recipe import TrainConfig
 from resexplorer.training.engine import (
     Callback,
     Race,
-    TrainConfig,
     autocast_for,
     lr_at,
     new_member,
     train_step,
 )
-from resexplorer.training.launch import resume_race, start_race
+from resexplorer.training.launch import new_race, resumed_race
 
 CPU = torch.device("cpu")
 
@@ -131,14 +132,14 @@ class StopAfterEpoch(Callback):
 def test_resume_continues_exactly(tiny_data, tmp_path):
     models = [ModelConfig("resnet", 8, num_classes=4), ModelConfig("plain", 8, num_classes=4)]
     config = _config(epochs=2, log_every=0)
-    straight, runs_a = start_race(models, tiny_data, config, tmp_path / "a")
+    straight, runs_a = new_race(models, tiny_data, config, tmp_path / "a")
     straight.run()
 
     stopper = StopAfterEpoch(1)
-    first, runs_b = start_race(models, tiny_data, config, tmp_path / "b", [stopper], should_stop=lambda: stopper.stop)
+    first, runs_b = new_race(models, tiny_data, config, tmp_path / "b", [stopper], should_stop=lambda: stopper.stop)
     assert set(first.run().values()) == {"cancelled"}
     torch.manual_seed(1234)  # disturb the global RNG: resume must restore what matters
-    resumed = resume_race(list(runs_b.values()), tiny_data)
+    resumed = resumed_race(list(runs_b.values()), tiny_data)
     assert set(resumed.run().values()) == {"done"}
 
     for name in runs_a:
@@ -148,7 +149,7 @@ def test_resume_continues_exactly(tiny_data, tmp_path):
             for key in ("train_loss", "train_error", "test_loss", "test_error", "lr", "step"):
                 assert ra[key] == pytest.approx(rb[key], abs=1e-6), (name, key)
         assert runs_b[name].status()["status"] == "done"
-        wa, wb = runs_a[name].load_checkpoint()["model"], runs_b[name].load_checkpoint()["model"]
+        wa, wb = load_run_checkpoint(runs_a[name])["model"], load_run_checkpoint(runs_b[name])["model"]
         assert all(torch.allclose(wa[k].float(), wb[k].float(), atol=1e-6) for k in wa)
 
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import streamlit as st
 
 from resexplorer.errors import ResExplorerError
+from resexplorer.runs.store import Run, open_run
 from resexplorer.science.inference import LoadedModel, load_run_model
 from resexplorer.services.catalog import SHORTCUT_CHOICES, Catalog, catalog
-from resexplorer.training.runs import Run, open_run
 
 SHORTCUT_LABELS = {"off": "off (plain)", "on": "on (residual)", "both": "both"}
 

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import DataError
-from ..storage import atomic_torch_save
+from ..storage import atomic_write
 from .dataset import IMAGE_SIZE, Dataset, Split, channel_stats
 from .synthetic import SYNTHETIC_SIZES, make_synthetic
 
@@ -111,7 +111,7 @@ def _write_cache(path: Path, data: Dataset) -> None:
         "std": list(data.std),
     }
     try:
-        atomic_torch_save(blob, path)
+        atomic_write(path, lambda handle: torch.save(blob, handle))
     except OSError:
         pass  # a read-only cache only costs speed
 

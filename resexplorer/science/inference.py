@@ -10,9 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from ..data.sources import Normalizer
+from ..runs.checkpoints import load_run_checkpoint, model_from_checkpoint
+from ..runs.store import Run
 from ..system import resolve_device
 from ..training.engine import on_device, uses_channels_last
-from ..training.runs import Run, model_from_checkpoint
 
 
 @dataclass
@@ -42,7 +43,7 @@ class LoadedModel:
 
 def load_run_model(run: Run, which: int | str = "last", device: str = "auto") -> LoadedModel:
     """A run's model at a kept epoch or its latest checkpoint ('last')."""
-    ckpt = run.load_checkpoint(which)
+    ckpt = load_run_checkpoint(run, which)
     torch_device = resolve_device(device)
     model = on_device(model_from_checkpoint(ckpt), torch_device)
     normalize = Normalizer(ckpt["data"]["mean"], ckpt["data"]["std"], torch_device, uses_channels_last(torch_device))

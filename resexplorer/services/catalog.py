@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import ResExplorerError
 from ..nets.config import ModelConfig
-from ..training.runs import Run, RunStore
+from ..runs.store import Run, RunStore
 from . import reference
 
 # The shortcut toggle of the run pickers and Home: plain nets only, residual

@@ -22,8 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-FIG6_MODELS = ("plain-20", "plain-56", "resnet-20", "resnet-56")
-SHORTCUT_MODELS = ("plain-32", "resnet-32", "resnet-32-B", "resnet-32-C")
+from ..nets.config import ModelConfig
+from .reference import REFERENCE_GROUPS
+
+FIG6_MODELS = REFERENCE_GROUPS["fig6"].models
+SHORTCUT_MODELS = REFERENCE_GROUPS["shortcuts"].models
 
 
 @dataclass
@@ -71,15 +74,17 @@ def shortcut_claims(epochs: Mapping[str, Sequence[dict]]) -> list[Claim]:
     """The two checks of section 3.3 on per-epoch records of SHORTCUT_MODELS
     (as fig6_claims takes them), each with its numbers."""
     train, test, end = _errors(epochs, SHORTCUT_MODELS)
-    options = {"A": "resnet-32", "B": "resnet-32-B", "C": "resnet-32-C"}
-    plain_train, plain_test = train["plain-32"].get(end), test["plain-32"].get(end)
+    configs = {name: ModelConfig.from_name(name) for name in SHORTCUT_MODELS}
+    options = {c.shortcut: name for name, c in configs.items() if c.arch == "resnet"}
+    plain = next(name for name, c in configs.items() if c.arch == "plain")
+    plain_train, plain_test = train[plain].get(end), test[plain].get(end)
     option_train = {o: train[m].get(end) for o, m in options.items()}
     option_test = {o: test[m].get(end) for o, m in options.items()}
     listed = ", ".join(f"{o} {_pct(e)}" for o, e in option_train.items())
     fixes = Claim(
         "resnet-32 with shortcut option A, B or C ends with lower training error than plain-32",
         plain_train is not None and None not in option_train.values() and max(option_train.values()) < plain_train,
-        f"epoch {end}: {listed}, plain-32 {_pct(plain_train)}",
+        f"epoch {end}: {listed}, {plain} {_pct(plain_train)}",
     )
     text = "the shortcut options differ little: their final test errors lie closer together than to plain-32's"
     if plain_test is None or None in option_test.values():
@@ -87,7 +92,10 @@ def shortcut_claims(epochs: Mapping[str, Sequence[dict]]) -> list[Claim]:
     spread = max(option_test.values()) - min(option_test.values())
     gap = plain_test - max(option_test.values())
     listed = ", ".join(f"{o} {_pct(e)}" for o, e in option_test.items())
-    detail = f"epoch {end}: {listed}, within {100 * spread:.2f} points; plain-32 {_pct(plain_test)}, {100 * gap:.2f} points above the worst"
+    detail = (
+        f"epoch {end}: {listed}, within {100 * spread:.2f} points; "
+        f"{plain} {_pct(plain_test)}, {100 * gap:.2f} points above the worst"
+    )
     return [fixes, Claim(text, spread < gap, detail)]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from ..training.runs import Run
+from ..runs.store import Run
 
 
 @dataclass

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from ..nets.config import SHORTCUTS, ModelConfig
 from ..nets.models import build_model
 from ..training.engine import on_device
+from .reference import REFERENCE_GROUPS
 
 DEPTHS = (8, 14, 20, 32, 44, 56, 110)
 NO_SHORTCUT = "none"  # a plain net, in the Train page's shortcut control
@@ -89,22 +90,13 @@ QUICK_DEMO = Preset(
     ),
 )
 
+# The quick demo, one preset per reference group (its finding shown by its
+# shipped runs underneath), a depth sweep, and a free choice.
 PRESETS = {
     p.name: p
     for p in (
         QUICK_DEMO,
-        Preset(
-            "Degradation (Fig. 6)",
-            ("plain-20", "plain-56", "resnet-20", "resnet-56"),
-            "The paper's Fig. 6 in small: the deeper plain net has higher training error than the shallow "
-            "one (degradation), while the deeper ResNet does better than the shallow one.",
-        ),
-        Preset(
-            "Shortcut options",
-            ("plain-32", "resnet-32", "resnet-32-B", "resnet-32-C"),
-            "Section 3.3: identity shortcuts with zero-padding (A), projections where the shape changes (B) "
-            "and projections everywhere (C) all fix degradation; they differ little.",
-        ),
+        *(Preset(g.title, g.models, g.shows) for g in REFERENCE_GROUPS.values() if g.preset),
         Preset(
             "Depth sweep",
             ("resnet-20", "resnet-32", "resnet-44", "resnet-56"),

@@ -1,7 +1,7 @@
 """The training engine: several models race on identical batches.
 
 It knows nothing of files or UI: it takes configs and data, and emits
-events to callbacks (runs.py's RunRecorder is one; the CLI's progress bar
+events to callbacks (recording.py's RunRecorder is one; the CLI's progress bar
 another). Each model has its own optimizer; every batch is drawn and
 augmented once and fed to every model, so plain and residual nets see the
 same images in the same order.
@@ -10,7 +10,6 @@ same images in the same order.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -33,55 +32,10 @@ from ..data.sources import (
 from ..errors import ConfigError
 from ..nets.config import ModelConfig
 from ..nets.models import build_model
+from ..runs.recipe import TrainConfig
+from .failures import failure_of
 
-SCHEDULES = ("paper", "cosine", "onecycle", "constant")
 EVAL_BATCH = 1000
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One training recipe; stored in every checkpoint. Defaults: the paper's
-    optimiser (SGD, momentum 0.9, weight decay 1e-4, batch 128, lr 0.1)."""
-
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    schedule: str = "cosine"
-    warmup_epochs: float = 0.0  # linear ramp from lr/10 (the paper warms ResNet-110 at lr/10)
-    seed: int = 0
-    train_subset: int | None = None  # stratified N training images, None for all
-    test_subset: int | None = None  # stratified N test images for the curves, None for all
-    device: str = "auto"  # auto: cuda, then mps, then cpu
-    bf16: bool = True  # autocast to bfloat16 on CUDA; ignored elsewhere
-    eval_every: int = 1  # evaluate the test split every k epochs, and at the last
-    augment: bool = True  # pad-4 random crop and horizontal flip
-    log_every: int = 0  # steps per logged training window; 0: about 20 per epoch
-
-    def __post_init__(self) -> None:
-        checks = [
-            (self.epochs >= 1, f"epochs must be >= 1, not {self.epochs}"),
-            (self.batch_size >= 2, f"batch size must be >= 2 (BatchNorm), not {self.batch_size}"),
-            (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number, not {self.lr}"),
-            (self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}"),
-            (0 <= self.warmup_epochs < self.epochs, "warm-up must be shorter than the run"),
-            (self.train_subset is None or self.train_subset >= 2, "train subset must be >= 2 images"),
-            (self.test_subset is None or self.test_subset >= 1, "test subset must be >= 1 image"),
-            (self.eval_every >= 1, "eval_every must be >= 1"),
-            (self.device in ("auto", "cpu", "mps") or self.device.startswith("cuda"), f"unknown device {self.device!r}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 # --- devices and schedules (pure) --------------------------------------------
@@ -322,7 +276,7 @@ class Race:
                 member.status, member.message = "done", ""
         except Exception as err:
             for member in self._active():
-                member.status, member.message = "failed", failure_message(err)
+                member.status, member.message = "failed", str(failure_of(err))
             raise
         finally:
             for member in self.members:
@@ -408,11 +362,3 @@ class Race:
         finally:
             member.model.train()
         return results
-
-
-def failure_message(err: BaseException) -> str:
-    """A message that says what to do, for the failures users can fix."""
-    text = str(err)
-    if isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in text.lower():
-        return f"out of memory ({text.splitlines()[0] if text else err!r}); use a smaller batch size or fewer models at once"
-    return f"{type(err).__name__}: {text}"

@@ -1,13 +1,16 @@
 """Background training jobs that the UI starts, watches and cancels.
 
-A job is a worker process, `python -m resexplorer train|resume ... --job-dir
-DIR`, so training never blocks the UI and never calls streamlit. Everything
-about a job lives in files under `<runs>/.jobs/<job_id>/`:
+A job is a worker process, `python -m resexplorer run-job DIR`, so training
+never blocks the UI and never calls streamlit. Everything about a job lives
+in files under `<runs>/.jobs/<job_id>/`:
 
-    job.json        what was asked: the command, pid, when
+    request.json    what was asked: train these models on this data with this
+                    TrainConfig (as its own fields), or resume these runs
+    job.json        the worker's pid, and when it started
     progress.json   written by the worker (atomically, a few times a second
-                    at most): state, step, total, images/s, ETA, run folders
-    log.txt         the worker's output; its last 'error:' line explains a failure
+                    at most): state, step, total, images/s, ETA, run folders,
+                    and how it failed (a Failure record) when it did
+    log.txt         the worker's output, with the traceback of a bug
 
 so a job outlives reruns, page switches, refreshes and even a restart of the
 app, and every browser tab sees the same job. One job holds the device at a
@@ -28,11 +31,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import ResExplorerError
+from ..runs.recipe import TrainConfig
+from ..runs.store import Run, pid_alive
 from ..storage import atomic_write_json
 from .engine import Callback, EpochEvent, Member, Race, StepEvent
-from .runs import Run, pid_alive
+from .failures import Failure, crashed
 
 JOBS_FOLDER = ".jobs"
+REQUEST_FILE = "request.json"
 CANCEL_FILE = "cancel"  # left by Job.cancel(); the worker checks it every step
 FINAL_STATES = ("done", "cancelled", "failed")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +72,14 @@ class ProgressWriter(Callback):
 
     def __init__(self, job_dir: str | Path):
         self.path = Path(job_dir) / "progress.json"
-        self.state: dict = {"state": "starting", "message": "loading the data set", "step": 0, "total_steps": 0, "runs": {}, "statuses": {}}
+        self.state: dict = {
+            "state": "starting",
+            "message": "loading the data set",
+            "step": 0,
+            "total_steps": 0,
+            "runs": {},
+            "statuses": {},
+        }
         self._last_write = 0.0
         self._started = time.time()
         self._first_step: int | None = None
@@ -91,7 +104,13 @@ class ProgressWriter(Callback):
     def on_race_start(self, race: Race) -> None:
         self._started = time.time()
         self._first_step = race.members[0].step
-        self.state.update(state="running", message="training", step=self._first_step, total_steps=race.total_steps, images_per_step=race.config.batch_size * len(race.members))
+        self.state.update(
+            state="running",
+            message="training",
+            step=self._first_step,
+            total_steps=race.total_steps,
+            images_per_step=race.config.batch_size * len(race.members),
+        )
         self._write(force=True)
 
     def _progress(self, step: int) -> None:
@@ -114,8 +133,13 @@ class ProgressWriter(Callback):
         self.state["statuses"][member.name] = {"status": member.status, "message": member.message}
         self._write(force=True)
 
-    def finish(self, state: str, message: str = "") -> None:
-        self.state.update(state=state, message=message, eta_s=0)
+    def finish(self, state: str) -> None:
+        """The job ended: done, or cancelled (its runs resumable)."""
+        self.state.update(state=state, message="", eta_s=0)
+        self._write(force=True)
+
+    def fail(self, failure: Failure) -> None:
+        self.state.update(state="failed", message=failure.message, failure=failure.to_dict(), eta_s=0)
         self._write(force=True)
 
 
@@ -127,17 +151,20 @@ class Job:
         self.path = Path(path)
         self.job_id = self.path.name
 
-    def info(self) -> dict:
+    def _read(self, name: str) -> dict:
         try:
-            return json.loads((self.path / "job.json").read_text())
+            return json.loads((self.path / name).read_text())
         except (OSError, json.JSONDecodeError):
             return {}
 
+    def info(self) -> dict:
+        return self._read("job.json")
+
+    def request(self) -> dict:
+        return self._read(REQUEST_FILE)
+
     def progress(self) -> dict:
-        try:
-            return json.loads((self.path / "progress.json").read_text())
-        except (OSError, json.JSONDecodeError):
-            return {}
+        return self._read("progress.json")
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -147,8 +174,15 @@ class Job:
 
     def status(self) -> dict:
         """The progress record with a trustworthy 'state': a worker that died
-        without finishing reads 'failed', with its last error line."""
-        progress = {"state": "starting", "message": "starting the worker", "step": 0, "total_steps": 0, "runs": {}, **self.progress()}
+        without finishing reads 'failed', with a 'crashed' Failure record."""
+        progress = {
+            "state": "starting",
+            "message": "starting the worker",
+            "step": 0,
+            "total_steps": 0,
+            "runs": {},
+            **self.progress(),
+        }
         if progress["state"] in FINAL_STATES:
             return progress
         pid = self.info().get("pid")
@@ -156,12 +190,16 @@ class Job:
             return progress
         if (self.path / CANCEL_FILE).exists():
             return {**progress, "state": "cancelled", "message": "stopped before training began"}
+        # Died before it could write its failure (killed, or at start-up): its
+        # own last words, if any, are the best account there is.
         errors = [line for line in self.log_tail(50).splitlines() if line.startswith("error:")]
-        if errors:
-            message = errors[-1][len("error:") :].strip()
-        else:
-            message = "the training process ended unexpectedly; the last completed epoch of each run is kept and can be resumed from the Runs page"
-        return {**progress, "state": "failed", "message": message}
+        failure = crashed(errors[-1][len("error:") :].strip() if errors else None)
+        return {**progress, "state": "failed", "message": failure.message, "failure": failure.to_dict()}
+
+    def failure(self) -> Failure | None:
+        """How the job failed, or None when it has not."""
+        status = self.status()
+        return Failure.from_dict(status.get("failure", {})) if status["state"] == "failed" else None
 
     @property
     def active(self) -> bool:
@@ -198,20 +236,16 @@ class JobManager:
         jobs = self.jobs()
         return jobs[-1] if jobs else None
 
-    def start_training(self, models: list[str], data: str, options: dict, cache: str | None = None) -> Job:
-        """Start `train` for these models; options are TrainConfig fields."""
-        args = ["train", *[a for m in models for a in ("--model", m)], "--data", data, "--runs", str(self.runs_root)]
-        for key, value in options.items():
-            if value is None or value is False:
-                continue
-            flag = "--" + key.replace("_", "-")
-            args += [flag] if value is True else [flag, str(value)]
-        return self._start(args, cache)
+    def start_training(self, models: list[str], data: str, config: TrainConfig, cache: str | None = None) -> Job:
+        """Train these models in one race, a run each in this runs folder."""
+        request = {"command": "train", "models": list(models), "train_config": config.to_dict()}
+        return self._start({**request, "runs": str(self.runs_root), "data": data, "cache": cache})
 
     def start_resume(self, runs: list[Run], data: str, cache: str | None = None) -> Job:
-        return self._start(["resume", *[str(r.path) for r in runs], "--data", data], cache)
+        """Continue these runs from their last checkpoints."""
+        return self._start({"command": "resume", "run_dirs": [str(r.path) for r in runs], "data": data, "cache": cache})
 
-    def _start(self, args: list[str], cache: str | None) -> Job:
+    def _start(self, request: dict) -> Job:
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / "lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # two tabs pressing Start at once: one wins
@@ -222,15 +256,21 @@ class JobManager:
                 )
             job_dir = self.root / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
             job_dir.mkdir()
-            command = [sys.executable, "-m", "resexplorer", *args, "--job-dir", str(job_dir)]
-            if cache:
-                command += ["--cache", cache]
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+            atomic_write_json(request, job_dir / REQUEST_FILE)
+            command = [sys.executable, "-m", "resexplorer", "run-job", str(job_dir)]
+            python_path = [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, python_path))}
             with open(job_dir / "log.txt", "wb") as log:
-                child = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                child = subprocess.Popen(
+                    command,
+                    cwd=PROJECT_ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
             _CHILDREN[child.pid] = child
-            atomic_write_json(
-                {"job_id": job_dir.name, "pid": child.pid, "args": args, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")},
-                job_dir / "job.json",
-            )
+            created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            atomic_write_json({"job_id": job_dir.name, "pid": child.pid, "created": created}, job_dir / "job.json")
             return Job(job_dir)

@@ -14,9 +14,11 @@ from ..data.sources import Normalizer, stratified_subset
 from ..errors import ConfigError
 from ..nets.config import ModelConfig
 from ..nets.probes import epoch_probe
-from ..system import resolve_device
-from .engine import Callback, Probe, Race, TrainConfig, new_member, uses_channels_last
-from .runs import Run, RunRecorder, RunStore, resume_member
+from ..runs.recipe import TrainConfig
+from ..runs.store import Run, RunStore
+from ..system import library_versions, resolve_device
+from .engine import Callback, Probe, Race, new_member, uses_channels_last
+from .recording import RunRecorder, resume_member
 
 PROBE_IMAGES = 500  # test images the per-epoch probes look at
 
@@ -29,7 +31,7 @@ def default_probes(data: Dataset) -> list[Probe]:
     return [epoch_probe(images)]
 
 
-def start_race(
+def new_race(
     models: Sequence[ModelConfig],
     data: Dataset,
     config: TrainConfig,
@@ -39,14 +41,19 @@ def start_race(
     should_stop: Callable[[], bool] = lambda: False,
     extra: dict | None = None,
 ) -> tuple[Race, dict[str, Run]]:
-    """Create one run per model and the race that trains them (not started)."""
+    """One new run per model, and the race that will train them: call its
+    run() to start (the caller may first hand the runs to a progress writer)."""
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise ConfigError(f"each model can race once per job; got {', '.join(names)}")
-    models = [m if m.num_classes == data.num_classes else ModelConfig.from_dict({**m.to_dict(), "num_classes": data.num_classes}) for m in models]
+    models = [
+        m if m.num_classes == data.num_classes else ModelConfig.from_dict({**m.to_dict(), "num_classes": data.num_classes})
+        for m in models
+    ]
     device = resolve_device(config.device)
     store = RunStore(runs_root)
     data_info = data.describe()
+    extra = {"versions": library_versions(), **(extra or {})}
     runs = {m.name: store.create(m, config, data_info, extra) for m in models}
     members = [new_member(m, config, device, uses_channels_last(device)) for m in models]
     recorder = RunRecorder(runs, config, data_info)
@@ -55,7 +62,7 @@ def start_race(
     return race, runs
 
 
-def resume_race(
+def resumed_race(
     runs: Sequence[Run],
     data: Dataset,
     callbacks: Iterable[Callback] = (),
@@ -63,8 +70,8 @@ def resume_race(
     should_stop: Callable[[], bool] = lambda: False,
     device: str | None = None,
 ) -> Race:
-    """A race that continues runs from their last checkpoints, on the same
-    training config (device may be changed)."""
+    """The race that continues runs from their last checkpoints, on the same
+    training config (device may be changed); not started, as new_race."""
     configs = {r.train_config() for r in runs}
     if len(configs) != 1:
         raise ConfigError("runs resumed together must share one training config")

@@ -10,47 +10,29 @@
 
 Every write that replaces a file is atomic (storage.py); metrics only grow.
 A run whose status says running but whose process is gone reads as
-'interrupted' and resumes from last.pt. Checkpoints carry their configs, so
-a model is rebuilt from a checkpoint alone (nanoGPT's model_args habit).
+'interrupted' and resumes from last.pt. Plain files only: reading a run
+needs no torch (the checkpoints are read by checkpoints.py).
 """
 
 from __future__ import annotations
 
-import io
 import json
-import lzma
 import os
 import secrets
 import shutil
 import socket
 import sys
-import time
-from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
-
-from ..errors import CheckpointError, RunError
+from ..errors import RunError
 from ..nets.config import ModelConfig
-from ..nets.models import build_model
-from ..storage import atomic_torch_save, atomic_write_bytes, atomic_write_json
-from ..system import library_versions
-from .engine import (
-    Callback,
-    EpochEvent,
-    Member,
-    StepEvent,
-    TrainConfig,
-    make_optimizer,
-    on_device,
-)
+from ..storage import atomic_write_json
+from .recipe import TrainConfig
 
 RUN_FORMAT = "resexplorer-run"
-CHECKPOINT_FORMAT = "resexplorer-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # of run folders and of checkpoints
 CHECKPOINT_SUFFIXES = (".pt", ".pt.xz")  # .pt.xz: compact shipped checkpoints
-XZ_MAGIC = b"\xfd7zXZ\x00"
 
 
 def _command_line() -> str:
@@ -78,76 +60,10 @@ def middle_epoch(epochs: int) -> int:
     return max(1, round(epochs / 2))
 
 
-def keep_epochs(epochs: int) -> set[int]:
-    """The moments a run keeps: initialisation, first epoch, middle, end."""
+def epochs_to_keep(epochs: int) -> set[int]:
+    """The moments a run of this many epochs keeps a checkpoint of:
+    initialisation, first epoch, middle, end (Run.kept_epochs: those on disk)."""
     return {0, 1, middle_epoch(epochs), epochs}
-
-
-# --- checkpoints --------------------------------------------------------------
-
-
-def checkpoint_dict(member: Member, train_config: TrainConfig, data_info: dict) -> dict:
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "version": FORMAT_VERSION,
-        "model_config": member.config.to_dict(),
-        "train_config": train_config.to_dict(),
-        "data": data_info,
-        "epoch": member.epoch,
-        "step": member.step,
-        "wall_s": member.wall_s,
-        "model": {k: v.detach().cpu() for k, v in member.model.state_dict().items()},
-        "optimizer": member.optimizer.state_dict(),
-        "rng": {"torch": torch.get_rng_state()},
-    }
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    """Read one of our checkpoints safely (weights_only), xz-compressed or
-    not; floats come back as float32 even when stored in half precision."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
-    try:
-        raw = path.read_bytes()
-        if raw.startswith(XZ_MAGIC):
-            raw = lzma.decompress(raw)
-        ckpt = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except Exception as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path} is not a readable ResNet Explorer checkpoint ({first[:200]})") from err
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is a PyTorch file but not a ResNet Explorer checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
-    if ckpt.get("version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{path} was written by a newer ResNet Explorer (format {ckpt['version']}); update to read it")
-    missing = [k for k in ("model_config", "train_config", "data", "model", "epoch") if k not in ckpt]
-    if missing:
-        raise CheckpointError(f"{path} is damaged: it lacks {', '.join(missing)}")
-    ckpt["model"] = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
-    return ckpt
-
-
-def save_compact_checkpoint(ckpt: dict, path: Path, half: bool = True) -> None:
-    """A shipped checkpoint: no optimizer or RNG state (nothing to resume),
-    weights in half precision unless told otherwise, xz-compressed."""
-    compact = {k: v for k, v in ckpt.items() if k not in ("optimizer", "rng")}
-    if half:
-        compact["model"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
-    buffer = io.BytesIO()
-    torch.save(compact, buffer)
-    data = lzma.compress(buffer.getvalue(), preset=9 | lzma.PRESET_EXTREME)
-    atomic_write_bytes(data, path)
-
-
-def model_from_checkpoint(ckpt: dict) -> torch.nn.Module:
-    """Rebuild the model a checkpoint describes and load its weights."""
-    try:
-        config = ModelConfig.from_dict(ckpt["model_config"])
-        model = build_model(config)
-        model.load_state_dict(ckpt["model"])
-    except (ValueError, RuntimeError, TypeError, KeyError) as err:
-        raise CheckpointError(f"the checkpoint's weights do not fit its model config: {str(err)[:300]}") from err
-    return model.eval()
 
 
 # --- one run --------------------------------------------------------------------
@@ -265,14 +181,6 @@ class Run:
         names = {p.name.split(".")[0] for p in self.checkpoint_dir.glob("epoch-*.pt*")}
         return sorted(int(name.split("-")[1]) for name in names)
 
-    def save_checkpoint(self, ckpt: dict, keep: bool) -> None:
-        atomic_torch_save(ckpt, self.checkpoint_dir / "last.pt")
-        if keep:
-            atomic_torch_save(ckpt, self.checkpoint_dir / f"epoch-{ckpt['epoch']:04d}.pt")
-
-    def load_checkpoint(self, which: str | int = "last") -> dict:
-        return load_checkpoint(self.checkpoint_path(which))
-
     def summary(self) -> dict:
         """One row for a run table."""
         config = self.config()
@@ -303,7 +211,10 @@ class RunStore:
     def __init__(self, root: str | Path = "runs"):
         self.root = Path(root)
 
-    def create(self, model_config: ModelConfig, train_config: TrainConfig, data_info: dict, extra: dict | None = None) -> Run:
+    def create(
+        self, model_config: ModelConfig, train_config: TrainConfig, data_info: dict, extra: dict | None = None
+    ) -> Run:
+        """A new run folder; `extra` adds to its config (versions, group...)."""
         self.root.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         for _ in range(20):
@@ -324,7 +235,6 @@ class RunStore:
             "model": model_config.to_dict(),
             "train": train_config.to_dict(),
             "data": data_info,
-            "versions": library_versions(),
             "created": _now(),
             "command": _command_line(),
             **(extra or {}),
@@ -366,50 +276,3 @@ def open_run(path: str | Path) -> Run:
         raise RunError(f"no run folder at {run.path}")
     run.config()
     return run
-
-
-# --- the recorder: training events -> the run store ----------------------------------
-
-
-class RunRecorder(Callback):
-    """Writes each member's events into its run folder."""
-
-    def __init__(self, runs: dict[str, Run], train_config: TrainConfig, data_info: dict):
-        self.runs = runs
-        self.train_config = train_config
-        self.data_info = data_info
-        self.keep = keep_epochs(train_config.epochs)
-
-    def on_start(self, member: Member) -> None:
-        run = self.runs[member.name]
-        run.set_status("running")
-        if member.epoch == 0 and not run.checkpoint_path(0).exists():
-            run.save_checkpoint(checkpoint_dict(member, self.train_config, self.data_info), keep=True)
-
-    def on_step(self, member: Member, event: StepEvent) -> None:
-        record = {"kind": "train", **asdict(event), "time": time.time()}
-        self.runs[member.name].append_metric(record)
-
-    def on_epoch_end(self, member: Member, event: EpochEvent) -> None:
-        run = self.runs[member.name]
-        # checkpoint first: every epoch the metrics list then has its checkpoint
-        run.save_checkpoint(checkpoint_dict(member, self.train_config, self.data_info), keep=event.epoch in self.keep)
-        run.append_metric({"kind": "epoch", **asdict(event), "time": time.time()})
-
-    def on_end(self, member: Member) -> None:
-        self.runs[member.name].set_status(member.status, member.message)
-
-
-def resume_member(run: Run, device: torch.device, channels_last: bool = False) -> Member:
-    """A member restored from a run's last checkpoint: weights, momentum,
-    step and RNG, so training continues exactly where it stopped."""
-    ckpt = run.load_checkpoint("last")
-    model = on_device(model_from_checkpoint(ckpt), device, channels_last)
-    model.train()
-    train_config = TrainConfig.from_dict(ckpt["train_config"])
-    optimizer = make_optimizer(model, train_config)
-    optimizer.load_state_dict(ckpt["optimizer"])
-    torch.set_rng_state(ckpt["rng"]["torch"])
-    run.truncate_metrics(after_step=ckpt["step"])
-    config = ModelConfig.from_dict(ckpt["model_config"])
-    return Member(config.name, config, model, optimizer, epoch=ckpt["epoch"], step=ckpt["step"], wall_s=ckpt.get("wall_s", 0.0))

@@ -1,0 +1,417 @@
+"""Headless use: `python -m resexplorer train | resume | evaluate | runs | ...`.
+
+User mistakes (bad arguments, missing data, unknown model names) print one
+line and exit with code 2, never a traceback. The training flags are
+derived from TrainConfig's fields (runs/recipe.py), so a new setting is a
+new flag without an edit here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+from ..errors import ResExplorerError
+from ..nets.config import ModelConfig
+from ..runs.recipe import TrainConfig, settings
+from ..runs.store import RunStore, open_run
+from ..services.claims import GROUP_CLAIMS, claims_of_runs
+from ..services.reference import REFERENCE_GROUPS, group_runs
+from ..training.failures import failure_of
+from ..training.jobs import CANCEL_FILE, REQUEST_FILE, ProgressWriter
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+REQUIRED_SETTINGS = {"epochs"}  # a run's length is always chosen, never defaulted
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m resexplorer", description="Train, resume and evaluate plain and residual CIFAR nets."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train one or more models in lockstep, one run each")
+    train.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="NAME",
+        help="e.g. resnet-20, plain-56, resnet-32-B; repeat to race several",
+    )
+    _add_data_args(train)
+    _add_setting_args(train)
+    train.add_argument("--runs", default="runs", help="the runs folder (default: runs)")
+
+    resume = sub.add_parser("resume", help="continue interrupted or cancelled runs from their last checkpoint")
+    resume.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    _add_data_args(resume)
+    resume.add_argument("--device", default=None)
+
+    evaluate = sub.add_parser("evaluate", help="test error of a run's checkpoint")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    _add_data_args(evaluate)
+    evaluate.add_argument("--checkpoint", default="last", help="last (default) or an epoch number the run kept")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+
+    build = sub.add_parser("build-reference", help="train (or finish) the shipped reference runs")
+    _add_data_args(build)
+    build.add_argument("--out", default="assets/runs", help="where the reference runs go (default: assets/runs)")
+    build.add_argument(
+        "--group", action="append", default=None, help="only these groups (repeatable); default: all"
+    )
+    build.add_argument("--device", default="auto")
+
+    runs = sub.add_parser("runs", help="list runs with status and final errors")
+    runs.add_argument("--runs", default="runs")
+
+    pack = sub.add_parser(
+        "pack-images", help="an image folder of JPEGs as one compact file (their shared header stored once)"
+    )
+    pack.add_argument("folder")
+    pack.add_argument("pack_file", metavar="PACK")
+    unpack = sub.add_parser("unpack-images", help="recreate the image folder a pack was made from, bit for bit")
+    unpack.add_argument("pack_file", metavar="PACK")
+    unpack.add_argument("folder")
+
+    claims = sub.add_parser("check-claims", help="do the reference runs show what the paper shows? (exit 1 if not)")
+    claims.add_argument(
+        "--runs", default="assets/runs", help="a folder holding reference groups (default: assets/runs)"
+    )
+    claims.add_argument(
+        "--group",
+        choices=list(GROUP_CLAIMS),
+        action="append",
+        help="check only this group (repeatable; default: every group the folder holds)",
+    )
+
+    # The app's background jobs: the request (models, data, TrainConfig) is
+    # read from JOB_DIR/request.json, not from flags. Not for users.
+    worker = sub.add_parser("run-job")
+    worker.add_argument("job_dir", metavar="JOB_DIR")
+    return parser
+
+
+def _add_data_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        required=True,
+        metavar="SOURCE",
+        help="cifar10, synthetic, or a folder with train/ and test/ class folders",
+    )
+    parser.add_argument(
+        "--cache", default=None, help="where decoded data sets are cached (default: $RESEXPLORER_CACHE or ~/.cache/resexplorer)"
+    )
+
+
+def _add_setting_args(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field: --batch-size for batch_size; a
+    setting that is on by default is turned off with --no-<name>."""
+    for setting in settings():
+        flag = "--" + setting.name.replace("_", "-")
+        text = setting.help.replace("%", "%%")  # argparse formats help with %
+        if setting.kind is bool:
+            off = "--no-" + setting.name.replace("_", "-")
+            parser.add_argument(off, dest=setting.name, action="store_false", help=f"turn off: {text}")
+            continue
+        required = setting.name in REQUIRED_SETTINGS
+        parser.add_argument(
+            flag,
+            dest=setting.name,
+            type=setting.kind,
+            choices=setting.choices,
+            required=required,
+            default=None if required else setting.default,
+            metavar=None if setting.choices else setting.name.upper(),
+            help=text if required or setting.default is None else f"{text} (default: {setting.default})",
+        )
+
+
+def train_config_of(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(**{s.name: getattr(args, s.name) for s in settings()})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    job_dir = args.job_dir if args.command == "run-job" else None
+    # A job started by the app reports its progress and its end into job_dir.
+    job = ProgressWriter(job_dir) if job_dir else None
+    previous_handler = signal.getsignal(signal.SIGINT)
+    stop = _StopFlag(job_dir)  # early: a Stop may come while data loads
+    try:
+        code = _run_command(args, job, stop)
+    except ResExplorerError as err:
+        print(f"error: {err}", file=sys.stderr)
+        if job:
+            job.fail(failure_of(err))
+        return EXIT_USAGE
+    except Exception as err:
+        if job:
+            job.fail(failure_of(err))
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+    if job:
+        job.finish("cancelled" if code == EXIT_INTERRUPTED else "done")
+    return code
+
+
+def _run_command(args: argparse.Namespace, job: ProgressWriter | None, stop: _StopFlag) -> int:
+    if args.command == "run-job":
+        return _run_job(Path(args.job_dir), job, stop)
+    if args.command == "train":
+        models = [ModelConfig.from_name(name) for name in args.model]
+        return _train(models, train_config_of(args), args.data, args.cache, args.runs, None, stop)
+    if args.command == "resume":
+        return _resume(args.run_dirs, args.data, args.cache, args.device, None, stop)
+    if args.command == "build-reference":
+        return _build_reference(args, stop)
+    commands = {
+        "evaluate": _evaluate,
+        "runs": _list_runs,
+        "check-claims": _check_claims,
+        "pack-images": _pack_images,
+        "unpack-images": _unpack_images,
+    }
+    return commands[args.command](args)
+
+
+def _run_job(job_dir: Path, job: ProgressWriter, stop: _StopFlag) -> int:
+    """A job the app started: what to do is in its request.json."""
+    try:
+        request = json.loads((job_dir / REQUEST_FILE).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ResExplorerError(f"{job_dir} holds no readable job request ({err})") from err
+    if request.get("command") == "train":
+        models = [ModelConfig.from_name(name) for name in request["models"]]
+        config = TrainConfig.from_dict(request["train_config"])
+        return _train(models, config, request["data"], request.get("cache"), request["runs"], job, stop)
+    if request.get("command") == "resume":
+        return _resume(request["run_dirs"], request["data"], request.get("cache"), None, job, stop)
+    raise ResExplorerError(f"{job_dir}: unknown job command {request.get('command')!r}")
+
+
+# --- commands -------------------------------------------------------------------
+# The training commands import the training stack when they run, so that
+# `--help`, `runs` and `check-claims` answer without loading it.
+
+
+def _load_data(source: str, cache: str | None, job: ProgressWriter | None = None):
+    from ..data.sources import load_dataset
+    from ..training.progress import tqdm_decode_progress
+
+    with tqdm_decode_progress() as progress:
+        report = progress
+        if job:
+
+            def report(done, total, what):
+                progress(done, total, what)
+                job.loading(done, total, what)
+
+        return load_dataset(source, cache, report)
+
+
+def _callbacks(job: ProgressWriter | None) -> list:
+    from ..training.progress import TqdmProgress
+
+    return [TqdmProgress(), *([job] if job else [])]
+
+
+class _StopFlag:
+    """Ctrl+C (or the app's Stop, which also leaves a file in the job folder)
+    asks the race to stop within one step; the runs stay resumable."""
+
+    def __init__(self, job_dir: str | None = None):
+        self.stopped = False
+        self.cancel_file = Path(job_dir) / CANCEL_FILE if job_dir else None
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.stopped:  # a second Ctrl+C quits at once
+            raise KeyboardInterrupt
+        self.stopped = True
+
+    def __call__(self) -> bool:
+        if not self.stopped and self.cancel_file is not None and self.cancel_file.exists():
+            self.stopped = True
+        return self.stopped
+
+
+def _train(models, config: TrainConfig, data_source, cache, runs_root, job, stop: _StopFlag) -> int:
+    from ..training.launch import new_race
+
+    data = _load_data(data_source, cache, job)
+    callbacks = _callbacks(job)
+    race, runs = new_race(models, data, config, runs_root, callbacks, should_stop=stop)
+    if job:
+        job.set_runs(runs)
+    return _race(race, list(runs.values()), callbacks, stop)
+
+
+def _resume(run_dirs, data_source, cache, device, job, stop: _StopFlag) -> int:
+    from ..training.launch import resumed_race
+
+    runs = [open_run(path) for path in run_dirs]
+    for run in runs:
+        status = run.status()["status"]
+        if status in ("running", "done"):
+            raise ResExplorerError(
+                f"{run.path} is {status}; only interrupted, cancelled, failed or diverged runs resume"
+            )
+    data = _load_data(data_source, cache, job)
+    callbacks = _callbacks(job)
+    race = resumed_race(runs, data, callbacks, should_stop=stop, device=device)
+    if job:
+        job.set_runs({run.config()["model_name"]: run for run in runs})
+    return _race(race, runs, callbacks, stop)
+
+
+def _race(race, runs, callbacks, stop: _StopFlag) -> int:
+    started = time.perf_counter()
+    try:
+        race.run()
+    finally:
+        callbacks[0].close()
+    _print_summary(runs, time.perf_counter() - started)
+    return EXIT_INTERRUPTED if stop.stopped else 0
+
+
+def _evaluate(args) -> int:
+    from ..runs.checkpoints import load_run_checkpoint
+    from ..training.evaluation import evaluate_checkpoint
+
+    run = open_run(args.run_dir)
+    ckpt = load_run_checkpoint(run, args.checkpoint)
+    data = _load_data(args.data, args.cache)
+    result = evaluate_checkpoint(ckpt, data, args.device)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"{result['model']} ({Path(args.run_dir).name}, epoch {ckpt['epoch']}): "
+            f"test error {100 * result['test_error']:.2f}%, test loss {result['test_loss']:.4f} "
+            f"on {result['n']} images"
+        )
+    return 0
+
+
+def _build_reference(args, stop: _StopFlag) -> int:
+    from .reference_build import build_reference_runs
+
+    unknown = sorted(set(args.group or []) - set(REFERENCE_GROUPS))
+    if unknown:
+        raise ResExplorerError(
+            f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(REFERENCE_GROUPS)}"
+        )
+    data = _load_data(args.data, args.cache)
+    # Runs record the data folder by name and the command without this
+    # machine's paths, so the shipped configs read the same everywhere.
+    data.source = Path(args.data).name
+    command = f"python -m resexplorer build-reference --data {data.source} --out {args.out}"
+    command += "".join(f" --group {g}" for g in args.group or [])
+    groups = [REFERENCE_GROUPS[name] for name in args.group or REFERENCE_GROUPS]
+    callbacks = _callbacks(None)
+    try:
+        build_reference_runs(
+            data,
+            args.out,
+            command,
+            groups,
+            args.device,
+            callbacks,
+            should_stop=stop,
+            log=lambda text: print(text, flush=True),
+        )
+    finally:
+        callbacks[0].close()
+    return EXIT_INTERRUPTED if stop.stopped else 0
+
+
+def _pack_images(args) -> int:
+    from ..data.jpegpack import pack_folder
+
+    info = pack_folder(args.folder, args.pack_file)
+    print(
+        f"{info['files']:,} files, {info['headers']} distinct header(s): "
+        f"{info['original_bytes'] / 1e6:.1f} MB -> {info['packed_bytes'] / 1e6:.1f} MB in {args.pack_file}"
+    )
+    return 0
+
+
+def _unpack_images(args) -> int:
+    from ..data.jpegpack import unpack_folder
+
+    print(f"{unpack_folder(args.pack_file, args.folder):,} files written under {args.folder}")
+    return 0
+
+
+def _check_claims(args) -> int:
+    store = RunStore(args.runs)
+    groups = {g: group_runs(store, g) for g in args.group or GROUP_CLAIMS}
+    if not any(groups.values()):
+        raise ResExplorerError(f"{args.runs}: no reference runs of {', '.join(groups)} to check")
+    holds = True
+    for group, runs in groups.items():
+        if not runs and not args.group:
+            print(f"{group}: no runs, not checked")
+            continue
+        try:
+            claims = claims_of_runs(runs, group)
+        except ValueError as err:
+            raise ResExplorerError(f"{args.runs}, group {group}: {err}") from err
+        for run in runs:
+            records = run.metrics("epoch")
+            reached = records[-1]["epoch"] if records else 0
+            print(
+                f"{run.config()['model_name']}: {run.status().get('status')}, "
+                f"epoch {reached} of {run.config()['train']['epochs']}"
+            )
+        for claim in claims:
+            print(claim)
+        holds = holds and all(c.holds for c in claims)
+    return 0 if holds else 1
+
+
+def _list_runs(args) -> int:
+    runs = RunStore(args.runs).list()
+    if not runs:
+        print(f"no runs in {args.runs}")
+        return 0
+    _print_summary(runs)
+    return 0
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def _print_summary(runs, seconds: float | None = None) -> None:
+    rows = [("run", "model", "status", "epochs", "train err %", "test err %", "best test %")]
+    for run in runs:
+        s = run.summary()
+        rows.append(
+            (
+                s["run_id"],
+                s["model"],
+                s["status"],
+                f"{s['epochs_done']}/{s['epochs']}",
+                _percent(s["final_train_error"]),
+                _percent(s["final_test_error"]),
+                _percent(s["best_test_error"]),
+            )
+        )
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+    if seconds is not None:
+        print(f"({seconds:.1f} s; runs in {runs[0].path.parent})")

@@ -1,0 +1,92 @@
+"""Checkpoints: a run's model, optimizer and RNG state at an epoch.
+
+Each carries its model and training configs, so a model is rebuilt from a
+checkpoint alone (nanoGPT's model_args habit). Read with weights_only, so
+a file from elsewhere cannot run code; written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import lzma
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError
+from ..nets.config import ModelConfig
+from ..nets.models import build_model
+from ..storage import atomic_write, atomic_write_bytes
+from .store import FORMAT_VERSION, Run
+
+CHECKPOINT_FORMAT = "resexplorer-checkpoint"
+XZ_MAGIC = b"\xfd7zXZ\x00"
+REQUIRED = ("model_config", "train_config", "data", "model", "epoch")
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read one of our checkpoints safely (weights_only), xz-compressed or
+    not; floats come back as float32 even when stored in half precision."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        raw = path.read_bytes()
+        if raw.startswith(XZ_MAGIC):
+            raw = lzma.decompress(raw)
+        ckpt = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except Exception as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path} is not a readable ResNet Explorer checkpoint ({first[:200]})") from err
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path} is a PyTorch file but not a ResNet Explorer checkpoint (no '{CHECKPOINT_FORMAT}' marker)"
+        )
+    if ckpt.get("version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} was written by a newer ResNet Explorer (format {ckpt['version']}); update to read it"
+        )
+    missing = [k for k in REQUIRED if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path} is damaged: it lacks {', '.join(missing)}")
+    ckpt["model"] = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    return ckpt
+
+
+def load_run_checkpoint(run: Run, which: str | int = "last") -> dict:
+    """A run's checkpoint: 'last' or a kept epoch."""
+    return load_checkpoint(run.checkpoint_path(which))
+
+
+def save_run_checkpoint(run: Run, ckpt: dict, keep: bool) -> None:
+    """The run's last.pt, and its epoch-NNNN.pt too when the epoch is kept."""
+    save_checkpoint(ckpt, run.checkpoint_dir / "last.pt")
+    if keep:
+        save_checkpoint(ckpt, run.checkpoint_dir / f"epoch-{ckpt['epoch']:04d}.pt")
+
+
+def save_checkpoint(ckpt: dict, path: Path) -> None:
+    atomic_write(path, lambda handle: torch.save(ckpt, handle))
+
+
+def save_compact_checkpoint(ckpt: dict, path: Path, half: bool = True) -> None:
+    """A shipped checkpoint: no optimizer or RNG state (nothing to resume),
+    weights in half precision unless told otherwise, xz-compressed."""
+    compact = {k: v for k, v in ckpt.items() if k not in ("optimizer", "rng")}
+    if half:
+        compact["model"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    buffer = io.BytesIO()
+    torch.save(compact, buffer)
+    data = lzma.compress(buffer.getvalue(), preset=9 | lzma.PRESET_EXTREME)
+    atomic_write_bytes(data, path)
+
+
+def model_from_checkpoint(ckpt: dict) -> torch.nn.Module:
+    """Rebuild the model a checkpoint describes and load its weights."""
+    try:
+        config = ModelConfig.from_dict(ckpt["model_config"])
+        model = build_model(config)
+        model.load_state_dict(ckpt["model"])
+    except (ValueError, RuntimeError, TypeError, KeyError) as err:
+        raise CheckpointError(f"the checkpoint's weights do not fit its model config: {str(err)[:300]}") from err
+    return model.eval()

@@ -1,0 +1,115 @@
+"""TrainConfig: one training recipe, stored in every run and checkpoint.
+
+Plain data, no torch. Each field carries what a user needs to set it (its
+help, and for the fields the Train page offers, a label and bounds), so the
+command line's flags and the page's widgets are derived from the fields
+here rather than restated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError
+
+SCHEDULES = ("paper", "cosine", "onecycle", "constant")
+
+
+def _setting(default, help: str, label: str | None = None, bounds: tuple | None = None, choices=None):
+    """A field with its help; `label` and `bounds` put it on the Train page."""
+    return field(default=default, metadata={"help": help, "label": label, "bounds": bounds, "choices": choices})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Defaults: the paper's optimiser (SGD, momentum 0.9, weight decay
+    1e-4, batch 128, lr 0.1)."""
+
+    epochs: int = _setting(10, "passes over the training images", "Epochs", (1, 500))
+    batch_size: int = _setting(128, "images per SGD step", "Batch size", (2, 4096))
+    lr: float = _setting(0.1, "the peak learning rate", "Learning rate", (1e-5, 10.0))
+    momentum: float = _setting(0.9, "SGD momentum")
+    weight_decay: float = _setting(1e-4, "L2 weight decay")
+    schedule: str = _setting(
+        "cosine", "paper: lr / 10 at 50% and 75% of the run", "Schedule", choices=SCHEDULES
+    )
+    # the paper warms ResNet-110 up at lr / 10
+    warmup_epochs: float = _setting(0.0, "epochs of linear warm-up from lr / 10")
+    seed: int = _setting(0, "seeds the weights, the batches and the subsets", "Seed", (0, 2**31 - 1))
+    train_subset: int | None = _setting(
+        None, "a stratified subset of N training images (default: all)", "Train images (0 = all)", (0, 10_000_000)
+    )
+    test_subset: int | None = _setting(
+        None, "test on a stratified subset of N images: faster curves", "Test images (0 = all)", (0, 10_000_000)
+    )
+    device: str = _setting("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    bf16: bool = _setting(True, "autocast to bfloat16 on CUDA (ignored elsewhere)")
+    eval_every: int = _setting(1, "test every K epochs, and at the last")
+    augment: bool = _setting(True, "pad-4 random crop and horizontal flip")
+    log_every: int = _setting(0, "steps per logged training point (0: about 20 per epoch)")
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.epochs >= 1, f"epochs must be >= 1, not {self.epochs}"),
+            (self.batch_size >= 2, f"batch size must be >= 2 (BatchNorm), not {self.batch_size}"),
+            (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number, not {self.lr}"),
+            (self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}"),
+            (0 <= self.warmup_epochs < self.epochs, "warm-up must be shorter than the run"),
+            (self.train_subset is None or self.train_subset >= 2, "train subset must be >= 2 images"),
+            (self.test_subset is None or self.test_subset >= 1, "test subset must be >= 1 image"),
+            (self.eval_every >= 1, "eval_every must be >= 1"),
+            (
+                self.device in ("auto", "cpu", "mps") or self.device.startswith("cuda"),
+                f"unknown device {self.device!r}",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One TrainConfig field as a user sets it: name, value type (int,
+    float, str or bool), whether None ("all") is allowed, and its texts."""
+
+    name: str
+    kind: type
+    optional: bool
+    default: object
+    help: str
+    label: str | None
+    bounds: tuple | None
+    choices: tuple | None
+
+
+def settings() -> list[Setting]:
+    """TrainConfig's fields, in order, described for flags and widgets."""
+    hints = typing.get_type_hints(TrainConfig)
+    described = []
+    for f in dataclasses.fields(TrainConfig):
+        kinds = [t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None)]
+        described.append(
+            Setting(
+                f.name,
+                kinds[0],
+                type(None) in typing.get_args(hints[f.name]),
+                f.default,
+                f.metadata["help"],
+                f.metadata["label"],
+                f.metadata["bounds"],
+                f.metadata["choices"],
+            )
+        )
+    return described

@@ -1,0 +1,86 @@
+"""Training events into the run store, and back: the recorder writes each
+member's steps, epochs and checkpoints into its run folder; resume_member
+restores a member from its run's last checkpoint."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+import torch
+
+from ..nets.config import ModelConfig
+from ..runs.checkpoints import (
+    CHECKPOINT_FORMAT,
+    load_run_checkpoint,
+    model_from_checkpoint,
+    save_run_checkpoint,
+)
+from ..runs.recipe import TrainConfig
+from ..runs.store import FORMAT_VERSION, Run, epochs_to_keep
+from .engine import Callback, EpochEvent, Member, StepEvent, make_optimizer, on_device
+
+
+def checkpoint_dict(member: Member, train_config: TrainConfig, data_info: dict) -> dict:
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "version": FORMAT_VERSION,
+        "model_config": member.config.to_dict(),
+        "train_config": train_config.to_dict(),
+        "data": data_info,
+        "epoch": member.epoch,
+        "step": member.step,
+        "wall_s": member.wall_s,
+        "model": {k: v.detach().cpu() for k, v in member.model.state_dict().items()},
+        "optimizer": member.optimizer.state_dict(),
+        "rng": {"torch": torch.get_rng_state()},
+    }
+
+
+class RunRecorder(Callback):
+    """Writes each member's events into its run folder."""
+
+    def __init__(self, runs: dict[str, Run], train_config: TrainConfig, data_info: dict):
+        self.runs = runs
+        self.train_config = train_config
+        self.data_info = data_info
+        self.keep = epochs_to_keep(train_config.epochs)
+
+    def _save(self, member: Member, keep: bool) -> None:
+        checkpoint = checkpoint_dict(member, self.train_config, self.data_info)
+        save_run_checkpoint(self.runs[member.name], checkpoint, keep)
+
+    def on_start(self, member: Member) -> None:
+        run = self.runs[member.name]
+        run.set_status("running")
+        if member.epoch == 0 and not run.checkpoint_path(0).exists():
+            self._save(member, keep=True)
+
+    def on_step(self, member: Member, event: StepEvent) -> None:
+        record = {"kind": "train", **asdict(event), "time": time.time()}
+        self.runs[member.name].append_metric(record)
+
+    def on_epoch_end(self, member: Member, event: EpochEvent) -> None:
+        # checkpoint first: every epoch the metrics list then has its checkpoint
+        self._save(member, keep=event.epoch in self.keep)
+        self.runs[member.name].append_metric({"kind": "epoch", **asdict(event), "time": time.time()})
+
+    def on_end(self, member: Member) -> None:
+        self.runs[member.name].set_status(member.status, member.message)
+
+
+def resume_member(run: Run, device: torch.device, channels_last: bool = False) -> Member:
+    """A member restored from a run's last checkpoint: weights, momentum,
+    step and RNG, so training continues exactly where it stopped."""
+    ckpt = load_run_checkpoint(run, "last")
+    model = on_device(model_from_checkpoint(ckpt), device, channels_last)
+    model.train()
+    train_config = TrainConfig.from_dict(ckpt["train_config"])
+    optimizer = make_optimizer(model, train_config)
+    optimizer.load_state_dict(ckpt["optimizer"])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    run.truncate_metrics(after_step=ckpt["step"])
+    config = ModelConfig.from_dict(ckpt["model_config"])
+    return Member(
+        config.name, config, model, optimizer, epoch=ckpt["epoch"], step=ckpt["step"], wall_s=ckpt.get("wall_s", 0.0)
+    )
