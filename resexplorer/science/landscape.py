@@ -10,7 +10,7 @@ get zero direction, as in Li et al.; BN keeps its running statistics
 
 Since BN is not moved, each slice runs on a copy with every BN folded into
 the conv before it (w' = w·s, s = γ/√(var+ε) per channel), moving along the
-folded direction d·s: the same function, about 1.6x faster on a CPU.
+folded direction d·s: the same function, with no BN layers left to run.
 
 The interpolation θ(α) = (1 - α) θ_init + α θ_final instead mixes two nets
 whose running statistics belong to different weights, so along that path BN

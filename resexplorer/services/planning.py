@@ -139,8 +139,8 @@ STARTUP_S = 8.0  # starting the worker process and loading the cached data set
 def measure_layer_rate(device: torch.device, batch: int = 64, steps: int = 3) -> float:
     """Image-layers per second of a training step on this device: time a
     few steps of resnet-14 (cost grows with depth, so rate / depth estimates
-    any of our nets). About half a second on a 2-core CPU; checked against
-    real jobs by bench/duration_estimate.py."""
+    any of our nets). bench/duration_estimate.py checks the estimate
+    against real jobs."""
     torch.manual_seed(0)
     model = on_device(build_model("resnet-14"), device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
