@@ -9,9 +9,8 @@ from resexplorer.nets.models import (
     build_model,
     count_parameters,
 )
+from resexplorer.services.paper import TABLE6_PARAMS_M  # option-A parameter counts, in millions
 
-# Table 6 of the paper: option-A parameter counts, in millions, to 2 digits
-TABLE6_PARAMS_M = {20: 0.27, 32: 0.46, 44: 0.66, 56: 0.85, 110: 1.7}
 ALL_CONFIGS = [ModelConfig("plain", d) for d in (8, 20, 56)] + [
     ModelConfig("resnet", d, s) for d in (8, 20, 56) for s in "ABC"
 ]
@@ -31,7 +30,7 @@ def test_forward_shape_finite_and_backward_reaches_every_parameter(config):
         assert param.grad is not None and param.grad.abs().sum() > 0, name
 
 
-@pytest.mark.parametrize("depth,millions", TABLE6_PARAMS_M.items())
+@pytest.mark.parametrize("depth,millions", [(d, m) for d, m in TABLE6_PARAMS_M.items() if d <= 110])
 def test_parameter_counts_match_table6(depth, millions):
     resnet = count_parameters(build_model(ModelConfig("resnet", depth, "A")))
     plain = count_parameters(build_model(ModelConfig("plain", depth)))

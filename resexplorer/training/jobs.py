@@ -160,9 +160,6 @@ class Job:
     def info(self) -> dict:
         return self._read("job.json")
 
-    def request(self) -> dict:
-        return self._read(REQUEST_FILE)
-
     def progress(self) -> dict:
         return self._read("progress.json")
 
