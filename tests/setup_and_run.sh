@@ -2,6 +2,7 @@
 # Set up everything the tests need, from nothing, then run them:
 #   a virtual environment with requirements-dev.txt, and Chromium for the
 #   real-browser test (Debian's package; installed with apt-get when missing).
+# The code's format and lint (ruff, ruff.toml) are checked first: seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
@@ -12,4 +13,6 @@ if ! command -v chromium >/dev/null 2>&1 && [ -z "${CHROMIUM_PATH:-}" ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium
 fi
+.venv/bin/ruff format --check --quiet .
+.venv/bin/ruff check --quiet .
 .venv/bin/python -m pytest -q "$@"

@@ -15,6 +15,7 @@ from resexplorer.science.attribution import (
     deletion_curve,
     explain,
     overlay,
+    randomised_cascade,
     rank_correlation,
     sanity_check,
 )
@@ -95,6 +96,54 @@ def test_deletion_area_is_lower_for_the_right_map_than_for_a_random_one():
 def test_rank_correlation():
     a = np.arange(16.0).reshape(4, 4)
     assert rank_correlation(a, a * 3 + 1) == pytest.approx(1.0) and rank_correlation(a, -a) == pytest.approx(-1.0)
+
+
+def test_rank_correlation_gives_ties_their_average_rank():
+    """Spearman's rho with average ranks: ties are not ordered by position
+    (mostly-zero Grad-CAM maps would look alike for that alone)."""
+    # average ranks [1, 2.5, 2.5, 4] and [1, 4, 2.5, 2.5]: rho = 2.25 / 4.5
+    assert rank_correlation(np.array([1.0, 2, 2, 3]), np.array([1.0, 3, 2, 2])) == pytest.approx(0.5)
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 4, 500).astype(float), rng.integers(0, 4, 500).astype(float)  # many ties
+    ranks = [np.array([(x < v).sum() + ((x == v).sum() + 1) / 2 for v in x]) for x in (a, b)]
+    assert rank_correlation(a, b) == pytest.approx(np.corrcoef(*ranks)[0, 1])
+
+
+def test_a_constant_map_has_no_rank_correlation():
+    """A map that is the same everywhere (an all-zero Grad-CAM) ranks
+    nothing: its correlation is undefined, not high, and never flags."""
+    assert rank_correlation(np.zeros((4, 4)), np.arange(16.0).reshape(4, 4)) is None
+    model, image = _model("resnet-8"), torch.randn(3, 32, 32)
+    from resexplorer.science import attribution
+
+    original = attribution._attribute
+    attribution._attribute = lambda model, images, target, method, baseline: torch.zeros_like(images)
+    try:
+        check = sanity_check(model, image, 2, "gradcam")
+    finally:
+        attribution._attribute = original
+    assert check.similarity == [None] * 5 and not check.flagged
+
+
+def test_randomised_layers_start_from_fresh_batchnorm_statistics():
+    """Randomised weights with the trained running statistics blow the
+    logits up; the randomised layers' BN statistics are reset (mean 0,
+    variance 1, as a freshly built net has), so the check compares the maps
+    of a working random net."""
+    model = _model("resnet-8")
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):  # trained deep layers: small variances, shifted means
+            module.running_var.fill_(1e-3)
+            module.running_mean.fill_(0.5)
+    *_, (name, randomised) = randomised_cascade(model, seed=0)
+    assert name == "stem"
+    for module in randomised.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            assert torch.equal(module.running_mean, torch.zeros_like(module.running_mean))
+            assert torch.equal(module.running_var, torch.ones_like(module.running_var))
+    with torch.no_grad():
+        assert float(randomised(torch.randn(8, 3, 32, 32)).std()) < 20
+    assert float(model.bn1.running_var[0]) == pytest.approx(1e-3)  # the model itself is untouched
 
 
 def test_sanity_check_randomises_from_the_top_and_flags_a_map_that_ignores_the_model():

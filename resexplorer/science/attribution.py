@@ -23,7 +23,7 @@ import copy
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -165,6 +165,10 @@ def randomisation_cascade(model: nn.Module) -> list[tuple[str, list[nn.Module]]]
 
 
 def _reinitialise(modules: list[nn.Module], gen: torch.Generator) -> None:
+    """Fresh random weights, as a newly built net has them, and fresh BN
+    statistics too (running mean 0, variance 1): random weights behind the
+    trained statistics make logits thousands of times too large, a broken
+    net rather than a random one."""
     with torch.no_grad():
         for root in modules:
             for module in root.modules():
@@ -178,23 +182,49 @@ def _reinitialise(modules: list[nn.Module], gen: torch.Generator) -> None:
                 elif isinstance(module, nn.BatchNorm2d):
                     module.weight.fill_(1.0)
                     module.bias.zero_()
+                    module.reset_running_stats()
 
 
-def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rank correlation of two maps (ties broken by position)."""
-    ra = np.argsort(np.argsort(a.reshape(-1), kind="stable"), kind="stable").astype(np.float64)
-    rb = np.argsort(np.argsort(b.reshape(-1), kind="stable"), kind="stable").astype(np.float64)
+def randomised_cascade(model: nn.Module, seed: int = 0) -> Iterator[tuple[str, nn.Module]]:
+    """A copy of the model randomised from the top, one more group of
+    layers at each step: (what was randomised last, the copy so far)."""
+    work = copy.deepcopy(model).eval()
+    gen = torch.Generator().manual_seed(seed)
+    for name, modules in randomisation_cascade(work):
+        _reinitialise(modules, gen)
+        yield name, work
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, ties sharing the mean of the ranks they span."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(ordered)) + 1]  # where each run of equal values begins
+    ends = np.r_[starts[1:], len(values)]
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat((starts + ends + 1) / 2, ends - starts)
+    return ranks
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Spearman's rank correlation of two maps, ties given their average
+    rank; None (undefined) when either map is constant, as an all-zero
+    Grad-CAM map is: it ranks nothing."""
+    ra = _average_ranks(a.reshape(-1).astype(np.float64))
+    rb = _average_ranks(b.reshape(-1).astype(np.float64))
     ra -= ra.mean()
     rb -= rb.mean()
     denominator = np.sqrt((ra * ra).sum() * (rb * rb).sum())
-    return float((ra * rb).sum() / denominator) if denominator else 1.0
+    return float((ra * rb).sum() / denominator) if denominator else None
 
 
 @dataclass
 class SanityCheck:
     method: str
     steps: list[str]  # what had been randomised, cumulatively
-    similarity: list[float]  # rank correlation of |map| with the trained model's |map|
+    # rank correlation of |map| with the trained model's |map|; None where a
+    # map is constant (undefined)
+    similarity: list[float | None]
     flagged: bool  # the map still resembles the original after randomising everything
 
     FLAG_AT = 0.5
@@ -214,18 +244,16 @@ def sanity_check(
     map with the trained model's map (absolute values, rank correlation)."""
     batch = image.unsqueeze(0)
     original = attribute(model, batch, target, method, baseline, black).pixel_map(signed=False)[0]
-    work = copy.deepcopy(model).eval()
-    gen = torch.Generator().manual_seed(seed)
     steps, similarity = [], []
-    cascade = randomisation_cascade(work)
-    for done, (name, modules) in enumerate(cascade, start=1):
-        _reinitialise(modules, gen)
-        randomised = attribute(work, batch, target, method, baseline, black).pixel_map(signed=False)[0]
+    total = len(randomisation_cascade(model))
+    for done, (name, randomised_model) in enumerate(randomised_cascade(model, seed), start=1):
+        randomised = attribute(randomised_model, batch, target, method, baseline, black).pixel_map(signed=False)[0]
         steps.append(f"+ {name}" if steps else name)
         similarity.append(rank_correlation(original, randomised))
         if progress:
-            progress(done / len(cascade), f"{METHODS[method]}: {name} randomised")
-    return SanityCheck(method, steps, similarity, flagged=similarity[-1] >= SanityCheck.FLAG_AT)
+            progress(done / total, f"{METHODS[method]}: {name} randomised")
+    last = similarity[-1]
+    return SanityCheck(method, steps, similarity, flagged=last is not None and last >= SanityCheck.FLAG_AT)
 
 
 # --- drawing support: maps onto images -----------------------------------------------
