@@ -128,8 +128,8 @@ class CifarNet(nn.Module):
     def _init_weights(self) -> None:
         """He et al.'s normal initialisation of the convolutions, in its
         fan-out form (std sqrt(2 / (k*k*out channels))), as torchvision's
-        ResNets and the paper's own Torch code use; the widely used PyTorch
-        CIFAR reference takes the fan-in form. The linear layer keeps
+        ResNets use; the widely used PyTorch CIFAR reference takes the
+        fan-in form, which the paper's 'as in [13]' also allows. The linear layer keeps
         PyTorch's default (uniform, bound 1/sqrt(fan-in)). The shipped runs
         were trained from this initialisation."""
         for module in self.modules():
