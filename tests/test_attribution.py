@@ -10,6 +10,10 @@ from resexplorer.nets.config import ModelConfig
 from resexplorer.nets.models import build_model
 from resexplorer.science.attribution import (
     METHODS,
+    Attribution,
+    blurred,
+    deletion_ranking,
+    random_deletion_curve,
     attribute,
     baseline_for,
     deletion_curve,
@@ -70,18 +74,26 @@ def test_deeplift_runs_on_plain_and_every_shortcut_option(name):
     assert result.values.sum() == pytest.approx(gap, rel=1e-3, abs=1e-3)
 
 
+CHECKER = (torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2 * 2.0 - 1  # [8, 8] of -1 and 1
+
+
 class _CornerDetector(nn.Module):
-    """Class 0's logit is the brightness of the top-left 8x8 corner; class
-    1's is a constant. The right map is that corner."""
+    """Class 0's logit is how much the top-left 8x8 corner shows a
+    checkerboard; class 1's is a constant. The right map is that corner.
+    A blur removes the checkerboard, so a blurred fill deletes the evidence
+    (a detector of mere brightness would ignore a blurred fill)."""
 
     def forward(self, x):
-        corner = x[:, :, :8, :8].mean(dim=(1, 2, 3)) * 20
+        corner = (x[:, :, :8, :8] * CHECKER).mean(dim=(1, 2, 3)) * 20
         return torch.stack([corner, torch.zeros_like(corner)], dim=1)
 
 
+def _checkered_image() -> torch.Tensor:
+    return CHECKER.repeat(4, 4).expand(3, 32, 32) + 0.1 * torch.randn(3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+
 def test_deletion_area_is_lower_for_the_right_map_than_for_a_random_one():
-    model = _CornerDetector()
-    image = torch.rand(3, 32, 32) + 0.5  # bright everywhere: class 0 wins
+    model, image = _CornerDetector(), _checkered_image()  # the checkerboard: class 0 wins
     right = np.zeros((32, 32))
     right[:8, :8] = 1 + np.random.default_rng(0).random((8, 8))
     wrong = np.random.default_rng(1).random((32, 32))
@@ -89,8 +101,41 @@ def test_deletion_area_is_lower_for_the_right_map_than_for_a_random_one():
     assert good.probability[0] == pytest.approx(bad.probability[0]) and good.fractions[-1] == 1.0
     assert good.area < bad.area - 0.2
     # and a method finds it: saliency's map is the corner
-    found = attribute(model, image[None], 0, "saliency").pixel_map()[0]
-    assert deletion_curve(model, image, 0, found).area == pytest.approx(good.area, abs=0.02)
+    found = attribute(model, image[None], 0, "saliency")
+    assert deletion_curve(model, image, 0, deletion_ranking(found)[0]).area == pytest.approx(good.area, abs=0.02)
+
+
+def test_deleted_pixels_take_the_blurred_images_values():
+    """One fill for every curve: the pixel of a heavily blurred copy of the
+    image, so no grey squares the net never saw in training."""
+    model, image = _CornerDetector(), _checkered_image()
+    curve = deletion_curve(model, image, 0, np.random.default_rng(2).random((32, 32)))
+    with torch.no_grad():
+        everything_deleted = torch.softmax(model(blurred(image[None])), 1)[0, 0]
+    assert curve.probability[-1] == pytest.approx(float(everything_deleted), abs=1e-6)
+
+
+def test_saliency_and_smoothgrad_rank_pixels_by_magnitude_the_others_by_sign():
+    """A gradient's sign is only a direction of sensitivity: a strongly
+    negative saliency pixel matters as much as a positive one. IG, DeepLift,
+    Occlusion and Grad-CAM rank positive evidence first."""
+    values = np.zeros((1, 3, 32, 32), dtype=np.float32)
+    values[0, :, 0, 0], values[0, :, 0, 1] = -5.0, 1.0
+    for method in ("saliency", "smoothgrad"):
+        ranking = deletion_ranking(Attribution(method, values, 0.0))[0]
+        assert ranking[0, 0] > ranking[0, 1] > ranking[5, 5]
+    ranking = deletion_ranking(Attribution("integrated_gradients", values, 0.0))[0]
+    assert ranking[0, 1] > ranking[5, 5] > ranking[0, 0]
+
+
+def test_a_random_order_curve_is_the_baseline_every_map_must_beat():
+    model, image = _CornerDetector(), _checkered_image()
+    baseline = random_deletion_curve(model, image, 0, seed=0)
+    assert baseline == random_deletion_curve(model, image, 0, seed=0)  # seeded: the same curve on every rerun
+    right = np.zeros((32, 32))
+    right[:8, :8] = 1
+    assert deletion_curve(model, image, 0, right).area < baseline.area - 0.2
+    assert baseline.fractions == deletion_curve(model, image, 0, right).fractions
 
 
 def test_rank_correlation():
@@ -172,6 +217,7 @@ def test_explain_uses_each_models_prediction_or_the_asked_class():
     ex = explain(loaded, image, ["saliency", "gradcam"])
     assert ex.target == int(ex.probabilities.argmax()) and set(ex.attributions) == {"saliency", "gradcam"}
     assert ex.probabilities.sum() == pytest.approx(1.0, abs=1e-5) and 0 <= ex.deletion["saliency"].area <= 1
+    assert 0 <= ex.random_deletion.area <= 1 and ex.random_deletion.fractions == ex.deletion["saliency"].fractions
     assert explain(loaded, image, ["saliency"], target_rule=7).target == 7
     assert explain(loaded, image, ["saliency"], target_rule="true", true_label=4).target == 4
 

@@ -67,7 +67,7 @@ def baseline_for(images: torch.Tensor, kind: str, black: torch.Tensor) -> torch.
     if kind == "mean":
         return torch.zeros_like(images)
     if kind == "blurred":
-        return gaussian_blur(images, kernel_size=[11, 11], sigma=[5.0, 5.0])
+        return blurred(images)
     raise ConfigError(f"unknown baseline {kind!r}; choose one of {', '.join(BASELINES)}")
 
 
@@ -126,6 +126,29 @@ def attribute(
 
 
 # --- faithfulness: deletion -------------------------------------------------------
+# Petsiuk et al.'s deletion curve: remove the pixels a map ranks first and
+# watch the target's probability fall. Removing means taking the pixel of a
+# heavily blurred copy of the image (every channel): the information goes,
+# but no flat grey squares appear that the net never saw in training (the
+# out-of-distribution artefact ROAD, Rong et al. 2022, warns of). Every curve
+# uses this one fill, and a random order of the same pixels is the baseline
+# a map must beat.
+
+DELETION_STEPS = 32
+RANDOM_ORDERS = 4  # the random baseline averages this many orders
+RANKED_BY_MAGNITUDE = ("saliency", "smoothgrad")  # a gradient's sign is only a direction
+
+
+def blurred(images: torch.Tensor) -> torch.Tensor:
+    """[B, C, H, W] under the heavy Gaussian blur of the 'blurred' baseline."""
+    return gaussian_blur(images, kernel_size=[11, 11], sigma=[5.0, 5.0])
+
+
+def deletion_ranking(attribution: Attribution) -> np.ndarray:
+    """[B, H, W]: the order in which deletion removes pixels, highest
+    first. Saliency and SmoothGrad by magnitude, as the literature ranks
+    them; the others by signed value, evidence for the target first."""
+    return attribution.pixel_map(signed=attribution.method not in RANKED_BY_MAGNITUDE)
 
 
 @dataclass
@@ -135,23 +158,50 @@ class DeletionCurve:
     area: float  # mean probability over the curve: lower is more faithful
 
 
+def _area(probability: list[float], fractions: list[float]) -> float:
+    trapezoid = np.trapezoid if hasattr(np, "trapezoid") else np.trapz
+    return float(trapezoid(probability, fractions))
+
+
 @torch.inference_mode()
-def deletion_curve(model: nn.Module, image: torch.Tensor, target: int, pixel_map: np.ndarray, steps: int = 32, fill: torch.Tensor | None = None) -> DeletionCurve:
-    """Remove pixels (all channels, set to `fill`, the training mean by
-    default) in descending order of `pixel_map` [H, W], in `steps` equal
-    chunks, all in one batch. image: [3, H, W] normalised."""
-    _, height, width = image.shape
-    order = torch.from_numpy(np.argsort(-pixel_map.reshape(-1), kind="stable").copy()).to(image.device)
-    fill = torch.zeros(image.shape[0], 1, device=image.device) if fill is None else fill.reshape(-1, 1)
+def _deletion_probabilities(model: nn.Module, image: torch.Tensor, target: int, orders: torch.Tensor, steps: int):
+    """The target's probability as each order [K, H*W] removes pixels in
+    `steps` equal chunks, every order and step in one batch: [K, S+1]."""
+    channels, height, width = image.shape
+    fill = blurred(image[None]).reshape(channels, -1)
     counts = [round(i * height * width / steps) for i in range(steps + 1)]
-    batch = image.reshape(1, image.shape[0], -1).repeat(steps + 1, 1, 1)  # [S+1, C, H*W]
-    for row, count in enumerate(counts):
-        batch[row][:, order[:count]] = fill
-    probs = F.softmax(model.eval()(batch.reshape(steps + 1, *image.shape)).float(), dim=1)[:, target]
-    fractions = [c / (height * width) for c in counts]
-    probability = probs.cpu().tolist()
-    area = float(np.trapezoid(probability, fractions)) if hasattr(np, "trapezoid") else float(np.trapz(probability, fractions))
-    return DeletionCurve(fractions, probability, area)
+    batch = image.reshape(1, channels, -1).repeat(len(orders) * (steps + 1), 1, 1)  # [K*(S+1), C, H*W]
+    for k, order in enumerate(orders):
+        for row, count in enumerate(counts):
+            removed = order[:count]
+            batch[k * (steps + 1) + row][:, removed] = fill[:, removed]
+    logits = model.eval()(batch.reshape(-1, channels, height, width)).float()
+    probs = F.softmax(logits, dim=1)[:, target].reshape(len(orders), steps + 1)
+    return [c / (height * width) for c in counts], probs
+
+
+def deletion_curve(
+    model: nn.Module, image: torch.Tensor, target: int, ranking: np.ndarray, steps: int = DELETION_STEPS
+) -> DeletionCurve:
+    """Remove pixels in descending order of `ranking` [H, W] (see
+    deletion_ranking). image: [3, H, W] normalised."""
+    order = torch.from_numpy(np.argsort(-ranking.reshape(-1), kind="stable").copy()).to(image.device)
+    fractions, probs = _deletion_probabilities(model, image, target, order[None], steps)
+    probability = probs[0].cpu().tolist()
+    return DeletionCurve(fractions, probability, _area(probability, fractions))
+
+
+def random_deletion_curve(
+    model: nn.Module, image: torch.Tensor, target: int, seed: int = 0, steps: int = DELETION_STEPS
+) -> DeletionCurve:
+    """The baseline: pixels removed in random orders (RANDOM_ORDERS of
+    them, seeded), their probabilities averaged."""
+    pixels = image.shape[1] * image.shape[2]
+    gen = torch.Generator().manual_seed(seed)
+    orders = torch.stack([torch.randperm(pixels, generator=gen) for _ in range(RANDOM_ORDERS)]).to(image.device)
+    fractions, probs = _deletion_probabilities(model, image, target, orders, steps)
+    probability = probs.mean(0).cpu().tolist()
+    return DeletionCurve(fractions, probability, _area(probability, fractions))
 
 
 # --- faithfulness: model randomisation -----------------------------------------------
@@ -292,6 +342,7 @@ class Explanation:
     target: int
     attributions: dict[str, Attribution]
     deletion: dict[str, DeletionCurve]
+    random_deletion: DeletionCurve  # the baseline each method's curve must beat
 
 
 def resolve_target(rule: str | int, probabilities: np.ndarray, true_label: int | None) -> int:
@@ -316,5 +367,6 @@ def explain(loaded, image: np.ndarray, methods: Sequence[str], target_rule: str 
     for method in methods:
         result = attribute(loaded.model, batch, target, method, baseline, black)
         attributions[method] = result
-        deletion[method] = deletion_curve(loaded.model, batch[0], target, result.pixel_map()[0])
-    return Explanation(loaded.name, probs, target, attributions, deletion)
+        deletion[method] = deletion_curve(loaded.model, batch[0], target, deletion_ranking(result)[0])
+    random = random_deletion_curve(loaded.model, batch[0], target)
+    return Explanation(loaded.name, probs, target, attributions, deletion, random)
