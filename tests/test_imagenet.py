@@ -7,11 +7,23 @@ from torchvision.models import ResNet50_Weights
 from resexplorer.science import imagenet
 
 
-def test_ten_crops_at_224_after_resizing_the_shorter_side_to_256():
+def test_ten_crops_at_224_after_resizing_the_shorter_side():
     crops = imagenet.ten_crops(np.zeros((300, 600, 3), dtype=np.uint8))
     assert crops.shape == (10, 3, 224, 224)
     assert np.allclose(crops[:, 0].numpy(), -0.485 / 0.229, atol=1e-5)  # black, normalised
     assert imagenet.ten_crops(np.zeros((10, 2000, 3), dtype=np.uint8)).shape == (10, 3, 224, 224)  # a thin strip
+
+
+def test_the_crops_come_from_the_weights_own_preprocessing():
+    """IMAGENET1K_V2 was evaluated at resize 232, crop 224: a 232x232 photo
+    is not resized, and its centre crop starts at column 4."""
+    photo = np.zeros((232, 232, 3), dtype=np.uint8)
+    photo[:, 4] = 255
+    centre = imagenet.ten_crops(photo)[4, 0]  # torchvision's ten_crop: four corners, then the centre
+    white = (1 - imagenet.MEAN[0]) / imagenet.STD[0]
+    assert np.allclose(centre[:, 0].numpy(), white, atol=1e-5) and centre[:, 1].max() < 0
+    preset = imagenet.WEIGHTS.transforms()
+    assert (imagenet.RESIZE, imagenet.CROP) == (preset.resize_size[0], preset.crop_size[0])
 
 
 def test_classify_returns_the_top_classes_by_mean_probability():

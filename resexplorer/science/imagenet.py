@@ -1,10 +1,14 @@
 """A real-photo classifier: torchvision's ResNet-50 with its ImageNet
-weights (downloaded on first use), tested as the paper tested: 10 crops.
+weights (downloaded on first use), tested with the paper's 10 crops.
 
 The CIFAR models know ten small classes at 32x32; a holiday photo deserves
-the 1,000 ImageNet classes at 224x224. Preprocessing is the weights' own:
-shorter side resized to 256, then the paper's "standard 10-crop testing"
-(four corners and the centre at 224x224, and their mirrors), softmax
+the 1,000 ImageNet classes at 224x224. It is not exactly the paper's
+50-layer net: torchvision's ResNet-50 is "v1.5" (the stride of a
+downsampling block sits on its 3x3 conv, not its first 1x1), and the
+IMAGENET1K_V2 weights come from a modern recipe (long schedule, strong
+augmentation), not the paper's. Preprocessing is the weights' own (shorter
+side resized to 232, crops of 224), then the paper's "standard 10-crop
+testing" (four corners and the centre, and their mirrors), softmax
 averaged over the crops.
 """
 
@@ -20,8 +24,9 @@ from torchvision.models import ResNet50_Weights, resnet50
 from ..errors import ResExplorerError
 
 WEIGHTS = ResNet50_Weights.IMAGENET1K_V2
-RESIZE, CROP = 256, 224
-MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+_PRESET = WEIGHTS.transforms()  # the preprocessing the weights were evaluated with
+RESIZE, CROP = _PRESET.resize_size[0], _PRESET.crop_size[0]
+MEAN, STD = tuple(_PRESET.mean), tuple(_PRESET.std)
 
 
 class ImageNetUnavailable(ResExplorerError):
@@ -58,7 +63,7 @@ def load_imagenet_model(pretrained: bool = True) -> ImageNetModel:
 def ten_crops(rgb: np.ndarray) -> torch.Tensor:
     """uint8 [H, W, 3] -> normalised float [10, 3, 224, 224]."""
     image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)  # [3, H, W]
-    image = TF.resize(image, [RESIZE], antialias=True)  # shorter side to 256
+    image = TF.resize(image, [RESIZE], antialias=True)  # the shorter side
     if min(image.shape[-2:]) < CROP:  # a thin strip: pad so crops fit
         image = TF.center_crop(image, [max(CROP, image.shape[-2]), max(CROP, image.shape[-1])])
     crops = torch.stack(TF.ten_crop(image, [CROP, CROP])).float() / 255.0
