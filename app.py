@@ -15,7 +15,8 @@ from resexplorer.services.curves import curve_from_run
 from resexplorer.services.figures import chart_config, error_curves
 from resexplorer.services.paper import CITATION
 from resexplorer.services.reference import reference_runs
-from ui.run_picker import SHORTCUT_LABELS
+from resexplorer.services.run_table import group_progress
+from ui.page_state import SHORTCUT_LABELS, session_defaults
 from ui.sidebar import PAGES, page_frame
 
 INTRO = (
@@ -25,6 +26,7 @@ INTRO = (
     "added to its input; where the identity is already nearly right, *F(x)* can stay close to "
     "zero. Here you train plain and residual CIFAR-10 nets side by side, live, and look inside them."
 )
+DEFAULTS = {"home_shortcuts": "both"}
 
 
 @st.cache_data(show_spinner=False, ttl=5)
@@ -55,14 +57,7 @@ def _shipped_group(shipped_dir: str, group: str):
     """The group's curves, and the epochs its runs have reached of how many
     (a group still being built ships part-trained between sittings)."""
     runs = reference_runs(group)
-    reached = min((_last_epoch(r) for r in runs), default=0)
-    planned = max((r.config()["train"]["epochs"] for r in runs), default=0)
-    return [curve_from_run(r) for r in runs], reached, planned
-
-
-def _last_epoch(run) -> int:
-    records = run.metrics("epoch")
-    return records[-1]["epoch"] if records else 0
+    return [curve_from_run(r) for r in runs], *group_progress(runs)
 
 
 def _show_findings(group: str) -> None:
@@ -90,9 +85,9 @@ def degradation_section(runs_dir: str) -> None:
     shortcuts = st.segmented_control(
         "Shortcuts",
         SHORTCUT_CHOICES,
-        default="both",
         required=True,
         key="home_shortcuts",
+        persist_state="page",
         format_func=SHORTCUT_LABELS.get,
         help="Off: plain nets only; on: residual nets only; both: all of them.",
     )
@@ -133,6 +128,7 @@ def where_to_go() -> None:
 
 
 frame = page_frame("Home")
+session_defaults(DEFAULTS)
 st.title("ResNet Explorer")
 st.markdown(INTRO)
 degradation_section(frame.runs_dir)

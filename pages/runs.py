@@ -7,81 +7,101 @@ from resexplorer.runs.store import RunStore
 from resexplorer.services.curves import curve_from_run, curves_csv
 from resexplorer.services.figures import chart_config, error_curves
 from resexplorer.services.reference import REFERENCE_RUNS_DIR
+from resexplorer.services.run_table import curve_label, resumable, row_labels, run_rows
 from resexplorer.training.jobs import JobBusy, JobManager
+from ui.page_state import session_defaults
 from ui.sidebar import page_frame
 
-RESUMABLE = ("interrupted", "cancelled", "failed", "diverged")
-frame = page_frame("Runs")
-runs_dir, data_source = frame.runs_dir, frame.data_source
-
-st.title("Runs")
-include_reference = st.toggle("Include the shipped reference runs", value=True, key="include_reference")
-
-user_runs = RunStore(runs_dir).list()
-shipped = RunStore(REFERENCE_RUNS_DIR).list() if include_reference else []
-everything = {run.run_id: run for run in [*user_runs, *shipped]}
-if not everything:
-    st.info(f"No runs in `{runs_dir}` yet. Train some on the Train & compare page.")
-    st.stop()
+DEFAULTS = {"include_reference": True}
 
 
-def _pct(value):
-    return None if value is None else round(100 * value, 2)
+def runs_on_offer(runs_dir: str) -> tuple[dict, set[str]]:
+    """{run id: run} of the user's runs and, if asked, the shipped ones;
+    and the shipped ones' ids. Stops the page when there are none."""
+    include = st.toggle("Include the shipped reference runs", key="include_reference", persist_state="page")
+    yours = RunStore(runs_dir).list()
+    shipped = RunStore(REFERENCE_RUNS_DIR).list() if include else []
+    everything = {run.run_id: run for run in [*yours, *shipped]}
+    if not everything:
+        st.info(f"No runs in `{runs_dir}` yet. Train some on the Train & compare page.")
+        st.stop()
+    return everything, {run.run_id for run in shipped}
 
 
-rows = []
-for run in everything.values():
-    try:
-        s = run.summary()
-    except ResExplorerError as err:
-        st.warning(f"{run.path.name}: {err}")
-        continue
-    rows.append(
-        {
-            "run": s["run_id"],
-            "model": s["model"],
-            "status": s["status"],
-            "where": "shipped" if run in shipped else "yours",
-            "epochs": f"{s['epochs_done']}/{s['epochs']}",
-            "final test error %": _pct(s["final_test_error"]),
-            "best test error %": _pct(s["best_test_error"]),
-            "final train error %": _pct(s["final_train_error"]),
-            "created": s["created"],
-        }
-    )
-st.dataframe(rows, hide_index=True, width="stretch")
+def run_table(everything: dict, shipped: set[str]) -> list[dict]:
+    rows, problems = run_rows(everything.values(), shipped)
+    for problem in problems:
+        st.warning(problem)
+    st.dataframe(rows, hide_index=True, width="stretch")
+    return rows
 
-labels = {r["run"]: f"{r['model']} · {r['status']} · {r['run']}" for r in rows}
-chosen = st.multiselect("Runs to plot together", list(labels), format_func=labels.get, key="chosen_runs")
-if chosen:
-    runs = [everything[i] for i in chosen]
+
+def chosen_runs(rows: list[dict], everything: dict) -> list:
+    labels = row_labels(rows)
+    chosen = st.multiselect("Runs to plot together", list(labels), format_func=labels.get, key="chosen_runs")
+    return [everything[run_id] for run_id in chosen]
+
+
+def plot_section(runs: list) -> None:
+    if not runs:
+        return
     x_axis = st.radio("x axis", ["epoch", "iteration"], horizontal=True, key="runs_x_axis")
-    fig = error_curves([curve_from_run(r, label=f"{r.config()['model_name']} ({r.run_id[-6:]})") for r in runs], x_axis=x_axis)
+    fig = error_curves([curve_from_run(r, label=curve_label(r)) for r in runs], x_axis=x_axis)
     st.plotly_chart(fig, width="stretch", key="runs_chart", config=chart_config("runs_chart"))
-    st.download_button("Metrics of these runs (CSV)", curves_csv(runs), file_name="runs-metrics.csv", mime="text/csv", key="runs_csv")
+    st.download_button(
+        "Metrics of these runs (CSV)", curves_csv(runs), file_name="runs-metrics.csv", mime="text/csv", key="runs_csv"
+    )
 
-    yours = [r for r in runs if r not in shipped]
-    left, right = st.columns(2)
-    with left:
-        resumable = [r for r in yours if r.status().get("status") in RESUMABLE]
-        if st.button(f"Resume {len(resumable)} unfinished run(s)", disabled=not resumable, key="resume", help="Continues from each run's last completed epoch, on the data source in the sidebar."):
+
+def _resume(yours: list, runs_dir: str, data_source: str) -> None:
+    unfinished = resumable(yours)
+    if st.button(
+        f"Resume {len(unfinished)} unfinished run(s)",
+        disabled=not unfinished,
+        key="resume",
+        help="Continues from each run's last completed epoch, on the data source in the sidebar.",
+    ):
+        try:
+            JobManager(runs_dir).start_resume(unfinished, data_source)
+            st.success("Resuming: follow it on the Train & compare page.")
+        except JobBusy as err:
+            st.warning(str(err))
+        except ResExplorerError as err:
+            st.error(str(err))
+
+
+def _delete(yours: list, runs_dir: str) -> None:
+    confirm = st.checkbox(f"Yes, delete {len(yours)} run(s) of mine for good", key="confirm_delete", disabled=not yours)
+    if st.button("Delete", disabled=not (yours and confirm), key="delete"):
+        store = RunStore(runs_dir)
+        for run in yours:
             try:
-                JobManager(runs_dir).start_resume(resumable, data_source)
-                st.success("Resuming: follow it on the Train & compare page.")
-            except JobBusy as err:
-                st.warning(str(err))
+                store.delete(run.run_id)
             except ResExplorerError as err:
                 st.error(str(err))
+        st.session_state.pop("chosen_runs", None)
+        st.rerun()
+
+
+def manage_section(runs: list, shipped: set[str], runs_dir: str, data_source: str) -> None:
+    """Resume or delete the user's runs among those chosen; the shipped ones stay as they are."""
+    if not runs:
+        return
+    yours = [r for r in runs if r.run_id not in shipped]
+    left, right = st.columns(2)
+    with left:
+        _resume(yours, runs_dir, data_source)
     with right:
-        confirm = st.checkbox(f"Yes, delete {len(yours)} run(s) of mine for good", key="confirm_delete", disabled=not yours)
-        if st.button("Delete", disabled=not (yours and confirm), key="delete"):
-            store = RunStore(runs_dir)
-            for run in yours:
-                try:
-                    store.delete(run.run_id)
-                except ResExplorerError as err:
-                    st.error(str(err))
-            st.session_state.pop("chosen_runs", None)
-            st.rerun()
+        _delete(yours, runs_dir)
     if len(yours) < len(runs):
         st.caption("Shipped reference runs cannot be deleted or resumed here.")
+
+
+frame = page_frame("Runs")
+session_defaults(DEFAULTS)
+st.title("Runs")
+on_offer, shipped_ids = runs_on_offer(frame.runs_dir)
+table_rows = run_table(on_offer, shipped_ids)
+plotted = chosen_runs(table_rows, on_offer)
+plot_section(plotted)
+manage_section(plotted, shipped_ids, frame.runs_dir, frame.data_source)

@@ -253,6 +253,11 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
         page.get_by_role("radiogroup", name="Images", exact=True).get_by_text("Upload", exact=True).click()
         page.locator("input[type=file]").set_input_files(str(ROOT / "assets" / "samples" / "photos" / "coffee-cup.png"))
         expect(page.get_by_role("heading", name="coffee-cup.png")).to_be_visible(timeout=120_000)
+        # the choices drawn after the images show the values the page uses, though the page stopped above
+        # them while no image was uploaded
+        for label, shown in (("Merge for the charts", "mean probs"), ("Strategy for the view gallery", "10-crop")):
+            choice = page.locator("[data-testid=stSelectbox]", has_text=label).locator("input")
+            expect(choice).to_have_value(shown, timeout=30_000)
         expect(page.locator(f"{_CHART} .legendtext", has_text="10-crop").first).to_be_visible(
             timeout=60_000
         )  # probability bars

@@ -7,8 +7,8 @@ import pytest
 
 from resexplorer.cli import main
 from resexplorer.cli.main import _parser, train_config_of
-from resexplorer.runs.recipe import TrainConfig, settings
 from resexplorer.data.synthetic import make_synthetic, write_image_folder
+from resexplorer.runs.recipe import TrainConfig, settings
 from resexplorer.runs.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -206,10 +206,10 @@ def test_every_analysis_computes_once_then_comes_from_the_cache(tiny_run, kind, 
 
 def test_moments_name_the_kept_checkpoints(tiny_run):
     run, _ = tiny_run
-    assert analysis.checkpoint_moments(run) == [("initialisation", 0), ("after epoch 1", 1), ("end (epoch 2)", 2)]
-    assert analysis.moment_checkpoint(run, "initialisation") == ("initialisation", 0)
-    assert analysis.moment_checkpoint(run, "end") == ("end (epoch 2)", 2)
-    assert analysis.moment_checkpoint(run, "middle") == ("after epoch 1", 1)  # a 2-epoch run's middle is its first epoch
+    assert analysis.kept_moments(run) == [("initialisation", 0), ("after epoch 1", 1), ("end (epoch 2)", 2)]
+    assert analysis.nearest_moment(run, "initialisation") == ("initialisation", 0)
+    assert analysis.nearest_moment(run, "end") == ("end (epoch 2)", 2)
+    assert analysis.nearest_moment(run, "middle") == ("after epoch 1", 1)  # a 2-epoch run's middle is its first epoch
 
 
 def test_analyses_refuse_images_of_other_classes(tiny_run):

@@ -107,3 +107,64 @@ def test_reading_the_shipped_runs_loads_no_training_code_and_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+# --- the page scripts -------------------------------------------------------------------------------
+
+PAGE_SCRIPTS = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]
+UI_MODULES = sorted((ROOT / "ui").glob("*.py"))
+ARRAY_LIBRARIES = {"numpy", "torch", "torchvision"}
+ARRAY_METHODS = {"numpy", "cpu", "cuda", "detach", "tobytes", "transpose", "reshape", "repeat", "argmax", "astype"}
+
+
+def _array_work(source: str) -> list[str]:
+    """Imports of numpy or torch, at any depth, and calls of array methods
+    (tensor.numpy(), image.transpose(...)): work that belongs in the package."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [f"import {a.name}" for a in node.names if a.name.split(".")[0] in ARRAY_LIBRARIES]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            if node.module.split(".")[0] in ARRAY_LIBRARIES:
+                found.append(f"from {node.module} import ...")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in ARRAY_METHODS:
+                found.append(f".{node.func.attr}() on line {node.lineno}")
+    return found
+
+
+def test_no_page_or_ui_module_does_array_work():
+    """Pages draw; numpy and torch work lives in resexplorer, where it is tested."""
+    found = {
+        path.relative_to(ROOT).as_posix(): work
+        for path in PAGE_SCRIPTS + UI_MODULES
+        if (work := _array_work(path.read_text()))
+    }
+    assert not found, found
+
+
+def test_the_array_work_checker_finds_every_form():
+    assert _array_work("import numpy as np") == ["import numpy"]
+    assert _array_work("def f():\n    import torch.nn.functional as F") == ["import torch.nn.functional"]
+    assert _array_work("from torch import nn") == ["from torch import ..."]
+    assert _array_work("x = images.numpy()") == [".numpy() on line 1"]
+    assert _array_work("st.image(p[0].transpose(1, 2, 0))") == [".transpose() on line 1"]
+    assert _array_work("from resexplorer.science.tta import STRATEGIES\nnp = 1") == []
+
+
+SCRIPT_STATEMENTS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign, ast.Expr)
+
+
+def test_page_scripts_keep_their_work_in_functions():
+    """A page script is constants, a function per section, then a main block
+    of plain calls: no loop, branch or `with` at the top level, where its
+    names would leak from one section into the next."""
+    loose = {
+        path.relative_to(ROOT).as_posix(): [
+            f"line {node.lineno}: {type(node).__name__}"
+            for node in ast.parse(path.read_text()).body
+            if not isinstance(node, SCRIPT_STATEMENTS)
+        ]
+        for path in PAGE_SCRIPTS
+    }
+    assert not any(loose.values()), loose

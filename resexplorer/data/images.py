@@ -54,6 +54,19 @@ class DecodedImage:
         resized = Image.fromarray(self.square).resize((size, size), Image.Resampling.BICUBIC)
         return np.ascontiguousarray(np.asarray(resized, dtype=np.uint8).transpose(2, 0, 1))
 
+    def drawable_at(self, width: int) -> bool:
+        """Whether the preview drawn `width` pixels wide is at least a pixel
+        tall: a thin strip squeezed to nothing cannot be drawn."""
+        height, wide = self.rgb.shape[:2]
+        return height * width >= wide
+
+
+def enlarged(image: np.ndarray, factor: int = 1) -> np.ndarray:
+    """uint8 [3, H, W] (what the models see) -> [H*factor, W*factor, 3] to
+    display, each pixel a factor x factor block: 32x32 pixels shown larger
+    stay crisp instead of being smoothed by the browser."""
+    return np.ascontiguousarray(image.transpose(1, 2, 0).repeat(factor, 0).repeat(factor, 1))
+
 
 def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
     mode = img.mode
@@ -82,7 +95,9 @@ def decode_upload(name: str, data: bytes) -> DecodedImage:
     if not data:
         raise UploadError(f"{name}: the file is empty")
     if len(data) > MAX_UPLOAD_BYTES:
-        raise UploadError(f"{name}: {len(data) / 2**20:.0f} MB is over the {MAX_UPLOAD_BYTES // 2**20} MB limit for uploads")
+        raise UploadError(
+            f"{name}: {len(data) / 2**20:.0f} MB is over the {MAX_UPLOAD_BYTES // 2**20} MB limit for uploads"
+        )
     notes: list[str] = []
     try:
         with warnings.catch_warnings():
@@ -90,7 +105,10 @@ def decode_upload(name: str, data: bytes) -> DecodedImage:
             with Image.open(io.BytesIO(data)) as img:
                 width, height = img.size
                 if width * height > MAX_PIXELS:
-                    raise UploadError(f"{name}: {width}x{height} pixels is over the {MAX_PIXELS // 1_000_000}-megapixel limit (a possible decompression bomb); not decoded")
+                    raise UploadError(
+                        f"{name}: {width}x{height} pixels is over the {MAX_PIXELS // 1_000_000}-megapixel limit "
+                        "(a possible decompression bomb); not decoded"
+                    )
                 frames = getattr(img, "n_frames", 1)
                 if frames > 1:
                     img.seek(0)
@@ -102,7 +120,9 @@ def decode_upload(name: str, data: bytes) -> DecodedImage:
                 orientation = img.getexif().get(EXIF_ORIENTATION, 1)
                 if orientation != 1:
                     notes.append("turned upright as its EXIF orientation says")
-                original = (height, width) if orientation in (5, 6, 7, 8) else (width, height)  # these turn by 90 degrees
+                original = (
+                    (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+                )  # these turn by 90 degrees
                 rgb = _to_rgb(ImageOps.exif_transpose(img), notes)
     except UploadError:
         raise
@@ -116,7 +136,9 @@ def decode_upload(name: str, data: bytes) -> DecodedImage:
     side = min(rgb.size)
     square = ImageOps.fit(rgb, (min(side, PREVIEW_SIZE),) * 2, Image.Resampling.LANCZOS)  # centre crop
     rgb.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.LANCZOS)
-    return DecodedImage(name, np.asarray(rgb, dtype=np.uint8).copy(), np.asarray(square, dtype=np.uint8).copy(), original, notes)
+    return DecodedImage(
+        name, np.asarray(rgb, dtype=np.uint8).copy(), np.asarray(square, dtype=np.uint8).copy(), original, notes
+    )
 
 
 def decode_many(files: Iterable[tuple[str, bytes]]) -> tuple[list[DecodedImage], list[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -20,7 +21,28 @@ def cifar_sample_paths() -> list[Path]:
 
 
 def photo_paths() -> list[Path]:
-    return sorted(p for p in (SAMPLES_DIR / "photos").iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"})
+    return sorted(
+        p for p in (SAMPLES_DIR / "photos").iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"}
+    )
+
+
+def samples_by_name(photos_first: bool = False) -> dict[str, Path]:
+    """Every shipped sample by its file name, the CIFAR-10 test images
+    first unless `photos_first`."""
+    groups = (photo_paths(), cifar_sample_paths()) if photos_first else (cifar_sample_paths(), photo_paths())
+    return {path.name: path for group in groups for path in group}
+
+
+def class_in_name(name: str, classes: Sequence[str]) -> str | None:
+    """The class a file's name starts with, as the samples are named
+    (`cat_03.jpg`), or None: "cat_03.jpg" -> "cat" when "cat" is a class."""
+    stem = name.rsplit("_", 1)[0]
+    return stem if stem in classes else None
+
+
+def is_cifar_sample(path: Path) -> bool:
+    """One of the shipped CIFAR-10 test images, whose name gives its true class."""
+    return path.parent == SAMPLES_DIR / "cifar10"
 
 
 @functools.lru_cache(maxsize=1)

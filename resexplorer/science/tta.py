@@ -116,7 +116,11 @@ STRATEGIES: dict[str, Strategy] = {
     s.name: s
     for s in (
         Strategy("none", (View("identity", lambda x: x),), "the image alone"),
-        Strategy("flip", (View("identity", lambda x: x), View("mirror", _mirror)), "the image and its mirror (airbench level 1)"),
+        Strategy(
+            "flip",
+            (View("identity", lambda x: x), View("mirror", _mirror)),
+            "the image and its mirror (airbench level 1)",
+        ),
         Strategy(
             "flip+translate",
             (
@@ -129,14 +133,24 @@ STRATEGIES: dict[str, Strategy] = {
             ),
             "airbench level 2: mirror, and 1-pixel shifts with their mirrors",
         ),
-        Strategy("5-crop", tuple(View(n, _crop(i), same_as=_SAME.get(i, "")) for i, n in enumerate(CROP_NAMES)), "corners and centre of the 4-pixel-padded image"),
+        Strategy(
+            "5-crop",
+            tuple(View(n, _crop(i), same_as=_SAME.get(i, "")) for i, n in enumerate(CROP_NAMES)),
+            "corners and centre of the 4-pixel-padded image",
+        ),
         Strategy(
             "10-crop",
             tuple(View(n, _crop(i), same_as=_SAME.get(i, "")) for i, n in enumerate(CROP_NAMES))
-            + tuple(View(f"mirrored, {n}", _crop(i + 5), same_as=_SAME.get(i + 5, "")) for i, n in enumerate(CROP_NAMES)),
+            + tuple(
+                View(f"mirrored, {n}", _crop(i + 5), same_as=_SAME.get(i + 5, "")) for i, n in enumerate(CROP_NAMES)
+            ),
             "the paper's 10-crop: five crops of the image and five of its mirror",
         ),
-        Strategy("multi-scale", (View("identity", lambda x: x), View("zoom in", _zoom_in), View("zoom out", _zoom_out)), "the image, zoomed in and out"),
+        Strategy(
+            "multi-scale",
+            (View("identity", lambda x: x), View("zoom in", _zoom_in), View("zoom out", _zoom_out)),
+            "the image, zoomed in and out",
+        ),
     )
 }
 
@@ -196,8 +210,16 @@ class TTAResult:
     forward_passes: int  # images through the model: B x views
     milliseconds: float
 
+    @property
+    def view_probabilities(self) -> np.ndarray:
+        """[B, V, C]: each view's own softmax, what the model says of that view alone."""
+        shifted = np.exp(self.view_logits - self.view_logits.max(-1, keepdims=True))
+        return shifted / shifted.sum(-1, keepdims=True)
 
-def view_logits(model: nn.Module, images: torch.Tensor, strategy: Strategy, normalize: Callable | None = None, chunk: int = 128) -> torch.Tensor:
+
+def view_logits(
+    model: nn.Module, images: torch.Tensor, strategy: Strategy, normalize: Callable | None = None, chunk: int = 128
+) -> torch.Tensor:
     """[B, V, C] logits of every view; all views of a chunk of images go
     through the model as one batch. images: uint8 or float pixels when
     `normalize` is given, else what the model takes."""
@@ -211,7 +233,13 @@ def view_logits(model: nn.Module, images: torch.Tensor, strategy: Strategy, norm
     return torch.cat(out)
 
 
-def many_view_logits(model: nn.Module, images: torch.Tensor, strategies: Sequence[Strategy], normalize: Callable | None = None, batch: int = 256) -> dict[str, torch.Tensor]:
+def many_view_logits(
+    model: nn.Module,
+    images: torch.Tensor,
+    strategies: Sequence[Strategy],
+    normalize: Callable | None = None,
+    batch: int = 256,
+) -> dict[str, torch.Tensor]:
     """{strategy name: [B, V, C] logits} for several strategies, each
     distinct view (by key) run once; about `batch` view images per forward
     pass, which suits CPU caches best."""
@@ -232,7 +260,14 @@ def many_view_logits(model: nn.Module, images: torch.Tensor, strategies: Sequenc
     return {s.name: torch.stack([by_key[v.key] for v in s.views], dim=1) for s in strategies}
 
 
-def predict(model: nn.Module, images: torch.Tensor, views: Strategy | str, merge: str = "mean logits", normalize: Callable | None = None, chunk: int = 128) -> TTAResult:
+def predict(
+    model: nn.Module,
+    images: torch.Tensor,
+    views: Strategy | str,
+    merge: str = "mean logits",
+    normalize: Callable | None = None,
+    chunk: int = 128,
+) -> TTAResult:
     """Merged class probabilities of `images` under a TTA strategy."""
     strategy = STRATEGIES[views] if isinstance(views, str) else views
     images = torch.as_tensor(images)
@@ -242,10 +277,20 @@ def predict(model: nn.Module, images: torch.Tensor, views: Strategy | str, merge
     logits = view_logits(model, images, strategy, normalize, chunk)
     probs = MERGES[merge](logits, [v.weight for v in strategy.views])
     ms = 1000 * (time.perf_counter() - start)
-    return TTAResult(strategy.name, merge, probs.cpu().numpy(), probs.argmax(1).cpu().numpy(), logits.cpu().numpy(), len(images) * len(strategy.views), ms)
+    return TTAResult(
+        strategy.name,
+        merge,
+        probs.cpu().numpy(),
+        probs.argmax(1).cpu().numpy(),
+        logits.cpu().numpy(),
+        len(images) * len(strategy.views),
+        ms,
+    )
 
 
-def predict_all(model: nn.Module, images: torch.Tensor, views: Strategy | str, normalize: Callable | None = None, chunk: int = 128) -> dict[str, TTAResult]:
+def predict_all(
+    model: nn.Module, images: torch.Tensor, views: Strategy | str, normalize: Callable | None = None, chunk: int = 128
+) -> dict[str, TTAResult]:
     """Every merge of one strategy, its views run once; each result carries
     the cost of those views (merging is negligible beside them)."""
     strategy = STRATEGIES[views] if isinstance(views, str) else views
@@ -255,9 +300,39 @@ def predict_all(model: nn.Module, images: torch.Tensor, views: Strategy | str, n
     ms = 1000 * (time.perf_counter() - start)
     passes = len(images) * len(strategy.views)
     return {
-        merge: TTAResult(strategy.name, merge, probs.cpu().numpy(), probs.argmax(1).cpu().numpy(), logits.cpu().numpy(), passes, ms)
+        merge: TTAResult(
+            strategy.name, merge, probs.cpu().numpy(), probs.argmax(1).cpu().numpy(), logits.cpu().numpy(), passes, ms
+        )
         for merge, probs in all_merges(logits, strategy).items()
     }
+
+
+def predict_every(
+    model: nn.Module, images: torch.Tensor, normalize: Callable | None = None
+) -> dict[str, dict[str, TTAResult]]:
+    """Every strategy x merge of `images`: {strategy: {merge: TTAResult}}.
+    Each distinct view runs once for all strategies (many_view_logits), so
+    the identity, the mirror and the centre crops are not run again per
+    strategy. There is no separate run to time per strategy, so each one's
+    milliseconds are its share of the shared pass: its views' count times
+    the time per view, what the strategy costs alone at that rate."""
+    strategies = list(STRATEGIES.values())
+    images = torch.as_tensor(images)
+    start = time.perf_counter()
+    logits = many_view_logits(model, images, strategies, normalize)
+    per_view_ms = 1000 * (time.perf_counter() - start) / len({v.key for s in strategies for v in s.views})
+    answers = {}
+    for strategy in strategies:
+        views = logits[strategy.name]
+        shown = views.cpu().numpy()
+        passes, ms = len(images) * len(strategy.views), per_view_ms * len(strategy.views)
+        answers[strategy.name] = {
+            merge: TTAResult(
+                strategy.name, merge, probs.cpu().numpy(), probs.argmax(1).cpu().numpy(), shown, passes, ms
+            )
+            for merge, probs in all_merges(views, strategy).items()
+        }
+    return answers
 
 
 def all_merges(logits: torch.Tensor, strategy: Strategy) -> dict[str, torch.Tensor]:

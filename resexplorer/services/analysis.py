@@ -111,7 +111,7 @@ def pool_for(run: Run, pool: ImagePool) -> ImagePool:
     )
 
 
-def checkpoint_moments(run: Run) -> list[tuple[str, int]]:
+def kept_moments(run: Run) -> list[tuple[str, int]]:
     """(label, epoch) for each kept checkpoint: initialisation, the first
     epoch, the middle, the end; an unfinished run adds its latest epoch."""
     kept = run.kept_epochs()
@@ -139,11 +139,11 @@ def checkpoint_moments(run: Run) -> list[tuple[str, int]]:
 MOMENTS = ("initialisation", "after epoch 1", "middle", "end")
 
 
-def moment_checkpoint(run: Run, wanted: str) -> tuple[str, int] | None:
+def nearest_moment(run: Run, wanted: str) -> tuple[str, int] | None:
     """(label, epoch) of the run's kept checkpoint nearest a moment of
     MOMENTS (ties to the earlier); an unfinished run answers the moments it
     has not reached with its latest epoch."""
-    moments = checkpoint_moments(run)
+    moments = kept_moments(run)
     if not moments:
         return None
     planned = run.config()["train"]["epochs"]
@@ -246,7 +246,7 @@ PRECOMPUTE_AT_END = ("lesion_single", "lesion_random", "landscape_1d", "interpol
 
 def precompute(run: Run, pool: ImagePool, device: str = "auto", log: Callable[[str], None] = lambda text: None) -> None:
     """Fill a finished run's analysis cache; what is there already stays."""
-    moments = [epoch for _, epoch in checkpoint_moments(run)]
+    moments = [epoch for _, epoch in kept_moments(run)]
     for epoch in moments:
         for kind in PRECOMPUTE_EVERY_MOMENT + (PRECOMPUTE_AT_END if epoch == moments[-1] else ()):
             if cached(run, epoch, kind) is None:

@@ -1,0 +1,176 @@
+"""The Inside-the-nets page's lines, as figures.Series, and the checkpoints
+they are drawn from. They are read from two record layouts known here, not
+in the page: the analysis results of services/analysis.py (probes.py,
+lesion.py, landscape.py) and the probes every run records at each epoch
+end in its metrics (residual ratios per block and per stage)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Sequence
+
+from . import analysis
+from .figures import Series
+
+if TYPE_CHECKING:
+    from ..runs.store import Run
+
+STAGE_DASHES = ("solid", "dash", "dot")  # stage 1, 2, 3 of a CIFAR net
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The weights of one run a page looks at."""
+
+    run: Run
+    model: str  # "resnet-56": the colour follows it
+    label: str  # "resnet-56 @ end (epoch 30)": the legend says it
+    epoch: int
+    arch: str = "resnet"  # "plain" or "resnet"
+
+
+def checkpoints_at(runs: Sequence[Run], moment: str) -> tuple[list[Checkpoint], list[str]]:
+    """Each run's kept checkpoint nearest a moment of analysis.MOMENTS, and
+    "model (run id)" of the runs that have none yet."""
+    found, missing = [], []
+    for run in runs:
+        config = run.config()
+        name = config["model_name"]
+        nearest = analysis.nearest_moment(run, moment)
+        if nearest is None:
+            missing.append(f"{name} ({run.run_id})")
+        else:
+            found.append(Checkpoint(run, name, f"{name} @ {nearest[0]}", nearest[1], config["model"]["arch"]))
+    return found, missing
+
+
+# An analysis result of a checkpoint, as analysis.cached/compute give it.
+Result = tuple[Checkpoint, dict]
+
+
+def _numbered(values: Sequence) -> list[int]:
+    return list(range(1, len(values) + 1))
+
+
+def response_lines(results: Sequence[Result], ranked: bool = False) -> list[Series]:
+    """Fig. 7: the std of each 3x3 layer's response, in the net's order or,
+    ranked, sorted from the largest (then hover names no layer)."""
+    lines = []
+    for c, r in results:
+        std = r["response_std"]
+        y = sorted(std, reverse=True) if ranked else std
+        lines.append(Series(c.label, c.model, _numbered(std), y, hover=None if ranked else r["layer_names"]))
+    return lines
+
+
+def ratio_lines(results: Sequence[Result]) -> list[Series]:
+    """‖F(x)‖ / ‖x‖ of each block, input to output."""
+    return [
+        Series(c.label, c.model, _numbered(r["residual_ratio"]), r["residual_ratio"], hover=r["block_names"])
+        for c, r in results
+    ]
+
+
+def any_plain(checkpoints: Sequence[Checkpoint]) -> bool:
+    """Whether a plain net is among them (its ratios mean something else)."""
+    return any(c.arch == "plain" for c in checkpoints)
+
+
+def gradient_lines(results: Sequence[Result], at_inputs: bool = False) -> list[Series]:
+    """One batch's gradient norms: of every layer's weights, or arriving at
+    every block's input (at_inputs)."""
+    values, names = ("input_grad_norm", "block_names") if at_inputs else ("weight_grad_norm", "layer_names")
+    return [Series(c.label, c.model, _numbered(r[values]), r[values], hover=r[names]) for c, r in results]
+
+
+def lesion_single_lines(results: Sequence[Result]) -> list[Series]:
+    """Test error (%) with each block deleted alone, and a dotted line at
+    each net's error with nothing deleted."""
+    deleted = []
+    intact = []
+    for c, r in results:
+        errors = [100 * e for e in r["error_without"]]
+        deleted.append(Series(c.label, c.model, _numbered(errors), errors, hover=r["block_names"]))
+        everything = [100 * r["baseline_error"]] * 2
+        intact.append(Series(f"{c.label}: nothing deleted", c.model, [1, len(errors)], everything, dash="dot"))
+    return deleted + intact
+
+
+def lesion_random_lines(results: Sequence[Result]) -> list[Series]:
+    """Mean test error (%) with k blocks deleted at random."""
+    return [Series(c.label, c.model, r["ks"], [100 * e for e in r["mean_error"]]) for c, r in results]
+
+
+def lesion_draws(results: Sequence[Result], default: int = 3) -> int:
+    """How many random draws each k's mean is over."""
+    return results[0][1]["draws"] if results else default
+
+
+def slice_lines(results: Sequence[Result]) -> list[Series]:
+    """The training loss along a 1-D slice or the path from initialisation."""
+    return [Series(c.label, c.model, r["axes"][0], r["loss"]) for c, r in results]
+
+
+def plane_panels(results: Sequence[Result]) -> list[tuple[str, list[float], list[list[float]]]]:
+    """2-D slices as figures.heatmap_panels takes them: (title, axis, loss grid)."""
+    return [(f"{c.model} (epoch {c.epoch})", r["axes"][0], r["loss"]) for c, r in results]
+
+
+def images_seen(results: Sequence[dict]) -> str:
+    """ "1,000 test images of cifar10; ...": what the results were computed on."""
+    return "; ".join(sorted({f"{r['n_images']:,} {r['settings']['split']} images of {r['images']}" for r in results}))
+
+
+# --- the probes each run records at every epoch end ----------------------------------------------
+
+
+@dataclass
+class ProbeHistory:
+    """One run's residual ratios over training, from its epoch records."""
+
+    model: str
+    epochs: list[int] = field(default_factory=list)
+    by_stage: list[list[float]] = field(default_factory=list)  # per epoch: each stage's mean ratio
+    by_block: list[list[float]] = field(default_factory=list)  # per epoch: each block's ratio
+
+    def at(self, epoch: int) -> list[float] | None:
+        """Each block's ratio at an epoch end; None where none was recorded."""
+        return self.by_block[self.epochs.index(epoch)] if epoch in self.epochs else None
+
+
+def probe_history(checkpoint: Checkpoint) -> ProbeHistory:
+    """The run's recorded probes (epochs without them, as in runs from
+    before probes were recorded, are left out)."""
+    history = ProbeHistory(checkpoint.model)
+    for record in checkpoint.run.metrics("epoch"):
+        probes = record.get("probes", {})
+        if probes.get("residual_ratio_by_stage"):
+            history.epochs.append(record["epoch"])
+            history.by_stage.append(probes["residual_ratio_by_stage"])
+            history.by_block.append(probes["residual_ratio"])
+    return history
+
+
+def stage_lines(histories: Sequence[ProbeHistory]) -> list[Series]:
+    """Each run's mean ratio per stage at every epoch end, a dash per stage."""
+    lines = []
+    for h in histories:
+        stages = len(h.by_stage[0]) if h.by_stage else 0
+        for stage, dash in zip(range(stages), STAGE_DASHES):
+            y = [ratios[stage] for ratios in h.by_stage]
+            lines.append(Series(f"{h.model} stage {stage + 1}", h.model, h.epochs, y, dash=dash))
+    return lines
+
+
+def last_recorded_epoch(histories: Sequence[ProbeHistory]) -> int:
+    return max((h.epochs[-1] for h in histories if h.epochs), default=1)
+
+
+def block_lines_at(histories: Sequence[ProbeHistory], epoch: int) -> list[Series]:
+    """Each block's ratio at one epoch end, for the runs that recorded it."""
+    lines = []
+    for h in histories:
+        ratios = h.at(epoch)
+        if ratios is not None:
+            lines.append(Series(f"{h.model}, epoch {epoch}", h.model, _numbered(ratios), ratios))
+    return lines

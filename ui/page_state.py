@@ -1,0 +1,103 @@
+"""What the pages share beyond their frame (ui/sidebar.py), in one place:
+
+- session_defaults: the widgets' first values, set in the session once;
+- image_pool: the data source's images that analyses and galleries use,
+  decoded once per data source for every page under one cache key (each
+  page used to keep its own cached copy);
+- the run picker of ui/run_picker.py (depth + shortcut toggle beside the
+  full multiselect), re-exported so a page finds it here too;
+- Analyses: a run's cached analysis, else computed now with a progress bar.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Collection, Mapping
+
+import streamlit as st
+
+from resexplorer.errors import ResExplorerError
+from resexplorer.services import analysis
+from resexplorer.services.analysis import ImagePool
+from ui.run_picker import SHORTCUT_LABELS, Picked, pick_runs, pick_trained_models
+
+__all__ = [
+    "SHORTCUT_LABELS",
+    "Analyses",
+    "Picked",
+    "image_pool",
+    "pick_runs",
+    "pick_trained_models",
+    "pool_for",
+    "session_defaults",
+]
+
+
+def session_defaults(defaults: Mapping[str, Any]) -> None:
+    """Give each widget key its first value where the session has none yet,
+    so a page's defaults sit in one place. Draw those widgets without a
+    default of their own (Streamlit warns of a widget given both) and with
+    persist_state="page": a page stopped by st.stop() above a widget keeps
+    the widget's value, and without that scope the widget would come back
+    showing its own first option while the script reads the kept value.
+    Switching pages still drops these values, so a page opens on its defaults."""
+    for key, value in defaults.items():
+        if key not in st.session_state:
+            st.session_state[key] = value
+
+
+@st.cache_resource(show_spinner="Loading the data source's images…", max_entries=2)
+def image_pool(source: str) -> ImagePool:
+    """The data source's images (or the shipped samples when it cannot load
+    here), shared by every page and session: decoded once per source."""
+    return analysis.image_pool(source)
+
+
+def pool_for(run, source: str) -> ImagePool:
+    """The images to use with `run`: the source's if the run learned its
+    classes, else the shipped CIFAR-10 samples for a CIFAR-10 run; raises
+    a ResExplorerError that says which data source to pick otherwise."""
+    return analysis.pool_for(run, image_pool(source))
+
+
+class Analyses:
+    """The analyses (services/analysis.py) of the runs a page shows. Each is
+    read from its cache if it is there, else computed now on the data
+    source's images with a progress bar; results of the shipped runs go to
+    the user cache, since the shipped runs stay as shipped. A fallback
+    pool's note is said once per page run (one Analyses per run); errors
+    are said on the page, not raised."""
+
+    def __init__(self, source: str, shipped: Collection[str]):
+        self.source = source
+        self.shipped = set(shipped)
+        self._said: set[str] = set()
+
+    def result(self, run, epoch: int, kind: str, **settings) -> dict | None:
+        found = analysis.cached(run, epoch, kind, **settings)
+        if found is not None:
+            return found
+        name = run.config()["model_name"]
+        try:
+            pool = pool_for(run, self.source)
+        except ResExplorerError as err:
+            st.error(f"{name}: {err}")
+            return None
+        if pool.note and pool.note not in self._said:
+            st.info(pool.note)
+            self._said.add(pool.note)
+        bar = st.progress(0.0, text=f"{kind.replace('_', ' ')} of {name}…")
+        try:
+            return analysis.compute(
+                run,
+                epoch,
+                kind,
+                pool,
+                progress=lambda done, text: bar.progress(done, text=f"{name}: {text}"),
+                store_beside=run.run_id not in self.shipped,
+                **settings,
+            )
+        except ResExplorerError as err:
+            st.error(f"{name}: {err}")
+            return None
+        finally:
+            bar.empty()
