@@ -34,7 +34,14 @@ def loaded(name: str) -> LoadedModel:
     model = build_model(name).eval()
     if uses_channels_last(device):  # as inference.load_run_model prepares it
         model = model.to(memory_format=torch.channels_last)
-    return LoadedModel(name, model, Normalizer((0.49, 0.48, 0.45), (0.25, 0.24, 0.26), device, uses_channels_last(device)), [str(i) for i in range(10)], device, 0)
+    return LoadedModel(
+        name,
+        model,
+        Normalizer((0.49, 0.48, 0.45), (0.25, 0.24, 0.26), device, uses_channels_last(device)),
+        [str(i) for i in range(10)],
+        device,
+        0,
+    )
 
 
 def median_seconds(fn, repeats: int = 5) -> float:
@@ -58,10 +65,18 @@ def main() -> None:
         resnet.model(x)[0, 3].backward()
 
     base = median_seconds(forward_backward)
-    core = median_seconds(lambda: [attribute(resnet.model, batch, 3, m, black=resnet.black()) for m in ("integrated_gradients", "saliency", "gradcam")])
+    core = median_seconds(
+        lambda: [
+            attribute(resnet.model, batch, 3, m, black=resnet.black())
+            for m in ("integrated_gradients", "saliency", "gradcam")
+        ]
+    )
     grid = median_seconds(lambda: [explain(m, image, DEFAULT_METHODS) for m in (plain, resnet)])
     print(f"{'work':62} {'seconds':>8} {'x fwd+bwd':>10} {'goal s':>7}")
-    for what, seconds, goal in (("IG (50 steps) + Saliency + Grad-CAM, resnet-56, one image", core, 0.5), ("default grid: 2 models x 4 methods + deletion curves", grid, 3.0)):
+    for what, seconds, goal in (
+        ("IG (50 steps) + Saliency + Grad-CAM, resnet-56, one image", core, 0.5),
+        ("default grid: 2 models x 4 methods + deletion curves", grid, 3.0),
+    ):
         print(f"{what:62} {seconds:8.3f} {seconds / base:10.1f} {goal:7.1f}  {'ok' if seconds <= goal else 'MISSED'}")
 
 

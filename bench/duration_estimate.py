@@ -57,9 +57,15 @@ def main() -> None:
 
     started = time.perf_counter()
     rate = measure_layer_rate(device)
-    print(f"device {device} ({torch.get_num_threads()} threads): {rate:,.0f} image-layers/s, measured in {time.perf_counter() - started:.1f} s")
+    print(
+        f"device {device} ({torch.get_num_threads()} threads): {rate:,.0f} image-layers/s, "
+        f"measured in {time.perf_counter() - started:.1f} s"
+    )
     estimate = estimate_seconds(list(preset.models), settings["epochs"], n_train, n_test, rate)
-    print(f"{args.preset}: {', '.join(preset.models)}, {settings['epochs']} epochs x {n_train:,} images, testing on {n_test:,}")
+    print(
+        f"{args.preset}: {', '.join(preset.models)}, {settings['epochs']} epochs x {n_train:,} images, "
+        f"testing on {n_test:,}"
+    )
     print(f"estimate  {estimate:7.1f} s  ({format_duration(estimate)})")
 
     config = TrainConfig(**settings)

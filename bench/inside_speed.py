@@ -61,16 +61,32 @@ def main() -> None:
     forward(model, images)  # warm-up
     base = timed(lambda: forward(model, images))
     rows.append(("responses + ratios, resnet-56, 1,000 images", timed(lambda: inside_stats(model, images)), base, 3.0))
-    rows.append(("single-block lesion, resnet-56, 27 blocks, 1,000 images", timed(lambda: single_block_lesion(model, images, labels)), base, 30.0))
+    rows.append(
+        (
+            "single-block lesion, resnet-56, 27 blocks, 1,000 images",
+            timed(lambda: single_block_lesion(model, images, labels)),
+            base,
+            30.0,
+        )
+    )
 
     model, images, labels = setup("resnet-20", 2000, device)
     forward(model, images)
     base = timed(lambda: forward(model, images))
-    rows.append(("41-point 1-D slice, resnet-20, 2,000 images", timed(lambda: slice_1d(model, images, labels, points=41)), base, 30.0))
+    rows.append(
+        (
+            "41-point 1-D slice, resnet-20, 2,000 images",
+            timed(lambda: slice_1d(model, images, labels, points=41)),
+            base,
+            30.0,
+        )
+    )
 
     print(f"{'analysis':58} {'seconds':>8} {'x forward':>10} {'goal s':>7}")
     for what, seconds, baseline, goal in rows:
-        print(f"{what:58} {seconds:8.2f} {seconds / baseline:10.1f} {goal:7.0f}  {'ok' if seconds <= goal else 'MISSED'}")
+        print(
+            f"{what:58} {seconds:8.2f} {seconds / baseline:10.1f} {goal:7.0f}  {'ok' if seconds <= goal else 'MISSED'}"
+        )
 
 
 if __name__ == "__main__":

@@ -47,7 +47,14 @@ def engine(data, model_name: str, batch: int, steps: int, device) -> float:
         def on_epoch_end(self, member, event):
             rates.append(event.images_per_s)
 
-    config = TrainConfig(epochs=2, batch_size=batch, train_subset=steps * batch, device=str(device), eval_every=10**6, schedule="constant")
+    config = TrainConfig(
+        epochs=2,
+        batch_size=batch,
+        train_subset=steps * batch,
+        device=str(device),
+        eval_every=10**6,
+        schedule="constant",
+    )
     member = new_member(ModelConfig.from_name(model_name), config, device, uses_channels_last(device))
     data.test = data.test.subset(torch.arange(2 * batch))  # keep the closing evaluation short
     Race([member], data, config, device, [Rate()]).run()
@@ -82,7 +89,9 @@ def standard_loop(loader, model, device, steps: int, channels_last: bool = False
     return seen / (time.perf_counter() - start)
 
 
-def torchvision_pipeline(folder: Path, model_name: str, batch: int, steps: int, device, workers: int, channels_last: bool) -> float:
+def torchvision_pipeline(
+    folder: Path, model_name: str, batch: int, steps: int, device, workers: int, channels_last: bool
+) -> float:
     from torchvision import datasets, transforms
 
     tf = transforms.Compose(
@@ -94,7 +103,15 @@ def torchvision_pipeline(folder: Path, model_name: str, batch: int, steps: int, 
         ]
     )
     ds = datasets.ImageFolder(str(folder / "train"), transform=tf)
-    loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers, drop_last=True, pin_memory=device.type == "cuda", persistent_workers=False)
+    loader = torch.utils.data.DataLoader(
+        ds,
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+    )
     model = build_model(model_name).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -117,13 +134,18 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader workers to try for (b); the best counts")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[0, 2], help="DataLoader workers to try for (b); the best counts"
+    )
     args = parser.parse_args()
     if not args.data:
         parser.error("give --data FOLDER or set RESEXPLORER_DATA")
     device = resolve_device(args.device)
     cl = uses_channels_last(device)
-    print(f"device {device} ({torch.get_num_threads()} threads), {args.model}, batch {args.batch_size}, {args.steps} timed steps each")
+    print(
+        f"device {device} ({torch.get_num_threads()} threads), {args.model}, batch {args.batch_size}, "
+        f"{args.steps} timed steps each"
+    )
 
     t = time.perf_counter()
     data = load_dataset(args.data)
@@ -131,7 +153,10 @@ def main() -> None:
 
     rows = {}
     rows["(a) engine"] = a = engine(data, args.model, args.batch_size, args.steps, device)
-    by_workers = {w: torchvision_pipeline(Path(args.data), args.model, args.batch_size, args.steps, device, w, False) for w in args.workers}
+    by_workers = {
+        w: torchvision_pipeline(Path(args.data), args.model, args.batch_size, args.steps, device, w, False)
+        for w in args.workers
+    }
     for w, rate in by_workers.items():
         rows[f"(b) torchvision, {w} workers"] = rate
     best_workers = max(by_workers, key=by_workers.get)
@@ -139,7 +164,9 @@ def main() -> None:
     rows[f"(b') torchvision, {best_workers} workers, engine's memory format"] = b_same = torchvision_pipeline(
         Path(args.data), args.model, args.batch_size, args.steps, device, best_workers, cl
     )
-    rows["(c) fixed batch, engine's memory format"] = c = fixed_batch(args.model, args.batch_size, args.steps, device, cl)
+    rows["(c) fixed batch, engine's memory format"] = c = fixed_batch(
+        args.model, args.batch_size, args.steps, device, cl
+    )
     rows["(c') fixed batch, NCHW"] = fixed_batch(args.model, args.batch_size, args.steps, device, False)
 
     width = max(map(len, rows))
@@ -148,6 +175,7 @@ def main() -> None:
     print(f"a/b  = {a / b:.2f}   (goal >= 1.4; b is the best textbook torchvision pipeline)")
     print(f"a/b' = {a / b_same:.2f}   (same memory format on both sides: the data pipeline alone)")
     print(f"a/c  = {a / c:.2f}   (goal >= 0.9)")
+
 
 if __name__ == "__main__":
     main()

@@ -73,7 +73,14 @@ def main() -> None:
     one = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (1, 3, 32, 32), dtype=np.uint8))
     with torch.inference_mode():
         base = median_seconds(lambda: net(NORMALIZE(one)))
-    rows.append(("10-crop TTA, one image, resnet-56", median_seconds(lambda: predict(net, one, "10-crop", "mean probs", NORMALIZE)), base, 0.05))
+    rows.append(
+        (
+            "10-crop TTA, one image, resnet-56",
+            median_seconds(lambda: predict(net, one, "10-crop", "mean probs", NORMALIZE)),
+            base,
+            0.05,
+        )
+    )
 
     net = model("resnet-20")
     images = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (n, 3, 32, 32), dtype=np.uint8))
@@ -87,15 +94,26 @@ def main() -> None:
     base = median_seconds(plain_pass, repeats=1)
     start = time.perf_counter()
     evaluate_strategies(net, images, labels, NORMALIZE)
-    rows.append((f"all strategies x merges, resnet-20, {n:,} images", time.perf_counter() - start, base, 120.0 * n / 10_000))
+    rows.append(
+        (f"all strategies x merges, resnet-20, {n:,} images", time.perf_counter() - start, base, 120.0 * n / 10_000)
+    )
 
     data = photo_jpeg()
     base = median_seconds(lambda: Image.open(io.BytesIO(data)).convert("RGB"), repeats=3)
-    rows.append((f"12-megapixel JPEG ({len(data) / 2**20:.1f} MB) to the 32x32 input", median_seconds(lambda: decode_upload("photo.jpg", data).model_input(), repeats=3), base, 0.5))
+    rows.append(
+        (
+            f"12-megapixel JPEG ({len(data) / 2**20:.1f} MB) to the 32x32 input",
+            median_seconds(lambda: decode_upload("photo.jpg", data).model_input(), repeats=3),
+            base,
+            0.5,
+        )
+    )
 
     print(f"{'work':52} {'seconds':>8} {'x baseline':>11} {'goal s':>7}")
     for what, seconds, baseline, goal in rows:
-        print(f"{what:52} {seconds:8.3f} {seconds / baseline:11.2f} {goal:7.2f}  {'ok' if seconds <= goal else 'MISSED'}")
+        print(
+            f"{what:52} {seconds:8.3f} {seconds / baseline:11.2f} {goal:7.2f}  {'ok' if seconds <= goal else 'MISSED'}"
+        )
 
 
 if __name__ == "__main__":

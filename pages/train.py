@@ -199,7 +199,9 @@ def training_settings(defaults: dict, preset_name: str) -> TrainConfig:
     subsets, seed), each remembered per preset; the rest keep their defaults."""
     shown = [s for s in settings() if s.label]
     columns = st.columns(len(shown))
-    chosen = {s.name: _setting_widget(c, s, defaults[s.name], f"{s.name}:{preset_name}") for s, c in zip(shown, columns)}
+    chosen = {
+        s.name: _setting_widget(c, s, defaults[s.name], f"{s.name}:{preset_name}") for s, c in zip(shown, columns)
+    }
     return TrainConfig(**chosen)
 
 

@@ -25,7 +25,7 @@ def _bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
     ihdr_at = small.index(b"IHDR")
     fields = struct.pack(">II", width, height) + small[ihdr_at + 12 : ihdr_at + 17]
     chunk = b"IHDR" + fields
-    patched = small[: ihdr_at] + chunk + struct.pack(">I", zlib.crc32(chunk)) + small[ihdr_at + 4 + 13 + 4 :]
+    patched = small[:ihdr_at] + chunk + struct.pack(">I", zlib.crc32(chunk)) + small[ihdr_at + 4 + 13 + 4 :]
     return patched
 
 
@@ -86,7 +86,10 @@ def corpus() -> dict[str, tuple[bytes, str]]:
         "animated.gif": (_animated_gif(), "ok"),
         "multipage.tiff": (_multipage_tiff(), "ok"),
         "exif-rotated.jpg": (_exif_rotated_jpeg(), "ok"),
-        "drawing.svg.png": (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>', "not an image"),
+        "drawing.svg.png": (
+            b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>',
+            "not an image",
+        ),
         "notes.jpg": (b"these are my holiday notes, not a photo\n" * 20, "not an image"),
         "photo.webp": (_save(Image.new("RGB", (30, 20), (200, 100, 0)), "WEBP"), "ok"),
         "photo.bmp": (_save(Image.new("RGB", (30, 20), (0, 100, 200)), "BMP"), "ok"),

@@ -186,7 +186,21 @@ def _free_port() -> int:
 def test_streamlit_run_app_starts_and_serves(empty_runs):
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -208,7 +222,9 @@ def test_streamlit_run_app_starts_and_serves(empty_runs):
 def test_home_draws_the_latest_runs_when_no_reference_runs_ship(two_runs):
     at = app()
     assert not at.exception and any("your latest runs" in c.value for c in at.caption)
-    assert {"plain-8 training error", "plain-8 test error", "resnet-8 training error", "resnet-8 test error"} <= set(curves(figures(at)))
+    assert {"plain-8 training error", "plain-8 test error", "resnet-8 training error", "resnet-8 test error"} <= set(
+        curves(figures(at))
+    )
 
 
 def test_home_states_the_papers_findings_as_the_shipped_runs_show_them(empty_runs):
@@ -241,7 +257,14 @@ def test_home_draws_the_shipped_shortcut_options_and_checks_them(empty_runs):
         assert f"{'✅' if claim.holds else '❌'} {claim.text} ({claim.detail})" in text
 
 
-@pytest.mark.parametrize("preset, shown", [("Shortcut options", ("plain-32", "resnet-32", "resnet-32-B", "resnet-32-C")), ("Quick demo", ("plain-20", "resnet-20")), ("Custom", ("plain-20", "resnet-20"))])
+@pytest.mark.parametrize(
+    "preset, shown",
+    [
+        ("Shortcut options", ("plain-32", "resnet-32", "resnet-32-B", "resnet-32-C")),
+        ("Quick demo", ("plain-20", "resnet-20")),
+        ("Custom", ("plain-20", "resnet-20")),
+    ],
+)
 def test_before_any_job_the_train_page_shows_the_presets_shipped_runs(empty_runs, preset, shown):
     at = app("pages/train.py")
     at.selectbox(key="preset").select(preset).run()

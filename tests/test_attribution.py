@@ -89,7 +89,9 @@ class _CornerDetector(nn.Module):
 
 
 def _checkered_image() -> torch.Tensor:
-    return CHECKER.repeat(4, 4).expand(3, 32, 32) + 0.1 * torch.randn(3, 32, 32, generator=torch.Generator().manual_seed(0))
+    return CHECKER.repeat(4, 4).expand(3, 32, 32) + 0.1 * torch.randn(
+        3, 32, 32, generator=torch.Generator().manual_seed(0)
+    )
 
 
 def test_deletion_area_is_lower_for_the_right_map_than_for_a_random_one():
@@ -212,7 +214,14 @@ def test_explain_uses_each_models_prediction_or_the_asked_class():
     from resexplorer.data.sources import Normalizer
     from resexplorer.science.inference import LoadedModel
 
-    loaded = LoadedModel("resnet-8", _model("resnet-8"), Normalizer((0.5,) * 3, (0.25,) * 3), [str(i) for i in range(10)], torch.device("cpu"), 0)
+    loaded = LoadedModel(
+        "resnet-8",
+        _model("resnet-8"),
+        Normalizer((0.5,) * 3, (0.25,) * 3),
+        [str(i) for i in range(10)],
+        torch.device("cpu"),
+        0,
+    )
     image = np.random.default_rng(0).integers(0, 256, (3, 32, 32), dtype=np.uint8)
     ex = explain(loaded, image, ["saliency", "gradcam"])
     assert ex.target == int(ex.probabilities.argmax()) and set(ex.attributions) == {"saliency", "gradcam"}

@@ -1,7 +1,6 @@
 """AppTest of the Attributions page: the grid for test, sample and uploaded
 images, and every broken upload of the corpus as a message."""
 
-
 from helpers import app, figures, images, points, x_title
 from image_corpus import corpus
 

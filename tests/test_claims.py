@@ -68,7 +68,12 @@ def test_a_missing_model_is_an_error_not_a_pass():
 def _store_group(root, epochs: dict[str, list[dict]], group: str = "fig6") -> None:
     store = RunStore(root)
     for name, records in epochs.items():
-        run = store.create(ModelConfig.from_name(name), TrainConfig(epochs=len(records)), {"source": "synthetic"}, extra={"reference_group": group})
+        run = store.create(
+            ModelConfig.from_name(name),
+            TrainConfig(epochs=len(records)),
+            {"source": "synthetic"},
+            extra={"reference_group": group},
+        )
         for record in records:
             run.append_metric({"kind": "epoch", **record})
         run.set_status("done")
@@ -103,7 +108,10 @@ def test_shortcut_options_shaped_like_the_paper_pass_both_checks():
     claims = shortcut_claims(_options_like_the_paper())
     assert [c.holds for c in claims] == [True, True], [str(c) for c in claims]
     # epoch 10: A 23%, B 22.1%, C 21.2% against plain-32's 42% (test)
-    assert "A 23.00%, B 22.10%, C 21.20%, within 1.80 points; plain-32 42.00%, 19.00 points above the worst" in claims[1].detail
+    assert (
+        "A 23.00%, B 22.10%, C 21.20%, within 1.80 points; plain-32 42.00%, 19.00 points above the worst"
+        in claims[1].detail
+    )
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,25 @@ def folder_and_runs(tmp_path_factory):
 
 def test_train_then_evaluate_reproduces_the_claimed_test_error(folder_and_runs, capsys):
     folder, runs = folder_and_runs
-    code = main(["train", "--model", "resnet-8", "--model", "plain-8", "--data", str(folder), "--epochs", "2", "--batch-size", "16", "--device", "cpu", "--runs", str(runs)])
+    code = main(
+        [
+            "train",
+            "--model",
+            "resnet-8",
+            "--model",
+            "plain-8",
+            "--data",
+            str(folder),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "16",
+            "--device",
+            "cpu",
+            "--runs",
+            str(runs),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "resnet-8" in out and "plain-8" in out and "done" in out  # the summary table
@@ -43,7 +61,21 @@ def test_train_then_evaluate_reproduces_the_claimed_test_error(folder_and_runs, 
 def test_runs_lists_status_and_errors(folder_and_runs, capsys):
     folder, runs = folder_and_runs
     if not RunStore(runs).list():
-        main(["train", "--model", "resnet-8", "--data", str(folder), "--epochs", "1", "--device", "cpu", "--runs", str(runs)])
+        main(
+            [
+                "train",
+                "--model",
+                "resnet-8",
+                "--data",
+                str(folder),
+                "--epochs",
+                "1",
+                "--device",
+                "cpu",
+                "--runs",
+                str(runs),
+            ]
+        )
         capsys.readouterr()
     assert main(["runs", "--runs", str(runs)]) == 0
     out = capsys.readouterr().out
@@ -53,14 +85,19 @@ def test_runs_lists_status_and_errors(folder_and_runs, capsys):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "resexplorer", *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "resexplorer", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
 
 
 @pytest.mark.parametrize(
     "args,words",
     [
         (["train", "--model", "resnet-21", "--data", "synthetic", "--epochs", "1"], "6n+2"),
-        (["train", "--model", "resnet-20", "--data", "/no/such/folder", "--epochs", "1"], "neither 'cifar10' nor an existing folder"),
+        (
+            ["train", "--model", "resnet-20", "--data", "/no/such/folder", "--epochs", "1"],
+            "neither 'cifar10' nor an existing folder",
+        ),
         (["train", "--model", "resnet-20", "--data", "synthetic", "--epochs", "many"], "invalid int value"),
         (["train", "--model", "resnet-20", "--data", "synthetic", "--epochs", "0"], "epochs must be"),
         (["train", "--data", "synthetic", "--epochs", "1"], "--model"),
@@ -80,7 +117,21 @@ def test_evaluating_a_foreign_checkpoint_is_a_clear_error(folder_and_runs, tmp_p
     folder, runs = folder_and_runs
     store = RunStore(runs)
     if not store.list():
-        main(["train", "--model", "resnet-8", "--data", str(folder), "--epochs", "1", "--device", "cpu", "--runs", str(runs)])
+        main(
+            [
+                "train",
+                "--model",
+                "resnet-8",
+                "--data",
+                str(folder),
+                "--epochs",
+                "1",
+                "--device",
+                "cpu",
+                "--runs",
+                str(runs),
+            ]
+        )
     run = store.list()[0]
     import shutil
 

@@ -88,7 +88,10 @@ def test_large_and_odd_images_are_centre_cropped_and_resized(tmp_path):
     [
         (lambda p: p / "missing", "neither 'cifar10' nor an existing folder"),
         (lambda p: (p / "x" / "train" / "a").mkdir(parents=True) or p / "x", "needs a train/ and a test/"),
-        (lambda p: [(p / "y" / s / "a").mkdir(parents=True) for s in ("train", "test")] and p / "y", "at least two class folders"),
+        (
+            lambda p: [(p / "y" / s / "a").mkdir(parents=True) for s in ("train", "test")] and p / "y",
+            "at least two class folders",
+        ),
     ],
 )
 def test_bad_folders_give_clear_errors(tmp_path, make, message):

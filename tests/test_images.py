@@ -45,7 +45,11 @@ def test_modes_become_rgb_the_right_way():
     assert pixel("rgba-transparent.png") == [255, 255, 255]  # alpha on white
     assert pixel("grey-alpha.png") == [255, 255, 255]
     assert pixel("palette-transparency.png") == [255, 0, 0]  # index 1, opaque red
-    assert decode_upload("p", CORPUS["palette-transparency.png"][0]).rgb[0, 7].tolist() == [255, 255, 255]  # index 0 is transparent
+    assert decode_upload("p", CORPUS["palette-transparency.png"][0]).rgb[0, 7].tolist() == [
+        255,
+        255,
+        255,
+    ]  # index 0 is transparent
     sixteen = decode_upload("s", CORPUS["sixteen-bit.png"][0])
     assert sixteen.rgb[0, 0].tolist() == [255] * 3 and sixteen.rgb[1, 1].tolist() == [128] * 3  # rescaled, not clipped
     assert any("rescaled" in note for note in sixteen.notes)

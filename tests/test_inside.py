@@ -186,7 +186,12 @@ def tiny_run(tmp_path_factory):
     from resexplorer.data.synthetic import make_synthetic
 
     data = make_synthetic(n_train=64, n_test=32, num_classes=4, seed=2)
-    race, runs = new_race([ModelConfig.from_name("resnet-8", num_classes=4)], data, TrainConfig(epochs=2, batch_size=32, lr=0.05, device="cpu"), tmp_path_factory.mktemp("runs"))
+    race, runs = new_race(
+        [ModelConfig.from_name("resnet-8", num_classes=4)],
+        data,
+        TrainConfig(epochs=2, batch_size=32, lr=0.05, device="cpu"),
+        tmp_path_factory.mktemp("runs"),
+    )
     race.run()
     pool = analysis.ImagePool.from_dataset(data)
     return next(iter(runs.values())), pool
@@ -264,7 +269,11 @@ def test_cifar_runs_fall_back_to_the_shipped_samples_and_others_get_a_message(ti
     cifar_run = analysis.Run(tmp_path / "cifar-run")
     cifar_run.update_config({"data": {**run.config()["data"], "classes": analysis.CIFAR10_CLASSES}})
     fallback = analysis.pool_for(cifar_run, pool)
-    assert fallback.name == "samples" and len(fallback.take("test", 1000)[1]) == 100 and "learned CIFAR-10" in fallback.note
+    assert (
+        fallback.name == "samples"
+        and len(fallback.take("test", 1000)[1]) == 100
+        and "learned CIFAR-10" in fallback.note
+    )
     with pytest.raises(analysis.DataError, match="pick the data source"):
         analysis.pool_for(run, fallback)
 

@@ -22,7 +22,12 @@ def test_page_draws_every_probe_and_computes_lesions_and_landscapes_on_request(t
     assert not at.exception and not at.error
     specs = figures(at)
     titles = {x_title(fig) for fig in specs}
-    assert {"deleted block", "blocks deleted at random", "step along a filter-normalised random direction", "α: initial (0) to these weights (1)"} <= titles
+    assert {
+        "deleted block",
+        "blocks deleted at random",
+        "step along a filter-normalised random direction",
+        "α: initial (0) to these weights (1)",
+    } <= titles
     assert "lesion_go" not in [b.key for b in at.button]  # computed: the button is gone
 
     # a fresh session finds everything in the cache and computes nothing

@@ -14,7 +14,9 @@ def _files(folder):
 
 @pytest.fixture()
 def folder(tmp_path):
-    folder = write_image_folder(make_synthetic(n_train=40, n_test=20, num_classes=4, seed=1), tmp_path / "images", suffix=".jpg")
+    folder = write_image_folder(
+        make_synthetic(n_train=40, n_test=20, num_classes=4, seed=1), tmp_path / "images", suffix=".jpg"
+    )
     (folder / "README.md").write_text("not an image: kept whole\n")
     first_class = sorted((folder / "train").iterdir())[0]
     (first_class / "odd.jpg").write_bytes(b"\xff\xd8 a JPEG start without a scan")

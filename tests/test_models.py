@@ -162,5 +162,12 @@ def test_zero_init_changes_only_the_last_bn_of_each_branch():
 def test_public_reference_weight_names():
     # the PyTorch CIFAR ResNet reference names; its option-A weights load unchanged
     keys = set(build_model("resnet-20").state_dict())
-    assert {"conv1.weight", "bn1.running_mean", "layer1.0.conv1.weight", "layer3.2.bn2.weight", "linear.weight", "linear.bias"} <= keys
+    assert {
+        "conv1.weight",
+        "bn1.running_mean",
+        "layer1.0.conv1.weight",
+        "layer3.2.bn2.weight",
+        "linear.weight",
+        "linear.bias",
+    } <= keys
     assert isinstance(build_model("resnet-20").layer1[0], BasicBlock)

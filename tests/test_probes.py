@@ -58,7 +58,12 @@ def test_response_stds_follow_every_3x3_layer_after_bn():
 
 
 def test_runs_record_probes_at_every_epoch(tiny_data, tmp_path):
-    race, runs = new_race([ModelConfig("resnet", 8, num_classes=4)], tiny_data, TrainConfig(epochs=2, batch_size=32, device="cpu"), tmp_path)
+    race, runs = new_race(
+        [ModelConfig("resnet", 8, num_classes=4)],
+        tiny_data,
+        TrainConfig(epochs=2, batch_size=32, device="cpu"),
+        tmp_path,
+    )
     race.run()
     records = runs["resnet-8"].metrics("epoch")
     assert [len(r["probes"]["residual_ratio"]) for r in records] == [3, 3]

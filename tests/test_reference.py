@@ -63,7 +63,10 @@ def test_packing_shrinks_checkpoints_and_keeps_their_claims(tiny_data, tmp_path)
         for epoch in (1, 2):
             ckpt = load_run_checkpoint(run, epoch)
             assert "optimizer" not in ckpt and all(v.dtype != torch.float16 for v in ckpt["model"].values())
-            assert abs(evaluate_checkpoint(ckpt, tiny_data, "cpu")["test_error"] - claims[epoch]) <= reference_build.CLAIM_TOLERANCE
+            assert (
+                abs(evaluate_checkpoint(ckpt, tiny_data, "cpu")["test_error"] - claims[epoch])
+                <= reference_build.CLAIM_TOLERANCE
+            )
         assert load_run_checkpoint(run, "last")["epoch"] == 2
         packed = run.config()["packed"]
         assert set(packed) == {"0", "1", "2"} and packed["2"]["claimed_test_error"] == claims[2]

@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def finished_runs(tiny_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     config = TrainConfig(epochs=4, batch_size=32, lr=0.05, device="cpu")
-    race, runs = new_race([ModelConfig("resnet", 8, num_classes=4), ModelConfig("plain", 8, num_classes=4)], tiny_data, config, root)
+    race, runs = new_race(
+        [ModelConfig("resnet", 8, num_classes=4), ModelConfig("plain", 8, num_classes=4)], tiny_data, config, root
+    )
     race.run()
     return root, runs
 
@@ -153,8 +155,18 @@ def _epochs_written(root: Path, model: str) -> int:
 def test_kill_9_mid_epoch_leaves_a_run_that_loads_and_resumes_while_another_process_finishes(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     common = ["--data", "synthetic", "--batch-size", "32", "--lr", "0.05", "--device", "cpu", "--runs", str(tmp_path)]
-    victim = subprocess.Popen(_cli("train", "--model", "resnet-14", "--epochs", "12", *common), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    neighbour = subprocess.Popen(_cli("train", "--model", "plain-8", "--epochs", "3", *common), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    victim = subprocess.Popen(
+        _cli("train", "--model", "resnet-14", "--epochs", "12", *common),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    neighbour = subprocess.Popen(
+        _cli("train", "--model", "plain-8", "--epochs", "3", *common),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.time() + 600
         while _epochs_written(tmp_path, "resnet-14") < 2 and time.time() < deadline:
@@ -178,7 +190,9 @@ def test_kill_9_mid_epoch_leaves_a_run_that_loads_and_resumes_while_another_proc
     last = load_run_checkpoint(killed, "last")
     assert last["epoch"] >= epochs[-1]
 
-    resumed = subprocess.run(_cli("resume", str(killed.path), "--data", "synthetic"), env=env, capture_output=True, text=True, timeout=900)
+    resumed = subprocess.run(
+        _cli("resume", str(killed.path), "--data", "synthetic"), env=env, capture_output=True, text=True, timeout=900
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert killed.status()["status"] == "done"
     assert [r["epoch"] for r in killed.metrics("epoch")] == list(range(1, 13))

@@ -39,7 +39,9 @@ def _shipped_bytes() -> int:
     total = 0
     for run in RunStore(REFERENCE_RUNS_DIR).list():
         training = run.status()["status"] != "done"
-        total += sum(p.stat().st_size for p in run.path.rglob("*") if p.is_file() and not (training and p.name == "last.pt"))
+        total += sum(
+            p.stat().st_size for p in run.path.rglob("*") if p.is_file() and not (training and p.name == "last.pt")
+        )
     return total
 
 
@@ -136,7 +138,9 @@ def test_the_fig6_analyses_show_small_residual_responses():
     ResNets respond less than their plain counterparts, and the deeper
     ResNet's residual functions are smaller still against their inputs."""
     for depth in (20, 56):
-        assert _mean(_inside(f"resnet-{depth}", END)["response_std"]) < _mean(_inside(f"plain-{depth}", END)["response_std"])
+        assert _mean(_inside(f"resnet-{depth}", END)["response_std"]) < _mean(
+            _inside(f"plain-{depth}", END)["response_std"]
+        )
     assert _mean(_inside("resnet-56", END)["residual_ratio"]) < _mean(_inside("resnet-20", END)["residual_ratio"])
 
 

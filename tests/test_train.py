@@ -48,7 +48,9 @@ def test_schedules_are_pure_functions_of_the_step(schedule):
 
 def test_schedule_shapes():
     paper = TrainConfig(epochs=10, lr=0.1, schedule="paper")
-    assert [lr_at(s, 1000, paper, 100) for s in (0, 499, 500, 749, 750, 999)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    assert [lr_at(s, 1000, paper, 100) for s in (0, 499, 500, 749, 750, 999)] == pytest.approx(
+        [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+    )
     cosine = TrainConfig(epochs=10, lr=0.1, schedule="cosine")
     assert lr_at(0, 1000, cosine, 100) == pytest.approx(0.1)
     assert lr_at(500, 1000, cosine, 100) == pytest.approx(0.05)
@@ -81,7 +83,9 @@ def test_race_feeds_every_model_the_same_batches(tiny_data):
     members = [new_member(ModelConfig(a, 8, num_classes=4), _config(), CPU) for a in ("plain", "resnet")]
     for m in members:
         seen[m.name] = []
-        m.model.register_forward_pre_hook(lambda mod, args, name=m.name: seen[name].append(args[0].clone()) if mod.training else None)
+        m.model.register_forward_pre_hook(
+            lambda mod, args, name=m.name: seen[name].append(args[0].clone()) if mod.training else None
+        )
     Race(members, tiny_data, _config(), CPU).run()
     assert len(seen["plain-8"]) == len(seen["resnet-8"]) == 2 * math.ceil(120 / 32)
     assert all(torch.equal(a, b) for a, b in zip(seen["plain-8"], seen["resnet-8"]))

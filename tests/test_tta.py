@@ -84,18 +84,26 @@ def test_ten_crop_geometry_is_as_documented():
     assert (top_left[:, :4, :] == 0).all() and (top_left[:, :, :4] == 0).all()  # zero padding above and left
     assert top_left[0, 31, 31] == 28 and top_left[1, 31, 31] == 28  # original row/col 27
     bottom_right = views["bottom-right"][0]
-    assert bottom_right[0, 0, 0] == 5 and bottom_right[1, 0, 0] == 5 and bottom_right[0, 27, 27] == 32  # rows/cols 4..35
+    assert (
+        bottom_right[0, 0, 0] == 5 and bottom_right[1, 0, 0] == 5 and bottom_right[0, 27, 27] == 32
+    )  # rows/cols 4..35
     assert np.array_equal(views["centre"][0], _coordinates()[0].numpy())
-    assert np.array_equal(views["mirrored, top-left"][0], views["top-right"][0][:, :, ::-1])  # crops of the mirrored image
+    assert np.array_equal(
+        views["mirrored, top-left"][0], views["top-right"][0][:, :, ::-1]
+    )  # crops of the mirrored image
     assert np.array_equal(views["mirrored, centre"][0], views["centre"][0][:, :, ::-1])
     top_right = views["top-right"][0]
-    assert top_right[1, 4, 0] == 5 and top_right[1, 4, 27] == 32 and (top_right[:, :, 28:] == 0).all()  # columns 4..31, then padding
+    assert (
+        top_right[1, 4, 0] == 5 and top_right[1, 4, 27] == 32 and (top_right[:, :, 28:] == 0).all()
+    )  # columns 4..31, then padding
 
 
 def test_translations_and_scales_are_as_documented():
     views = dict(view_images(_coordinates(), "flip+translate"))
     assert views["shift ↘"][0][0, 1, 1] == 1 and views["shift ↘"][0][0, 0, 5] == 2  # moved down 1; row 0 reflects row 1
-    assert views["shift ↖"][0][0, 0, 0] == 2 and views["shift ↖"][0][0, 31, 0] == 31  # moved up 1; last row reflects row 30
+    assert (
+        views["shift ↖"][0][0, 0, 0] == 2 and views["shift ↖"][0][0, 31, 0] == 31
+    )  # moved up 1; last row reflects row 30
     assert [v.weight for v in STRATEGIES["flip+translate"].views] == [0.25, 0.25, 0.125, 0.125, 0.125, 0.125]
     scales = dict(view_images(_coordinates(), "multi-scale"))
     span = {name: int(v[0][0, 24, 16]) - int(v[0][0, 8, 16]) for name, v in scales.items()}  # rows 8 to 24 show ...
@@ -137,7 +145,10 @@ def test_corruptions_keep_shape_and_change_pixels():
     for kind, levels in CORRUPTIONS.items():
         for level in levels:
             out = corrupt(images, kind, level)
-            assert out.shape == images.shape and out.dtype == torch.uint8 and not torch.equal(out, images), (kind, level)
+            assert out.shape == images.shape and out.dtype == torch.uint8 and not torch.equal(out, images), (
+                kind,
+                level,
+            )
 
 
 def test_test_set_evaluations_report_every_strategy_and_merge():
@@ -160,7 +171,10 @@ def test_predict_all_equals_predict_for_every_merge():
     everything = predict_all(model, images, "flip+translate", NORMALIZE)
     for merge in MERGES:
         single = predict(model, images, "flip+translate", merge, NORMALIZE)
-        assert np.allclose(everything[merge].probabilities, single.probabilities) and everything[merge].forward_passes == 12
+        assert (
+            np.allclose(everything[merge].probabilities, single.probabilities)
+            and everything[merge].forward_passes == 12
+        )
 
 
 def test_views_said_to_be_the_same_give_the_same_pixels_and_sweeps_match_single_runs():

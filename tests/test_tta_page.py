@@ -31,7 +31,9 @@ def test_every_corpus_file_uploaded_at_once(two_runs):
     at = app("pages/tta.py")
     at.radio(key="tta_source").set_value("Upload").run()
     files = corpus()
-    at.file_uploader(key="tta_upload").set_value([(name, data, "application/octet-stream") for name, (data, _) in files.items()]).run()
+    at.file_uploader(key="tta_upload").set_value(
+        [(name, data, "application/octet-stream") for name, (data, _) in files.items()]
+    ).run()
     assert not at.exception
     bad = [name for name, (_, expected) in files.items() if expected != "ok"]
     assert sorted(e.value.split(":")[0] for e in at.error) == sorted(bad)
@@ -44,8 +46,14 @@ def test_true_classes_give_accuracy_and_the_test_set_is_scored_once(two_runs):
     assert any("Accuracy over the 1 image" in s.value for s in at.subheader)
     (accuracy,) = [fig for fig in figures(at) if "heatmap" in trace_types(fig)]
     loaded = load_run_model(two_runs["resnet-8"])
-    image = decode_upload("cat-chelsea.png", (ROOT / "assets/samples/photos/cat-chelsea.png").read_bytes()).model_input()[None]
-    expected = [100.0 * (int(predict(loaded.model, image, s, m, loaded.inputs).predictions[0]) == 0) for s in STRATEGIES for m in MERGES]
+    image = decode_upload(
+        "cat-chelsea.png", (ROOT / "assets/samples/photos/cat-chelsea.png").read_bytes()
+    ).model_input()[None]
+    expected = [
+        100.0 * (int(predict(loaded.model, image, s, m, loaded.inputs).predictions[0]) == 0)
+        for s in STRATEGIES
+        for m in MERGES
+    ]
     assert [v for row in accuracy["data"][0]["z"] for v in row] == expected  # class 0 is options[1]
     assert (accuracy["data"][0]["zmin"], accuracy["data"][0]["zmax"]) == (0, 100)
     button = next(b for b in at.button if b.key.startswith("tta_eval_"))

@@ -67,9 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build-reference", help="train (or finish) the shipped reference runs")
     _add_data_args(build)
     build.add_argument("--out", default="assets/runs", help="where the reference runs go (default: assets/runs)")
-    build.add_argument(
-        "--group", action="append", default=None, help="only these groups (repeatable); default: all"
-    )
+    build.add_argument("--group", action="append", default=None, help="only these groups (repeatable); default: all")
     build.add_argument("--device", default="auto")
 
     runs = sub.add_parser("runs", help="list runs with status and final errors")
@@ -110,7 +108,9 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
         help="cifar10, synthetic, or a folder with train/ and test/ class folders",
     )
     parser.add_argument(
-        "--cache", default=None, help="where decoded data sets are cached (default: $RESEXPLORER_CACHE or ~/.cache/resexplorer)"
+        "--cache",
+        default=None,
+        help="where decoded data sets are cached (default: $RESEXPLORER_CACHE or ~/.cache/resexplorer)",
     )
 
 
@@ -310,9 +310,7 @@ def _build_reference(args, stop: _StopFlag) -> int:
 
     unknown = sorted(set(args.group or []) - set(REFERENCE_GROUPS))
     if unknown:
-        raise ResExplorerError(
-            f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(REFERENCE_GROUPS)}"
-        )
+        raise ResExplorerError(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(REFERENCE_GROUPS)}")
     data = _load_data(args.data, args.cache)
     # Runs record the data folder by name and the command without this
     # machine's paths, so the shipped configs read the same everywhere.

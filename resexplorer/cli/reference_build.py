@@ -11,8 +11,8 @@ config records the exact command, the machine and the wall time.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from ..data.dataset import Dataset
 from ..nets.config import ModelConfig

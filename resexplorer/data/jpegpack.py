@@ -56,7 +56,12 @@ def pack_folder(folder: str | Path, out: str | Path) -> dict:
         f.write(MAGIC + struct.pack("<Q", len(index)) + index)
         for body in bodies:
             f.write(body)
-    return {"files": len(files), "headers": len(headers), "original_bytes": original, "packed_bytes": out.stat().st_size}
+    return {
+        "files": len(files),
+        "headers": len(headers),
+        "original_bytes": original,
+        "packed_bytes": out.stat().st_size,
+    }
 
 
 def unpack_folder(pack: str | Path, folder: str | Path) -> int:

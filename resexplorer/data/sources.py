@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -328,7 +328,11 @@ class Normalizer:
 
     def __init__(self, mean, std, device: torch.device | str = "cpu", channels_last: bool = False):
         self.scale = (1.0 / (255.0 * torch.tensor(std, dtype=torch.float32))).view(1, 3, 1, 1).to(device)
-        self.shift = (torch.tensor(mean, dtype=torch.float32) / torch.tensor(std, dtype=torch.float32)).view(1, 3, 1, 1).to(device)
+        self.shift = (
+            (torch.tensor(mean, dtype=torch.float32) / torch.tensor(std, dtype=torch.float32))
+            .view(1, 3, 1, 1)
+            .to(device)
+        )
         self.channels_last = channels_last
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,18 @@ import torch
 
 from .dataset import IMAGE_SIZE, Dataset, Split, channel_stats
 
-SYNTHETIC_CLASSES = ["red-h", "green-v", "blue-d", "yellow-h", "cyan-v", "magenta-d", "grey-h", "orange-v", "white-d", "navy-h"]
+SYNTHETIC_CLASSES = [
+    "red-h",
+    "green-v",
+    "blue-d",
+    "yellow-h",
+    "cyan-v",
+    "magenta-d",
+    "grey-h",
+    "orange-v",
+    "white-d",
+    "navy-h",
+]
 
 
 def _make_split(n: int, num_classes: int, gen: torch.Generator) -> Split:
@@ -36,7 +47,9 @@ def _make_split(n: int, num_classes: int, gen: torch.Generator) -> Split:
 SYNTHETIC_SIZES = (600, 200)  # default train and test images
 
 
-def make_synthetic(n_train: int = SYNTHETIC_SIZES[0], n_test: int = SYNTHETIC_SIZES[1], num_classes: int = 10, seed: int = 0) -> Dataset:
+def make_synthetic(
+    n_train: int = SYNTHETIC_SIZES[0], n_test: int = SYNTHETIC_SIZES[1], num_classes: int = 10, seed: int = 0
+) -> Dataset:
     """A deterministic Dataset of 32x32 images; same seed, same pixels."""
     if not 2 <= num_classes <= len(SYNTHETIC_CLASSES):
         raise ValueError(f"num_classes must be 2..{len(SYNTHETIC_CLASSES)}")

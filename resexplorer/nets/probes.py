@@ -10,8 +10,8 @@ loss landscapes have their own modules (lesion.py, landscape.py).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +34,10 @@ def response_layers(model: CifarNet) -> list[tuple[str, nn.BatchNorm2d]]:
 def layer_response_stds(model: CifarNet, images: torch.Tensor) -> list[float]:
     """Std of each 3x3 layer's output over the batch (Fig. 7), in layer order."""
     stds: list[float] = []
-    handles = [bn.register_forward_hook(lambda m, i, out: stds.append(float(out.float().std()))) for _, bn in response_layers(model)]
+    handles = [
+        bn.register_forward_hook(lambda m, i, out: stds.append(float(out.float().std())))
+        for _, bn in response_layers(model)
+    ]
     try:
         model(images)
     finally:

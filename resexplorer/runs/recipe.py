@@ -33,9 +33,7 @@ class TrainConfig:
     lr: float = _setting(0.1, "the peak learning rate", "Learning rate", (1e-5, 10.0))
     momentum: float = _setting(0.9, "SGD momentum")
     weight_decay: float = _setting(1e-4, "L2 weight decay")
-    schedule: str = _setting(
-        "cosine", "paper: lr / 10 at 50% and 75% of the run", "Schedule", choices=SCHEDULES
-    )
+    schedule: str = _setting("cosine", "paper: lr / 10 at 50% and 75% of the run", "Schedule", choices=SCHEDULES)
     # the paper warms ResNet-110 up at lr / 10
     warmup_epochs: float = _setting(0.0, "epochs of linear warm-up from lr / 10")
     seed: int = _setting(0, "seeds the weights, the batches and the subsets", "Seed", (0, 2**31 - 1))

@@ -22,7 +22,7 @@ import secrets
 import shutil
 import socket
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import RunError
@@ -42,7 +42,7 @@ def _command_line() -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def pid_alive(pid: int) -> bool:
@@ -159,7 +159,12 @@ class Run:
             return {"status": "interrupted", "message": "no readable status: the run was stopped while starting"}
         if record.get("status") == "running" and record.get("host") == socket.gethostname():
             if not pid_alive(int(record.get("pid", -1))):
-                record = {**record, "status": "interrupted", "message": "the training process ended without finishing; resume continues from the last completed epoch"}
+                record = {
+                    **record,
+                    "status": "interrupted",
+                    "message": "the training process ended without finishing; "
+                    "resume continues from the last completed epoch",
+                }
         return record
 
     # checkpoints

@@ -22,8 +22,8 @@ from __future__ import annotations
 import copy
 import time
 import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -76,20 +76,41 @@ def last_stage(model: nn.Module) -> nn.Module:
     return model.stages[-1]
 
 
-def _attribute(model: nn.Module, images: torch.Tensor, target: torch.Tensor, method: str, baseline: torch.Tensor) -> torch.Tensor:
+def _attribute(
+    model: nn.Module, images: torch.Tensor, target: torch.Tensor, method: str, baseline: torch.Tensor
+) -> torch.Tensor:
     if method == "integrated_gradients":
-        return IntegratedGradients(model).attribute(images, baselines=baseline, target=target, n_steps=IG_STEPS, internal_batch_size=IG_STEPS)
+        return IntegratedGradients(model).attribute(
+            images, baselines=baseline, target=target, n_steps=IG_STEPS, internal_batch_size=IG_STEPS
+        )
     if method == "saliency":
         return Saliency(model).attribute(images, target=target, abs=False)
     if method == "smoothgrad":
         stdev = SMOOTHGRAD_STDEV * float(images.max() - images.min())
-        return NoiseTunnel(Saliency(model)).attribute(images, nt_type="smoothgrad", nt_samples=SMOOTHGRAD_SAMPLES, nt_samples_batch_size=SMOOTHGRAD_SAMPLES, stdevs=stdev, target=target, abs=False)
+        return NoiseTunnel(Saliency(model)).attribute(
+            images,
+            nt_type="smoothgrad",
+            nt_samples=SMOOTHGRAD_SAMPLES,
+            nt_samples_batch_size=SMOOTHGRAD_SAMPLES,
+            stdevs=stdev,
+            target=target,
+            abs=False,
+        )
     if method == "gradcam":
-        cam = LayerGradCam(model, last_stage(model)).attribute(images, target=target, relu_attributions=True)  # [B, 1, 8, 8]
+        cam = LayerGradCam(model, last_stage(model)).attribute(
+            images, target=target, relu_attributions=True
+        )  # [B, 1, 8, 8]
         cam = LayerAttribution.interpolate(cam, tuple(images.shape[-2:]), interpolate_mode="bilinear")
         return cam.expand_as(images) / images.shape[1]  # spread over the channels; their sum is the map
     if method == "occlusion":
-        return Occlusion(model).attribute(images, sliding_window_shapes=(3, 4, 4), strides=(3, 2, 2), baselines=0.0, target=target, perturbations_per_eval=128)
+        return Occlusion(model).attribute(
+            images,
+            sliding_window_shapes=(3, 4, 4),
+            strides=(3, 2, 2),
+            baselines=0.0,
+            target=target,
+            perturbations_per_eval=128,
+        )
     if method == "deeplift":
         return DeepLift(model).attribute(images, baselines=baseline, target=target)
     raise ConfigError(f"unknown attribution method {method!r}; choose from {', '.join(METHODS)}")
@@ -211,7 +232,11 @@ def randomisation_cascade(model: nn.Module) -> list[tuple[str, list[nn.Module]]]
     """Groups of layers to randomise, top first: the classifier, then each
     stage from the last, then the stem (Adebayo et al.'s cascading test,
     stage by stage)."""
-    return [("classifier", [model.linear])] + [(f"stage {i}", [model.stages[i - 1]]) for i in range(len(model.stages), 0, -1)] + [("stem", [model.conv1, model.bn1])]
+    return (
+        [("classifier", [model.linear])]
+        + [(f"stage {i}", [model.stages[i - 1]]) for i in range(len(model.stages), 0, -1)]
+        + [("stem", [model.conv1, model.bn1])]
+    )
 
 
 def _reinitialise(modules: list[nn.Module], gen: torch.Generator) -> None:
@@ -356,7 +381,14 @@ def resolve_target(rule: str | int, probabilities: np.ndarray, true_label: int |
     return int(rule)
 
 
-def explain(loaded, image: np.ndarray, methods: Sequence[str], target_rule: str | int = "predicted", true_label: int | None = None, baseline: str = "black") -> Explanation:
+def explain(
+    loaded,
+    image: np.ndarray,
+    methods: Sequence[str],
+    target_rule: str | int = "predicted",
+    true_label: int | None = None,
+    baseline: str = "black",
+) -> Explanation:
     """Every method's map of one uint8 image [3, H, W] for one LoadedModel
     (inference.py), with its deletion curve."""
     batch = loaded.inputs(torch.from_numpy(np.ascontiguousarray(image))[None])

@@ -37,7 +37,10 @@ class LoadedModel:
     def probabilities(self, images: torch.Tensor | np.ndarray, batch_size: int = 500) -> np.ndarray:
         """[B, classes] softmax probabilities of uint8 images."""
         images = torch.as_tensor(images)
-        out = [F.softmax(self.model(self.inputs(images[i : i + batch_size])).float(), dim=1).cpu() for i in range(0, len(images), batch_size)]
+        out = [
+            F.softmax(self.model(self.inputs(images[i : i + batch_size])).float(), dim=1).cpu()
+            for i in range(0, len(images), batch_size)
+        ]
         return torch.cat(out).numpy()
 
 
@@ -47,4 +50,11 @@ def load_run_model(run: Run, which: int | str = "last", device: str = "auto") ->
     torch_device = resolve_device(device)
     model = on_device(model_from_checkpoint(ckpt), torch_device)
     normalize = Normalizer(ckpt["data"]["mean"], ckpt["data"]["std"], torch_device, uses_channels_last(torch_device))
-    return LoadedModel(model.config.name, model.eval(), normalize, list(ckpt["data"].get("classes", [])), torch_device, int(ckpt["epoch"]))
+    return LoadedModel(
+        model.config.name,
+        model.eval(),
+        normalize,
+        list(ckpt["data"].get("classes", [])),
+        torch_device,
+        int(ckpt["epoch"]),
+    )

@@ -20,8 +20,8 @@ uses each chunk's batch statistics, as in training.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -82,7 +82,9 @@ def fold_batchnorm(model: nn.Module, direction: Direction | None = None) -> tupl
 
 
 @torch.inference_mode()
-def _loss_and_error(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> tuple[float, float]:
+def _loss_and_error(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int
+) -> tuple[float, float]:
     loss, wrong = 0.0, 0
     for start in range(0, len(images), batch_size):
         logits = model(images[start : start + batch_size])
@@ -141,13 +143,31 @@ def steps(points: int, span: float) -> list[float]:
     return [round(-span + 2 * span * i / (points - 1), 6) for i in range(points)]
 
 
-def slice_1d(model, images, labels, points: int = 41, span: float = 1.0, seed: int = 0, batch_size: int = 128, progress: Progress | None = None) -> Slice:
+def slice_1d(
+    model,
+    images,
+    labels,
+    points: int = 41,
+    span: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 128,
+    progress: Progress | None = None,
+) -> Slice:
     """Loss along one filter-normalised random direction through the weights."""
     direction = filter_normalised_direction(model, seed)
     return _grid(model, images, labels, [direction], [steps(points, span)], batch_size, progress)
 
 
-def slice_2d(model, images, labels, points: int = 11, span: float = 1.0, seed: int = 0, batch_size: int = 128, progress: Progress | None = None) -> Slice:
+def slice_2d(
+    model,
+    images,
+    labels,
+    points: int = 11,
+    span: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 128,
+    progress: Progress | None = None,
+) -> Slice:
     """Loss over a plane spanned by two filter-normalised random directions."""
     directions = [filter_normalised_direction(model, seed), filter_normalised_direction(model, seed + 1)]
     axis = steps(points, span)

@@ -16,8 +16,8 @@ input of its first deleted block.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -104,7 +104,9 @@ class SingleLesion:
         return dict(self.__dict__)
 
 
-def single_block_lesion(model: CifarNet, images: torch.Tensor, labels: torch.Tensor, progress: Progress | None = None) -> SingleLesion:
+def single_block_lesion(
+    model: CifarNet, images: torch.Tensor, labels: torch.Tensor, progress: Progress | None = None
+) -> SingleLesion:
     """Delete each block alone (Veit et al., Fig. 3)."""
     n = len(model.blocks())
     errors = lesion_errors(model, images, labels, [frozenset()] + [frozenset({i}) for i in range(n)], progress=progress)

@@ -40,8 +40,8 @@ Merges of the views' logits, weights as above (equal unless stated):
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch

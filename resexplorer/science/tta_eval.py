@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -55,7 +55,9 @@ def _accuracies(model, images, labels, normalize) -> dict:
     accuracy = {}
     for name, strategy in STRATEGIES.items():
         merged = all_merges(logits[name], strategy)
-        accuracy[name] = {merge: float((probs.argmax(1).cpu() == labels.cpu()).float().mean()) for merge, probs in merged.items()}
+        accuracy[name] = {
+            merge: float((probs.argmax(1).cpu() == labels.cpu()).float().mean()) for merge, probs in merged.items()
+        }
     return accuracy
 
 
@@ -72,7 +74,9 @@ def cost_per_image(model, images: torch.Tensor, normalize, n: int = 256) -> dict
     return cost
 
 
-def evaluate_strategies(model, images: torch.Tensor, labels: torch.Tensor, normalize, progress: Progress | None = None, chunk: int = 1000) -> dict:
+def evaluate_strategies(
+    model, images: torch.Tensor, labels: torch.Tensor, normalize, progress: Progress | None = None, chunk: int = 1000
+) -> dict:
     """Accuracy of every strategy x merge on uint8 images, and each
     strategy's cost: forward passes and milliseconds per image. Runs on a
     copy with BN folded into the convs (the same function, faster), and
@@ -96,15 +100,25 @@ def evaluate_strategies(model, images: torch.Tensor, labels: torch.Tensor, norma
     }
 
 
-def evaluate_corruptions(model, images: torch.Tensor, labels: torch.Tensor, normalize, progress: Progress | None = None) -> dict:
+def evaluate_corruptions(
+    model, images: torch.Tensor, labels: torch.Tensor, normalize, progress: Progress | None = None
+) -> dict:
     """Accuracy of every strategy x merge under every corruption and
     severity, and clean, on the same images."""
     fast, _ = fold_batchnorm(model)
-    cases = [("clean", 0, None)] + [(kind, i + 1, level) for kind, levels in CORRUPTIONS.items() for i, level in enumerate(levels)]
+    cases = [("clean", 0, None)] + [
+        (kind, i + 1, level) for kind, levels in CORRUPTIONS.items() for i, level in enumerate(levels)
+    ]
     results = {}
     for done, (kind, severity, level) in enumerate(cases, start=1):
         corrupted = images if level is None else corrupt(images, kind, level, seed=severity)
         results[f"{kind} {severity}" if severity else "clean"] = _accuracies(fast, corrupted, labels, normalize)
         if progress:
             progress(done / len(cases), f"{kind} {severity or ''}".strip())
-    return {"strategies": list(STRATEGIES), "merges": list(MERGES), "corruptions": list(CORRUPTIONS), "severities": 3, "accuracy": results}
+    return {
+        "strategies": list(STRATEGIES),
+        "merges": list(MERGES),
+        "corruptions": list(CORRUPTIONS),
+        "severities": 3,
+        "accuracy": results,
+    }

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -62,9 +62,13 @@ class ImagePool:
     note: str = ""  # said in the UI when the pool is a fallback
 
     @classmethod
-    def from_dataset(cls, data: Dataset) -> "ImagePool":
+    def from_dataset(cls, data: Dataset) -> ImagePool:
         name = data.source if data.source in ("cifar10", "synthetic") else Path(data.source).name
-        return cls(name, list(data.classes), {"train": (data.train.images, data.train.labels), "test": (data.test.images, data.test.labels)})
+        return cls(
+            name,
+            list(data.classes),
+            {"train": (data.train.images, data.train.labels), "test": (data.test.images, data.test.labels)},
+        )
 
     def take(self, split: str, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = self.splits.get(split) or self.splits["test"]
@@ -103,7 +107,10 @@ def pool_for(run: Run, pool: ImagePool) -> ImagePool:
         return pool
     if learned == CIFAR10_CLASSES:
         samples = sample_pool()
-        samples.note = f"{run.config()['model_name']} learned CIFAR-10, not the classes of the data source {pool.name!r}. {samples.note}"
+        samples.note = (
+            f"{run.config()['model_name']} learned CIFAR-10, not the classes of the data source {pool.name!r}. "
+            + samples.note
+        )
         return samples
     raise DataError(
         f"{run.run_id} learned the classes {', '.join(learned)}, but the images come from {pool.name} "
@@ -209,7 +216,15 @@ def compute(
     else:
         images, labels = loaded.inputs(raw), labels.to(loaded.device)
         result = _run_analysis(kind, run, loaded.model, images, labels, settings, progress, device)
-    result = {"kind": kind, "run_id": run.run_id, "epoch": epoch, "images": pool.name, "n_images": len(labels), "settings": settings, **result}
+    result = {
+        "kind": kind,
+        "run_id": run.run_id,
+        "epoch": epoch,
+        "images": pool.name,
+        "n_images": len(labels),
+        "settings": settings,
+        **result,
+    }
     places = _locations(run, epoch)
     _store(places if store_beside else places[1:], _file_name(kind, settings), result)
     return result

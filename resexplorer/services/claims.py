@@ -19,8 +19,8 @@ A run too short to show them should be lengthened, not the checks loosened.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from ..nets.config import ModelConfig
 from .reference import REFERENCE_GROUPS
@@ -53,7 +53,9 @@ def fig6_claims(epochs: Mapping[str, Sequence[dict]]) -> list[Claim]:
     degradation = Claim(
         "plain-56's training error stays above plain-20's over the last half of training",
         bool(gaps) and min(gaps) > 0,
-        f"epochs {last_half[0]}-{last_half[-1]}, smallest gap {100 * min(gaps):+.2f} points" if gaps else "no epochs to compare",
+        f"epochs {last_half[0]}-{last_half[-1]}, smallest gap {100 * min(gaps):+.2f} points"
+        if gaps
+        else "no epochs to compare",
     )
     r20, r56 = test["resnet-20"].get(end), test["resnet-56"].get(end)
     depth = Claim(

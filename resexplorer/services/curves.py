@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from ..runs.store import Run
 
@@ -34,7 +34,11 @@ def curve_from_run(run: Run, label: str | None = None) -> Curve:
     train = [r for r in records if r.get("kind") == "train"]
     epochs = [r for r in records if r.get("kind") == "epoch"]
     tested = [r for r in epochs if r.get("test_error") is not None]
-    steps_per_epoch = epochs[-1]["step"] / epochs[-1]["epoch"] if epochs else (train[-1]["step"] / train[-1]["epoch"] if train else 1.0)
+    steps_per_epoch = (
+        epochs[-1]["step"] / epochs[-1]["epoch"]
+        if epochs
+        else (train[-1]["step"] / train[-1]["epoch"] if train else 1.0)
+    )
     return Curve(
         label=label or config["model_name"],
         model=config["model_name"],
@@ -61,7 +65,22 @@ def references_for(models: Iterable[str], references: Sequence[Curve], default_m
 
 def curves_csv(runs: list[Run]) -> str:
     """Every metric record of the runs, one CSV row each (for download)."""
-    columns = ["run_id", "model", "kind", "epoch", "step", "loss", "error", "train_loss", "train_error", "test_loss", "test_error", "lr", "images_per_s", "wall_s"]
+    columns = [
+        "run_id",
+        "model",
+        "kind",
+        "epoch",
+        "step",
+        "loss",
+        "error",
+        "train_loss",
+        "train_error",
+        "test_loss",
+        "test_error",
+        "lr",
+        "images_per_s",
+        "wall_s",
+    ]
     lines = [",".join(columns)]
     for run in runs:
         model = run.config()["model_name"]

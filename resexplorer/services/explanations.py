@@ -6,8 +6,8 @@ randomisation checks (science/attribution.py computes them)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 

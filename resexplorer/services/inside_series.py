@@ -6,8 +6,9 @@ end in its metrics (residual ratios per block and per stage)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from . import analysis
 from .figures import Series

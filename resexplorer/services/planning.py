@@ -75,7 +75,8 @@ QUICK_DEMO = Preset(
     "Quick demo",
     ("plain-20", "resnet-20"),
     "A 20-layer plain net against the residual net of the same depth, on 10,000 training images for "
-    "12 epochs: 4.5 to 8 minutes on the 2-core CPUs we measured (the expected duration below is measured on yours). It shows the first half of the paper's point: with "
+    "12 epochs: 4.5 to 8 minutes on the 2-core CPUs we measured (the expected duration below is measured "
+    "on yours). It shows the first half of the paper's point: with "
     "shortcuts the same depth trains faster, and its training error stays lower (on the CIFAR-10 JPEG "
     "copy, by 4 to 7 points from the third epoch on; 34% against 40% at the end). It is too short to show "
     "that deeper ResNets beat shallower ones (short runs favour shallow nets of both kinds): for that, "

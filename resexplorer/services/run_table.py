@@ -4,7 +4,8 @@ trained (Home's "still training" note)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import ResExplorerError
 

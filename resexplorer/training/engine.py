@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -70,7 +70,9 @@ def autocast_for(device: torch.device, bf16: bool):
     return contextlib.nullcontext()
 
 
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor, lr: float, autocast) -> tuple[float, int]:
+def train_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor, lr: float, autocast
+) -> tuple[float, int]:
     """One SGD step; returns the batch loss and the number of mistakes."""
     for group in optimizer.param_groups:
         group["lr"] = lr
@@ -84,7 +86,9 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Split, normalize: Normalizer, autocast=None, batch_size: int = EVAL_BATCH) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module, split: Split, normalize: Normalizer, autocast=None, batch_size: int = EVAL_BATCH
+) -> tuple[float, float]:
     """Mean loss and error fraction of a model on a split, in eval mode."""
     was_training = model.training
     model.eval()
@@ -137,15 +141,15 @@ class EpochEvent:
 class Callback:
     """Override what you need; every method is optional."""
 
-    def on_race_start(self, race: "Race") -> None: ...
+    def on_race_start(self, race: Race) -> None: ...
 
-    def on_start(self, member: "Member") -> None: ...
+    def on_start(self, member: Member) -> None: ...
 
-    def on_step(self, member: "Member", event: StepEvent) -> None: ...
+    def on_step(self, member: Member, event: StepEvent) -> None: ...
 
-    def on_epoch_end(self, member: "Member", event: EpochEvent) -> None: ...
+    def on_epoch_end(self, member: Member, event: EpochEvent) -> None: ...
 
-    def on_end(self, member: "Member") -> None: ...
+    def on_end(self, member: Member) -> None: ...
 
 
 # A probe gets a model (in eval mode, gradients off) and the epoch, and
@@ -179,7 +183,9 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
-def new_member(model_config: ModelConfig, config: TrainConfig, device: torch.device, channels_last: bool = False) -> Member:
+def new_member(
+    model_config: ModelConfig, config: TrainConfig, device: torch.device, channels_last: bool = False
+) -> Member:
     """A freshly initialised model: seeded by the run seed alone, so its
     weights do not depend on which other models share the race."""
     torch.manual_seed(config.seed)
@@ -325,7 +331,9 @@ class Race:
         if member.step % self.log_every == 0:
             total_loss, wrong, count = member.window
             member.window = [0.0, 0, 0]
-            event = StepEvent(member.name, member.step, member.step / self.steps_per_epoch, total_loss / count, wrong / count, lr)
+            event = StepEvent(
+                member.name, member.step, member.step / self.steps_per_epoch, total_loss / count, wrong / count, lr
+            )
             self._emit("on_step", member, event)
 
     def _end_epoch(self, member: Member, epochs_done: int, seconds: float) -> None:

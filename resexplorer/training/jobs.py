@@ -27,7 +27,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import ResExplorerError
@@ -268,6 +268,6 @@ class JobManager:
                     start_new_session=True,
                 )
             _CHILDREN[child.pid] = child
-            created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            created = datetime.now(UTC).isoformat(timespec="seconds")
             atomic_write_json({"job_id": job_dir.name, "pid": child.pid, "created": created}, job_dir / "job.json")
             return Job(job_dir)

@@ -6,8 +6,8 @@ made from either is the same run.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from ..data.dataset import Dataset
 from ..data.sources import Normalizer, stratified_subset
@@ -47,7 +47,9 @@ def new_race(
     if len(set(names)) != len(names):
         raise ConfigError(f"each model can race once per job; got {', '.join(names)}")
     models = [
-        m if m.num_classes == data.num_classes else ModelConfig.from_dict({**m.to_dict(), "num_classes": data.num_classes})
+        m
+        if m.num_classes == data.num_classes
+        else ModelConfig.from_dict({**m.to_dict(), "num_classes": data.num_classes})
         for m in models
     ]
     device = resolve_device(config.device)

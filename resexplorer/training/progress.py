@@ -38,7 +38,9 @@ class TqdmProgress(Callback):
     def on_race_start(self, race: Race) -> None:
         self.close()
         done = race.members[0].step
-        self.bar = tqdm(total=race.total_steps, initial=done, desc="training", unit="step", file=sys.stderr, dynamic_ncols=True)
+        self.bar = tqdm(
+            total=race.total_steps, initial=done, desc="training", unit="step", file=sys.stderr, dynamic_ncols=True
+        )
 
     def on_step(self, member: Member, event: StepEvent) -> None:
         self.latest[member.name] = f"train {100 * event.error:.1f}%"
