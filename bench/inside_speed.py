@@ -1,7 +1,7 @@
 """Speed of the Inside-the-nets analyses, each against a plain forward pass
 over the same images in the same process (the baseline it cannot beat).
 
-  responses   Fig. 7 stds + residual ratios, resnet-56, 1,000 images (goal <= 3 s)
+  responses   Fig. 7 stds + branch ratios, resnet-56, 1,000 images (goal <= 3 s)
   lesion      single-block deletion sweep, resnet-56 (27 blocks), 1,000 images (goal <= 30 s)
   landscape   41-point 1-D slice, resnet-20, 2,000 images (goal <= 30 s)
 

@@ -98,20 +98,26 @@ def responses_section(inside: list[Result]) -> None:
     _images_caption([r for _, r in inside])
 
 
-def residual_ratio_section(inside: list[Result]) -> None:
-    st.header("Residual branches: ‖F(x)‖ / ‖x‖")
+def branch_ratio_section(inside: list[Result]) -> None:
+    st.header("Residual branches: ‖F(x)‖ / ‖shortcut(x)‖")
     charts = _explained_beside(
-        "how big each block's residual branch is against the signal it adds to. Values well below 1 mean the "
-        "block leaves its input mostly as it is: F(x) close to 0. A zero-initialised ResNet starts at exactly 0.",
+        "how big each block's residual branch is against the signal it is added to, the shortcut's output: x "
+        "itself, except at the first block of stages 2 and 3 (and everywhere with option C), where the shortcut "
+        "subsamples and pads, or projects. Values well below 1 mean the block leaves its input mostly as it is: "
+        "F(x) close to 0. A zero-initialised ResNet starts at exactly 0.",
         "the small responses of Fig. 7 support the idea that residual functions are generally closer to zero "
         "than non-residual ones, and that the identity is a good preconditioning (sections 3.1, 4.2).",
     )
-    _draw(charts, lines_chart(inside_series.ratio_lines(inside), "block (input to output)", "‖F(x)‖ / ‖x‖"), "ratios")
+    _draw(
+        charts,
+        lines_chart(inside_series.ratio_lines(inside), "block (input to output)", "‖F(x)‖ / ‖shortcut(x)‖"),
+        "ratios",
+    )
     if inside_series.any_plain([c for c, _ in inside]):
         st.caption(
             "Plain nets have no residual branch. For them this chart shows the closest honest analogue, "
-            "‖block(x) − x‖ / ‖x‖: how far a block moves its input. It is undefined (a gap) where a block changes "
-            "the shape of its input."
+            "‖block(x) − A(x)‖ / ‖A(x)‖: how far a block moves its input, A being option A's parameter-free "
+            "shortcut (x itself, subsampled and zero-padded where the block changes the shape)."
         )
 
 
@@ -129,12 +135,19 @@ def evolution_section(checkpoints: list[Checkpoint]) -> None:
         if not any(s.x for s in stages):
             st.info("These runs recorded no per-epoch probes.")
             return
-        _draw(st, lines_chart(stages, "epoch", "mean ‖F(x)‖ / ‖x‖ per stage"), "ratio_evolution")
+        _draw(st, lines_chart(stages, "epoch", "mean ‖F(x)‖ / ‖shortcut(x)‖ per stage"), "ratio_evolution")
+        legacy = [h.model for h in histories if h.legacy]
+        if legacy:
+            st.caption(
+                f"{', '.join(legacy)} recorded ‖F(x)‖ / ‖x‖ during training, before this measure; that equals "
+                "‖F(x)‖ / ‖shortcut(x)‖ only where the shortcut is the identity, so only those blocks are shown "
+                "(gaps elsewhere; none at all with option C) and the stage means are theirs."
+            )
         last = int(inside_series.last_recorded_epoch(histories))
         scrubbed = st.slider("Scrub: per-block ratios at epoch", 1, last, last, key="scrub_epoch") if last > 1 else 1
         _draw(
             st,
-            lines_chart(inside_series.block_lines_at(histories, scrubbed), "block", "‖F(x)‖ / ‖x‖"),
+            lines_chart(inside_series.block_lines_at(histories, scrubbed), "block", "‖F(x)‖ / ‖shortcut(x)‖"),
             "ratio_scrub",
         )
 
@@ -145,7 +158,8 @@ def gradients_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None
     grads = _computed(checkpoints, "gradients", analyses)
     charts = _explained_beside(
         "the gradient of one training batch's loss, for every layer's weights (left) and arriving at every "
-        "block's input (right), on a log scale. With BN, a plain net's gradients do not vanish towards the input.",
+        "block's input (right), on a log scale. With BN, a plain net's gradients do not vanish towards the "
+        "input; in a deep plain net they grow towards it instead (the first block's against the last's, below).",
         "the plain nets' trouble is unlikely to be vanishing gradients: they use BN, and the backward gradients "
         "have healthy norms; deep plain nets may have exponentially low convergence rates instead (section 4.1).",
     )
@@ -158,6 +172,12 @@ def gradients_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None
                 inside_series.gradient_lines(grads, at_inputs=True), "block", "‖∂L/∂x‖ at block input", log_y=True
             ),
             "grad_inputs",
+        )
+    if grads:
+        st.markdown(
+            "**What these data show.** The gradient at the first block's input, as a multiple of the last "
+            f"block's: {inside_series.gradient_growth(grads)}. Far above 1 means the gradient grows towards the "
+            "input (it explodes rather than vanishes): set that beside the paper's 'healthy norms'."
         )
     _images_caption([r for _, r in grads])
 
@@ -272,7 +292,7 @@ shown, offer = checkpoints_to_show(frame.runs_dir)
 page_analyses = Analyses(frame.data_source, offer.shipped)
 inside_results = _computed(shown, "inside", page_analyses)
 responses_section(inside_results)
-residual_ratio_section(inside_results)
+branch_ratio_section(inside_results)
 evolution_section(shown)
 gradients_section(shown, page_analyses)
 lesions_section(shown, page_analyses)

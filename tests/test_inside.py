@@ -9,12 +9,7 @@ import torch.nn.functional as F
 
 from resexplorer.nets.config import ModelConfig
 from resexplorer.nets.models import build_model
-from resexplorer.nets.probes import (
-    gradient_norms,
-    inside_stats,
-    layer_response_stds,
-    residual_ratios,
-)
+from resexplorer.nets.probes import gradient_norms, inside_stats
 from resexplorer.runs.recipe import TrainConfig
 from resexplorer.science.landscape import (
     filter_normalised_direction,
@@ -56,7 +51,7 @@ def _randomise_bn(model, seed=1):
 def test_zero_init_resnet_ratios_are_zero_and_blocks_are_identities(shortcut):
     model = _model(ModelConfig("resnet", 20, shortcut, zero_init_residual=True))
     stats = inside_stats(model, torch.randn(16, 3, 32, 32), batch_size=5)
-    assert stats.residual_ratio == [0.0] * 9
+    assert stats.branch_ratio == [0.0] * 9
     checked = 0
     for block in model.blocks():
         planes = block.conv1.in_channels
@@ -67,19 +62,14 @@ def test_zero_init_resnet_ratios_are_zero_and_blocks_are_identities(shortcut):
     assert checked == (0 if shortcut == "C" else 7)
 
 
-def test_inside_stats_agree_with_the_one_batch_probes_across_chunks():
+def test_inside_stats_do_not_depend_on_the_chunking():
     model = _randomise_bn(_model("resnet-14"))
     images = torch.randn(20, 3, 32, 32)
-    stats = inside_stats(model, images, batch_size=7)  # chunks of 7, 7, 6
-    assert stats.response_std == pytest.approx(layer_response_stds(model, images), rel=1e-4)
-    assert stats.residual_ratio == pytest.approx(residual_ratios(model, images), rel=1e-4)
-    assert len(stats.layer_names) == 13 and stats.block_names[0] == "s1.b1" and stats.block_names[-1] == "s3.b2"
-
-
-def test_plain_ratios_are_defined_only_where_shapes_match():
-    stats = inside_stats(_model("plain-20"), torch.randn(4, 3, 32, 32))
-    undefined = [i for i, r in enumerate(stats.residual_ratio) if r is None]
-    assert undefined == [3, 6]  # the first block of stages 2 and 3 changes shape
+    chunked = inside_stats(model, images, batch_size=7)  # chunks of 7, 7, 6
+    whole = inside_stats(model, images, batch_size=20)
+    assert chunked.response_std == pytest.approx(whole.response_std, rel=1e-4)
+    assert chunked.branch_ratio == pytest.approx(whole.branch_ratio, rel=1e-4)
+    assert len(chunked.layer_names) == 13 and chunked.block_names[0] == "s1.b1" and chunked.block_names[-1] == "s3.b2"
 
 
 def test_gradient_norms_reach_every_layer_and_leave_the_model_alone():

@@ -329,7 +329,7 @@ def test_the_real_test_set_records_fit_the_grids():
 RESULT = {
     "response_std": [0.5, 2.0, 1.0],
     "layer_names": ["stem", "s1.b1.conv1", "s1.b1.conv2"],
-    "residual_ratio": [0.2, 0.4],
+    "branch_ratio": [0.2, 0.4],
     "block_names": ["s1.b1", "s2.b1"],
     "weight_grad_norm": [1.0, 2.0, 3.0],
     "input_grad_norm": [4.0, 5.0],
@@ -399,11 +399,11 @@ def test_checkpoints_and_recorded_probes_of_trained_runs(two_runs, tmp_path):
     assert [h.epochs for h in histories] == [[1, 2], [1, 2]]
     assert all(len(ratios) == 3 for h in histories for ratios in h.by_stage)  # three stages of one block each
     last = runs[1].metrics("epoch")[-1]["probes"]
-    assert histories[1].at(2) == last["residual_ratio"] and histories[1].at(5) is None
+    assert histories[1].at(2) == last["branch_ratio"] and histories[1].at(5) is None
     stages = inside_series.stage_lines(histories)
     assert [s.label for s in stages[:3]] == ["plain-8 stage 1", "plain-8 stage 2", "plain-8 stage 3"]
     assert [s.dash for s in stages[:3]] == ["solid", "dash", "dot"] and stages[5].y[-1] == last[
-        "residual_ratio_by_stage"
+        "branch_ratio_by_stage"
     ][2]
     assert inside_series.last_recorded_epoch(histories) == 2 and inside_series.last_recorded_epoch([]) == 1
     assert [s.label for s in inside_series.block_lines_at(histories, 1)] == ["plain-8, epoch 1", "resnet-8, epoch 1"]
@@ -413,8 +413,8 @@ def test_checkpoints_and_recorded_probes_of_trained_runs(two_runs, tmp_path):
 def test_the_probe_history_reads_each_epoch_record_and_skips_those_without_probes():
     def probes(epoch: int) -> dict:
         return {
-            "residual_ratio_by_stage": [epoch, 2 * epoch, 3 * epoch],
-            "residual_ratio": list(range(epoch, epoch + 6)),
+            "branch_ratio_by_stage": [epoch, 2 * epoch, 3 * epoch],
+            "branch_ratio": list(range(epoch, epoch + 6)),
         }
 
     records = [
@@ -437,6 +437,41 @@ def test_the_probe_history_reads_each_epoch_record_and_skips_those_without_probe
     quiet = SimpleNamespace(metrics=lambda kind: records[:1])
     silent = inside_series.probe_history(inside_series.Checkpoint(quiet, "resnet-8", "resnet-8", 1))
     assert silent.epochs == [] and inside_series.stage_lines([silent]) == []
+    assert not history.legacy
+
+
+def test_the_gradient_growth_says_first_against_last_block():
+    plain = inside_series.Checkpoint(None, "plain-56", "plain-56 @ initialisation", 0, "plain")
+    dead = inside_series.Checkpoint(None, "resnet-8", "resnet-8 @ end", 2)
+    results = [(plain, {"input_grad_norm": [8800.0, 40.0, 1.0]}), (dead, {"input_grad_norm": [1.0, 0.0]})]
+    assert inside_series.gradient_growth(results) == (
+        "plain-56 @ initialisation: 8,800.0×; resnet-8 @ end: no gradient at the last block"
+    )
+
+
+@pytest.mark.parametrize(
+    "model, kept",
+    [
+        ("resnet-14", [0, 1, 3, 5]),  # the first block of stages 2 and 3 changes the shape
+        ("plain-14", [0, 1, 3, 5]),  # (the old records had None there already)
+        ("resnet-14-B", [0, 1, 3, 5]),
+        ("resnet-14-C", []),  # projections everywhere: no block's shortcut is x
+    ],
+)
+def test_older_records_keep_only_the_blocks_where_both_measures_agree(model, kept):
+    """Runs recorded before the branch ratio kept ||F(x)|| / ||x||; that equals
+    ||F(x)|| / ||shortcut(x)|| where the shortcut is the identity, and only
+    those blocks are shown (the stage means are taken over them)."""
+    old = [0.1, 0.2, 0.5, 0.3, 0.6, 0.4]  # 6 blocks: two per stage
+    records = [{"epoch": 1, "probes": {"residual_ratio": old, "residual_ratio_by_stage": [9, 9, 9]}}]
+    run = SimpleNamespace(metrics=lambda kind: records)
+    history = inside_series.probe_history(inside_series.Checkpoint(run, model, model, 1))
+    assert history.legacy and history.epochs == [1]
+    assert history.at(1) == [v if i in kept else None for i, v in enumerate(old)]
+    means = [
+        sum(old[i] for i in kept if i // 2 == stage) / max(1, sum(i // 2 == stage for i in kept)) for stage in range(3)
+    ]
+    assert history.by_stage[0] == [m if any(i // 2 == s for i in kept) else None for s, m in enumerate(means)]
 
 
 def test_the_lines_read_real_analysis_results(two_runs):

@@ -141,7 +141,7 @@ def test_the_fig6_analyses_show_small_residual_responses():
         assert _mean(_inside(f"resnet-{depth}", END)["response_std"]) < _mean(
             _inside(f"plain-{depth}", END)["response_std"]
         )
-    assert _mean(_inside("resnet-56", END)["residual_ratio"]) < _mean(_inside("resnet-20", END)["residual_ratio"])
+    assert _mean(_inside("resnet-56", END)["branch_ratio"]) < _mean(_inside("resnet-20", END)["branch_ratio"])
 
 
 def test_the_shortcut_analyses_show_small_residual_responses():
@@ -156,7 +156,7 @@ def test_the_zero_init_control_starts_every_residual_branch_at_zero():
     """resnet-56-zero begins as a stack of identities (F(x) = 0 in every
     block, where resnet-56 starts near the size of its inputs) and learns
     non-zero residuals from there."""
-    start = _inside("resnet-56-zero", 0)["residual_ratio"]
+    start = _inside("resnet-56-zero", 0)["branch_ratio"]
     assert len(start) == 27 and all(r == 0 for r in start)
-    assert _mean(_inside("resnet-56", 0)["residual_ratio"]) > 0.5
-    assert all(r > 0 for r in _inside("resnet-56-zero", END)["residual_ratio"])
+    assert _mean(_inside("resnet-56", 0)["branch_ratio"]) > 0.5
+    assert all(r > 0 for r in _inside("resnet-56-zero", END)["branch_ratio"])

@@ -1,6 +1,15 @@
 """Looking inside a net with hooks: layer responses, residual branches and
 gradient norms.
 
+A residual branch is measured against what it is added to: the branch
+ratio ||F(x)|| / ||shortcut(x)||. Where the shortcut is the identity that is
+||F(x)|| / ||x||; at a block that changes the shape, the shortcut's output
+(subsampled and padded, or projected) has about half the norm of x, so
+dividing by ||x|| there would halve the ratio exactly where the branch is
+largest. A plain block has no shortcut; its analogue measures its change
+against the parameter-free option-A map, A(x) = x where the shape holds,
+subsampled and zero-padded where it changes: ||block(x) - A(x)|| / ||A(x)||.
+
 Plain functions over a model and a batch of (normalised) images, returning
 plain lists or small dataclasses. The training engine calls `epoch_probe` at
 every epoch end, so runs carry how these numbers evolve. Block deletion and
@@ -17,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import BasicBlock, CifarNet
+from .models import BasicBlock, CifarNet, PadShortcut
 
 
 def response_layers(model: CifarNet) -> list[tuple[str, nn.BatchNorm2d]]:
@@ -30,55 +39,6 @@ def response_layers(model: CifarNet) -> list[tuple[str, nn.BatchNorm2d]]:
     return layers
 
 
-@torch.no_grad()
-def layer_response_stds(model: CifarNet, images: torch.Tensor) -> list[float]:
-    """Std of each 3x3 layer's output over the batch (Fig. 7), in layer order."""
-    stds: list[float] = []
-    handles = [
-        bn.register_forward_hook(lambda m, i, out: stds.append(float(out.float().std())))
-        for _, bn in response_layers(model)
-    ]
-    try:
-        model(images)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return stds
-
-
-def _ratio(numerator: torch.Tensor, x: torch.Tensor) -> float:
-    """Mean over images of ||numerator|| / ||x||."""
-    num = numerator.float().flatten(1).norm(dim=1)  # [B]
-    den = x.float().flatten(1).norm(dim=1).clamp_min(1e-12)
-    return float((num / den).mean())
-
-
-@torch.no_grad()
-def residual_ratios(model: CifarNet, images: torch.Tensor) -> list[float | None]:
-    """Per block, in forward order: ||F(x)|| / ||x|| for a residual block
-    (F the branch before the addition, x the block's input). For a plain
-    block, the closest honest analogue ||block(x) - x|| / ||x||, defined only
-    where the block keeps the shape (None elsewhere)."""
-    ratios: list[float | None] = []
-
-    def hook(block: BasicBlock, inputs, output):
-        x = inputs[0]
-        if block.has_shortcut:
-            ratios.append(_ratio(block.residual(x), x))
-        elif output.shape == x.shape:
-            ratios.append(_ratio(output - x, x))
-        else:
-            ratios.append(None)
-
-    handles = [block.register_forward_hook(hook) for block in model.blocks()]
-    try:
-        model(images)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return ratios
-
-
 def block_names(model: CifarNet) -> list[str]:
     """'s1.b1' .. 's3.bn': stage and block, 1-based, in forward order."""
     n = model.config.blocks_per_stage
@@ -87,12 +47,12 @@ def block_names(model: CifarNet) -> list[str]:
 
 @dataclass
 class InsideStats:
-    """One pass over a set of images: Fig. 7 and the residual ratios."""
+    """One pass over a set of images: Fig. 7 and the branch ratios."""
 
     layer_names: list[str]
     response_std: list[float]  # per 3x3 layer, forward order
     block_names: list[str]
-    residual_ratio: list[float | None]  # per block; None where undefined
+    branch_ratio: list[float]  # per block, forward order (module docstring)
     n_images: int
 
     def to_dict(self) -> dict:
@@ -101,19 +61,20 @@ class InsideStats:
 
 @torch.inference_mode()
 def inside_stats(model: CifarNet, images: torch.Tensor, batch_size: int = 128) -> InsideStats:
-    """Response std per 3x3 layer and ||F(x)||/||x|| per block over many
+    """Response std per 3x3 layer and the branch ratio per block over many
     images, in one forward pass per chunk. Stds pool every element of every
     image (sums and sums of squares per chunk, in float64); ratios average
-    per-image ratios. The branch output F(x) is read from bn2's output, so
-    nothing is computed twice."""
+    per-image ratios. F(x) is read from bn2's output and shortcut(x) from
+    the shortcut's, so nothing is computed twice."""
     layers = response_layers(model)
     blocks = model.blocks()
     sums = torch.zeros(len(layers), dtype=torch.float64)
     squares = torch.zeros(len(layers), dtype=torch.float64)
     elements = [0] * len(layers)
     ratio_sums = [0.0] * len(blocks)
-    defined = [True] * len(blocks)
     branch_out: dict[int, torch.Tensor] = {}
+    shortcut_out: dict[int, torch.Tensor] = {}
+    option_a = {i: PadShortcut(b.conv2.out_channels) for i, b in enumerate(blocks) if not b.has_shortcut}
 
     def response_hook(index: int):
         def hook(module, inputs, out):
@@ -124,9 +85,9 @@ def inside_stats(model: CifarNet, images: torch.Tensor, batch_size: int = 128) -
 
         return hook
 
-    def branch_hook(index: int):
+    def keep(store: dict, index: int):
         def hook(module, inputs, out):
-            branch_out[index] = out
+            store[index] = out
 
         return hook
 
@@ -134,18 +95,17 @@ def inside_stats(model: CifarNet, images: torch.Tensor, batch_size: int = 128) -
         def hook(block: BasicBlock, inputs, output):
             x = inputs[0]
             if block.has_shortcut:
-                ratio = _per_image_ratio(branch_out.pop(index), x)
-            elif output.shape == x.shape:
-                ratio = _per_image_ratio(output - x, x)
+                ratio = _per_image_ratio(branch_out.pop(index), shortcut_out.pop(index))
             else:
-                defined[index] = False
-                return
+                a = x if output.shape == x.shape else option_a[index](x)
+                ratio = _per_image_ratio(output - a, a)
             ratio_sums[index] += float(ratio.sum())
 
         return hook
 
     handles = [bn.register_forward_hook(response_hook(i)) for i, (_, bn) in enumerate(layers)]
-    handles += [b.bn2.register_forward_hook(branch_hook(i)) for i, b in enumerate(blocks)]
+    handles += [b.bn2.register_forward_hook(keep(branch_out, i)) for i, b in enumerate(blocks)]
+    handles += [b.shortcut.register_forward_hook(keep(shortcut_out, i)) for i, b in enumerate(blocks) if b.has_shortcut]
     handles += [b.register_forward_hook(block_hook(i)) for i, b in enumerate(blocks)]
     try:
         for start in range(0, len(images), batch_size):
@@ -160,15 +120,15 @@ def inside_stats(model: CifarNet, images: torch.Tensor, batch_size: int = 128) -
         layer_names=[name for name, _ in layers],
         response_std=[float(v) for v in variances.clamp_min(0).sqrt()],
         block_names=block_names(model),
-        residual_ratio=[ratio_sums[i] / n if defined[i] else None for i in range(len(blocks))],
+        branch_ratio=[total / n for total in ratio_sums],
         n_images=n,
     )
 
 
-def _per_image_ratio(numerator: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def _per_image_ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
     # vector_norm over dims, not flatten(1): no copy of channels_last tensors
     num = torch.linalg.vector_norm(numerator.float(), dim=(1, 2, 3))  # [B]
-    return num / torch.linalg.vector_norm(x.float(), dim=(1, 2, 3)).clamp_min(1e-12)
+    return num / torch.linalg.vector_norm(denominator.float(), dim=(1, 2, 3)).clamp_min(1e-12)
 
 
 @dataclass
@@ -231,14 +191,16 @@ def stage_means(values: list[float | None], blocks_per_stage: int) -> list[float
 
 def epoch_probe(images: torch.Tensor) -> Callable[[nn.Module, int], dict]:
     """A training probe over a fixed batch of normalised images: response
-    stds, residual ratios per block and per stage, at every epoch end."""
+    stds, branch ratios per block and per stage, at every epoch end. (Runs
+    recorded before the branch ratio kept "residual_ratio": ||F(x)|| / ||x||
+    at every block; services/inside_series.py reads those too.)"""
 
     def probe(model: nn.Module, epoch: int) -> dict:
         stats = inside_stats(model, images.to(next(model.parameters()).device))
         return {
             "response_std": stats.response_std,
-            "residual_ratio": stats.residual_ratio,
-            "residual_ratio_by_stage": stage_means(stats.residual_ratio, model.config.blocks_per_stage),
+            "branch_ratio": stats.branch_ratio,
+            "branch_ratio_by_stage": stage_means(stats.branch_ratio, model.config.blocks_per_stage),
         }
 
     return probe

@@ -38,7 +38,9 @@ Progress = Callable[[float, str], None]
 
 # What each analysis needs: which split's images, and its default settings.
 KINDS: dict[str, dict] = {
-    "inside": {"split": "test", "n": 1000},  # Fig. 7 + residual ratios
+    # Fig. 7 + branch ratios; "ratio" names the measure, so results of the
+    # older ||F(x)|| / ||x|| (cached without it) are not read as this one
+    "inside": {"split": "test", "n": 1000, "ratio": "to shortcut"},
     "gradients": {"split": "train", "n": 128},  # one training batch
     "lesion_single": {"split": "test", "n": 1000},
     "lesion_random": {"split": "test", "n": 1000, "max_k": 10, "draws": 3},

@@ -2,7 +2,7 @@
 they are drawn from. They are read from two record layouts known here, not
 in the page: the analysis results of services/analysis.py (probes.py,
 lesion.py, landscape.py) and the probes every run records at each epoch
-end in its metrics (residual ratios per block and per stage)."""
+end in its metrics (branch ratios per block and per stage)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..nets.config import ModelConfig
+from ..nets.probes import stage_means
 from . import analysis
 from .figures import Series
 
@@ -67,7 +69,7 @@ def response_lines(results: Sequence[Result], ranked: bool = False) -> list[Seri
 def ratio_lines(results: Sequence[Result]) -> list[Series]:
     """‖F(x)‖ / ‖x‖ of each block, input to output."""
     return [
-        Series(c.label, c.model, _numbered(r["residual_ratio"]), r["residual_ratio"], hover=r["block_names"])
+        Series(c.label, c.model, _numbered(r["branch_ratio"]), r["branch_ratio"], hover=r["block_names"])
         for c, r in results
     ]
 
@@ -82,6 +84,18 @@ def gradient_lines(results: Sequence[Result], at_inputs: bool = False) -> list[S
     every block's input (at_inputs)."""
     values, names = ("input_grad_norm", "block_names") if at_inputs else ("weight_grad_norm", "layer_names")
     return [Series(c.label, c.model, _numbered(r[values]), r[values], hover=r[names]) for c, r in results]
+
+
+def gradient_growth(results: Sequence[Result]) -> str:
+    """What the data show of each checkpoint's input gradients: how many
+    times larger at the first block's input than at the last's ("plain-56
+    @ initialisation: 8,800x"); above 1 the gradient grows towards the
+    input, it does not vanish."""
+    parts = []
+    for c, r in results:
+        first, last = r["input_grad_norm"][0], r["input_grad_norm"][-1]
+        parts.append(f"{c.label}: {first / last:,.1f}×" if last > 0 else f"{c.label}: no gradient at the last block")
+    return "; ".join(parts)
 
 
 def lesion_single_lines(results: Sequence[Result]) -> list[Series]:
@@ -127,28 +141,53 @@ def images_seen(results: Sequence[dict]) -> str:
 
 @dataclass
 class ProbeHistory:
-    """One run's residual ratios over training, from its epoch records."""
+    """One run's branch ratios over training, from its epoch records."""
 
     model: str
     epochs: list[int] = field(default_factory=list)
-    by_stage: list[list[float]] = field(default_factory=list)  # per epoch: each stage's mean ratio
-    by_block: list[list[float]] = field(default_factory=list)  # per epoch: each block's ratio
+    by_stage: list[list[float | None]] = field(default_factory=list)  # per epoch: each stage's mean ratio
+    by_block: list[list[float | None]] = field(default_factory=list)  # per epoch: each block's ratio
+    # recorded before the branch ratio: only the blocks whose shortcut is the
+    # identity are known (probe_history)
+    legacy: bool = False
 
-    def at(self, epoch: int) -> list[float] | None:
+    def at(self, epoch: int) -> list[float | None] | None:
         """Each block's ratio at an epoch end; None where none was recorded."""
         return self.by_block[self.epochs.index(epoch)] if epoch in self.epochs else None
 
 
+def identity_blocks(model: str) -> list[bool]:
+    """Per block: whether its shortcut (option A's map, for a plain net) is
+    the identity, so that ||shortcut(x)|| = ||x||. Not at the first block of
+    stages 2 and 3, which change the shape; nowhere with option C."""
+    config = ModelConfig.from_name(model)
+    n = config.blocks_per_stage
+    projections = config.arch == "resnet" and config.shortcut == "C"
+    return [not projections and (i < n or i % n != 0) for i in range(3 * n)]
+
+
 def probe_history(checkpoint: Checkpoint) -> ProbeHistory:
     """The run's recorded probes (epochs without them, as in runs from
-    before probes were recorded, are left out)."""
+    before probes were recorded, are left out). Runs recorded before the
+    branch ratio kept ||F(x)|| / ||x||, which equals it wherever the shortcut
+    is the identity: those blocks are kept, the others read None, and the
+    stage means are taken over the kept blocks."""
     history = ProbeHistory(checkpoint.model)
+    identity = None
     for record in checkpoint.run.metrics("epoch"):
         probes = record.get("probes", {})
-        if probes.get("residual_ratio_by_stage"):
-            history.epochs.append(record["epoch"])
-            history.by_stage.append(probes["residual_ratio_by_stage"])
-            history.by_block.append(probes["residual_ratio"])
+        if probes.get("branch_ratio_by_stage"):
+            blocks, stages = probes["branch_ratio"], probes["branch_ratio_by_stage"]
+        elif probes.get("residual_ratio"):
+            identity = identity or identity_blocks(checkpoint.model)
+            blocks = [v if same else None for v, same in zip(probes["residual_ratio"], identity)]
+            stages = stage_means(blocks, len(blocks) // 3)
+            history.legacy = True
+        else:
+            continue
+        history.epochs.append(record["epoch"])
+        history.by_stage.append(stages)
+        history.by_block.append(blocks)
     return history
 
 

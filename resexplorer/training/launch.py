@@ -24,7 +24,7 @@ PROBE_IMAGES = 500  # test images the per-epoch probes look at
 
 
 def default_probes(data: Dataset) -> list[Probe]:
-    """Fig. 7 responses and residual ratios on a fixed, class-balanced set of
+    """Fig. 7 responses and branch ratios on a fixed, class-balanced set of
     test images, recorded at every epoch end."""
     indices = stratified_subset(data.test.labels, PROBE_IMAGES, seed=0)
     images = Normalizer(data.mean, data.std)(data.test.images[indices])
