@@ -14,7 +14,7 @@ from resexplorer.services.claims import claims_of_runs
 from resexplorer.services.curves import curve_from_run
 from resexplorer.services.figures import chart_config, error_curves
 from resexplorer.services.paper import CITATION
-from resexplorer.services.reference import reference_runs
+from resexplorer.services.reference import recipe_note, reference_runs
 from resexplorer.services.run_table import group_progress
 from ui.page_state import SHORTCUT_LABELS, session_defaults
 from ui.sidebar import PAGES, page_frame
@@ -34,12 +34,12 @@ def _chart_runs(runs_dir: str):
     """Shipped reference runs of Fig. 6, else the latest runs of the runs folder."""
     shipped = reference_runs("fig6")
     if shipped:
-        return [curve_from_run(r) for r in shipped], "the shipped reference runs (CIFAR-10, JPEG copy)"
+        return [curve_from_run(r) for r in shipped], f"the shipped reference runs. {recipe_note(shipped)}"
     try:
         latest = RunStore(runs_dir).list()[-4:]
     except ResExplorerError:
         latest = []
-    return [curve_from_run(r) for r in latest], f"your latest runs in {runs_dir}"
+    return [curve_from_run(r) for r in latest], f"your latest runs in {runs_dir}."
 
 
 @st.cache_data(show_spinner=False, ttl=60)
@@ -57,7 +57,7 @@ def _shipped_group(shipped_dir: str, group: str):
     """The group's curves, and the epochs its runs have reached of how many
     (a group still being built ships part-trained between sittings)."""
     runs = reference_runs(group)
-    return [curve_from_run(r) for r in runs], *group_progress(runs)
+    return [curve_from_run(r) for r in runs], recipe_note(runs), *group_progress(runs)
 
 
 def _show_findings(group: str) -> None:
@@ -94,14 +94,15 @@ def degradation_section(runs_dir: str) -> None:
     shown = [c for c in curves if c.arch in SHORTCUT_ARCHS[shortcuts]]
     st.plotly_chart(error_curves(shown), width="stretch", key="home_chart", config=chart_config("degradation"))
     st.caption(
-        f"Training error (thin, dashed) and test error (bold) of {source}; hover for values, click a model in "
-        f"the legend to hide it. The paper's Figure 6 draws the same curves over 64k iterations. Source: {CITATION}."
+        "Training error (thin, dashed) and test error (bold); hover for values, click a model in the legend to "
+        f"hide it. The paper's Figure 6 draws these curves for its own runs. Drawn here: {source} "
+        f"Source: {CITATION}."
     )
     _show_findings("fig6")
 
 
 def shortcut_options_section() -> None:
-    option_curves, reached, planned = _shipped_group(str(reference.REFERENCE_RUNS_DIR), "shortcuts")
+    option_curves, note, reached, planned = _shipped_group(str(reference.REFERENCE_RUNS_DIR), "shortcuts")
     if not option_curves:
         return
     st.subheader("Does the kind of shortcut matter? Options A, B and C")
@@ -114,7 +115,7 @@ def shortcut_options_section() -> None:
         "A adds the input unchanged and pads zeros where the shape changes (no parameters), B projects with a "
         "1×1 convolution only there, C projects on every shortcut. On ImageNet (Table 3) they differ little: "
         "34-layer plain 28.54%, A 25.03%, B 24.52%, C 24.19% top-1 error; projections are not what fixes "
-        f"degradation.{unfinished}"
+        f"degradation. {note}{unfinished}"
     )
     _show_findings("shortcuts")
 

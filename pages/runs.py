@@ -6,7 +6,7 @@ from resexplorer.errors import ResExplorerError
 from resexplorer.runs.store import RunStore
 from resexplorer.services.curves import curve_from_run, curves_csv
 from resexplorer.services.figures import chart_config, error_curves
-from resexplorer.services.reference import REFERENCE_RUNS_DIR
+from resexplorer.services.reference import REFERENCE_RUNS_DIR, recipe_note
 from resexplorer.services.run_table import curve_label, resumable, row_labels, run_rows
 from resexplorer.training.jobs import JobBusy, JobManager
 from ui.page_state import session_defaults
@@ -42,12 +42,15 @@ def chosen_runs(rows: list[dict], everything: dict) -> list:
     return [everything[run_id] for run_id in chosen]
 
 
-def plot_section(runs: list) -> None:
+def plot_section(runs: list, shipped: set[str]) -> None:
     if not runs:
         return
     x_axis = st.radio("x axis", ["epoch", "iteration"], horizontal=True, key="runs_x_axis")
     fig = error_curves([curve_from_run(r, label=curve_label(r)) for r in runs], x_axis=x_axis)
     st.plotly_chart(fig, width="stretch", key="runs_chart", config=chart_config("runs_chart"))
+    references = [r for r in runs if r.run_id in shipped]
+    if references:
+        st.caption(recipe_note(references))
     st.download_button(
         "Metrics of these runs (CSV)", curves_csv(runs), file_name="runs-metrics.csv", mime="text/csv", key="runs_csv"
     )
@@ -103,5 +106,5 @@ st.title("Runs")
 on_offer, shipped_ids = runs_on_offer(frame.runs_dir)
 table_rows = run_table(on_offer, shipped_ids)
 plotted = chosen_runs(table_rows, on_offer)
-plot_section(plotted)
+plot_section(plotted, shipped_ids)
 manage_section(plotted, shipped_ids, frame.runs_dir, frame.data_source)

@@ -26,7 +26,7 @@ from resexplorer.services.planning import (
     format_duration,
     measure_layer_rate,
 )
-from resexplorer.services.reference import reference_runs
+from resexplorer.services.reference import recipe_note, reference_runs
 from resexplorer.system import resolve_device
 from resexplorer.training.failures import Failure
 from resexplorer.training.jobs import JobBusy, JobManager
@@ -63,6 +63,12 @@ def _image_counts(source: str):
 @st.cache_data(show_spinner=False, ttl=60)
 def _reference_curves():
     return [curve_from_run(r) for r in reference_runs()]
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def _recipe_note(models: tuple[str, ...]) -> str:
+    """What the faded reference runs of these models are."""
+    return recipe_note([r for r in reference_runs() if r.config()["model_name"] in models])
 
 
 # --- the models, as rows ---------------------------------------------------------------------
@@ -316,6 +322,7 @@ def live_view(manager: JobManager, models: list[str], options: dict) -> None:
             )
             if faded:
                 _draw([], faded, options)
+                st.caption(_recipe_note(tuple(c.model for c in faded)))
             return
         status = job.status()
         _job_status(status)
@@ -327,10 +334,13 @@ def live_view(manager: JobManager, models: list[str], options: dict) -> None:
         if curves or faded:
             _draw(curves, faded, options)
             underneath = (
-                f" over the shipped reference runs of {', '.join(c.model for c in faded)} (faded)" if faded else ""
+                f" over the shipped reference runs of {', '.join(c.model for c in faded)} (faded). "
+                + _recipe_note(tuple(c.model for c in faded))
+                if faded
+                else "."
             )
             st.caption(
-                f"Curves from this job's runs{underneath}. The camera icon above the chart saves it as a PNG. "
+                f"Curves from this job's runs{underneath} The camera icon above the chart saves it as a PNG. "
                 f"Paper: {CITATION}."
             )
         if not curves:

@@ -14,6 +14,7 @@ from helpers import ROOT, app, curves, figures, make_image_folder, wait_for_job
 
 from resexplorer.runs.store import RunStore
 from resexplorer.services.claims import FIG6_MODELS
+from resexplorer.services.reference import recipe_note, reference_runs
 from resexplorer.training.jobs import JobManager
 
 PAGES = ["pages/train.py", "pages/inside.py", "pages/attributions.py", "pages/tta.py", "pages/runs.py"]
@@ -348,3 +349,20 @@ def test_a_failed_job_shows_its_message_and_what_to_do(empty_runs, failure, advi
     at = app("pages/train.py")
     assert [e.value for e in at.error] == [f"The job failed: {failure['message']}"]
     assert any(i.value.startswith(advice) for i in at.info), [i.value for i in at.info]
+
+
+def test_wherever_the_reference_runs_are_drawn_their_recipe_is_said(empty_runs):
+    """Their errors are not comparable with the paper's (short schedule, one
+    seed, JPEG copy): Home, the Train page's faded curves and the Runs page
+    say so under the chart."""
+    note = recipe_note(reference_runs("fig6"))
+    home = app()
+    assert sum(note in c.value for c in home.caption) == 1
+    assert not any("the same curves" in c.value for c in home.caption)
+    assert any(recipe_note(reference_runs("shortcuts")) in c.value for c in home.caption)
+    train = app("pages/train.py")  # the Quick demo: plain-20 and resnet-20, theirs faded underneath
+    pair = [r for r in reference_runs("fig6") if r.config()["model_name"] in ("plain-20", "resnet-20")]
+    assert any(recipe_note(pair) in c.value for c in train.caption)
+    runs = app("pages/runs.py")
+    runs.multiselect(key="chosen_runs").set_value([r.run_id for r in reference_runs("fig6")]).run()
+    assert any(note in c.value for c in runs.caption)

@@ -22,6 +22,7 @@ from resexplorer.services.reference import (
     REFERENCE_GROUPS,
     REFERENCE_RECIPE,
     REFERENCE_RUNS_DIR,
+    recipe_note,
     reference_runs,
 )
 
@@ -160,3 +161,12 @@ def test_the_zero_init_control_starts_every_residual_branch_at_zero():
     assert len(start) == 27 and all(r == 0 for r in start)
     assert _mean(_inside("resnet-56", 0)["branch_ratio"]) > 0.5
     assert all(r > 0 for r in _inside("resnet-56-zero", END)["branch_ratio"])
+
+
+def test_the_recipe_note_says_what_the_reference_runs_are():
+    note = recipe_note(reference_runs("fig6"))
+    for words in ("30 epochs", "11,730 iterations", "64,000", "1-epoch warm-up", "one seed", "JPEG copy"):
+        assert words in note, words
+    finals = [r.summary()["final_test_error"] for r in reference_runs("fig6")]
+    assert f"{100 * min(finals):.1f}–{100 * max(finals):.1f}%" in note  # theirs
+    assert "7.0–13.5%" in note  # the paper's, for the same four models (Table 6; Fig. 6 read off for plain nets)

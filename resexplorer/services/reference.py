@@ -8,11 +8,15 @@ claims checked on the shipped runs are derived from the groups here.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..nets.config import ModelConfig
 from ..runs.recipe import TrainConfig
 from ..runs.store import Run, RunStore
+from .paper import PAPER_ITERATIONS, paper_test_error
 
 # Where the shipped reference runs live, in the run format.
 REFERENCE_RUNS_DIR = Path(__file__).resolve().parents[2] / "assets" / "runs"
@@ -80,3 +84,30 @@ def reference_runs(group: str | None = None) -> list[Run]:
         return order.index(name) if name in order else len(order)
 
     return sorted(runs, key=position)
+
+
+def _percent_range(values: Sequence[float]) -> str:
+    return f"{min(values):.1f}–{max(values):.1f}%"
+
+
+def recipe_note(runs: Sequence[Run]) -> str:
+    """What reference runs are, said wherever they are drawn: a short
+    schedule, one seed, a JPEG copy of CIFAR-10, so their errors do not
+    compare with the paper's, only their order does."""
+    recipe = REFERENCE_RECIPE
+    n_train = runs[0].config()["data"]["n_train"] if runs else 50_000
+    iterations = recipe.epochs * math.ceil(n_train / recipe.batch_size)
+    warm_up = f" after a {recipe.warmup_epochs:g}-epoch warm-up" if recipe.warmup_epochs else ""
+    note = (
+        f"The reference runs trained {recipe.epochs} epochs ({iterations:,} iterations; the paper trained "
+        f"{PAPER_ITERATIONS:,}) with a {recipe.schedule} schedule{warm_up}, one seed, on a JPEG copy of CIFAR-10"
+    )
+    ours = [100 * e for e in (r.summary()["final_test_error"] for r in runs) if e is not None]
+    configs = [ModelConfig.from_name(r.config()["model_name"]) for r in runs]
+    theirs = [found[0] for found in (paper_test_error(c.arch, c.depth) for c in configs) if found]
+    if ours and theirs:
+        return (
+            f"{note}: their final test errors ({_percent_range(ours)}) do not compare with the paper's for these "
+            f"models ({_percent_range(theirs)}); only their order does."
+        )
+    return f"{note}: their errors do not compare with the paper's; only their order does."
