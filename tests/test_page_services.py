@@ -259,9 +259,9 @@ def test_the_answer_table_and_bars_read_every_strategy_and_merge():
     assert rows[0]["cost"].startswith("1 pass, ≈") and rows[4]["cost"].startswith("10 passes, ≈")
     top = int(answers["none"]["mean logits"].predictions[0])
     assert rows[0]["mean logits"] == f"{top} {100 * answers['none']['mean logits'].probabilities[0, top]:.0f}%"
-    bars = tta_report.merged_probabilities(answers, "geometric mean")
+    bars = tta_report.merged_probabilities(answers, "max-confidence")
     assert list(bars) == list(STRATEGIES) and sum(bars["10-crop"]) == pytest.approx(1.0, abs=1e-5)
-    assert bars["flip"] == answers["flip"]["geometric mean"].probabilities[0].tolist()
+    assert bars["flip"] == answers["flip"]["max-confidence"].probabilities[0].tolist()
 
 
 def test_accuracy_over_images_with_a_known_class():

@@ -27,9 +27,10 @@ Views for 32x32 inputs, exactly:
   bilinear with antialiasing (torchvision's resize).
 
 Merges of the views' logits, weights as above (equal unless stated):
-- mean of logits, then softmax;
+- mean of logits, then softmax; this is also the geometric mean of the
+  probabilities, renormalised (a view's log-probabilities are its logits
+  less one constant, which the softmax removes), so that is not listed twice;
 - mean of probabilities;
-- geometric mean of probabilities (mean of log-probabilities, renormalised);
 - max-confidence: the single view whose top probability is highest (a
   popular misreading of TTA, shown for comparison);
 - majority vote: each view votes for its top class with its weight; the
@@ -171,10 +172,6 @@ def merge_mean_probs(logits: torch.Tensor, weights: Sequence[float]) -> torch.Te
     return (F.softmax(logits, dim=2) * _weights(weights, logits)).sum(1)
 
 
-def merge_geometric(logits: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
-    return F.softmax((F.log_softmax(logits, dim=2) * _weights(weights, logits)).sum(1), dim=1)
-
-
 def merge_max_confidence(logits: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
     probs = F.softmax(logits, dim=2)  # [B, V, C]
     best = probs.max(2).values.argmax(1)  # [B]: the most confident view
@@ -191,7 +188,6 @@ def merge_vote(logits: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
 MERGES: dict[str, Callable[[torch.Tensor, Sequence[float]], torch.Tensor]] = {
     "mean logits": merge_mean_logits,
     "mean probs": merge_mean_probs,
-    "geometric mean": merge_geometric,
     "max-confidence": merge_max_confidence,
     "majority vote": merge_vote,
 }
