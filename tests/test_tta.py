@@ -11,6 +11,8 @@ from resexplorer.nets.models import build_model
 from resexplorer.science.tta import (
     MERGES,
     STRATEGIES,
+    Strategy,
+    View,
     predict,
     view_images,
     view_logits,
@@ -120,11 +122,11 @@ def test_merges_agree_with_hand_computations():
         "majority vote": np.array([0.5, 0.5, 0.0]),
     }
     for name, merge in MERGES.items():
-        assert merge(logits, w)[0].numpy() == pytest.approx(expected[name], abs=1e-5), name
+        assert merge(logits, w).probabilities[0].numpy() == pytest.approx(expected[name], abs=1e-5), name
     geometric = p[0] ** 0.5 * p[1] ** 0.25 * p[2] ** 0.25  # of the probabilities, renormalised: the mean of logits
     assert expected["mean logits"] == pytest.approx(geometric / geometric.sum(), abs=1e-7)
     # the vote's tie goes to the class with the higher mean probability
-    assert int(MERGES["majority vote"](logits, w).argmax()) == int(np.argmax(expected["mean probs"]))
+    assert int(MERGES["majority vote"](logits, w).predictions[0]) == int(np.argmax(expected["mean probs"]))
 
 
 def test_all_views_of_a_chunk_run_as_one_batch():
@@ -196,8 +198,84 @@ def test_one_merge_per_distinct_result():
     mean of probabilities is the mean of logits, renormalised)."""
     logits = torch.from_numpy(np.random.default_rng(3).normal(0, 3, (64, 6, 10)).astype(np.float32))
     weights = [v.weight for v in STRATEGIES["flip+translate"].views]
-    merged = {name: merge(logits, weights).numpy() for name, merge in MERGES.items()}
+    merged = {name: merge(logits, weights).probabilities.numpy() for name, merge in MERGES.items()}
     for a in merged:
         for b in merged:
             if a < b:
                 assert not np.allclose(merged[a], merged[b], atol=1e-4), (a, b)
+
+
+def _predict_table(table: np.ndarray, weights, merge="majority vote"):
+    """predict() on a model that answers view v of image i with table[i, v]:
+    each view writes its number into a marker pixel the model reads."""
+    n, count, classes = table.shape
+    rows = torch.from_numpy(table.reshape(n * count, classes))
+
+    class Lookup(nn.Module):
+        def forward(self, x):
+            return rows[x[:, 0, 0, 0].long()]
+
+    def marked(v):
+        def view(x):
+            out = x.clone()
+            out[:, 0, 0, 0] = x[:, 0, 0, 0] * count + v
+            return out
+
+        return view
+
+    strategy = Strategy("table", tuple(View(f"view {v}", marked(v), w) for v, w in enumerate(weights)), "")
+    images = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1).expand(n, 3, 1, 1).contiguous()
+    return predict(Lookup(), images, strategy, merge)
+
+
+def _mean_probabilities(table: np.ndarray, weights) -> np.ndarray:
+    """float64 weighted mean of the views' softmax: the reference tie-break."""
+    p = np.exp(table - table.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    w = np.asarray(weights, dtype=np.float64)
+    return (p * (w / w.sum())[None, :, None]).sum(1)
+
+
+def test_majority_vote_breaks_constructed_ties_by_the_tied_classes_mean_probability():
+    # Two views, one vote each: class 1 has the higher mean probability by 0.01 (row 0), class 0 by 0.01
+    # (row 1); 1e-6 of that difference is below float32's step at a share of 0.5.
+    two = np.full((2, 2, 5), -20.0, dtype=np.float32)
+    two[0, :, :2] = [[0.0, 1.0], [0.95, 0.0]]
+    two[1, :, :2] = [[0.0, 0.95], [1.0, 0.0]]
+    # Airbench's six weights (1/4, 1/4, 1/8 x 4), a quarter for each of classes 0 to 3; class 3 has the
+    # highest mean probability, by 0.006 over class 0.
+    six = np.full((1, 6, 5), -20.0, dtype=np.float32)
+    six[0, :, :4] = -2.0
+    six[0, 0, :4] = [1.0, -2.0, -2.0, 0.9]
+    six[0, 1, 1] = 1.0
+    six[0, 2:4, 2] = 1.0
+    six[0, 4:6, :4] = [0.9, -2.0, -2.0, 1.05]
+    # Four equal views, two for class 0 and two for class 1; class 2, with no vote, has the highest mean
+    # probability: the tie is between 0 and 1 only.
+    four = np.full((1, 4, 5), -20.0, dtype=np.float32)
+    four[0, :, :3] = [[1.0, 0.0, 0.9], [1.0, 0.0, 0.9], [0.0, 1.05, 0.9], [0.0, 1.05, 0.9]]
+    cases = [
+        (two, [0.5, 0.5], [1, 0], 2),
+        (six, [0.25, 0.25, 0.125, 0.125, 0.125, 0.125], [3], 4),
+        (four, [1.0] * 4, [1], 2),
+    ]
+    for table, weights, winners, tied in cases:
+        result = _predict_table(table, weights)
+        assert result.predictions.tolist() == winners, (weights, _mean_probabilities(table, weights))
+        shares = np.sort(result.probabilities, 1)[:, ::-1]
+        assert (shares[:, :tied] == 1 / tied).all()  # the vote shares themselves, exactly tied
+
+
+def test_majority_vote_ties_on_random_logits_go_to_the_higher_mean_probability():
+    table = np.random.default_rng(5).normal(0, 1, (4000, 2, 10)).astype(np.float32)
+    result = _predict_table(table, [0.5, 0.5])
+    votes = table.argmax(2)
+    mean = _mean_probabilities(table, [0.5, 0.5])
+    tie = votes[:, 0] != votes[:, 1]
+    rows = np.arange(len(table))
+    second = mean[rows, votes[:, 1]] > mean[rows, votes[:, 0]]
+    expected = np.where(tie & second, votes[:, 1], votes[:, 0])
+    assert tie.sum() > 1000
+    wrong = (result.predictions != expected)[tie]
+    assert wrong.sum() == 0, f"{wrong.sum()} of {tie.sum()} ties broken wrongly"
+    assert (result.predictions == expected)[~tie].all()

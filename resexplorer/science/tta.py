@@ -34,15 +34,18 @@ Merges of the views' logits, weights as above (equal unless stated):
 - max-confidence: the single view whose top probability is highest (a
   popular misreading of TTA, shown for comparison);
 - majority vote: each view votes for its top class with its weight; the
-  result's "probabilities" are the vote shares (ties go to the class with
-  the higher mean probability).
+  result's "probabilities" are the vote shares, counted exactly, and a tie
+  goes to the tied class with the highest mean probability.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -159,33 +162,65 @@ STRATEGIES: dict[str, Strategy] = {
 # --- merges --------------------------------------------------------------------------
 
 
+class Merged(NamedTuple):
+    """A merge's answer for a batch: class probabilities [B, C] and the
+    predicted class [B] (the top probability, except where a vote is tied)."""
+
+    probabilities: torch.Tensor
+    predictions: torch.Tensor
+
+
+def _answer(probabilities: torch.Tensor) -> Merged:
+    return Merged(probabilities, probabilities.argmax(1))
+
+
 def _weights(weights: Sequence[float], like: torch.Tensor) -> torch.Tensor:
     w = torch.as_tensor(weights, dtype=like.dtype, device=like.device)
     return (w / w.sum()).view(1, -1, 1)  # [1, V, 1]
 
 
-def merge_mean_logits(logits: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
-    return F.softmax((logits * _weights(weights, logits)).sum(1), dim=1)
+def merge_mean_logits(logits: torch.Tensor, weights: Sequence[float]) -> Merged:
+    return _answer(F.softmax((logits * _weights(weights, logits)).sum(1), dim=1))
 
 
-def merge_mean_probs(logits: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
-    return (F.softmax(logits, dim=2) * _weights(weights, logits)).sum(1)
+def merge_mean_probs(logits: torch.Tensor, weights: Sequence[float]) -> Merged:
+    return _answer((F.softmax(logits, dim=2) * _weights(weights, logits)).sum(1))
 
 
-def merge_max_confidence(logits: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
+def merge_max_confidence(logits: torch.Tensor, weights: Sequence[float]) -> Merged:
     probs = F.softmax(logits, dim=2)  # [B, V, C]
     best = probs.max(2).values.argmax(1)  # [B]: the most confident view
-    return probs[torch.arange(len(probs)), best]
+    return _answer(probs[torch.arange(len(probs)), best])
 
 
-def merge_vote(logits: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
-    votes = F.one_hot(logits.argmax(2), logits.shape[2]).to(logits.dtype)  # [B, V, C]
-    shares = (votes * _weights(weights, logits)).sum(1)
-    tie_break = 1e-6 * merge_mean_probs(logits, weights)  # below any share difference
-    return shares + tie_break - tie_break.sum(1, keepdim=True) * shares  # still sums to 1
+def vote_units(weights: Sequence[float]) -> list[int]:
+    """The views' weights as whole numbers in the same ratios, exactly, so
+    that vote counts compare exactly: a float is a fraction whose
+    denominator is a power of two, so a common denominator always exists
+    (the strategies' weights, quarters and eighths, become 2 and 1)."""
+    fractions = [Fraction(w) for w in weights]
+    common = math.lcm(*(f.denominator for f in fractions))
+    units = [int(f * common) for f in fractions]
+    divisor = math.gcd(*units)
+    units = [u // divisor for u in units]
+    if divisor == 0 or min(units) < 0 or sum(units) >= 2**63:
+        raise ConfigError(f"cannot count votes of the view weights {list(weights)} exactly in 64-bit integers")
+    return units
 
 
-MERGES: dict[str, Callable[[torch.Tensor, Sequence[float]], torch.Tensor]] = {
+def merge_vote(logits: torch.Tensor, weights: Sequence[float]) -> Merged:
+    units = torch.tensor(vote_units(weights), device=logits.device)  # [V], int64
+    votes = logits.argmax(2)  # [B, V]
+    counts = torch.zeros(logits.shape[0], logits.shape[2], dtype=torch.int64, device=logits.device)
+    counts.scatter_add_(1, votes, units.expand_as(votes))  # [B, C]: each class's weight of votes, exact
+    tied = counts == counts.max(1, keepdim=True).values
+    # A float tie-break added to the shares is lost where they are large: only the tied classes compete.
+    mean = merge_mean_probs(logits, weights).probabilities.masked_fill(~tied, -1.0)
+    return Merged((counts / units.sum()).to(logits.dtype), mean.argmax(1))
+
+
+MergeFn = Callable[[torch.Tensor, Sequence[float]], Merged]  # view logits [B, V, C], view weights -> Merged
+MERGES: dict[str, MergeFn] = {
     "mean logits": merge_mean_logits,
     "mean probs": merge_mean_probs,
     "max-confidence": merge_max_confidence,
@@ -271,13 +306,13 @@ def predict(
         raise ConfigError(f"unknown merge {merge!r}; choose one of {', '.join(MERGES)}")
     start = time.perf_counter()
     logits = view_logits(model, images, strategy, normalize, chunk)
-    probs = MERGES[merge](logits, [v.weight for v in strategy.views])
+    merged = MERGES[merge](logits, [v.weight for v in strategy.views])
     ms = 1000 * (time.perf_counter() - start)
     return TTAResult(
         strategy.name,
         merge,
-        probs.cpu().numpy(),
-        probs.argmax(1).cpu().numpy(),
+        merged.probabilities.cpu().numpy(),
+        merged.predictions.cpu().numpy(),
         logits.cpu().numpy(),
         len(images) * len(strategy.views),
         ms,
@@ -295,11 +330,10 @@ def predict_all(
     logits = view_logits(model, images, strategy, normalize, chunk)
     ms = 1000 * (time.perf_counter() - start)
     passes = len(images) * len(strategy.views)
+    shown = logits.cpu().numpy()
     return {
-        merge: TTAResult(
-            strategy.name, merge, probs.cpu().numpy(), probs.argmax(1).cpu().numpy(), logits.cpu().numpy(), passes, ms
-        )
-        for merge, probs in all_merges(logits, strategy).items()
+        merge: TTAResult(strategy.name, merge, *_numpy(merged), shown, passes, ms)
+        for merge, merged in all_merges(logits, strategy).items()
     }
 
 
@@ -323,15 +357,17 @@ def predict_every(
         shown = views.cpu().numpy()
         passes, ms = len(images) * len(strategy.views), per_view_ms * len(strategy.views)
         answers[strategy.name] = {
-            merge: TTAResult(
-                strategy.name, merge, probs.cpu().numpy(), probs.argmax(1).cpu().numpy(), shown, passes, ms
-            )
-            for merge, probs in all_merges(views, strategy).items()
+            merge: TTAResult(strategy.name, merge, *_numpy(merged), shown, passes, ms)
+            for merge, merged in all_merges(views, strategy).items()
         }
     return answers
 
 
-def all_merges(logits: torch.Tensor, strategy: Strategy) -> dict[str, torch.Tensor]:
+def _numpy(merged: Merged) -> tuple[np.ndarray, np.ndarray]:
+    return merged.probabilities.cpu().numpy(), merged.predictions.cpu().numpy()
+
+
+def all_merges(logits: torch.Tensor, strategy: Strategy) -> dict[str, Merged]:
     """Every merge of one strategy's view logits (views run once)."""
     weights = [v.weight for v in strategy.views]
     return {name: merge(logits, weights) for name, merge in MERGES.items()}

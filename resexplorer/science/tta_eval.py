@@ -56,7 +56,7 @@ def _accuracies(model, images, labels, normalize) -> dict:
     for name, strategy in STRATEGIES.items():
         merged = all_merges(logits[name], strategy)
         accuracy[name] = {
-            merge: float((probs.argmax(1).cpu() == labels.cpu()).float().mean()) for merge, probs in merged.items()
+            merge: float((answer.predictions.cpu() == labels.cpu()).float().mean()) for merge, answer in merged.items()
         }
     return accuracy
 
