@@ -6,8 +6,8 @@ import streamlit as st
 from resexplorer.data.images import ACCEPTED, DecodedImage, decode_many, decode_upload, enlarged
 from resexplorer.data.samples import class_in_name, samples_by_name
 from resexplorer.errors import ResExplorerError
-from resexplorer.science.imagenet import classify, load_imagenet_model
-from resexplorer.science.tta import MERGES, STRATEGIES
+from resexplorer.science.imagenet import CROP, RESIZE, classify, load_imagenet_model
+from resexplorer.science.tta import MERGE_ABOUT, MERGES, STRATEGIES
 from resexplorer.services import analysis, tta_report
 from resexplorer.services.figures import chart_config, heatmap, probability_bars
 from ui.page_state import Analyses, Picked, pick_trained_models, session_defaults
@@ -15,7 +15,8 @@ from ui.sidebar import page_frame
 
 INTRO = (
     "Show the model several views of an image (mirrored, shifted, cropped, zoomed) and merge its answers. "
-    "The paper tested ImageNet models on 10 crops; fast CIFAR training averages a mirror and 1-pixel shifts. "
+    "The paper tested its CIFAR nets on the image alone and its ImageNet nets on 10 crops (transposed to CIFAR "
+    "here); fast CIFAR training averages a mirror and 1-pixel shifts. "
     "Picking the single view the model is *most sure of* is a popular misreading: it is here too, so you "
     "can see what it does. Every answer comes with its cost."
 )
@@ -77,6 +78,13 @@ def shown_choices() -> tuple[str, str]:
         "Strategy for the view gallery", list(STRATEGIES), key="tta_gallery", persist_state="page"
     )
     return merge, strategy
+
+
+def legend() -> None:
+    """What each strategy and merge is, in the package's own words."""
+    with st.expander("What the strategies and merges are"):
+        st.markdown("\n".join(f"- **{name}**: {strategy.about}" for name, strategy in STRATEGIES.items()))
+        st.markdown("\n".join(f"- **{name}**: {about}" for name, about in MERGE_ABOUT.items()))
 
 
 def _true_class(number: int, name: str, classes: list[str]) -> int | None:
@@ -192,8 +200,9 @@ def imagenet_section(images: list[DecodedImage]) -> None:
     st.header("What is it really? An ImageNet ResNet-50")
     st.markdown(
         "CIFAR-10 knows ten classes at 32x32. For a real photo, torchvision's ResNet-50 with ImageNet weights (the "
-        "paper's 50-layer bottleneck net) labels it among 1,000 classes, tested the paper's way: the shorter side "
-        "resized to 256, then 10 crops of 224x224 (corners, centre and their mirrors), probabilities averaged."
+        "paper's 50-layer bottleneck net, in torchvision's v1.5 form) labels it among 1,000 classes, tested the "
+        f"paper's way: the shorter side resized to {RESIZE} (the weights' own preprocessing), then 10 crops of "
+        f"{CROP}x{CROP} (corners, centre and their mirrors), probabilities averaged."
     )
     if not st.toggle(
         "Label these images with ImageNet ResNet-50 (downloads about 100 MB on first use)", key="tta_imagenet"
@@ -218,6 +227,7 @@ picked = pick_trained_models(
 )
 decoded_images = chosen_images()
 merge_shown, gallery_strategy = shown_choices()
+legend()
 true_classes, all_answers = images_section(decoded_images, picked, merge_shown, gallery_strategy)
 accuracy_section(true_classes, all_answers, picked)
 testset_section(picked, frame.data_source, merge_shown)

@@ -279,3 +279,17 @@ def test_majority_vote_ties_on_random_logits_go_to_the_higher_mean_probability()
     wrong = (result.predictions != expected)[tie]
     assert wrong.sum() == 0, f"{wrong.sum()} of {tie.sum()} ties broken wrongly"
     assert (result.predictions == expected)[~tie].all()
+
+
+def test_the_ten_crop_is_called_the_papers_imagenet_ten_crop_transposed_to_cifar():
+    """The paper tested CIFAR on the single view; its 10 crops were ImageNet's."""
+    import resexplorer.science.tta as tta
+
+    assert "the paper's ImageNet 10-crop transposed to CIFAR" in STRATEGIES["10-crop"].about
+    assert "the paper's 10-crop" not in tta.__doc__ and "ImageNet 10-crop" in tta.__doc__
+
+
+def test_every_merge_is_described():
+    from resexplorer.science.tta import MERGE_ABOUT
+
+    assert list(MERGE_ABOUT) == list(MERGES) and "geometric mean" in MERGE_ABOUT["mean logits"]

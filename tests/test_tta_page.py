@@ -25,6 +25,9 @@ def test_samples_get_a_table_per_model_bars_and_a_view_gallery(two_runs):
     assert galleries.count(10) == 3  # a 10-crop gallery per image, beside each 32x32 input
     captions = [img.caption for element in at.get("image") for img in element.proto.imgs]
     assert any(c.startswith("mirrored, centre: ") for c in captions)
+    said = " ".join(m.value for m in at.markdown)
+    assert all(strategy.about in said for strategy in STRATEGIES.values())  # what each strategy is, said once
+    assert "the paper's ImageNet 10-crop transposed to CIFAR" in said and "the paper's 10-crop" not in said
 
 
 def test_every_corpus_file_uploaded_at_once(two_runs):
@@ -86,6 +89,10 @@ def test_imagenet_offline_says_what_to_do(two_runs, monkeypatch):
     at = app("pages/tta.py")
     at.toggle(key="tta_imagenet").set_value(True).run()
     assert not at.exception and any("put it at" in e.value for e in at.error)
+    from resexplorer.science.imagenet import CROP, RESIZE
+
+    said = " ".join(m.value for m in at.markdown)  # the preprocessing the classifier really uses
+    assert f"resized to {RESIZE} " in said and f"10 crops of {CROP}x{CROP} " in said
 
 
 def test_the_residual_net_is_the_default_and_the_toggle_adds_the_plain_one(two_runs):

@@ -1,5 +1,6 @@
 """Test-time augmentation: views of an image, and ways to merge the model's
-answers on them (airbench's `infer`, the paper's 10-crop).
+answers on them (airbench's `infer`, the paper's ImageNet 10-crop
+transposed to CIFAR; the paper tested its CIFAR nets on the single view).
 
 `predict(model, images, strategy, merge)` runs every view of a chunk of
 images in one forward pass and merges the answers. Views work in pixel
@@ -19,9 +20,10 @@ Views for 32x32 inputs, exactly:
   columns -4..27 (content moved 4 pixels down and right), the centre crop is
   the image itself.
 - 10-crop: the five crops, then the five crops of the mirrored padded
-  image (torchvision's ten_crop), the paper's "standard 10-crop testing"
-  transposed to CIFAR; the mirrored image's top-left crop is the mirror of
-  the top-right crop.
+  image (torchvision's ten_crop): the paper's ImageNet 10-crop ("standard
+  10-crop testing", 224x224 crops of a resized photo) transposed to CIFAR,
+  where the paper itself used the single view; the mirrored image's
+  top-left crop is the mirror of the top-right crop.
 - multi-scale: the image, a zoom in (the centre 28x28 resized up to 32x32)
   and a zoom out (reflect-padded by 2 to 36x36, resized down to 32x32),
   bilinear with antialiasing (torchvision's resize).
@@ -148,7 +150,8 @@ STRATEGIES: dict[str, Strategy] = {
             + tuple(
                 View(f"mirrored, {n}", _crop(i + 5), same_as=_SAME.get(i + 5, "")) for i, n in enumerate(CROP_NAMES)
             ),
-            "the paper's 10-crop: five crops of the image and five of its mirror",
+            "the paper's ImageNet 10-crop transposed to CIFAR (the paper tested CIFAR on the single view): "
+            "five crops of the 4-pixel-padded image and five of its mirror",
         ),
         Strategy(
             "multi-scale",
@@ -225,6 +228,15 @@ MERGES: dict[str, MergeFn] = {
     "mean probs": merge_mean_probs,
     "max-confidence": merge_max_confidence,
     "majority vote": merge_vote,
+}
+
+MERGE_ABOUT = {
+    "mean logits": "softmax of the views' mean logits; the same as the geometric mean of their probabilities, "
+    "renormalised",
+    "mean probs": "the mean of the views' probabilities",
+    "max-confidence": "the single view the model is most sure of (a popular misreading of TTA, for comparison)",
+    "majority vote": "each view votes for its top class; the shares of the vote, a tie going to the tied class "
+    "with the highest mean probability",
 }
 
 
