@@ -16,7 +16,8 @@ from ui.sidebar import page_frame
 INTRO = (
     "Show the model several views of an image (mirrored, shifted, cropped, zoomed) and merge its answers. "
     "The paper tested its CIFAR nets on the image alone and its ImageNet nets on 10 crops (transposed to CIFAR "
-    "here); fast CIFAR training averages a mirror and 1-pixel shifts. "
+    "here); fast CIFAR training averages a mirror and 1-pixel shifts, and *selective* TTA spends those extra views "
+    "only on the images the model is unsure of. "
     "Picking the single view the model is *most sure of* is a popular misreading: it is here too, so you "
     "can see what it does. Every answer comes with its cost."
 )
@@ -151,13 +152,18 @@ def _scores_of(run, loaded, n_clean: int, merge: str, analyses: Analyses) -> Non
     st.markdown(f"#### {loaded.name} (epoch {epoch})")
     clean = analysis.cached(run, epoch, "tta_testset", n=n_clean)
     corrupted = analysis.cached(run, epoch, "tta_corruptions")
-    label = f"Score every strategy on the test set ({loaded.name}; about 1-5 minutes on a CPU)"
+    # Records scored by an earlier version show until the run is scored again, what they lack left blank.
+    older_clean = None if clean else analysis.older_tta_record(run, epoch, "tta_testset", n=n_clean)
+    older_corrupted = None if corrupted else analysis.older_tta_record(run, epoch, "tta_corruptions")
+    again = " again" if older_clean or older_corrupted else ""
+    label = f"Score every strategy on the test set{again} ({loaded.name}; about 1-5 minutes on a CPU)"
     if (clean is None or corrupted is None) and st.button(label, key=f"tta_eval_{run.run_id}"):
         clean = analyses.result(run, epoch, "tta_testset", n=n_clean)
         if clean is not None:  # else the images are unusable, and the message says why
             corrupted = analyses.result(run, epoch, "tta_corruptions")
+    clean, corrupted = clean or older_clean, corrupted or older_corrupted
     if clean:
-        grid, merges, strategies, costs = tta_report.clean_scores(clean)
+        grid, merges, strategies, costs = tta_report.clean_scores(clean, merge)
         scores, cost = st.columns([3, 1])
         key = f"tta_clean_{run.run_id}"
         scores.plotly_chart(
@@ -167,7 +173,7 @@ def _scores_of(run, loaded, n_clean: int, merge: str, analyses: Analyses) -> Non
             config=chart_config(key),
         )
         cost.dataframe(costs, hide_index=True)
-        st.caption(tta_report.testset_caption(clean))
+        st.caption(tta_report.testset_caption(clean, merge))
     if corrupted:
         grid, strategies, cases = tta_report.corruption_changes(corrupted, merge)
         _draw(
@@ -175,6 +181,9 @@ def _scores_of(run, loaded, n_clean: int, merge: str, analyses: Analyses) -> Non
             f"tta_corrupt_{run.run_id}",
         )
         st.caption(tta_report.corruptions_caption(corrupted, merge))
+    for note in dict.fromkeys(tta_report.unscored_note(record) for record in (clean, corrupted) if record):
+        if note:
+            st.caption(note)
 
 
 def testset_section(chosen: Picked, data_source: str, merge: str) -> None:
@@ -182,7 +191,9 @@ def testset_section(chosen: Picked, data_source: str, merge: str) -> None:
     st.header("Which strategies really help? The test set")
     st.markdown(
         "A handful of photos proves little. Here every strategy x merge is scored on the test split, clean and "
-        "under five corruptions at three severities, with the cost per image. Results are cached per run."
+        "under five corruptions at three severities, with the cost per image: forward passes, on average for "
+        "selective TTA, whose cost depends on how many images the model is unsure of, and milliseconds. Results "
+        "are cached per run."
     )
     n_clean = st.select_slider(
         "Test images to score (clean)",

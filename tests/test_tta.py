@@ -293,3 +293,90 @@ def test_every_merge_is_described():
     from resexplorer.science.tta import MERGE_ABOUT
 
     assert list(MERGE_ABOUT) == list(MERGES) and "geometric mean" in MERGE_ABOUT["mean logits"]
+
+
+# --- selective TTA ------------------------------------------------------------------------------
+
+
+class _Counting(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net, self.seen = net, 0
+
+    def forward(self, x):
+        self.seen += len(x)
+        return self.net(x)
+
+
+def _first_view_confidence(model, images):
+    with torch.inference_mode():
+        return torch.softmax(model(NORMALIZE(images)), 1).max(1).values
+
+
+def _selective_at_median(model, images):
+    """The selective strategy with its threshold at the median confidence of
+    these images on the image alone: half are sure, half are not."""
+    from dataclasses import replace
+
+    confidence = _first_view_confidence(model, images)
+    middle = confidence.sort().values[len(images) // 2 - 1 : len(images) // 2 + 1]
+    threshold = float(middle.mean())  # half-way between the two middle ones: clear of both
+    return replace(STRATEGIES["selective"], unsure_below=threshold), confidence < threshold
+
+
+def test_selective_tta_runs_the_extra_views_only_where_the_image_alone_is_unsure():
+    selective = STRATEGIES["selective"]
+    assert selective.views == STRATEGIES["flip+translate"].views and 0 < selective.unsure_below < 1
+    model, images = _model(), _pixels(8, seed=4)
+    strategy, unsure = _selective_at_median(model, images)
+    assert 0 < unsure.sum() < len(images)
+    counting = _Counting(model)
+    for merge in MERGES:
+        counting.seen = 0
+        result = predict(counting, images, strategy, merge, NORMALIZE)
+        passes = len(images) + 5 * int(unsure.sum())
+        assert result.forward_passes == passes == counting.seen, merge  # the views skipped were not run
+        alone = predict(model, images, "none", merge, NORMALIZE)
+        full = predict(model, images, "flip+translate", merge, NORMALIZE)
+        sure = ~unsure.numpy()
+        assert np.array_equal(result.predictions[sure], alone.predictions[sure]), merge
+        assert np.allclose(result.probabilities[sure], alone.probabilities[sure], atol=1e-6), merge
+        assert np.array_equal(result.predictions[~sure], full.predictions[~sure]), merge
+        assert np.allclose(result.probabilities[~sure], full.probabilities[~sure], atol=1e-5), merge
+        assert np.isnan(result.view_logits[sure, 1:]).all() and not np.isnan(result.view_logits[~sure]).any()
+        assert not np.isnan(result.view_logits[:, 0]).any()
+
+
+def test_selective_tta_in_the_shared_sweeps_costs_what_it_runs(monkeypatch):
+    from resexplorer.science.tta import many_view_logits, predict_every
+
+    model, images = _model(), _pixels(8, seed=4)
+    strategy, unsure = _selective_at_median(model, images)
+    monkeypatch.setitem(STRATEGIES, "selective", strategy)
+    swept = many_view_logits(model, images, list(STRATEGIES.values()), NORMALIZE)["selective"]
+    alone = view_logits(model, images, strategy, NORMALIZE)
+    assert torch.equal(torch.isnan(swept), torch.isnan(alone)) and torch.allclose(
+        swept, alone, atol=1e-5, equal_nan=True
+    )
+    every = predict_every(model, images, NORMALIZE)
+    passes = len(images) + 5 * int(unsure.sum())
+    ms_per_view = every["none"]["mean logits"].milliseconds  # the time of one view of every image
+    for merge, result in every["selective"].items():
+        single = predict(model, images, strategy, merge, NORMALIZE)
+        assert result.forward_passes == passes and result.predictions.tolist() == single.predictions.tolist()
+        assert np.allclose(result.probabilities, single.probabilities, atol=1e-5), merge
+        assert result.milliseconds == pytest.approx(ms_per_view * passes / len(images))  # its share of the pass
+
+
+def test_the_test_set_scores_give_selective_tta_its_accuracy_and_average_cost(monkeypatch):
+    model, images = _model(), _pixels(12, seed=4)
+    labels = torch.arange(12) % 10
+    strategy, unsure = _selective_at_median(model, images)
+    monkeypatch.setitem(STRATEGIES, "selective", strategy)
+    report = evaluate_strategies(model, images, labels, NORMALIZE, chunk=5)
+    assert report["passes_per_image"]["selective"] == pytest.approx(1 + 5 * float(unsure.float().mean()))
+    assert report["passes_per_image"]["10-crop"] == 10 and report["ms_per_image"]["selective"] > 0
+    assert report["unsure_below"] == {"selective": strategy.unsure_below}
+    for merge in MERGES:
+        chosen = predict(model, images, strategy, merge, NORMALIZE).predictions
+        assert report["accuracy"]["selective"][merge] == pytest.approx(float((chosen == labels.numpy()).mean()))
