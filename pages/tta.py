@@ -6,8 +6,8 @@ import streamlit as st
 from resexplorer.data.images import ACCEPTED, DecodedImage, decode_many, decode_upload, enlarged
 from resexplorer.data.samples import class_in_name, samples_by_name
 from resexplorer.errors import ResExplorerError
-from resexplorer.science.imagenet import classify, load_imagenet_model
-from resexplorer.science.tta import MERGES, STRATEGIES
+from resexplorer.science.imagenet import CROP, RESIZE, classify, load_imagenet_model
+from resexplorer.science.tta import MERGE_ABOUT, MERGES, STRATEGIES
 from resexplorer.services import analysis, tta_report
 from resexplorer.services.figures import chart_config, heatmap, probability_bars
 from ui.page_state import Analyses, Picked, pick_trained_models, session_defaults
@@ -15,7 +15,9 @@ from ui.sidebar import page_frame
 
 INTRO = (
     "Show the model several views of an image (mirrored, shifted, cropped, zoomed) and merge its answers. "
-    "The paper tested ImageNet models on 10 crops; fast CIFAR training averages a mirror and 1-pixel shifts. "
+    "The paper tested its CIFAR nets on the image alone and its ImageNet nets on 10 crops (transposed to CIFAR "
+    "here); fast CIFAR training averages a mirror and 1-pixel shifts, and *selective* TTA spends those extra views "
+    "only on the images the model is unsure of. "
     "Picking the single view the model is *most sure of* is a popular misreading: it is here too, so you "
     "can see what it does. Every answer comes with its cost."
 )
@@ -77,6 +79,13 @@ def shown_choices() -> tuple[str, str]:
         "Strategy for the view gallery", list(STRATEGIES), key="tta_gallery", persist_state="page"
     )
     return merge, strategy
+
+
+def legend() -> None:
+    """What each strategy and merge is, in the package's own words."""
+    with st.expander("What the strategies and merges are"):
+        st.markdown("\n".join(f"- **{name}**: {strategy.about}" for name, strategy in STRATEGIES.items()))
+        st.markdown("\n".join(f"- **{name}**: {about}" for name, about in MERGE_ABOUT.items()))
 
 
 def _true_class(number: int, name: str, classes: list[str]) -> int | None:
@@ -143,13 +152,18 @@ def _scores_of(run, loaded, n_clean: int, merge: str, analyses: Analyses) -> Non
     st.markdown(f"#### {loaded.name} (epoch {epoch})")
     clean = analysis.cached(run, epoch, "tta_testset", n=n_clean)
     corrupted = analysis.cached(run, epoch, "tta_corruptions")
-    label = f"Score every strategy on the test set ({loaded.name}; about 1-5 minutes on a CPU)"
+    # Records scored by an earlier version show until the run is scored again, what they lack left blank.
+    older_clean = None if clean else analysis.older_tta_record(run, epoch, "tta_testset", n=n_clean)
+    older_corrupted = None if corrupted else analysis.older_tta_record(run, epoch, "tta_corruptions")
+    again = " again" if older_clean or older_corrupted else ""
+    label = f"Score every strategy on the test set{again} ({loaded.name}; about 1-5 minutes on a CPU)"
     if (clean is None or corrupted is None) and st.button(label, key=f"tta_eval_{run.run_id}"):
         clean = analyses.result(run, epoch, "tta_testset", n=n_clean)
         if clean is not None:  # else the images are unusable, and the message says why
             corrupted = analyses.result(run, epoch, "tta_corruptions")
+    clean, corrupted = clean or older_clean, corrupted or older_corrupted
     if clean:
-        grid, merges, strategies, costs = tta_report.clean_scores(clean)
+        grid, merges, strategies, costs = tta_report.clean_scores(clean, merge)
         scores, cost = st.columns([3, 1])
         key = f"tta_clean_{run.run_id}"
         scores.plotly_chart(
@@ -159,7 +173,7 @@ def _scores_of(run, loaded, n_clean: int, merge: str, analyses: Analyses) -> Non
             config=chart_config(key),
         )
         cost.dataframe(costs, hide_index=True)
-        st.caption(tta_report.testset_caption(clean))
+        st.caption(tta_report.testset_caption(clean, merge))
     if corrupted:
         grid, strategies, cases = tta_report.corruption_changes(corrupted, merge)
         _draw(
@@ -167,6 +181,9 @@ def _scores_of(run, loaded, n_clean: int, merge: str, analyses: Analyses) -> Non
             f"tta_corrupt_{run.run_id}",
         )
         st.caption(tta_report.corruptions_caption(corrupted, merge))
+    for note in dict.fromkeys(tta_report.unscored_note(record) for record in (clean, corrupted) if record):
+        if note:
+            st.caption(note)
 
 
 def testset_section(chosen: Picked, data_source: str, merge: str) -> None:
@@ -174,7 +191,9 @@ def testset_section(chosen: Picked, data_source: str, merge: str) -> None:
     st.header("Which strategies really help? The test set")
     st.markdown(
         "A handful of photos proves little. Here every strategy x merge is scored on the test split, clean and "
-        "under five corruptions at three severities, with the cost per image. Results are cached per run."
+        "under five corruptions at three severities, with the cost per image: forward passes, on average for "
+        "selective TTA, whose cost depends on how many images the model is unsure of, and milliseconds. Results "
+        "are cached per run."
     )
     n_clean = st.select_slider(
         "Test images to score (clean)",
@@ -192,8 +211,9 @@ def imagenet_section(images: list[DecodedImage]) -> None:
     st.header("What is it really? An ImageNet ResNet-50")
     st.markdown(
         "CIFAR-10 knows ten classes at 32x32. For a real photo, torchvision's ResNet-50 with ImageNet weights (the "
-        "paper's 50-layer bottleneck net) labels it among 1,000 classes, tested the paper's way: the shorter side "
-        "resized to 256, then 10 crops of 224x224 (corners, centre and their mirrors), probabilities averaged."
+        "paper's 50-layer bottleneck net, in torchvision's v1.5 form) labels it among 1,000 classes, tested the "
+        f"paper's way: the shorter side resized to {RESIZE} (the weights' own preprocessing), then 10 crops of "
+        f"{CROP}x{CROP} (corners, centre and their mirrors), probabilities averaged."
     )
     if not st.toggle(
         "Label these images with ImageNet ResNet-50 (downloads about 100 MB on first use)", key="tta_imagenet"
@@ -218,6 +238,7 @@ picked = pick_trained_models(
 )
 decoded_images = chosen_images()
 merge_shown, gallery_strategy = shown_choices()
+legend()
 true_classes, all_answers = images_section(decoded_images, picked, merge_shown, gallery_strategy)
 accuracy_section(true_classes, all_answers, picked)
 testset_section(picked, frame.data_source, merge_shown)

@@ -11,6 +11,8 @@ from resexplorer.nets.models import build_model
 from resexplorer.science.tta import (
     MERGES,
     STRATEGIES,
+    Strategy,
+    View,
     predict,
     view_images,
     view_logits,
@@ -35,7 +37,7 @@ def _pixels(n=3, seed=0):
 NORMALIZE = Normalizer((0.49, 0.48, 0.45), (0.25, 0.24, 0.26))
 
 
-@pytest.mark.parametrize("merge", ["mean logits", "mean probs", "geometric mean", "max-confidence", "majority vote"])
+@pytest.mark.parametrize("merge", ["mean logits", "mean probs", "max-confidence", "majority vote"])
 def test_identity_view_equals_a_plain_forward_pass(merge):
     model, images = _model(), _pixels()
     result = predict(model, images, "none", merge, NORMALIZE)
@@ -45,8 +47,6 @@ def test_identity_view_equals_a_plain_forward_pass(merge):
     softmax = torch.softmax(plain, 1).numpy()
     if merge in ("mean logits", "mean probs", "max-confidence"):
         assert np.array_equal(result.probabilities, softmax)
-    elif merge == "geometric mean":  # through log-probabilities: equal to float precision
-        assert np.allclose(result.probabilities, softmax, rtol=1e-5, atol=1e-7)
     assert np.array_equal(result.predictions, plain.argmax(1).numpy()) and result.forward_passes == 3
 
 
@@ -118,14 +118,15 @@ def test_merges_agree_with_hand_computations():
     expected = {
         "mean logits": np.exp(mean_logits) / np.exp(mean_logits).sum(),
         "mean probs": 0.5 * p[0] + 0.25 * p[1] + 0.25 * p[2],
-        "geometric mean": (lambda g: g / g.sum())(p[0] ** 0.5 * p[1] ** 0.25 * p[2] ** 0.25),
         "max-confidence": p[0],  # 0.787 beats 0.576
         "majority vote": np.array([0.5, 0.5, 0.0]),
     }
     for name, merge in MERGES.items():
-        assert merge(logits, w)[0].numpy() == pytest.approx(expected[name], abs=1e-5), name
+        assert merge(logits, w).probabilities[0].numpy() == pytest.approx(expected[name], abs=1e-5), name
+    geometric = p[0] ** 0.5 * p[1] ** 0.25 * p[2] ** 0.25  # of the probabilities, renormalised: the mean of logits
+    assert expected["mean logits"] == pytest.approx(geometric / geometric.sum(), abs=1e-7)
     # the vote's tie goes to the class with the higher mean probability
-    assert int(MERGES["majority vote"](logits, w).argmax()) == int(np.argmax(expected["mean probs"]))
+    assert int(MERGES["majority vote"](logits, w).predictions[0]) == int(np.argmax(expected["mean probs"]))
 
 
 def test_all_views_of_a_chunk_run_as_one_batch():
@@ -190,3 +191,192 @@ def test_views_said_to_be_the_same_give_the_same_pixels_and_sweeps_match_single_
     swept = many_view_logits(model, images, list(STRATEGIES.values()), NORMALIZE, batch=7)
     for name, strategy in STRATEGIES.items():
         assert torch.allclose(swept[name], view_logits(model, images, strategy, NORMALIZE), atol=1e-5), name
+
+
+def test_one_merge_per_distinct_result():
+    """No two merges may give the same answer under two names (the geometric
+    mean of probabilities is the mean of logits, renormalised)."""
+    logits = torch.from_numpy(np.random.default_rng(3).normal(0, 3, (64, 6, 10)).astype(np.float32))
+    weights = [v.weight for v in STRATEGIES["flip+translate"].views]
+    merged = {name: merge(logits, weights).probabilities.numpy() for name, merge in MERGES.items()}
+    for a in merged:
+        for b in merged:
+            if a < b:
+                assert not np.allclose(merged[a], merged[b], atol=1e-4), (a, b)
+
+
+def _predict_table(table: np.ndarray, weights, merge="majority vote"):
+    """predict() on a model that answers view v of image i with table[i, v]:
+    each view writes its number into a marker pixel the model reads."""
+    n, count, classes = table.shape
+    rows = torch.from_numpy(table.reshape(n * count, classes))
+
+    class Lookup(nn.Module):
+        def forward(self, x):
+            return rows[x[:, 0, 0, 0].long()]
+
+    def marked(v):
+        def view(x):
+            out = x.clone()
+            out[:, 0, 0, 0] = x[:, 0, 0, 0] * count + v
+            return out
+
+        return view
+
+    strategy = Strategy("table", tuple(View(f"view {v}", marked(v), w) for v, w in enumerate(weights)), "")
+    images = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1).expand(n, 3, 1, 1).contiguous()
+    return predict(Lookup(), images, strategy, merge)
+
+
+def _mean_probabilities(table: np.ndarray, weights) -> np.ndarray:
+    """float64 weighted mean of the views' softmax: the reference tie-break."""
+    p = np.exp(table - table.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    w = np.asarray(weights, dtype=np.float64)
+    return (p * (w / w.sum())[None, :, None]).sum(1)
+
+
+def test_majority_vote_breaks_constructed_ties_by_the_tied_classes_mean_probability():
+    # Two views, one vote each: class 1 has the higher mean probability by 0.01 (row 0), class 0 by 0.01
+    # (row 1); 1e-6 of that difference is below float32's step at a share of 0.5.
+    two = np.full((2, 2, 5), -20.0, dtype=np.float32)
+    two[0, :, :2] = [[0.0, 1.0], [0.95, 0.0]]
+    two[1, :, :2] = [[0.0, 0.95], [1.0, 0.0]]
+    # Airbench's six weights (1/4, 1/4, 1/8 x 4), a quarter for each of classes 0 to 3; class 3 has the
+    # highest mean probability, by 0.006 over class 0.
+    six = np.full((1, 6, 5), -20.0, dtype=np.float32)
+    six[0, :, :4] = -2.0
+    six[0, 0, :4] = [1.0, -2.0, -2.0, 0.9]
+    six[0, 1, 1] = 1.0
+    six[0, 2:4, 2] = 1.0
+    six[0, 4:6, :4] = [0.9, -2.0, -2.0, 1.05]
+    # Four equal views, two for class 0 and two for class 1; class 2, with no vote, has the highest mean
+    # probability: the tie is between 0 and 1 only.
+    four = np.full((1, 4, 5), -20.0, dtype=np.float32)
+    four[0, :, :3] = [[1.0, 0.0, 0.9], [1.0, 0.0, 0.9], [0.0, 1.05, 0.9], [0.0, 1.05, 0.9]]
+    cases = [
+        (two, [0.5, 0.5], [1, 0], 2),
+        (six, [0.25, 0.25, 0.125, 0.125, 0.125, 0.125], [3], 4),
+        (four, [1.0] * 4, [1], 2),
+    ]
+    for table, weights, winners, tied in cases:
+        result = _predict_table(table, weights)
+        assert result.predictions.tolist() == winners, (weights, _mean_probabilities(table, weights))
+        shares = np.sort(result.probabilities, 1)[:, ::-1]
+        assert (shares[:, :tied] == 1 / tied).all()  # the vote shares themselves, exactly tied
+
+
+def test_majority_vote_ties_on_random_logits_go_to_the_higher_mean_probability():
+    table = np.random.default_rng(5).normal(0, 1, (4000, 2, 10)).astype(np.float32)
+    result = _predict_table(table, [0.5, 0.5])
+    votes = table.argmax(2)
+    mean = _mean_probabilities(table, [0.5, 0.5])
+    tie = votes[:, 0] != votes[:, 1]
+    rows = np.arange(len(table))
+    second = mean[rows, votes[:, 1]] > mean[rows, votes[:, 0]]
+    expected = np.where(tie & second, votes[:, 1], votes[:, 0])
+    assert tie.sum() > 1000
+    wrong = (result.predictions != expected)[tie]
+    assert wrong.sum() == 0, f"{wrong.sum()} of {tie.sum()} ties broken wrongly"
+    assert (result.predictions == expected)[~tie].all()
+
+
+def test_the_ten_crop_is_called_the_papers_imagenet_ten_crop_transposed_to_cifar():
+    """The paper tested CIFAR on the single view; its 10 crops were ImageNet's."""
+    import resexplorer.science.tta as tta
+
+    assert "the paper's ImageNet 10-crop transposed to CIFAR" in STRATEGIES["10-crop"].about
+    assert "the paper's 10-crop" not in tta.__doc__ and "ImageNet 10-crop" in tta.__doc__
+
+
+def test_every_merge_is_described():
+    from resexplorer.science.tta import MERGE_ABOUT
+
+    assert list(MERGE_ABOUT) == list(MERGES) and "geometric mean" in MERGE_ABOUT["mean logits"]
+
+
+# --- selective TTA ------------------------------------------------------------------------------
+
+
+class _Counting(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net, self.seen = net, 0
+
+    def forward(self, x):
+        self.seen += len(x)
+        return self.net(x)
+
+
+def _first_view_confidence(model, images):
+    with torch.inference_mode():
+        return torch.softmax(model(NORMALIZE(images)), 1).max(1).values
+
+
+def _selective_at_median(model, images):
+    """The selective strategy with its threshold at the median confidence of
+    these images on the image alone: half are sure, half are not."""
+    from dataclasses import replace
+
+    confidence = _first_view_confidence(model, images)
+    middle = confidence.sort().values[len(images) // 2 - 1 : len(images) // 2 + 1]
+    threshold = float(middle.mean())  # half-way between the two middle ones: clear of both
+    return replace(STRATEGIES["selective"], unsure_below=threshold), confidence < threshold
+
+
+def test_selective_tta_runs_the_extra_views_only_where_the_image_alone_is_unsure():
+    selective = STRATEGIES["selective"]
+    assert selective.views == STRATEGIES["flip+translate"].views and 0 < selective.unsure_below < 1
+    model, images = _model(), _pixels(8, seed=4)
+    strategy, unsure = _selective_at_median(model, images)
+    assert 0 < unsure.sum() < len(images)
+    counting = _Counting(model)
+    for merge in MERGES:
+        counting.seen = 0
+        result = predict(counting, images, strategy, merge, NORMALIZE)
+        passes = len(images) + 5 * int(unsure.sum())
+        assert result.forward_passes == passes == counting.seen, merge  # the views skipped were not run
+        alone = predict(model, images, "none", merge, NORMALIZE)
+        full = predict(model, images, "flip+translate", merge, NORMALIZE)
+        sure = ~unsure.numpy()
+        assert np.array_equal(result.predictions[sure], alone.predictions[sure]), merge
+        assert np.allclose(result.probabilities[sure], alone.probabilities[sure], atol=1e-6), merge
+        assert np.array_equal(result.predictions[~sure], full.predictions[~sure]), merge
+        assert np.allclose(result.probabilities[~sure], full.probabilities[~sure], atol=1e-5), merge
+        assert np.isnan(result.view_logits[sure, 1:]).all() and not np.isnan(result.view_logits[~sure]).any()
+        assert not np.isnan(result.view_logits[:, 0]).any()
+
+
+def test_selective_tta_in_the_shared_sweeps_costs_what_it_runs(monkeypatch):
+    from resexplorer.science.tta import many_view_logits, predict_every
+
+    model, images = _model(), _pixels(8, seed=4)
+    strategy, unsure = _selective_at_median(model, images)
+    monkeypatch.setitem(STRATEGIES, "selective", strategy)
+    swept = many_view_logits(model, images, list(STRATEGIES.values()), NORMALIZE)["selective"]
+    alone = view_logits(model, images, strategy, NORMALIZE)
+    assert torch.equal(torch.isnan(swept), torch.isnan(alone)) and torch.allclose(
+        swept, alone, atol=1e-5, equal_nan=True
+    )
+    every = predict_every(model, images, NORMALIZE)
+    passes = len(images) + 5 * int(unsure.sum())
+    ms_per_view = every["none"]["mean logits"].milliseconds  # the time of one view of every image
+    for merge, result in every["selective"].items():
+        single = predict(model, images, strategy, merge, NORMALIZE)
+        assert result.forward_passes == passes and result.predictions.tolist() == single.predictions.tolist()
+        assert np.allclose(result.probabilities, single.probabilities, atol=1e-5), merge
+        assert result.milliseconds == pytest.approx(ms_per_view * passes / len(images))  # its share of the pass
+
+
+def test_the_test_set_scores_give_selective_tta_its_accuracy_and_average_cost(monkeypatch):
+    model, images = _model(), _pixels(12, seed=4)
+    labels = torch.arange(12) % 10
+    strategy, unsure = _selective_at_median(model, images)
+    monkeypatch.setitem(STRATEGIES, "selective", strategy)
+    report = evaluate_strategies(model, images, labels, NORMALIZE, chunk=5)
+    assert report["passes_per_image"]["selective"] == pytest.approx(1 + 5 * float(unsure.float().mean()))
+    assert report["passes_per_image"]["10-crop"] == 10 and report["ms_per_image"]["selective"] > 0
+    assert report["unsure_below"] == {"selective": strategy.unsure_below}
+    for merge in MERGES:
+        chosen = predict(model, images, strategy, merge, NORMALIZE).predictions
+        assert report["accuracy"]["selective"][merge] == pytest.approx(float((chosen == labels.numpy()).mean()))

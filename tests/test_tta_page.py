@@ -25,6 +25,9 @@ def test_samples_get_a_table_per_model_bars_and_a_view_gallery(two_runs):
     assert galleries.count(10) == 3  # a 10-crop gallery per image, beside each 32x32 input
     captions = [img.caption for element in at.get("image") for img in element.proto.imgs]
     assert any(c.startswith("mirrored, centre: ") for c in captions)
+    said = " ".join(m.value for m in at.markdown)
+    assert all(strategy.about in said for strategy in STRATEGIES.values())  # what each strategy is, said once
+    assert "the paper's ImageNet 10-crop transposed to CIFAR" in said and "the paper's 10-crop" not in said
 
 
 def test_every_corpus_file_uploaded_at_once(two_runs):
@@ -72,6 +75,11 @@ def test_true_classes_give_accuracy_and_the_test_set_is_scored_once(two_runs):
     expected = [[100 * clean["accuracy"][s][m] for m in clean["merges"]] for s in clean["strategies"]]
     assert [v for row in drawn["z"] for v in row] == pytest.approx([v for row in expected for v in row])  # the scores
     assert all(text for row in drawn["text"] for text in row)  # every cell written
+    costs = next(t.value for t in at.dataframe if "passes per image" in t.value.columns)
+    selective = costs.set_index("strategy").loc["selective"]  # its accuracy against its average cost
+    assert selective["passes per image"] == round(clean["passes_per_image"]["selective"], 2)
+    assert selective["accuracy %"] == round(100 * clean["accuracy"]["selective"]["mean probs"], 2)
+    assert not any("not yet scored" in c.value for c in at.caption)
     at = app("pages/tta.py")  # cached: no button, charts at once
     assert not any(b.key.startswith("tta_eval_") for b in at.button)
     at.select_slider(key="tta_n").set_value(500).run()  # another subset is scored on request
@@ -86,6 +94,10 @@ def test_imagenet_offline_says_what_to_do(two_runs, monkeypatch):
     at = app("pages/tta.py")
     at.toggle(key="tta_imagenet").set_value(True).run()
     assert not at.exception and any("put it at" in e.value for e in at.error)
+    from resexplorer.science.imagenet import CROP, RESIZE
+
+    said = " ".join(m.value for m in at.markdown)  # the preprocessing the classifier really uses
+    assert f"resized to {RESIZE} " in said and f"10 crops of {CROP}x{CROP} " in said
 
 
 def test_the_residual_net_is_the_default_and_the_toggle_adds_the_plain_one(two_runs):
@@ -94,3 +106,56 @@ def test_the_residual_net_is_the_default_and_the_toggle_adds_the_plain_one(two_r
     at.segmented_control(key="tta_runs:shortcuts").set_value("both").run()
     assert not at.exception
     assert [t.label for t in at.tabs][:2] == ["plain-8", "resnet-8"]  # a tab per model for each image
+
+
+def test_a_test_set_record_of_an_earlier_version_shows_what_it_lacks_as_not_yet_scored(two_runs):
+    from resexplorer.services import analysis
+    from resexplorer.storage import atomic_write_json
+
+    run = two_runs["resnet-8"]
+    epoch = analysis.kept_moments(run)[-1][1]
+    strategies = ["none", "flip", "flip+translate", "5-crop", "10-crop", "multi-scale"]
+    merges = ["mean logits", "mean probs", "geometric mean", "max-confidence", "majority vote"]
+    older = {
+        "kind": "tta_testset",
+        "settings": {"split": "test", "n": 10000},
+        "n_images": 24,
+        "images": "images",
+        "strategies": strategies,
+        "merges": merges,
+        "accuracy": {s: {m: 0.5 for m in merges} for s in strategies},
+        "ms_per_image": dict.fromkeys(strategies, 0.1),
+        "views": {s: len(STRATEGIES[s].views) for s in strategies},
+    }
+    folder = run.path / analysis.ANALYSIS_DIR / f"epoch-{epoch:04d}"
+    atomic_write_json(older, folder / analysis._file_name("tta_testset", older["settings"]))  # as scoring 1 named it
+    assert analysis.cached(run, epoch, "tta_testset") is None  # not taken for a current record
+    at = app("pages/tta.py")
+    assert not at.exception and not at.error
+    (drawn,) = [fig["data"][0] for fig in figures(at) if "heatmap" in trace_types(fig)]
+    assert values(drawn["y"]) == list(STRATEGIES) and values(drawn["x"]) == list(MERGES)  # no geometric mean
+    rows = dict(zip(list(STRATEGIES), drawn["z"]))
+    assert rows["selective"] == [None] * len(MERGES) and rows["flip"][list(MERGES).index("mean probs")] == 50
+    assert all(row[list(MERGES).index("majority vote")] is None for row in drawn["z"])  # its old tie-break
+    assert any("selective, majority vote not yet scored" in c.value for c in at.caption)
+    button = next(b for b in at.button if b.key.startswith("tta_eval_"))
+    assert " again " in button.label
+    button.click().run()
+    assert not at.exception and not at.error
+    assert not any("not yet scored" in c.value for c in at.caption)
+    current = analysis.cached(run, epoch, "tta_testset")
+    assert current["scoring"] == 2 and "selective" in current["accuracy"]
+
+
+def test_the_selective_gallery_shows_every_view_and_says_which_ran(two_runs):
+    at = app("pages/tta.py")
+    at.selectbox(key="tta_gallery").set_value("selective").run()
+    assert not at.exception and not at.error
+    galleries = [element.proto.imgs for element in at.get("image") if len(element.proto.imgs) == 6]
+    assert len(galleries) == 3  # one per default sample
+    names = [view.name for view in STRATEGIES["selective"].views]
+    for gallery in galleries:
+        captions = [img.caption for img in gallery]
+        assert [c.split(": ")[0] for c in captions] == names and "not run" not in captions[0]
+        ran = [not c.endswith(": not run") for c in captions]
+        assert all(ran) or not any(ran[1:])  # all six views, or the image alone

@@ -1,5 +1,7 @@
 """Which TTA strategies really help: accuracy of every strategy x merge on
-test images, clean and under corruptions, with the cost per image."""
+test images, clean and under corruptions, with the cost per image: forward
+passes (on average, for the selective strategy, which runs its extra views
+only on the images it is unsure of) and milliseconds."""
 
 from __future__ import annotations
 
@@ -13,9 +15,16 @@ import torchvision.transforms.v2.functional as TF
 from PIL import Image
 
 from .landscape import fold_batchnorm
-from .tta import MERGES, STRATEGIES, all_merges, many_view_logits, view_logits
+from .tta import MERGES, STRATEGIES, all_merges, forward_passes, many_view_logits, view_logits
 
 Progress = Callable[[float, str], None]
+
+# What the records' numbers mean; a record without "scoring" is 1: the vote
+# broke ties by adding 1e-6 x the mean probability (lost near shares of 0.5),
+# a "geometric mean" merge repeated the mean of logits, and there was no
+# selective strategy. 2: ties broken exactly, one merge per distinct result,
+# the selective strategy with its average passes per image.
+SCORING = 2
 
 # Three severities each, mild to strong, on uint8 pixels.
 CORRUPTIONS: dict[str, tuple[float, ...]] = {
@@ -49,21 +58,24 @@ def corrupt(images: torch.Tensor, kind: str, level: float, seed: int = 0) -> tor
     raise ValueError(f"unknown corruption {kind!r}")
 
 
-def _accuracies(model, images, labels, normalize) -> dict:
-    """{strategy: {merge: accuracy}}, every distinct view run once."""
+def _scores(model, images, labels, normalize) -> tuple[dict, dict]:
+    """{strategy: {merge: accuracy}} and {strategy: forward passes}, every
+    distinct view run once."""
     logits = many_view_logits(model, images, list(STRATEGIES.values()), normalize)
-    accuracy = {}
+    accuracy, passes = {}, {}
     for name, strategy in STRATEGIES.items():
         merged = all_merges(logits[name], strategy)
         accuracy[name] = {
-            merge: float((probs.argmax(1).cpu() == labels.cpu()).float().mean()) for merge, probs in merged.items()
+            merge: float((answer.predictions.cpu() == labels.cpu()).float().mean()) for merge, answer in merged.items()
         }
-    return accuracy
+        passes[name] = forward_passes(logits[name], strategy)
+    return accuracy, passes
 
 
 def cost_per_image(model, images: torch.Tensor, normalize, n: int = 256) -> dict[str, float]:
     """Milliseconds per image of each strategy run alone, as a user pays
-    for it, timed on up to n images."""
+    for it, timed on up to n images (a selective strategy's depends on how
+    many of those it is unsure of)."""
     sample = images[:n]
     view_logits(model, sample[:8], STRATEGIES["none"], normalize)  # warm-up
     cost = {}
@@ -83,20 +95,26 @@ def evaluate_strategies(
     runs each distinct view once for all strategies."""
     fast, _ = fold_batchnorm(model)
     totals = {s: {m: 0.0 for m in MERGES} for s in STRATEGIES}
+    passes = dict.fromkeys(STRATEGIES, 0)
     for start in range(0, len(images), chunk):
         part = labels[start : start + chunk]
-        for s, by_merge in _accuracies(fast, images[start : start + chunk], part, normalize).items():
+        accuracy, passed = _scores(fast, images[start : start + chunk], part, normalize)
+        for s, by_merge in accuracy.items():
+            passes[s] += passed[s]
             for merge, value in by_merge.items():
                 totals[s][merge] += value * len(part)
         if progress:
             done = min(len(images), start + chunk)
             progress(done / len(images), f"{done:,} of {len(images):,} test images")
     return {
+        "scoring": SCORING,
         "strategies": list(STRATEGIES),
         "merges": list(MERGES),
         "accuracy": {s: {m: v / len(images) for m, v in totals[s].items()} for s in STRATEGIES},
         "ms_per_image": cost_per_image(fast, images, normalize),
         "views": {s: len(strategy.views) for s, strategy in STRATEGIES.items()},
+        "passes_per_image": {s: passes[s] / len(images) for s in STRATEGIES},
+        "unsure_below": {s: t.unsure_below for s, t in STRATEGIES.items() if t.unsure_below is not None},
     }
 
 
@@ -112,10 +130,11 @@ def evaluate_corruptions(
     results = {}
     for done, (kind, severity, level) in enumerate(cases, start=1):
         corrupted = images if level is None else corrupt(images, kind, level, seed=severity)
-        results[f"{kind} {severity}" if severity else "clean"] = _accuracies(fast, corrupted, labels, normalize)
+        results[f"{kind} {severity}" if severity else "clean"] = _scores(fast, corrupted, labels, normalize)[0]
         if progress:
             progress(done / len(cases), f"{kind} {severity or ''}".strip())
     return {
+        "scoring": SCORING,
         "strategies": list(STRATEGIES),
         "merges": list(MERGES),
         "corruptions": list(CORRUPTIONS),

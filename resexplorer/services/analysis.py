@@ -31,7 +31,7 @@ from ..runs.store import Run, middle_epoch
 from ..science.inference import load_run_model
 from ..science.landscape import interpolation, slice_1d, slice_2d
 from ..science.lesion import random_lesion, single_block_lesion
-from ..science.tta_eval import evaluate_corruptions, evaluate_strategies
+from ..science.tta_eval import SCORING, evaluate_corruptions, evaluate_strategies
 from ..storage import atomic_write_json
 
 Progress = Callable[[float, str], None]
@@ -47,8 +47,10 @@ KINDS: dict[str, dict] = {
     "landscape_1d": {"split": "train", "n": 2000, "points": 41, "span": 1.0},
     "interpolation": {"split": "train", "n": 2000, "points": 26},
     "landscape_2d": {"split": "train", "n": 1000, "points": 11, "span": 1.0},
-    "tta_testset": {"split": "test", "n": 10000},  # every TTA strategy x merge
-    "tta_corruptions": {"split": "test", "n": 500},  # the same under 15 corruptions
+    # Every TTA strategy x merge, then the same under 15 corruptions. "scoring" names what the numbers
+    # mean (tta_eval.SCORING), so a record scored otherwise is not taken for a current one: see older_tta_record.
+    "tta_testset": {"split": "test", "n": 10000, "scoring": SCORING},
+    "tta_corruptions": {"split": "test", "n": 500, "scoring": SCORING},
 }
 ANALYSIS_DIR = "analysis"
 
@@ -178,7 +180,26 @@ def _locations(run: Run, epoch: int) -> list[Path]:
 
 
 def cached(run: Run, epoch: int, kind: str, **overrides) -> dict | None:
-    name = _file_name(kind, _settings(kind, overrides))
+    return _read(run, epoch, _file_name(kind, _settings(kind, overrides)))
+
+
+def older_tta_record(run: Run, epoch: int, kind: str, **overrides) -> dict | None:
+    """The newest cached TTA record (tta_testset, tta_corruptions) of these
+    settings scored before the current tta_eval.SCORING, or None. The page
+    shows it, with what it lacks marked, until the run is scored again;
+    records of scoring 1 predate the setting, so their settings lack it."""
+    settings = _settings(kind, overrides)
+    for version in range(settings["scoring"] - 1, 0, -1):
+        older = (
+            {**settings, "scoring": version} if version > 1 else {k: v for k, v in settings.items() if k != "scoring"}
+        )
+        found = _read(run, epoch, _file_name(kind, older))
+        if found is not None:
+            return found
+    return None
+
+
+def _read(run: Run, epoch: int, name: str) -> dict | None:
     for folder in _locations(run, epoch):
         path = folder / name
         if path.is_file():
