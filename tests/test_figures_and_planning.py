@@ -266,8 +266,8 @@ def test_the_chart_downloads_as_a_png_from_the_mode_bar_and_as_a_page():
 
 
 def test_figures_load_without_torch():
-    """The figures (and so a chart-only page) import without torch: curves.py
-    reads runs with torch, figures only a Curve's attributes."""
+    """The figures (and so a chart-only page) import without torch, the
+    curves and the run store they read included."""
     code = "import resexplorer.services.figures, sys; print('torch' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code],

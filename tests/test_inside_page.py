@@ -69,3 +69,14 @@ def test_the_shortcut_toggle_swaps_the_runs_of_every_chart(two_runs):
 def _models(at) -> set[str]:
     """The models of every line drawn on the page."""
     return {re.match(r"(plain|resnet)-\d+", name).group(0) for name in points(figures(at))}
+
+
+def test_the_shipped_runs_recorded_the_older_ratio_and_the_page_says_so(tmp_path, monkeypatch):
+    """The shipped runs' per-epoch records predate the branch ratio: the
+    evolution chart shows only the blocks where the two measures agree, and
+    says why."""
+    monkeypatch.setenv("RESEXPLORER_RUNS", str(tmp_path / "runs"))
+    at = app("pages/inside.py")
+    assert not at.exception
+    (said,) = [c.value for c in at.caption if "recorded ‖F(x)‖ / ‖x‖ during training" in c.value]
+    assert "plain-56" in said and "resnet-56" in said

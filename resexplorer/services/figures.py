@@ -10,16 +10,13 @@ import numbers
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
 from ..errors import ConfigError
 from ..nets.config import ModelConfig
+from .curves import Curve
 from .paper import paper_test_error
-
-if TYPE_CHECKING:  # figures only reads a Curve's attributes; curves.py pulls in torch via runs.py
-    from .curves import Curve
 
 # Plain nets in warm colours, residual nets in cool ones, darker when deeper,
 # so a Fig. 6 chart reads at a glance.
