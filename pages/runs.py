@@ -6,26 +6,29 @@ from resexplorer.errors import ResExplorerError
 from resexplorer.runs.store import RunStore
 from resexplorer.services.curves import curve_from_run, curves_csv
 from resexplorer.services.figures import chart_config, error_curves
-from resexplorer.services.reference import REFERENCE_RUNS_DIR, recipe_note
+from resexplorer.services.reference import REFERENCE_RUNS_DIR, is_shipped, recipe_note
 from resexplorer.services.run_table import curve_label, resumable, row_labels, run_rows
 from resexplorer.training.jobs import JobBusy, JobManager
 from ui.page_state import session_defaults
 from ui.sidebar import page_frame
 
 DEFAULTS = {"include_reference": True}
+DELETE_PROBLEMS = "runs_delete_problems"  # session state
 
 
 def runs_on_offer(runs_dir: str) -> tuple[dict, set[str]]:
     """{run id: run} of the user's runs and, if asked, the shipped ones;
-    and the shipped ones' ids. Stops the page when there are none."""
+    and the shipped ones' ids: by where they live, so a runs folder set to
+    the shipped folder does not make them the user's to delete. Stops the
+    page when there are none."""
     include = st.toggle("Include the shipped reference runs", key="include_reference", persist_state="page")
-    yours = RunStore(runs_dir).list()
+    listed = RunStore(runs_dir).list()
     shipped = RunStore(REFERENCE_RUNS_DIR).list() if include else []
-    everything = {run.run_id: run for run in [*yours, *shipped]}
+    everything = {run.run_id: run for run in [*listed, *shipped]}
     if not everything:
         st.info(f"No runs in `{runs_dir}` yet. Train some on the Train & compare page.")
         st.stop()
-    return everything, {run.run_id for run in shipped}
+    return everything, {run_id for run_id, run in everything.items() if is_shipped(run)}
 
 
 def run_table(everything: dict, shipped: set[str]) -> list[dict]:
@@ -76,18 +79,23 @@ def _resume(yours: list, runs_dir: str, data_source: str) -> None:
 def _delete(yours: list, runs_dir: str) -> None:
     confirm = st.checkbox(f"Yes, delete {len(yours)} run(s) of mine for good", key="confirm_delete", disabled=not yours)
     if st.button("Delete", disabled=not (yours and confirm), key="delete"):
-        store = RunStore(runs_dir)
-        for run in yours:
+        store, problems = RunStore(runs_dir), []
+        for run in yours:  # one refusal does not stop the others
             try:
                 store.delete(run.run_id)
-            except ResExplorerError as err:
-                st.error(str(err))
+            except (ResExplorerError, OSError) as err:
+                problems.append(str(err))
+        st.session_state[DELETE_PROBLEMS] = problems
         st.session_state.pop("chosen_runs", None)
         st.rerun()
 
 
 def manage_section(runs: list, shipped: set[str], runs_dir: str, data_source: str) -> None:
     """Resume or delete the user's runs among those chosen; the shipped ones stay as they are."""
+    # What a delete refused, kept across the rerun that redraws the table
+    # (the choice is cleared by then, so this comes first).
+    for problem in st.session_state.pop(DELETE_PROBLEMS, []):
+        st.error(problem)
     if not runs:
         return
     yours = [r for r in runs if r.run_id not in shipped]

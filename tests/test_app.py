@@ -3,6 +3,7 @@ and shortcut controls; a real job drawn live."""
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 from helpers import ROOT, app, curves, figures, make_image_folder, wait_for_job
 
 from resexplorer.runs.store import RunStore
+from resexplorer.services import reference
 from resexplorer.services.claims import FIG6_MODELS
 from resexplorer.services.reference import recipe_note, reference_runs
 from resexplorer.training.jobs import JobManager
@@ -366,3 +368,36 @@ def test_wherever_the_reference_runs_are_drawn_their_recipe_is_said(empty_runs):
     runs = app("pages/runs.py")
     runs.multiselect(key="chosen_runs").set_value([r.run_id for r in reference_runs("fig6")]).run()
     assert any(note in c.value for c in runs.caption)
+
+
+def test_shipped_runs_are_never_deletable_even_from_their_own_folder(tmp_path, monkeypatch):
+    """With the runs folder set to the shipped runs' folder and "include the
+    shipped runs" off, the shipped runs still read as shipped: no delete."""
+    shipped_dir = tmp_path / "shipped"
+    shutil.copytree(reference_runs("fig6")[0].path, shipped_dir / reference_runs("fig6")[0].run_id)
+    monkeypatch.setattr(reference, "REFERENCE_RUNS_DIR", shipped_dir)
+    monkeypatch.setenv("RESEXPLORER_RUNS", str(shipped_dir))
+    at = app("pages/runs.py")
+    at.toggle(key="include_reference").set_value(False).run()
+    (run,) = RunStore(shipped_dir).list()
+    assert at.dataframe[0].value["where"].tolist() == ["shipped"]
+    at.multiselect(key="chosen_runs").set_value([run.run_id]).run()
+    assert at.checkbox(key="confirm_delete").disabled and at.button(key="delete").disabled
+    assert any("cannot be deleted" in c.value for c in at.caption)
+    assert RunStore(shipped_dir).list() != []
+
+
+def test_a_refused_delete_says_why_after_the_rerun_and_the_others_go(two_runs, tmp_path):
+    """A linked run folder is not deleted; the message stays on the page
+    after the rerun that follows a delete, and the other chosen runs go."""
+    runs_dir = tmp_path / "runs"
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(two_runs["plain-8"].path, outside / "copied")
+    (runs_dir / "linked-run").symlink_to(outside / "copied", target_is_directory=True)
+    at = app("pages/runs.py")
+    at.multiselect(key="chosen_runs").set_value(["linked-run", two_runs["resnet-8"].run_id]).run()
+    at.checkbox(key="confirm_delete").check().run()
+    at.button(key="delete").click().run()
+    assert not at.exception
+    assert any("linked-run is a link" in e.value for e in at.error), [e.value for e in at.error]
+    assert not two_runs["resnet-8"].path.exists() and (outside / "copied" / "config.json").is_file()

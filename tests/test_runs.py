@@ -122,6 +122,24 @@ def test_store_lists_gets_and_deletes(finished_runs, tmp_path):
     assert other.list() == []
 
 
+def test_delete_stays_inside_the_runs_folder_and_leaves_links_alone(finished_runs, tmp_path):
+    """A run id is a folder name, not a path: `../x` and links are refused,
+    and what they point at stays."""
+    _, runs = finished_runs
+    import shutil
+
+    outside = tmp_path / "outside-run"
+    shutil.copytree(runs["plain-8"].path, outside)
+    store = RunStore(tmp_path / "store")
+    (tmp_path / "store").mkdir()
+    with pytest.raises(RunError, match="not a run of"):
+        store.delete("../outside-run")
+    (tmp_path / "store" / "linked").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(RunError, match="a link"):
+        store.delete("linked")
+    assert (outside / "config.json").is_file() and (tmp_path / "store" / "linked").is_symlink()
+
+
 def test_a_running_status_whose_process_is_gone_reads_interrupted(tmp_path):
     run = RunStore(tmp_path).create(ModelConfig(), TrainConfig(), {"source": "synthetic"})
     assert run.status()["status"] == "running"  # this process is alive

@@ -250,7 +250,12 @@ class RunStore:
         return run
 
     def get(self, run_id: str) -> Run:
-        run = Run(self.root / run_id)
+        """The run of this id: a folder right inside the root, never a path
+        that leads out of it ("../x")."""
+        path = self.root / run_id
+        if path.parent.resolve() != self.root.resolve() or run_id in ("", ".", ".."):
+            raise RunError(f"{run_id!r} is not a run of {self.root}")
+        run = Run(path)
         run.config()  # raises RunError when it is not a run
         return run
 
@@ -269,6 +274,10 @@ class RunStore:
         return runs
 
     def delete(self, run_id: str) -> None:
+        """Delete a run folder of this store. A link is refused, not
+        followed: what it points at is not this store's to delete."""
+        if (self.root / run_id).is_symlink():
+            raise RunError(f"{run_id} is a link to another folder; not deleted (remove the link yourself)")
         run = self.get(run_id)
         if run.status().get("status") == "running":
             raise RunError(f"run {run_id} is still training; cancel it first")

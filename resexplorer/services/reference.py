@@ -69,6 +69,12 @@ REFERENCE_GROUPS: dict[str, ReferenceGroup] = {
 }
 
 
+def is_shipped(run: Run) -> bool:
+    """Whether a run is one of the shipped reference runs, wherever it was
+    listed from (a runs folder may point at the shipped folder itself)."""
+    return run.path.resolve().parent == REFERENCE_RUNS_DIR.resolve()
+
+
 def group_runs(store: RunStore, group: str) -> list[Run]:
     return [r for r in store.list() if r.config().get("reference_group") == group]
 
