@@ -20,6 +20,7 @@ from resexplorer.runs.checkpoints import (
 )
 from resexplorer.runs.recipe import TrainConfig
 from resexplorer.runs.store import Run, RunStore
+from resexplorer.training.jobs import JobManager
 from resexplorer.training.launch import new_race
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -214,3 +215,11 @@ def test_kill_9_mid_epoch_leaves_a_run_that_loads_and_resumes_while_another_proc
     assert resumed.returncode == 0, resumed.stderr
     assert killed.status()["status"] == "done"
     assert [r["epoch"] for r in killed.metrics("epoch")] == list(range(1, 13))
+
+
+def test_a_runs_folder_given_with_a_tilde_is_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert RunStore("~/my-runs").root == tmp_path / "my-runs"
+    assert JobManager("~/my-runs").runs_root == (tmp_path / "my-runs").resolve()
+    assert not (tmp_path / "~").exists()

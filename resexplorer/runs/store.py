@@ -214,7 +214,7 @@ class RunStore:
     folder is made with an exclusive mkdir under a random id."""
 
     def __init__(self, root: str | Path = "runs"):
-        self.root = Path(root)
+        self.root = Path(root).expanduser()  # "~/runs", as the data path takes it
 
     def create(
         self, model_config: ModelConfig, train_config: TrainConfig, data_info: dict, extra: dict | None = None

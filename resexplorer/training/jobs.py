@@ -218,7 +218,7 @@ class JobManager:
     """The jobs of one runs folder."""
 
     def __init__(self, runs_root: str | Path):
-        self.runs_root = Path(runs_root).resolve()
+        self.runs_root = Path(runs_root).expanduser().resolve()
         self.root = self.runs_root / JOBS_FOLDER
 
     def jobs(self) -> list[Job]:
