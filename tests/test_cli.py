@@ -161,3 +161,22 @@ def test_every_training_setting_is_a_flag_that_reaches_the_config():
     assert train_config_of(_parser().parse_args(argv)) == TrainConfig(**changed)
     defaults = train_config_of(_parser().parse_args(["train", "--model", "resnet-8", "--data", "x", "--epochs", "3"]))
     assert defaults == TrainConfig(epochs=3)
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--seed", str(2**70)], "seed must be"),
+        (["--log-every", "-1"], "log_every must be"),
+        (["--momentum", "-0.5"], "momentum must be"),
+        (["--device", "mps"], "no MPS"),
+        (["--device", "cuda:7"], "no CUDA"),
+        (["--device", "cudaX"], "unknown device"),
+    ],
+)
+def test_bad_settings_are_refused_before_any_run_folder_exists(tmp_path, capsys, flags, words):
+    argv = ["train", "--model", "resnet-8", "--data", "synthetic", "--epochs", "1", "--runs", str(tmp_path / "runs")]
+    assert main(argv + flags) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from ..errors import ConfigError
 
 SCHEDULES = ("paper", "cosine", "onecycle", "constant")
+# Seeds up to 2**32 - 1: each epoch's generator is seeded with a multiple of
+# the seed, which must stay within torch's 64-bit seed range.
+MAX_SEED = 2**32 - 1
 
 
 def _setting(default, help: str, label: str | None = None, bounds: tuple | None = None, choices=None):
@@ -36,7 +39,7 @@ class TrainConfig:
     schedule: str = _setting("cosine", "paper: lr / 10 at 50% and 75% of the run", "Schedule", choices=SCHEDULES)
     # the paper warms ResNet-110 up at lr / 10
     warmup_epochs: float = _setting(0.0, "epochs of linear warm-up from lr / 10")
-    seed: int = _setting(0, "seeds the weights, the batches and the subsets", "Seed", (0, 2**31 - 1))
+    seed: int = _setting(0, "seeds the weights, the batches and the subsets", "Seed", (0, MAX_SEED))
     train_subset: int | None = _setting(
         None, "a stratified subset of N training images (default: all)", "Train images (0 = all)", (0, 10_000_000)
     )
@@ -59,6 +62,10 @@ class TrainConfig:
             (self.train_subset is None or self.train_subset >= 2, "train subset must be >= 2 images"),
             (self.test_subset is None or self.test_subset >= 1, "test subset must be >= 1 image"),
             (self.eval_every >= 1, "eval_every must be >= 1"),
+            (0 <= self.seed <= MAX_SEED, f"seed must be between 0 and {MAX_SEED}, not {self.seed}"),
+            (self.log_every >= 0, f"log_every must be >= 0 (0: about 20 points per epoch), not {self.log_every}"),
+            (self.momentum >= 0, f"momentum must be >= 0, not {self.momentum}"),
+            (self.weight_decay >= 0, f"weight decay must be >= 0, not {self.weight_decay}"),
             (
                 self.device in ("auto", "cpu", "mps") or self.device.startswith("cuda"),
                 f"unknown device {self.device!r}",
