@@ -1,8 +1,12 @@
 """The ImageNet classifier: its 10-crop pipeline, and a clear message offline."""
 
+import hashlib
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
-from torchvision.models import ResNet50_Weights
+import torch
 
 from resexplorer.science import imagenet
 
@@ -34,10 +38,46 @@ def test_classify_returns_the_top_classes_by_mean_probability():
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6  # float32 rounding
 
 
-def test_offline_gives_a_message_that_says_what_to_do(monkeypatch):
-    def offline(self, *args, **kwargs):
+def test_offline_gives_a_message_that_says_what_to_do(monkeypatch, tmp_path):
+    def offline(*args, **kwargs):
         raise OSError("Name or service not known")
 
-    monkeypatch.setattr(ResNet50_Weights, "get_state_dict", offline)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(imagenet.ImageNetUnavailable, match="put it at .*resnet50-11ad3fa6.pth"):
         imagenet.load_imagenet_model()
+
+
+class _Payload:
+    """A pickle that runs code when loaded without weights_only."""
+
+    def __reduce__(self):
+        return (os.system, (f"touch {MARKER}",))
+
+
+MARKER = "imagenet-payload-ran"
+
+
+def _plant(tmp_path, monkeypatch) -> Path:
+    """A crafted file where the weights are cached, as an attacker could leave it."""
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    path = Path(imagenet.weights_file())
+    path.parent.mkdir(parents=True)
+    torch.save({"fc.weight": _Payload()}, path)
+    return path
+
+
+def test_a_cached_weights_file_that_is_not_the_published_one_is_refused(tmp_path, monkeypatch):
+    _plant(tmp_path, monkeypatch)
+    with pytest.raises(imagenet.ImageNetUnavailable, match="not the published weights"):
+        imagenet.load_imagenet_model()
+    assert not (tmp_path / MARKER).exists()
+
+
+def test_even_a_file_with_the_right_hash_is_loaded_without_running_code(tmp_path, monkeypatch):
+    path = _plant(tmp_path, monkeypatch)
+    monkeypatch.setattr(imagenet, "PUBLISHED_SHA256_PREFIX", hashlib.sha256(path.read_bytes()).hexdigest()[:8])
+    with pytest.raises(imagenet.ImageNetUnavailable, match="could not be read safely"):
+        imagenet.load_imagenet_model()
+    assert not (tmp_path / MARKER).exists()

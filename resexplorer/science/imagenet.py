@@ -14,7 +14,9 @@ averaged over the crops.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,20 +45,56 @@ def weights_file() -> str:
     return f"{torch.hub.get_dir()}/checkpoints/{WEIGHTS.url.rsplit('/', 1)[-1]}"
 
 
+# torchvision names its weight files by the start of their SHA-256:
+# resnet50-11ad3fa6.pth. A cached file is checked against it every time
+# (torchvision's own loader checks a download, not a file already there).
+PUBLISHED_SHA256_PREFIX = WEIGHTS.url.rsplit("-", 1)[-1].split(".")[0]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _published_weights() -> Path:
+    """The weights file, downloaded once; refused unless it is the published one."""
+    path = Path(weights_file())
+    if not path.is_file():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(WEIGHTS.url, str(path), hash_prefix=PUBLISHED_SHA256_PREFIX, progress=False)
+        except Exception as err:  # URLError, timeouts, a damaged download: all say the same
+            raise ImageNetUnavailable(
+                f"Could not get the ImageNet ResNet-50 weights ({type(err).__name__}: {str(err)[:160]}). "
+                f"If this machine is offline, download {WEIGHTS.url} elsewhere and put it at {path}."
+            ) from err
+    if not _sha256(path).startswith(PUBLISHED_SHA256_PREFIX):
+        raise ImageNetUnavailable(
+            f"{path} is not the published weights (its SHA-256 does not start with {PUBLISHED_SHA256_PREFIX}); "
+            f"delete it, and download {WEIGHTS.url} again."
+        )
+    return path
+
+
 def load_imagenet_model(pretrained: bool = True) -> ImageNetModel:
-    """ResNet-50 with ImageNet weights (about 100 MB, downloaded once into
-    torch's hub cache); pretrained=False gives random weights (tests)."""
+    """ResNet-50 with ImageNet weights (downloaded once into torch's hub
+    cache, checked against their published hash, read with weights_only so
+    a crafted file cannot run code); pretrained=False gives random weights
+    (tests)."""
     if not pretrained:
         return ImageNetModel(resnet50(weights=None).eval(), list(WEIGHTS.meta["categories"]))
-    try:
-        state = WEIGHTS.get_state_dict(progress=False, check_hash=True)
-    except Exception as err:  # URLError, timeouts, a damaged download: all say the same
-        raise ImageNetUnavailable(
-            f"Could not get the ImageNet ResNet-50 weights ({type(err).__name__}: {str(err)[:160]}). "
-            f"If this machine is offline, download {WEIGHTS.url} elsewhere and put it at {weights_file()}."
-        ) from err
+    path = _published_weights()
     model = resnet50(weights=None)
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as err:  # torch's own text would suggest turning weights_only off: not said
+        raise ImageNetUnavailable(
+            f"{path} could not be read safely as ResNet-50 weights ({type(err).__name__}); delete it and "
+            f"download {WEIGHTS.url} again."
+        ) from err
     return ImageNetModel(model.eval(), list(WEIGHTS.meta["categories"]))
 
 
