@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from resexplorer.errors import RunError
 from resexplorer.nets.config import ModelConfig
 from resexplorer.runs.checkpoints import load_run_checkpoint
 from resexplorer.runs.recipe import TrainConfig
@@ -165,3 +166,22 @@ def test_train_step_returns_loss_and_mistakes():
     loss, mistakes = train_step(member.model, member.optimizer, images, labels, 0.1, autocast_for(CPU, True))
     assert math.isfinite(loss) and 0 <= mistakes <= 8
     assert not torch.equal(before, member.model.linear.weight)
+
+
+def test_one_writer_per_run_a_second_resume_is_refused(tiny_data, tmp_path):
+    """Two resumes of one run at once would both append: the second is
+    refused by name while the first holds the run, and the run is free
+    again once the first race ends."""
+    stopper = StopAfterEpoch(1)
+    models = [ModelConfig("resnet", 8, num_classes=4)]
+    first, runs = new_race(models, tiny_data, _config(epochs=2), tmp_path, [stopper], should_stop=lambda: stopper.stop)
+    first.run()
+    run = runs["resnet-8"]
+    resuming = resumed_race([run], tiny_data)
+    with pytest.raises(RunError, match=f"{run.run_id} is being trained"):
+        resumed_race([run], tiny_data)
+    assert [r["epoch"] for r in run.metrics("epoch")] == [1]  # the refused one truncated nothing
+    assert set(resuming.run().values()) == {"done"}
+    assert [r["epoch"] for r in run.metrics("epoch")] == [1, 2]
+    with run.writer():  # released when the race ended
+        pass

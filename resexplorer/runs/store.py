@@ -16,6 +16,7 @@ needs no torch (the checkpoints are read by checkpoints.py).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -33,6 +34,7 @@ from .recipe import TrainConfig
 RUN_FORMAT = "resexplorer-run"
 FORMAT_VERSION = 1  # of run folders and of checkpoints
 CHECKPOINT_SUFFIXES = (".pt", ".pt.xz")  # .pt.xz: compact shipped checkpoints
+WRITER_LOCK = "writer.lock"  # held by the one process writing a run (Run.writer)
 
 
 def _command_line() -> str:
@@ -69,6 +71,33 @@ def epochs_to_keep(epochs: int) -> set[int]:
 # --- one run --------------------------------------------------------------------
 
 
+class WriterClaim:
+    """The exclusive right to write a run, held until released or until the
+    process ends (an OS file lock, so a killed writer frees it)."""
+
+    def __init__(self, run: Run):
+        self._handle = open(run.path / WRITER_LOCK, "a")  # noqa: SIM115 - held past this call
+        try:
+            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._handle.close()
+            raise RunError(
+                f"{run.run_id} is being trained by another process or job; wait for it to end, or stop it, first"
+            ) from None
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> WriterClaim:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 class Run:
     """A run folder. Cheap to create: reads happen when asked."""
 
@@ -91,6 +120,11 @@ class Run:
     @property
     def checkpoint_dir(self) -> Path:
         return self.path / "checkpoints"
+
+    def writer(self) -> WriterClaim:
+        """Claim the run for writing (training it, resuming it); a second
+        claim while one is held raises RunError."""
+        return WriterClaim(self)
 
     def config(self) -> dict:
         try:

@@ -57,11 +57,25 @@ def new_race(
     data_info = data.describe()
     extra = {"versions": library_versions(), **(extra or {})}
     runs = {m.name: store.create(m, config, data_info, extra) for m in models}
+    claims = {name: run.writer() for name, run in runs.items()}
     members = [new_member(m, config, device, uses_channels_last(device)) for m in models]
-    recorder = RunRecorder(runs, config, data_info)
+    recorder = RunRecorder(runs, config, data_info, claims)
     probes = default_probes(data) if probes is None else probes
     race = Race(members, data, config, device, [recorder, *callbacks], probes, should_stop)
     return race, runs
+
+
+def _claim_all(runs: Sequence[Run]) -> dict:
+    """{run id: writer claim} of every run, or none of them."""
+    claims = {}
+    try:
+        for run in runs:
+            claims[run.run_id] = run.writer()
+    except Exception:
+        for claim in claims.values():
+            claim.release()
+        raise
+    return claims
 
 
 def resumed_race(
@@ -81,6 +95,7 @@ def resumed_race(
     if device:
         config = TrainConfig.from_dict({**config.to_dict(), "device": device})
     torch_device = resolve_device(config.device)
+    claims = _claim_all(runs)  # before anything is truncated: a second resume is refused untouched
     members = [resume_member(r, torch_device, uses_channels_last(torch_device)) for r in runs]
     data_info = runs[0].config()["data"]
     if data_info.get("classes") != list(data.classes) or data_info.get("n_train") != len(data.train):
@@ -88,6 +103,9 @@ def resumed_race(
             f"resume needs the data the run was trained on ({data_info.get('source')}, "
             f"{data_info.get('n_train')} training images); got {data.source} with {len(data.train)}"
         )
-    recorder = RunRecorder({m.name: r for m, r in zip(members, runs)}, config, data_info)
+    names = {r.run_id: m.name for m, r in zip(members, runs)}
+    recorder = RunRecorder(
+        {m.name: r for m, r in zip(members, runs)}, config, data_info, {names[k]: c for k, c in claims.items()}
+    )
     probes = default_probes(data) if probes is None else probes
     return Race(members, data, config, torch_device, [recorder, *callbacks], probes, should_stop)

@@ -17,7 +17,7 @@ from ..runs.checkpoints import (
     save_run_checkpoint,
 )
 from ..runs.recipe import TrainConfig
-from ..runs.store import FORMAT_VERSION, Run, epochs_to_keep
+from ..runs.store import FORMAT_VERSION, Run, WriterClaim, epochs_to_keep
 from .engine import Callback, EpochEvent, Member, StepEvent, make_optimizer, on_device
 
 
@@ -40,10 +40,14 @@ def checkpoint_dict(member: Member, train_config: TrainConfig, data_info: dict) 
 class RunRecorder(Callback):
     """Writes each member's events into its run folder."""
 
-    def __init__(self, runs: dict[str, Run], train_config: TrainConfig, data_info: dict):
+    def __init__(
+        self, runs: dict[str, Run], train_config: TrainConfig, data_info: dict, claims: dict[str, WriterClaim]
+    ):
+        """claims: each run's writer claim, held until its member ends."""
         self.runs = runs
         self.train_config = train_config
         self.data_info = data_info
+        self.claims = claims
         self.keep = epochs_to_keep(train_config.epochs)
 
     def _save(self, member: Member, keep: bool) -> None:
@@ -67,6 +71,9 @@ class RunRecorder(Callback):
 
     def on_end(self, member: Member) -> None:
         self.runs[member.name].set_status(member.status, member.message)
+        claim = self.claims.pop(member.name, None)
+        if claim is not None:
+            claim.release()
 
 
 def resume_member(run: Run, device: torch.device, channels_last: bool = False) -> Member:
