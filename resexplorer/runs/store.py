@@ -76,7 +76,7 @@ class WriterClaim:
     process ends (an OS file lock, so a killed writer frees it)."""
 
     def __init__(self, run: Run):
-        self._handle = open(run.path / WRITER_LOCK, "a")  # noqa: SIM115 - held past this call
+        self._handle = open(run.path / WRITER_LOCK, "a")  # held past this call, so not in a with
         try:
             fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

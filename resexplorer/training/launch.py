@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from ..nets.config import ModelConfig
 from ..nets.probes import epoch_probe
 from ..runs.recipe import TrainConfig
-from ..runs.store import Run, RunStore
+from ..runs.store import Run, RunStore, WriterClaim
 from ..system import library_versions, resolve_device
 from .engine import Callback, Probe, Race, new_member, uses_channels_last
 from .recording import RunRecorder, resume_member
@@ -65,14 +65,14 @@ def new_race(
     return race, runs
 
 
-def _claim_all(runs: Sequence[Run]) -> dict:
-    """{run id: writer claim} of every run, or none of them."""
-    claims = {}
+def _claim_all(runs: Sequence[Run]) -> list[WriterClaim]:
+    """Each run's writer claim, in order: all of them, or none."""
+    claims = []
     try:
         for run in runs:
-            claims[run.run_id] = run.writer()
+            claims.append(run.writer())
     except Exception:
-        for claim in claims.values():
+        for claim in claims:
             claim.release()
         raise
     return claims
@@ -103,9 +103,8 @@ def resumed_race(
             f"resume needs the data the run was trained on ({data_info.get('source')}, "
             f"{data_info.get('n_train')} training images); got {data.source} with {len(data.train)}"
         )
-    names = {r.run_id: m.name for m, r in zip(members, runs)}
     recorder = RunRecorder(
-        {m.name: r for m, r in zip(members, runs)}, config, data_info, {names[k]: c for k, c in claims.items()}
+        {m.name: r for m, r in zip(members, runs)}, config, data_info, {m.name: c for m, c in zip(members, claims)}
     )
     probes = default_probes(data) if probes is None else probes
     return Race(members, data, config, torch_device, [recorder, *callbacks], probes, should_stop)
