@@ -185,3 +185,16 @@ def test_one_writer_per_run_a_second_resume_is_refused(tiny_data, tmp_path):
     assert [r["epoch"] for r in run.metrics("epoch")] == [1, 2]
     with run.writer():  # released when the race ended
         pass
+
+
+def test_resume_clears_the_half_written_files_a_killed_writer_left(tiny_data, tmp_path):
+    stopper = StopAfterEpoch(1)
+    models = [ModelConfig("resnet", 8, num_classes=4)]
+    first, runs = new_race(models, tiny_data, _config(epochs=2), tmp_path, [stopper], should_stop=lambda: stopper.stop)
+    first.run()
+    run = runs["resnet-8"]
+    leftovers = [run.checkpoint_dir / ".last.pt.k1ll3d.tmp", run.path / ".status.json.k1ll3d.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"half")
+    resumed_race([run], tiny_data).run()
+    assert not any(path.exists() for path in leftovers)

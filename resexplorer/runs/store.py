@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..errors import RunError
 from ..nets.config import ModelConfig
-from ..storage import atomic_write_json
+from ..storage import atomic_write_bytes, atomic_write_json, remove_leftovers
 from .recipe import TrainConfig
 
 RUN_FORMAT = "resexplorer-run"
@@ -174,9 +174,11 @@ class Run:
         """Drop records past a checkpoint's step, before resuming from it."""
         kept = [r for r in self.metrics() if r.get("step", 0) <= after_step]
         text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in kept)
-        tmp = self.metrics_path.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, self.metrics_path)
+        atomic_write_bytes(text.encode("utf-8"), self.metrics_path)
+
+    def remove_leftovers(self) -> int:
+        """The half-written files a killed writer left (hold the writer claim)."""
+        return remove_leftovers(self.path) + remove_leftovers(self.checkpoint_dir)
 
     # status
     def set_status(self, status: str, message: str = "") -> None:

@@ -96,6 +96,8 @@ def resumed_race(
         config = TrainConfig.from_dict({**config.to_dict(), "device": device})
     torch_device = resolve_device(config.device)
     claims = _claim_all(runs)  # before anything is truncated: a second resume is refused untouched
+    for run in runs:  # ours alone now: what a killed writer half-wrote can go
+        run.remove_leftovers()
     members = [resume_member(r, torch_device, uses_channels_last(torch_device)) for r in runs]
     data_info = runs[0].config()["data"]
     if data_info.get("classes") != list(data.classes) or data_info.get("n_train") != len(data.train):
