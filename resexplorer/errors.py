@@ -25,3 +25,7 @@ class CheckpointError(ResExplorerError):
 
 class ConfigError(ResExplorerError, ValueError):
     """An invalid model or training setting; a ValueError as well."""
+
+
+class BusyError(ResExplorerError):
+    """What is asked for is held by another job or process: wait, or stop it."""

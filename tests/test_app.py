@@ -76,6 +76,7 @@ def folder_app(tmp_path, monkeypatch):
     job = JobManager(tmp_path / "runs").active()
     if job:
         job.cancel()
+        wait_for_job(tmp_path / "runs", timeout=60)  # its worker frees the machine for the next test's job
 
 
 def _start_custom_job(at, models, epochs=2):

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, make_image_folder
+from helpers import ROOT, make_image_folder, wait_for_job
 from playwright.sync_api import expect, sync_playwright
 
 from resexplorer.runs.recipe import TrainConfig
@@ -98,6 +98,7 @@ def served_app(tmp_path):
         job = JobManager(runs).active()
         if job:
             job.cancel()
+            wait_for_job(runs, timeout=60)  # its worker frees the machine for the next test's job
         proc.terminate()
         proc.wait(20)
 

@@ -9,7 +9,7 @@ from resexplorer.errors import CheckpointError, ConfigError, DataError
 from resexplorer.runs.recipe import TrainConfig
 from resexplorer.runs.store import RunStore
 from resexplorer.training.failures import Failure, failure_of
-from resexplorer.training.jobs import CANCEL_FILE, REQUEST_FILE, Job, JobManager, ProgressWriter
+from resexplorer.training.jobs import CANCEL_FILE, REQUEST_FILE, Job, JobBusy, JobManager, ProgressWriter, machine_claim
 
 
 def _fake_job(root, pid, progress=None, log=""):
@@ -119,3 +119,22 @@ def test_progress_writer_reports_loading_running_and_the_end(tmp_path):
     writer.finish("done")
     final = json.loads((tmp_path / "progress.json").read_text())
     assert final["state"] == "done" and final["eta_s"] == 0
+
+
+def test_one_job_per_machine_even_from_another_runs_folder(tmp_path, monkeypatch):
+    """The device is the machine's, not a runs folder's: while a job of any
+    folder holds it, a start from another folder is refused, and a worker
+    that finds it held reports a 'busy' failure."""
+    monkeypatch.setenv("RESEXPLORER_CACHE", str(tmp_path / "cache"))
+    with machine_claim():  # another folder's worker, training
+        try:
+            JobManager(tmp_path / "b").start_training(["resnet-8"], "synthetic", TrainConfig(epochs=1))
+            raise AssertionError("a second job started on a busy machine")
+        except JobBusy as err:
+            assert "another runs folder" in str(err)
+        request = {"command": "train", "models": ["resnet-8"], "train_config": TrainConfig(epochs=1).to_dict()}
+        progress = _run_job(tmp_path, {**request, "data": "synthetic", "runs": str(tmp_path / "runs")})
+    assert progress["state"] == "failed" and progress["failure"]["kind"] == "busy"
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    with machine_claim():  # and free again afterwards
+        pass

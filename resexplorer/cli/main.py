@@ -22,7 +22,7 @@ from ..runs.store import RunStore, open_run
 from ..services.claims import GROUP_CLAIMS, claims_of_runs
 from ..services.reference import REFERENCE_GROUPS, group_runs
 from ..training.failures import failure_of
-from ..training.jobs import CANCEL_FILE, REQUEST_FILE, ProgressWriter
+from ..training.jobs import CANCEL_FILE, REQUEST_FILE, ProgressWriter, machine_claim
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -187,7 +187,13 @@ def _run_command(args: argparse.Namespace, job: ProgressWriter | None, stop: _St
 
 
 def _run_job(job_dir: Path, job: ProgressWriter, stop: _StopFlag) -> int:
-    """A job the app started: what to do is in its request.json."""
+    """A job the app started: what to do is in its request.json. It holds
+    the machine's claim for its life (one app job per machine)."""
+    with machine_claim():
+        return _run_request(job_dir, job, stop)
+
+
+def _run_request(job_dir: Path, job: ProgressWriter, stop: _StopFlag) -> int:
     try:
         request = json.loads((job_dir / REQUEST_FILE).read_text())
     except (OSError, json.JSONDecodeError) as err:

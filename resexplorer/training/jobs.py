@@ -30,7 +30,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..errors import ResExplorerError
+from ..data.sources import default_cache_dir
+from ..errors import BusyError
 from ..runs.recipe import TrainConfig
 from ..runs.store import Run, pid_alive
 from ..storage import atomic_write_json
@@ -38,6 +39,7 @@ from .engine import Callback, EpochEvent, Member, Race, StepEvent
 from .failures import Failure, crashed
 
 JOBS_FOLDER = ".jobs"
+MACHINE_LOCK = "training-job.lock"  # in the user cache: one app job per machine
 REQUEST_FILE = "request.json"
 CANCEL_FILE = "cancel"  # left by Job.cancel(); the worker checks it every step
 FINAL_STATES = ("done", "cancelled", "failed")
@@ -46,8 +48,45 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _CHILDREN: dict[int, subprocess.Popen] = {}
 
 
-class JobBusy(ResExplorerError):
+class JobBusy(BusyError):
     """A job already holds the device."""
+
+
+class MachineClaim:
+    """The machine's device, held by one app job's worker at a time, across
+    runs folders: an OS file lock in the user cache, freed when the worker
+    ends or dies. (The command line's own train and resume do not take it:
+    they train beside anything, as a user running them chose.)"""
+
+    def __init__(self):
+        path = default_cache_dir() / MACHINE_LOCK
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = open(path, "a")  # held past this call, so not in a with
+        try:
+            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._handle.close()
+            raise JobBusy(
+                "a training job started from another runs folder is using this machine; "
+                "wait for it to end, or stop it from that folder's Train page"
+            ) from None
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> MachineClaim:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def machine_claim() -> MachineClaim:
+    """Claim the machine for a job's worker; JobBusy when another holds it."""
+    return MachineClaim()
 
 
 def _pid_running(pid: int) -> bool:
@@ -251,6 +290,7 @@ class JobManager:
                 raise JobBusy(
                     f"a training job ({busy.job_id}) is running; wait for it or stop it before starting another"
                 )
+            machine_claim().release()  # free now; the worker claims it for its life
             job_dir = self.root / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
             job_dir.mkdir()
             atomic_write_json(request, job_dir / REQUEST_FILE)
