@@ -1,7 +1,7 @@
 import torch
 
 from resexplorer.cli import reference_build
-from resexplorer.runs.checkpoints import load_run_checkpoint
+from resexplorer.runs.checkpoints import load_checkpoint, load_run_checkpoint
 from resexplorer.runs.recipe import TrainConfig
 from resexplorer.runs.store import RunStore
 from resexplorer.services.reference import ReferenceGroup
@@ -44,7 +44,7 @@ def test_a_stopped_build_continues_where_it_stopped(tiny_data, tmp_path):
         files = sorted(p.name for p in run.checkpoint_dir.iterdir())
         assert files[0] == "epoch-0000.pt.xz" and files[-1] == "last.pt"
         assert all(name.endswith(".pt.xz") for name in files[:-1]), files
-        assert "optimizer" in torch.load(run.checkpoint_dir / "last.pt", weights_only=True)
+        assert "optimizer" in load_checkpoint(run.checkpoint_dir / "last.pt")
     build(tiny_data, tmp_path, groups=[PAIR])
     runs = RunStore(tmp_path).list()
     assert len(runs) == 2 and {r.status()["status"] for r in runs} == {"done"}

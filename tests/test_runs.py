@@ -223,3 +223,21 @@ def test_a_runs_folder_given_with_a_tilde_is_the_home_folder(tmp_path, monkeypat
     assert RunStore("~/my-runs").root == tmp_path / "my-runs"
     assert JobManager("~/my-runs").runs_root == (tmp_path / "my-runs").resolve()
     assert not (tmp_path / "~").exists()
+
+
+def test_a_checkpoint_whose_bytes_rotted_is_refused_not_loaded(finished_runs, tmp_path):
+    """64 flipped bytes in last.pt once loaded silently and evaluated to a
+    wrong error; every checkpoint now carries the SHA-256 of its contents."""
+    import shutil
+
+    _, runs = finished_runs
+    copy = tmp_path / runs["resnet-8"].run_id
+    shutil.copytree(runs["resnet-8"].path, copy)
+    path = copy / "checkpoints" / "last.pt"
+    raw = bytearray(path.read_bytes())
+    middle = len(raw) // 2
+    raw[middle : middle + 64] = bytes(b ^ 0xFF for b in raw[middle : middle + 64])
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="checksum"):
+        load_run_checkpoint(Run(copy), "last")
+    assert load_run_checkpoint(Run(copy), 2)["epoch"] == 2  # the other checkpoints are fine

@@ -7,6 +7,7 @@ a file from elsewhere cannot run code; written atomically.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import lzma
 from pathlib import Path
@@ -16,11 +17,17 @@ import torch
 from ..errors import CheckpointError
 from ..nets.config import ModelConfig
 from ..nets.models import build_model
-from ..storage import atomic_write, atomic_write_bytes
+from ..storage import atomic_write_bytes
 from .store import FORMAT_VERSION, Run
 
 CHECKPOINT_FORMAT = "resexplorer-checkpoint"
 XZ_MAGIC = b"\xfd7zXZ\x00"
+# A .pt checkpoint ends with the SHA-256 of what precedes it and this marker,
+# in the one file, so a kill can never leave the file and its checksum
+# apart; a file that rotted on disk is refused instead of loaded. (The .xz
+# copies carry xz's own check.) Files from before the trailer load as they are.
+CHECKSUM_MARKER = b"RXSHA256"
+TRAILER = 32 + len(CHECKSUM_MARKER)
 REQUIRED = ("model_config", "train_config", "data", "model", "epoch")
 
 
@@ -31,10 +38,12 @@ def load_checkpoint(path: str | Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
-        raw = path.read_bytes()
+        raw = _verified(path, path.read_bytes())
         if raw.startswith(XZ_MAGIC):
             raw = lzma.decompress(raw)
         ckpt = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except CheckpointError:
+        raise
     except Exception as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(f"{path} is not a readable ResNet Explorer checkpoint ({first[:200]})") from err
@@ -66,7 +75,24 @@ def save_run_checkpoint(run: Run, ckpt: dict, keep: bool) -> None:
 
 
 def save_checkpoint(ckpt: dict, path: Path) -> None:
-    atomic_write(path, lambda handle: torch.save(ckpt, handle))
+    buffer = io.BytesIO()
+    torch.save(ckpt, buffer)
+    payload = buffer.getvalue()
+    atomic_write_bytes(payload + hashlib.sha256(payload).digest() + CHECKSUM_MARKER, path)
+
+
+def _verified(path: Path, raw: bytes) -> bytes:
+    """The checkpoint's bytes without their checksum trailer, once they
+    match it; a file without a trailer (written before it) as it is."""
+    if not raw.endswith(CHECKSUM_MARKER):
+        return raw
+    payload, digest = raw[:-TRAILER], raw[-TRAILER : -len(CHECKSUM_MARKER)]
+    if hashlib.sha256(payload).digest() != digest:
+        raise CheckpointError(
+            f"{path} is damaged: its contents no longer match the checksum written with it; "
+            "resume from or evaluate another kept epoch"
+        )
+    return payload
 
 
 def save_compact_checkpoint(ckpt: dict, path: Path, half: bool = True) -> None:
