@@ -17,6 +17,7 @@ from resexplorer.runs.checkpoints import (
     load_checkpoint,
     load_run_checkpoint,
     model_from_checkpoint,
+    save_checkpoint,
 )
 from resexplorer.runs.recipe import TrainConfig
 from resexplorer.runs.store import Run, RunStore
@@ -92,8 +93,44 @@ class Evil:
 def test_foreign_and_damaged_checkpoints_give_clear_errors(tmp_path, write, message):
     path = tmp_path / "x.pt"
     write(path)
-    with pytest.raises(CheckpointError, match=message):
+    with pytest.raises(CheckpointError, match=message) as refused:
         load_checkpoint(path)
+    assert "weights_only" not in str(refused.value)  # never advise turning the safety off
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"model": [1, 2, 3]}, "model is not a dict of tensors"),
+        ({"model": {"conv1.weight": "text"}}, "model is not a dict of tensors"),
+        ({"version": "1"}, "version is not a number"),
+        ({"data": {"classes": ["a", "b"]}}, "data lacks mean, std"),
+        ({"model_config": "resnet-8"}, "model_config is not a dict"),
+        ({"epoch": "two"}, "epoch is not a number"),
+    ],
+)
+def test_crafted_checkpoints_are_refused_as_damaged_not_with_a_traceback(finished_runs, tmp_path, change, message):
+    _, runs = finished_runs
+    ckpt = load_run_checkpoint(runs["resnet-8"], "last")
+    torch.save({**ckpt, **change}, tmp_path / "crafted.pt")
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(tmp_path / "crafted.pt")
+
+
+def test_a_checkpoint_without_optimizer_state_does_not_resume(finished_runs, tiny_data, tmp_path):
+    """A shipped compact copy has no optimizer or RNG state: resuming it is
+    refused with a message, not a KeyError."""
+    import shutil
+
+    from resexplorer.training.launch import resumed_race
+
+    _, runs = finished_runs
+    copy = tmp_path / runs["resnet-8"].run_id
+    shutil.copytree(runs["resnet-8"].path, copy)
+    ckpt = load_run_checkpoint(Run(copy), "last")
+    save_checkpoint({k: v for k, v in ckpt.items() if k not in ("optimizer", "rng")}, copy / "checkpoints" / "last.pt")
+    with pytest.raises(CheckpointError, match="no optimizer state"):
+        resumed_race([Run(copy)], tiny_data)
 
 
 def test_weights_that_do_not_fit_the_config_are_a_checkpoint_error(finished_runs):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import lzma
+import pickle
 from pathlib import Path
 
 import torch
@@ -44,22 +45,46 @@ def load_checkpoint(path: str | Path) -> dict:
         ckpt = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except CheckpointError:
         raise
+    except pickle.UnpicklingError as err:  # torch's text would advise turning weights_only off: not quoted
+        raise CheckpointError(
+            f"{path} is not a readable ResNet Explorer checkpoint: it holds objects other than tensors and "
+            "plain data, which are never loaded"
+        ) from err
     except Exception as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path} is not a readable ResNet Explorer checkpoint ({first[:200]})") from err
+        raise CheckpointError(f"{path} is not a readable ResNet Explorer checkpoint ({type(err).__name__})") from err
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
             f"{path} is a PyTorch file but not a ResNet Explorer checkpoint (no '{CHECKPOINT_FORMAT}' marker)"
         )
-    if ckpt.get("version", 0) > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} was written by a newer ResNet Explorer (format {ckpt['version']}); update to read it"
-        )
-    missing = [k for k in REQUIRED if k not in ckpt]
-    if missing:
-        raise CheckpointError(f"{path} is damaged: it lacks {', '.join(missing)}")
+    version = ckpt.get("version")
+    if isinstance(version, int) and version > FORMAT_VERSION:  # its fields may differ: said before checking them
+        raise CheckpointError(f"{path} was written by a newer ResNet Explorer (format {version}); update to read it")
+    problem = _structure_problem(ckpt)
+    if problem:
+        raise CheckpointError(f"{path} is damaged: {problem}")
     ckpt["model"] = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
     return ckpt
+
+
+def _structure_problem(ckpt: dict) -> str | None:
+    """What is wrong with a checkpoint's structure, or None: every field a
+    reader uses is there and of its type, so no reader meets a KeyError."""
+    missing = [k for k in ("version", *REQUIRED) if k not in ckpt]
+    if missing:
+        return f"it lacks {', '.join(missing)}"
+    for key in ("version", "epoch"):
+        if not isinstance(ckpt[key], int) or isinstance(ckpt[key], bool):
+            return f"its {key} is not a number"
+    for key in ("model_config", "train_config", "data"):
+        if not isinstance(ckpt[key], dict):
+            return f"its {key} is not a dict"
+    model = ckpt["model"]
+    if not isinstance(model, dict) or not all(isinstance(v, torch.Tensor) for v in model.values()):
+        return "its model is not a dict of tensors"
+    lacking = [k for k in ("mean", "std", "classes") if k not in ckpt["data"]]
+    if lacking:
+        return f"its data lacks {', '.join(lacking)}"
+    return None
 
 
 def load_run_checkpoint(run: Run, which: str | int = "last") -> dict:

@@ -9,6 +9,7 @@ from dataclasses import asdict
 
 import torch
 
+from ..errors import CheckpointError
 from ..nets.config import ModelConfig
 from ..runs.checkpoints import (
     CHECKPOINT_FORMAT,
@@ -80,6 +81,11 @@ def resume_member(run: Run, device: torch.device, channels_last: bool = False) -
     """A member restored from a run's last checkpoint: weights, momentum,
     step and RNG, so training continues exactly where it stopped."""
     ckpt = load_run_checkpoint(run, "last")
+    if not isinstance(ckpt.get("optimizer"), dict) or not isinstance(ckpt.get("rng"), dict):
+        raise CheckpointError(
+            f"{run.run_id}'s last checkpoint has no optimizer state (a shipped compact copy keeps only the "
+            "weights), so it cannot resume; train a new run instead"
+        )
     model = on_device(model_from_checkpoint(ckpt), device, channels_last)
     model.train()
     train_config = TrainConfig.from_dict(ckpt["train_config"])
