@@ -4,6 +4,8 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+
 from resexplorer.cli import main
 from resexplorer.errors import CheckpointError, ConfigError, DataError
 from resexplorer.runs.recipe import TrainConfig
@@ -138,3 +140,21 @@ def test_one_job_per_machine_even_from_another_runs_folder(tmp_path, monkeypatch
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
     with machine_claim():  # and free again afterwards
         pass
+
+
+def test_a_job_whose_pid_now_belongs_to_another_process_reads_failed(tmp_path):
+    """The worker is known by pid and start time: a live process under the
+    recorded pid, even one whose command line names resexplorer, started at
+    another time is not the worker (a pid reused after a restart)."""
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "resexplorer"])
+    try:
+        job = _fake_job(tmp_path, other.pid, {"state": "running"})
+        started = psutil.Process(other.pid).create_time()
+        info = json.loads((job.path / "job.json").read_text())
+        (job.path / "job.json").write_text(json.dumps({**info, "started": started}))
+        assert job.status()["state"] == "running"  # the worker itself
+        (job.path / "job.json").write_text(json.dumps({**info, "started": started - 3600}))
+        assert job.status()["state"] == "failed" and job.failure().kind == "crashed"
+    finally:
+        other.kill()
+        other.wait()

@@ -12,7 +12,20 @@ from helpers import ROOT
 
 PACKAGE = ROOT / "resexplorer"
 # Lowest first: each may import the ones before it, never the ones after.
-LAYERS = ["errors", "storage", "system", "nets", "data", "runs", "training", "science", "services", "cli", "__main__"]
+LAYERS = [
+    "errors",
+    "storage",
+    "processes",
+    "system",
+    "nets",
+    "data",
+    "runs",
+    "training",
+    "science",
+    "services",
+    "cli",
+    "__main__",
+]
 
 
 def _layer(path: Path) -> str:

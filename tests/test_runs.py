@@ -190,6 +190,22 @@ def test_a_running_status_whose_process_is_gone_reads_interrupted(tmp_path):
         RunStore(tmp_path).delete(RunStore(tmp_path).create(ModelConfig(), TrainConfig(), {}).run_id)
 
 
+def test_a_running_status_whose_pid_now_belongs_to_another_process_reads_interrupted(tmp_path):
+    """After a restart the recorded pid may be some other live process: the
+    writer is known by pid and start time, so the run is not stuck as
+    running (it resumes, and deletes)."""
+    store = RunStore(tmp_path)
+    run = store.create(ModelConfig(), TrainConfig(), {"source": "synthetic"})
+    record = json.loads(run.status_path.read_text())
+    assert record["pid"] == os.getpid() and run.status()["status"] == "running"
+    run.status_path.write_text(json.dumps({**record, "started": record["started"] - 3600}))  # same pid, older process
+    assert run.status()["status"] == "interrupted"
+    run.status_path.write_text(json.dumps({**record, "pid": "not a number"}))
+    assert run.status()["status"] == "interrupted"
+    store.delete(run.run_id)
+    assert store.list() == []
+
+
 def test_torn_metric_lines_are_skipped(tmp_path):
     run = RunStore(tmp_path).create(ModelConfig(), TrainConfig(), {})
     run.append_metric({"kind": "epoch", "epoch": 1, "step": 5})

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import secrets
 import shutil
 import socket
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from ..errors import RunError
 from ..nets.config import ModelConfig
+from ..processes import process_of, this_process
 from ..storage import atomic_write_bytes, atomic_write_json, remove_leftovers
 from .recipe import TrainConfig
 
@@ -45,16 +45,6 @@ def _command_line() -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def middle_epoch(epochs: int) -> int:
@@ -183,7 +173,7 @@ class Run:
     # status
     def set_status(self, status: str, message: str = "") -> None:
         atomic_write_json(
-            {"status": status, "message": message, "pid": os.getpid(), "host": socket.gethostname(), "updated": _now()},
+            {"status": status, "message": message, **this_process(), "host": socket.gethostname(), "updated": _now()},
             self.status_path,
         )
 
@@ -194,7 +184,7 @@ class Run:
         except (OSError, json.JSONDecodeError):
             return {"status": "interrupted", "message": "no readable status: the run was stopped while starting"}
         if record.get("status") == "running" and record.get("host") == socket.gethostname():
-            if not pid_alive(int(record.get("pid", -1))):
+            if process_of(record.get("pid"), record.get("started")) is None:
                 record = {
                     **record,
                     "status": "interrupted",

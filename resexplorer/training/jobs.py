@@ -32,8 +32,9 @@ from pathlib import Path
 
 from ..data.sources import default_cache_dir
 from ..errors import BusyError
+from ..processes import process_of, start_time
 from ..runs.recipe import TrainConfig
-from ..runs.store import Run, pid_alive
+from ..runs.store import Run
 from ..storage import atomic_write_json
 from .engine import Callback, EpochEvent, Member, Race, StepEvent
 from .failures import Failure, crashed
@@ -89,16 +90,11 @@ def machine_claim() -> MachineClaim:
     return MachineClaim()
 
 
-def _pid_running(pid: int) -> bool:
+def _worker_running(pid: int, started: float | None) -> bool:
     child = _CHILDREN.get(pid)
     if child is not None:
         return child.poll() is None  # also reaps it, so a finished child is not a zombie
-    if not pid_alive(pid):
-        return False
-    try:  # guard against a reused pid
-        return b"resexplorer" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True
+    return process_of(pid, started) is not None  # by start time too: a reused pid is not the worker
 
 
 # --- the worker side -----------------------------------------------------------
@@ -221,8 +217,8 @@ class Job:
         }
         if progress["state"] in FINAL_STATES:
             return progress
-        pid = self.info().get("pid")
-        if pid and _pid_running(int(pid)):
+        info = self.info()
+        if info.get("pid") and _worker_running(info["pid"], info.get("started")):
             return progress
         if (self.path / CANCEL_FILE).exists():
             return {**progress, "state": "cancelled", "message": "stopped before training began"}
@@ -248,9 +244,9 @@ class Job:
         """Ask the worker to stop; it does so within one step, keeping every
         completed epoch (the runs become 'cancelled' and resumable)."""
         (self.path / CANCEL_FILE).touch()
-        pid = self.info().get("pid")
-        if pid and _pid_running(int(pid)):
-            os.kill(int(pid), signal.SIGINT)
+        info = self.info()
+        if info.get("pid") and _worker_running(info["pid"], info.get("started")):
+            os.kill(int(info["pid"]), signal.SIGINT)
 
 
 class JobManager:
@@ -309,5 +305,6 @@ class JobManager:
                 )
             _CHILDREN[child.pid] = child
             created = datetime.now(UTC).isoformat(timespec="seconds")
-            atomic_write_json({"job_id": job_dir.name, "pid": child.pid, "created": created}, job_dir / "job.json")
+            record = {"job_id": job_dir.name, "pid": child.pid, "started": start_time(child.pid), "created": created}
+            atomic_write_json(record, job_dir / "job.json")
             return Job(job_dir)

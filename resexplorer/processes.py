@@ -1,0 +1,36 @@
+"""Which process is which: a pid with its start time.
+
+A pid alone is reused: after a restart the pid a run or job recorded may
+belong to some other live process, and the run would read as running for
+ever. A process is known by its pid and its start time (psutil, which also
+works where os.kill(pid, 0) would send Windows a Ctrl+C).
+"""
+
+from __future__ import annotations
+
+import os
+
+import psutil
+
+SAME_START_S = 0.01  # start times are read to the clock tick
+
+
+def this_process() -> dict:
+    """{"pid", "started"} of this process, to record beside what it writes."""
+    return {"pid": os.getpid(), "started": psutil.Process().create_time()}
+
+
+def process_of(pid, started=None) -> psutil.Process | None:
+    """The live process with this pid and, when given, this start time."""
+    try:
+        process = psutil.Process(int(pid))
+        if started is not None and abs(process.create_time() - float(started)) > SAME_START_S:
+            return None
+        return process if process.is_running() else None
+    except (psutil.Error, ValueError, TypeError, OverflowError):
+        return None
+
+
+def start_time(pid: int) -> float | None:
+    process = process_of(pid)
+    return process.create_time() if process else None
