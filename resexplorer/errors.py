@@ -29,3 +29,7 @@ class ConfigError(ResExplorerError, ValueError):
 
 class BusyError(ResExplorerError):
     """What is asked for is held by another job or process: wait, or stop it."""
+
+
+class DiskFullError(ResExplorerError):
+    """A write found no space left; the file it would replace is kept."""

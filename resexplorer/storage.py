@@ -6,13 +6,18 @@ target (rename is atomic on POSIX and on Windows via os.replace).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from .errors import DiskFullError
+
+FULL_BELOW = 1 << 20  # bytes free under which a failed write counts as a full disk
 TEMP_SUFFIX = ".tmp"  # a write in progress: ".<name>.<random>.tmp" beside its target
 
 
@@ -26,12 +31,34 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if _disk_full(err, path.parent):
+            raise DiskFullError(
+                f"no space left on {path.parent}: {path.name} was not written (the previous one is kept); "
+                "free some space, or choose a folder on another disk"
+            ) from err
         raise
+
+
+def _free_bytes(folder: Path) -> int:
+    return shutil.disk_usage(folder).free
+
+
+def _disk_full(err: BaseException, folder: Path) -> bool:
+    """Whether a failed write ran out of space. torch.save's zip writer says
+    so only as 'unexpected pos', so the free space is asked too."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if isinstance(err, (OSError, RuntimeError)):
+        try:
+            return _free_bytes(folder) < FULL_BELOW
+        except OSError:
+            return False
+    return False
 
 
 def atomic_write_bytes(data: bytes, path: Path) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import DataError
+from ..errors import DataError, DiskFullError
 from ..storage import atomic_write
 from .dataset import IMAGE_SIZE, Dataset, Split, channel_stats
 from .synthetic import SYNTHETIC_SIZES, make_synthetic
@@ -112,8 +112,8 @@ def _write_cache(path: Path, data: Dataset) -> None:
     }
     try:
         atomic_write(path, lambda handle: torch.save(blob, handle))
-    except OSError:
-        pass  # a read-only cache only costs speed
+    except (OSError, RuntimeError, DiskFullError):
+        pass  # a read-only or full cache only costs speed: the data set is in memory
 
 
 def _finish(train: Split, test: Split, classes: list[str], source: str) -> Dataset:

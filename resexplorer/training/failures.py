@@ -7,14 +7,14 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from ..errors import BusyError, CheckpointError, ConfigError, DataError, RunError
+from ..errors import BusyError, CheckpointError, ConfigError, DataError, DiskFullError, RunError
 
 RESUMABLE = "the last completed epoch of each run is kept: resume it from the Runs page or with `resume`"
 
 
 @dataclass(frozen=True)
 class Failure:
-    kind: str  # data | memory | settings | checkpoint | run | busy | crashed | bug
+    kind: str  # data | memory | disk | settings | checkpoint | run | busy | crashed | bug
     message: str
     what_to_do: str
 
@@ -36,6 +36,8 @@ def _first_line(err: BaseException) -> str:
 
 def failure_of(err: BaseException) -> Failure:
     """The record of an exception; the kinds a user can fix say how."""
+    if isinstance(err, DiskFullError):
+        return Failure("disk", str(err), "free some space and resume: every completed epoch is kept")
     if isinstance(err, BusyError):
         return Failure("busy", str(err), "start it again when the other job has ended")
     if isinstance(err, DataError):

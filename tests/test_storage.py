@@ -1,0 +1,50 @@
+"""Atomic writes when the disk fills: a message that says so, the old file
+kept; and a cache that cannot be written only costs speed."""
+
+import errno
+
+import pytest
+import torch
+from helpers import make_image_folder
+
+from resexplorer import storage
+from resexplorer.data import sources
+from resexplorer.errors import DiskFullError
+from resexplorer.training.failures import failure_of
+
+
+def _full_disk(monkeypatch):
+    """What torch.save reports on a full disk, from its zip writer."""
+
+    def failing_save(obj, handle):
+        handle.write(b"partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(storage, "_free_bytes", lambda folder: 0)
+    return failing_save
+
+
+def test_a_full_disk_says_no_space_left_on_the_folder_and_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "last.pt"
+    target.write_bytes(b"the previous epoch")
+    failing_save = _full_disk(monkeypatch)
+    with pytest.raises(DiskFullError, match=f"no space left on {tmp_path}"):
+        storage.atomic_write(target, lambda handle: failing_save({}, handle))
+    assert target.read_bytes() == b"the previous epoch" and list(tmp_path.iterdir()) == [target]
+    assert failure_of(DiskFullError("no space left on x")).kind == "disk"
+
+
+def test_an_os_error_of_a_full_disk_reads_the_same(tmp_path, monkeypatch):
+    def full(handle):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(DiskFullError, match="no space left"):
+        storage.atomic_write(tmp_path / "x.json", full)
+
+
+def test_a_cache_that_cannot_be_written_only_costs_speed(tmp_path, monkeypatch):
+    failing_save = _full_disk(monkeypatch)
+    monkeypatch.setattr(torch, "save", failing_save)
+    folder = make_image_folder(tmp_path / "images")
+    data = sources.load_dataset(str(folder), tmp_path / "cache")  # decoded and used, not cached
+    assert len(data.train) > 0 and not list((tmp_path / "cache").rglob("*.pt"))
