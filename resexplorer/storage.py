@@ -7,6 +7,7 @@ target (rename is atomic on POSIX and on Windows via os.replace).
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import shutil
@@ -77,3 +78,31 @@ def remove_leftovers(folder: Path) -> int:
     for path in leftovers:
         path.unlink(missing_ok=True)
     return len(leftovers)
+
+
+class HeldLock:
+    """An exclusive OS file lock, held until released or until the process
+    ends (so a killed holder frees it). `busy` makes the error raised when
+    another holder has it."""
+
+    def __init__(self, path: Path, busy: Callable[[], Exception]):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = open(path, "a")  # held past this call, so not in a with
+        try:
+            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._handle.close()
+            raise busy() from None
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> HeldLock:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -16,7 +16,6 @@ needs no torch (the checkpoints are read by checkpoints.py).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import secrets
 import shutil
@@ -28,7 +27,7 @@ from pathlib import Path
 from ..errors import RunError
 from ..nets.config import ModelConfig
 from ..processes import process_of, this_process
-from ..storage import atomic_write_bytes, atomic_write_json, remove_leftovers
+from ..storage import HeldLock, atomic_write_bytes, atomic_write_json, remove_leftovers
 from .recipe import TrainConfig
 
 RUN_FORMAT = "resexplorer-run"
@@ -61,33 +60,6 @@ def epochs_to_keep(epochs: int) -> set[int]:
 # --- one run --------------------------------------------------------------------
 
 
-class WriterClaim:
-    """The exclusive right to write a run, held until released or until the
-    process ends (an OS file lock, so a killed writer frees it)."""
-
-    def __init__(self, run: Run):
-        self._handle = open(run.path / WRITER_LOCK, "a")  # held past this call, so not in a with
-        try:
-            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._handle.close()
-            raise RunError(
-                f"{run.run_id} is being trained by another process or job; wait for it to end, or stop it, first"
-            ) from None
-
-    def release(self) -> None:
-        if self._handle is not None:
-            fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
-
-    def __enter__(self) -> WriterClaim:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
 class Run:
     """A run folder. Cheap to create: reads happen when asked."""
 
@@ -111,10 +83,15 @@ class Run:
     def checkpoint_dir(self) -> Path:
         return self.path / "checkpoints"
 
-    def writer(self) -> WriterClaim:
-        """Claim the run for writing (training it, resuming it); a second
-        claim while one is held raises RunError."""
-        return WriterClaim(self)
+    def writer(self) -> HeldLock:
+        """Claim the run for writing (training it, resuming it) until
+        released or the process ends; a second claim raises RunError."""
+        return HeldLock(
+            self.path / WRITER_LOCK,
+            lambda: RunError(
+                f"{self.run_id} is being trained by another process or job; wait for it to end, or stop it, first"
+            ),
+        )
 
     def config(self) -> dict:
         try:

@@ -35,7 +35,7 @@ from ..errors import BusyError
 from ..processes import process_of, start_time
 from ..runs.recipe import TrainConfig
 from ..runs.store import Run
-from ..storage import atomic_write_json
+from ..storage import HeldLock, atomic_write_json
 from .engine import Callback, EpochEvent, Member, Race, StepEvent
 from .failures import Failure, crashed
 
@@ -53,41 +53,18 @@ class JobBusy(BusyError):
     """A job already holds the device."""
 
 
-class MachineClaim:
-    """The machine's device, held by one app job's worker at a time, across
-    runs folders: an OS file lock in the user cache, freed when the worker
-    ends or dies. (The command line's own train and resume do not take it:
-    they train beside anything, as a user running them chose.)"""
-
-    def __init__(self):
-        path = default_cache_dir() / MACHINE_LOCK
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(path, "a")  # held past this call, so not in a with
-        try:
-            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._handle.close()
-            raise JobBusy(
-                "a training job started from another runs folder is using this machine; "
-                "wait for it to end, or stop it from that folder's Train page"
-            ) from None
-
-    def release(self) -> None:
-        if self._handle is not None:
-            fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
-
-    def __enter__(self) -> MachineClaim:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-def machine_claim() -> MachineClaim:
-    """Claim the machine for a job's worker; JobBusy when another holds it."""
-    return MachineClaim()
+def machine_claim() -> HeldLock:
+    """The machine's device, held by one app job's worker at a time across
+    runs folders (a lock in the user cache, freed when the worker ends or
+    dies); JobBusy when another holds it. (The command line's own train and
+    resume do not take it: they train beside anything, as their user chose.)"""
+    return HeldLock(
+        default_cache_dir() / MACHINE_LOCK,
+        lambda: JobBusy(
+            "a training job started from another runs folder is using this machine; "
+            "wait for it to end, or stop it from that folder's Train page"
+        ),
+    )
 
 
 def _worker_running(pid: int, started: float | None) -> bool:

@@ -15,7 +15,8 @@ from ..errors import ConfigError
 from ..nets.config import ModelConfig
 from ..nets.probes import epoch_probe
 from ..runs.recipe import TrainConfig
-from ..runs.store import Run, RunStore, WriterClaim
+from ..runs.store import Run, RunStore
+from ..storage import HeldLock
 from ..system import library_versions, resolve_device
 from .engine import Callback, Probe, Race, new_member, uses_channels_last
 from .recording import RunRecorder, resume_member
@@ -65,7 +66,7 @@ def new_race(
     return race, runs
 
 
-def _claim_all(runs: Sequence[Run]) -> list[WriterClaim]:
+def _claim_all(runs: Sequence[Run]) -> list[HeldLock]:
     """Each run's writer claim, in order: all of them, or none."""
     claims = []
     try:

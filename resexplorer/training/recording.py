@@ -18,7 +18,8 @@ from ..runs.checkpoints import (
     save_run_checkpoint,
 )
 from ..runs.recipe import TrainConfig
-from ..runs.store import FORMAT_VERSION, Run, WriterClaim, epochs_to_keep
+from ..runs.store import FORMAT_VERSION, Run, epochs_to_keep
+from ..storage import HeldLock
 from .engine import Callback, EpochEvent, Member, StepEvent, make_optimizer, on_device
 
 
@@ -41,9 +42,7 @@ def checkpoint_dict(member: Member, train_config: TrainConfig, data_info: dict) 
 class RunRecorder(Callback):
     """Writes each member's events into its run folder."""
 
-    def __init__(
-        self, runs: dict[str, Run], train_config: TrainConfig, data_info: dict, claims: dict[str, WriterClaim]
-    ):
+    def __init__(self, runs: dict[str, Run], train_config: TrainConfig, data_info: dict, claims: dict[str, HeldLock]):
         """claims: each run's writer claim, held until its member ends."""
         self.runs = runs
         self.train_config = train_config
