@@ -19,7 +19,7 @@ def _jpeg() -> bytes:
     return _save(Image.fromarray(gradient), "JPEG", quality=90)
 
 
-def _bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
+def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
     """A valid PNG header claiming 10 gigapixels: tiny file, huge image."""
     small = _save(Image.new("1", (1, 1)), "PNG")
     ihdr_at = small.index(b"IHDR")
@@ -72,8 +72,8 @@ def corpus() -> dict[str, tuple[bytes, str]]:
         "truncated.jpg": (jpeg[: len(jpeg) // 2], "damaged or incomplete"),
         "header-only.png": (b"\x89PNG\r\n\x1a\n", "not an image"),
         "truncated.png": (png[:60], "damaged or incomplete"),
-        "bomb.png": (_bomb_png(), "decompression bomb"),  # Pillow's own limit
-        "bomb-81-megapixels.png": (_bomb_png(9000, 9000), "megapixel limit"),  # ours, lower
+        "bomb.png": (bomb_png(), "decompression bomb"),  # Pillow's own limit
+        "bomb-81-megapixels.png": (bomb_png(9000, 9000), "megapixel limit"),  # ours, lower
         "one-pixel.png": (_save(Image.new("RGB", (1, 1), (9, 9, 9)), "PNG"), "ok"),
         "long-strip.png": (_save(Image.new("RGB", (10000, 10), (50, 60, 70)), "PNG"), "ok"),
         "grey.png": (_save(Image.new("L", (12, 12), 77), "PNG"), "ok"),

@@ -4,6 +4,7 @@ import urllib.error
 import numpy as np
 import pytest
 import torch
+from image_corpus import bomb_png
 from PIL import Image
 
 from resexplorer.data import sources as data_mod
@@ -105,6 +106,27 @@ def test_undecodable_image_is_named(image_folder):
     bad.write_bytes(b"not an image at all")
     with pytest.raises(DataError, match="broken.jpg"):
         load_dataset(str(root))
+
+
+@pytest.mark.parametrize(
+    "plant, words",
+    [
+        (lambda folder: (folder / "broken-link.png").symlink_to(folder / "gone.png"), "broken-link.png"),
+        (lambda folder: (folder / "loop.png").symlink_to(folder / "loop.png"), "loop.png"),
+        (lambda folder: (folder / "huge.png").write_bytes(bomb_png(9000, 9000)), "huge.png: 9000x9000 pixels"),
+    ],
+    ids=["dangling link", "link loop", "81 megapixels"],
+)
+def test_a_data_folder_gets_the_upload_rules_and_names_the_file(image_folder, plant, words):
+    """A dangling link or a link loop once raised a traceback, and an image of
+    any size was decoded in full: each is now refused by name, images over
+    the uploads' 64-megapixel limit unread."""
+    root, data = image_folder
+    plant(root / "train" / data.classes[0])
+    with pytest.raises(DataError, match=words) as caught:
+        load_dataset(str(root))
+    if "huge" in words:
+        assert "megapixel limit" in str(caught.value)
 
 
 def test_cifar10_offline_names_the_folder_and_the_alternative(monkeypatch, tmp_path):

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from ..errors import DataError, DiskFullError
 from ..storage import atomic_write
 from .dataset import IMAGE_SIZE, Dataset, Split, channel_stats
+from .images import MAX_PIXELS
 from .synthetic import SYNTHETIC_SIZES, make_synthetic
 
 CROP_PAD = 4  # paper: pad 4 pixels, random 32x32 crop, random flip
@@ -166,7 +167,12 @@ def _stat_lines(folder: Path) -> list[str]:
         dirnames.sort()
         for name in sorted(filenames):
             path = Path(dirpath) / name
-            st = path.stat()
+            try:
+                st = path.stat()
+            except OSError as err:  # a link to nothing, a link loop, no permission
+                raise DataError(
+                    f"{path} cannot be read ({err.strerror}): a broken link? Remove it or point it at an image."
+                ) from err
             lines.append(f"{path.relative_to(folder)}\t{st.st_size}\t{st.st_mtime_ns}")
     return lines
 
@@ -189,10 +195,18 @@ def _list_images(split_dir: Path, classes: list[str]) -> tuple[list[Path], list[
 
 
 def decode_to_32(path: Path) -> np.ndarray:
-    """One image file -> uint8 [32, 32, 3]; centre crop + bicubic resize if needed."""
+    """One image file -> uint8 [32, 32, 3]; centre crop + bicubic resize if
+    needed. Images over the uploads' pixel limit are refused from their
+    header, unread (a data folder is as untrusted as an upload)."""
     from PIL import Image, ImageOps
 
-    with Image.open(path) as img:
+    with Image.open(path) as img:  # (Pillow refuses far larger images in open() itself)
+        width, height = img.size
+        if width * height > MAX_PIXELS:
+            raise DataError(
+                f"{path.name}: {width}x{height} pixels is over the {MAX_PIXELS // 1_000_000}-megapixel limit "
+                "(a possible decompression bomb); not decoded"
+            )
         img = ImageOps.exif_transpose(img).convert("RGB")
         if img.size != (IMAGE_SIZE, IMAGE_SIZE):
             img = ImageOps.fit(img, (IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BICUBIC)
