@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from resexplorer.cli import main
 from resexplorer.errors import CheckpointError, ConfigError, DataError
@@ -158,3 +159,12 @@ def test_a_job_whose_pid_now_belongs_to_another_process_reads_failed(tmp_path):
     finally:
         other.kill()
         other.wait()
+
+
+@pytest.mark.parametrize("damage", [b"[1, 2]", b"\xff\xfe{", b'{"state": "runn'])
+def test_a_damaged_progress_file_reads_as_its_worker_stands(tmp_path, damage):
+    """A progress.json that is not UTF-8, not JSON or not an object once
+    raised on every page that watches jobs; a dead worker's job reads failed."""
+    job = _fake_job(tmp_path, _dead_pid(), {"state": "running"})
+    (job.path / "progress.json").write_bytes(damage)
+    assert job.status()["state"] == "failed" and job.failure().kind == "crashed"

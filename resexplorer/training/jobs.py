@@ -115,7 +115,7 @@ class ProgressWriter(Callback):
 
     def on_race_start(self, race: Race) -> None:
         self._started = time.time()
-        self._first_step = race.members[0].step
+        self._first_step = race.start_step
         self.state.update(
             state="running",
             message="training",
@@ -164,10 +164,13 @@ class Job:
         self.job_id = self.path.name
 
     def _read(self, name: str) -> dict:
+        """A job file's record; {} when missing or damaged (then the job's
+        state comes from its worker's liveness, as for a crash)."""
         try:
-            return json.loads((self.path / name).read_text())
-        except (OSError, json.JSONDecodeError):
+            record = json.loads((self.path / name).read_bytes().decode("utf-8"))
+        except (OSError, ValueError):  # ValueError: not UTF-8, not JSON
             return {}
+        return record if isinstance(record, dict) else {}
 
     def info(self) -> dict:
         return self._read("job.json")
