@@ -22,7 +22,9 @@ def runs_on_offer(runs_dir: str) -> tuple[dict, set[str]]:
     the shipped folder does not make them the user's to delete. Stops the
     page when there are none."""
     include = st.toggle("Include the shipped reference runs", key="include_reference", persist_state="page")
-    listed = RunStore(runs_dir).list()
+    listed, damaged = RunStore(runs_dir).scan()
+    for run in damaged:  # named, with what is wrong, so none vanishes without a word
+        st.warning(run.problem)
     shipped = RunStore(REFERENCE_RUNS_DIR).list() if include else []
     everything = {run.run_id: run for run in [*listed, *shipped]}
     if not everything:

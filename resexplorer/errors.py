@@ -19,6 +19,10 @@ class RunError(ResExplorerError):
     """A run folder that is missing or unreadable."""
 
 
+class RunDamaged(RunError):
+    """A run folder whose config cannot be read: listed as damaged, with what is wrong."""
+
+
 class CheckpointError(ResExplorerError):
     """A file that is not a ResNet Explorer checkpoint, or a damaged one."""
 

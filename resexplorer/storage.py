@@ -16,13 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from . import faults
 from .errors import DiskFullError
 
 FULL_BELOW = 1 << 20  # bytes free under which a failed write counts as a full disk
 TEMP_SUFFIX = ".tmp"  # a write in progress: ".<name>.<random>.tmp" beside its target
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None], kill_point: str | None = None) -> None:
+    """kill_point: the faults.py point reached once the temporary file is
+    complete and not yet renamed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
@@ -31,6 +34,8 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        if kill_point:
+            faults.point(kill_point)
         os.replace(tmp, path)
     except BaseException as err:
         try:
@@ -62,8 +67,8 @@ def _disk_full(err: BaseException, folder: Path) -> bool:
     return False
 
 
-def atomic_write_bytes(data: bytes, path: Path) -> None:
-    atomic_write(path, lambda handle: handle.write(data))
+def atomic_write_bytes(data: bytes, path: Path, kill_point: str | None = None) -> None:
+    atomic_write(path, lambda handle: handle.write(data), kill_point)
 
 
 def atomic_write_json(obj, path: Path) -> None:

@@ -9,9 +9,20 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from resexplorer.data.synthetic import make_synthetic, write_image_folder
+from resexplorer.training.engine import Callback
 from resexplorer.training.jobs import JobManager
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+class StopAfterEpoch(Callback):
+    """Asks a race to stop once any model has finished this epoch."""
+
+    def __init__(self, epoch):
+        self.epoch, self.stop = epoch, False
+
+    def on_epoch_end(self, member, event):
+        self.stop = self.stop or event.epoch >= self.epoch
 
 
 def make_image_folder(path: Path, n_train: int = 60, n_test: int = 30, classes: int = 3) -> Path:

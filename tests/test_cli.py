@@ -9,7 +9,7 @@ from resexplorer.cli import main
 from resexplorer.cli.main import _parser, train_config_of
 from resexplorer.data.synthetic import make_synthetic, write_image_folder
 from resexplorer.runs.recipe import TrainConfig, settings
-from resexplorer.runs.store import RunStore
+from resexplorer.runs.store import Run, RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -136,7 +136,7 @@ def test_evaluating_a_foreign_checkpoint_is_a_clear_error(folder_and_runs, tmp_p
     import shutil
 
     copy = shutil.copytree(run.path, tmp_path / run.run_id)
-    (copy / "checkpoints" / "last.pt").write_bytes(b"PK\x03\x04 not really a zip")
+    Run(copy).checkpoint_path("last").write_bytes(b"PK\x03\x04 not really a zip")
     result = _cli("evaluate", str(copy), "--data", str(folder))
     assert result.returncode == 2 and "not a readable ResNet Explorer checkpoint" in result.stderr
     assert "Traceback" not in result.stderr

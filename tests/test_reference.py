@@ -42,9 +42,10 @@ def test_a_stopped_build_continues_where_it_stopped(tiny_data, tmp_path):
     assert {r.status()["status"] for r in RunStore(tmp_path).list()} == {"cancelled"}
     for run in RunStore(tmp_path).list():  # kept moments packed to commit; the resume state stays
         files = sorted(p.name for p in run.checkpoint_dir.iterdir())
-        assert files[0] == "epoch-0000.pt.xz" and files[-1] == "last.pt"
-        assert all(name.endswith(".pt.xz") for name in files[:-1]), files
-        assert "optimizer" in load_checkpoint(run.checkpoint_dir / "last.pt")
+        latest = run.latest_checkpoint()
+        assert latest.suffix == ".pt" and "optimizer" in load_checkpoint(latest)
+        packed = [name for name in files if name != latest.name]
+        assert "epoch-0000.pt.xz" in packed and all(name.endswith(".pt.xz") for name in packed), files
     build(tiny_data, tmp_path, groups=[PAIR])
     runs = RunStore(tmp_path).list()
     assert len(runs) == 2 and {r.status()["status"] for r in runs} == {"done"}
@@ -58,7 +59,7 @@ def test_packing_shrinks_checkpoints_and_keeps_their_claims(tiny_data, tmp_path)
     build(tiny_data, tmp_path, groups=[PAIR])
     for run in RunStore(tmp_path).list():
         files = sorted(p.name for p in run.checkpoint_dir.iterdir())
-        assert files == ["epoch-0000.pt.xz", "epoch-0001.pt.xz", "epoch-0002.pt.xz"]  # no last.pt, no raw .pt
+        assert files == ["epoch-0000.pt.xz", "epoch-0001.pt.xz", "epoch-0002.pt.xz"]  # no raw .pt
         claims = {e["epoch"]: e["test_error"] for e in run.metrics("epoch")}
         for epoch in (1, 2):
             ckpt = load_run_checkpoint(run, epoch)

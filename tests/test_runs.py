@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import StopAfterEpoch
 
 from resexplorer.errors import CheckpointError, RunError
 from resexplorer.nets.config import ModelConfig
@@ -22,7 +23,7 @@ from resexplorer.runs.checkpoints import (
 from resexplorer.runs.recipe import TrainConfig
 from resexplorer.runs.store import Run, RunStore
 from resexplorer.training.jobs import JobManager
-from resexplorer.training.launch import new_race
+from resexplorer.training.launch import new_race, resumed_race
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +50,25 @@ def test_a_run_folder_holds_config_metrics_status_and_kept_checkpoints(finished_
     assert run.metrics("train") and all("loss" in r for r in run.metrics("train"))
     assert run.status()["status"] == "done"
     assert run.kept_epochs() == [0, 1, 2, 4]  # initialisation, first, middle, end
+    assert sorted(p.name for p in run.checkpoint_dir.iterdir()) == [f"epoch-000{e}.pt" for e in (0, 1, 2, 4)]
     assert load_run_checkpoint(run, "last")["epoch"] == 4
+
+
+def test_a_run_folder_from_before_epoch_commits_reads_and_resumes(tiny_data, tmp_path):
+    """Older folders keep their newest epoch in last.pt: it still answers
+    for 'last', resumes, and goes once a newer epoch is committed."""
+    stopper = StopAfterEpoch(3)
+    models = [ModelConfig("resnet", 8, num_classes=4)]
+    config = TrainConfig(epochs=4, batch_size=32, lr=0.05, device="cpu")
+    race, runs = new_race(models, tiny_data, config, tmp_path, [stopper], should_stop=lambda: stopper.stop)
+    race.run()
+    run = runs["resnet-8"]
+    (run.checkpoint_dir / "epoch-0003.pt").rename(run.checkpoint_dir / "last.pt")  # the older layout
+    assert run.checkpoint_path("last").name == "last.pt" and load_run_checkpoint(run)["epoch"] == 3
+    assert run.kept_epochs() == [0, 1, 2]
+    resumed_race([run], tiny_data).run()
+    assert [r["epoch"] for r in run.metrics("epoch")] == [1, 2, 3, 4]
+    assert sorted(p.name for p in run.checkpoint_dir.iterdir()) == [f"epoch-000{e}.pt" for e in (0, 1, 2, 4)]
 
 
 def test_checkpoint_rebuilds_the_model_from_itself_alone(finished_runs, tiny_data):
@@ -128,7 +147,7 @@ def test_a_checkpoint_without_optimizer_state_does_not_resume(finished_runs, tin
     copy = tmp_path / runs["resnet-8"].run_id
     shutil.copytree(runs["resnet-8"].path, copy)
     ckpt = load_run_checkpoint(Run(copy), "last")
-    save_checkpoint({k: v for k, v in ckpt.items() if k not in ("optimizer", "rng")}, copy / "checkpoints" / "last.pt")
+    save_checkpoint({k: v for k, v in ckpt.items() if k not in ("optimizer", "rng")}, Run(copy).checkpoint_path("last"))
     with pytest.raises(CheckpointError, match="no optimizer state"):
         resumed_race([Run(copy)], tiny_data)
 
@@ -208,10 +227,10 @@ def test_a_running_status_whose_pid_now_belongs_to_another_process_reads_interru
 
 def test_torn_metric_lines_are_skipped(tmp_path):
     run = RunStore(tmp_path).create(ModelConfig(), TrainConfig(), {})
-    run.append_metric({"kind": "epoch", "epoch": 1, "step": 5})
+    run.append_metric({"kind": "train", "step": 5, "epoch": 1.0, "loss": 2.0, "error": 0.8, "lr": 0.1})
     with open(run.metrics_path, "a") as handle:
         handle.write('{"kind": "epoch", "ep')  # a writer killed mid-line
-    assert [r["epoch"] for r in run.metrics("epoch")] == [1]
+    assert [r["step"] for r in run.metrics()] == [5] and run.problems() == []
 
 
 def _cli(*args):
@@ -260,7 +279,7 @@ def test_kill_9_mid_epoch_leaves_a_run_that_loads_and_resumes_while_another_proc
     epochs = [r["epoch"] for r in killed.metrics("epoch")]
     assert len(epochs) >= 2 and epochs == list(range(1, len(epochs) + 1))
     last = load_run_checkpoint(killed, "last")
-    assert last["epoch"] >= epochs[-1]
+    assert last["epoch"] == epochs[-1]  # an epoch counts once committed: metrics and checkpoint agree
 
     resumed = subprocess.run(
         _cli("resume", str(killed.path), "--data", "synthetic"), env=env, capture_output=True, text=True, timeout=900
@@ -279,14 +298,15 @@ def test_a_runs_folder_given_with_a_tilde_is_the_home_folder(tmp_path, monkeypat
 
 
 def test_a_checkpoint_whose_bytes_rotted_is_refused_not_loaded(finished_runs, tmp_path):
-    """64 flipped bytes in last.pt once loaded silently and evaluated to a
-    wrong error; every checkpoint now carries the SHA-256 of its contents."""
+    """64 flipped bytes in the newest checkpoint once loaded silently and
+    evaluated to a wrong error; every checkpoint now carries the SHA-256 of
+    its contents."""
     import shutil
 
     _, runs = finished_runs
     copy = tmp_path / runs["resnet-8"].run_id
     shutil.copytree(runs["resnet-8"].path, copy)
-    path = copy / "checkpoints" / "last.pt"
+    path = Run(copy).checkpoint_path("last")
     raw = bytearray(path.read_bytes())
     middle = len(raw) // 2
     raw[middle : middle + 64] = bytes(b ^ 0xFF for b in raw[middle : middle + 64])

@@ -36,13 +36,11 @@ SIZE_LIMIT = 40e6
 
 def _shipped_bytes() -> int:
     """Every file in assets/runs except the resume state of a run still
-    training (its last.pt, optimizer included), which packing removes."""
+    training (its newest epoch whole, optimizer included), which packing removes."""
     total = 0
     for run in RunStore(REFERENCE_RUNS_DIR).list():
-        training = run.status()["status"] != "done"
-        total += sum(
-            p.stat().st_size for p in run.path.rglob("*") if p.is_file() and not (training and p.name == "last.pt")
-        )
+        resume_state = run.latest_checkpoint() if run.status()["status"] != "done" else None
+        total += sum(p.stat().st_size for p in run.path.rglob("*") if p.is_file() and p != resume_state)
     return total
 
 

@@ -2,8 +2,9 @@ import math
 
 import pytest
 import torch
+from helpers import StopAfterEpoch
 
-from resexplorer.errors import RunError
+from resexplorer.errors import ConfigError, RunError
 from resexplorer.nets.config import ModelConfig
 from resexplorer.runs.checkpoints import load_run_checkpoint
 from resexplorer.runs.recipe import TrainConfig
@@ -126,14 +127,6 @@ def test_cancel_takes_effect_within_one_step(tiny_data):
     assert statuses == {"resnet-8": "cancelled"} and len(steps) == 3 and member.step == 3
 
 
-class StopAfterEpoch(Callback):
-    def __init__(self, epoch):
-        self.epoch, self.stop = epoch, False
-
-    def on_epoch_end(self, member, event):
-        self.stop = self.stop or event.epoch >= self.epoch
-
-
 def test_resume_continues_exactly(tiny_data, tmp_path):
     models = [ModelConfig("resnet", 8, num_classes=4), ModelConfig("plain", 8, num_classes=4)]
     config = _config(epochs=2, log_every=0)
@@ -193,8 +186,17 @@ def test_resume_clears_the_half_written_files_a_killed_writer_left(tiny_data, tm
     first, runs = new_race(models, tiny_data, _config(epochs=2), tmp_path, [stopper], should_stop=lambda: stopper.stop)
     first.run()
     run = runs["resnet-8"]
-    leftovers = [run.checkpoint_dir / ".last.pt.k1ll3d.tmp", run.path / ".status.json.k1ll3d.tmp"]
+    leftovers = [run.checkpoint_dir / ".epoch-0002.pt.k1ll3d.tmp", run.path / ".status.json.k1ll3d.tmp"]
     for path in leftovers:
         path.write_bytes(b"half")
     resumed_race([run], tiny_data).run()
     assert not any(path.exists() for path in leftovers)
+
+
+def test_runs_that_cannot_resume_together_are_named(tiny_data, tmp_path):
+    models = [ModelConfig("resnet", 8, num_classes=4)]
+    _, first = new_race(models, tiny_data, _config(epochs=2), tmp_path)
+    _, second = new_race(models, tiny_data, _config(epochs=3, lr=0.1), tmp_path)
+    a, b = first["resnet-8"], second["resnet-8"]
+    with pytest.raises(ConfigError, match=rf"{a.run_id} and {b.run_id} differ in epochs, lr"):
+        resumed_race([a, b], tiny_data)

@@ -37,6 +37,11 @@ def _apply_toggle(offer: Catalog, key: str) -> None:
 def pick_runs(offer: Catalog, label: str, key: str, depth: int, shortcuts: str) -> list[str]:
     """Run ids chosen by depth + shortcut toggle, or by hand; `depth` and
     `shortcuts` are the page's defaults. Stops the page when none are chosen."""
+    if offer.damaged:
+        st.caption(
+            f"{len(offer.damaged)} damaged run(s) in your runs folder are not offered: the **Runs** page says "
+            "what is wrong with each."
+        )
     if not offer.runs:
         st.info("No runs yet, shipped or yours. Train some on the **Train & compare** page, then come back.")
         st.stop()

@@ -387,11 +387,17 @@ def _check_claims(args) -> int:
 
 
 def _list_runs(args) -> int:
-    runs = RunStore(args.runs).list()
-    if not runs:
+    runs, damaged = RunStore(args.runs).scan()
+    if not runs and not damaged:
         print(f"no runs in {args.runs}")
         return 0
-    _print_summary(runs)
+    if runs:
+        _print_summary(runs)
+    for run in runs:
+        for problem in run.problems():
+            print(f"note: {run.run_id}: {problem}")
+    for run in damaged:
+        print(f"{run.run_id}  damaged: {run.problem.removeprefix(f'{run.run_id} is damaged: ')}")
     return 0
 
 

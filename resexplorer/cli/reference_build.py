@@ -74,7 +74,7 @@ def build_reference_runs(
             sittings = run.config().get("sittings", []) + [sitting]
             run.update_config({"sittings": sittings, "build_wall_s": round(sum(s["wall_s"] for s in sittings), 1)})
         if should_stop():
-            # Pack the moments kept so far (last.pt stays, to resume from), so
+            # Pack the moments kept so far (the newest epoch stays whole, to resume from), so
             # a group stopped between sittings is small enough to commit.
             for run in runs:
                 pack_run(run, data, device)
@@ -89,38 +89,46 @@ def _pack_finished(runs: list[Run], data: Dataset, device: str, log: Callable[[s
     for run in runs:
         if run.status()["status"] != "done":
             continue
-        if (run.checkpoint_dir / "last.pt").exists():
+        if any(path.suffix == ".pt" for path in run.checkpoint_dir.iterdir()):  # not packed yet
             log(f"packed {run.run_id}: {pack_run(run, data, device)}")
         precompute(run, pool, device, log)
 
 
+def _pack_checkpoint(source: Path, target: Path, claim: float | None, data: Dataset, device: str) -> dict:
+    """The compact copy of one checkpoint, and how it was made."""
+    ckpt = load_checkpoint(source)
+    save_compact_checkpoint(ckpt, target, half=True)
+    entry: dict = {"precision": "float16"}
+    if claim is not None:
+        measured = evaluate_checkpoint(load_checkpoint(target), data, device)["test_error"]
+        if abs(measured - claim) > CLAIM_TOLERANCE:
+            save_compact_checkpoint(ckpt, target, half=False)
+            measured = evaluate_checkpoint(load_checkpoint(target), data, device)["test_error"]
+            entry["precision"] = "float32"
+        entry.update(claimed_test_error=claim, reevaluated_test_error=measured)
+    return entry
+
+
 def pack_run(run: Run, data: Dataset, device: str = "auto") -> dict:
     """Make a run small enough to ship: every kept checkpoint without
-    optimizer state, in half precision, xz-compressed. A finished run loses
-    last.pt too (the newest kept epoch answers for it); an unfinished one
-    keeps it, to resume from. Each checkpoint whose epoch claims a test
-    error is re-evaluated from its compact copy; if that differs by more
-    than CLAIM_TOLERANCE it is kept in float32 instead."""
+    optimizer state, in half precision, xz-compressed. An unfinished run
+    keeps its newest epoch whole too, to resume from. Each checkpoint whose
+    epoch claims a test error is re-evaluated from its compact copy; if that
+    differs by more than CLAIM_TOLERANCE it is kept in float32 instead."""
     claims = {e["epoch"]: e["test_error"] for e in run.metrics("epoch") if e.get("test_error") is not None}
+    finished = run.status()["status"] == "done"
+    resume_from = None if finished else run.latest_checkpoint()
     report = {}
     for epoch in run.kept_epochs():
-        source = run.checkpoint_path(epoch)
+        source = run.checkpoint_path(epoch)  # the whole one, while there is one
         if source.name.endswith(".xz"):
             continue  # packed already
-        ckpt = load_checkpoint(source)
         target = source.with_name(source.name + ".xz")
-        save_compact_checkpoint(ckpt, target, half=True)
-        entry = {"precision": "float16"}
-        if epoch in claims:
-            measured = evaluate_checkpoint(load_checkpoint(target), data, device)["test_error"]
-            if abs(measured - claims[epoch]) > CLAIM_TOLERANCE:
-                save_compact_checkpoint(ckpt, target, half=False)
-                measured = evaluate_checkpoint(load_checkpoint(target), data, device)["test_error"]
-                entry["precision"] = "float32"
-            entry.update(claimed_test_error=claims[epoch], reevaluated_test_error=measured)
-        source.unlink()
-        report[str(epoch)] = entry
-    if run.status()["status"] == "done":
-        (run.checkpoint_dir / "last.pt").unlink(missing_ok=True)
+        if not target.exists():  # (packed by an earlier sitting, which kept the whole one to resume from)
+            report[str(epoch)] = _pack_checkpoint(source, target, claims.get(epoch), data, device)
+        if source != resume_from:
+            source.unlink()
+    if finished:
+        run.remove_leftovers()  # an older folder's last.pt, superseded by the packed end
     run.update_config({"packed": {**run.config().get("packed", {}), **report}})
     return report

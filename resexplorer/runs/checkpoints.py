@@ -92,18 +92,17 @@ def load_run_checkpoint(run: Run, which: str | int = "last") -> dict:
     return load_checkpoint(run.checkpoint_path(which))
 
 
-def save_run_checkpoint(run: Run, ckpt: dict, keep: bool) -> None:
-    """The run's last.pt, and its epoch-NNNN.pt too when the epoch is kept."""
-    save_checkpoint(ckpt, run.checkpoint_dir / "last.pt")
-    if keep:
-        save_checkpoint(ckpt, run.checkpoint_dir / f"epoch-{ckpt['epoch']:04d}.pt")
+def save_run_checkpoint(run: Run, ckpt: dict) -> None:
+    """An epoch's checkpoint under its own name, epoch-NNNN.pt; it counts
+    once the epoch's record follows it (store.py: how an epoch is committed)."""
+    save_checkpoint(ckpt, run.checkpoint_dir / f"epoch-{ckpt['epoch']:04d}.pt", kill_point="checkpoint-unrenamed")
 
 
-def save_checkpoint(ckpt: dict, path: Path) -> None:
+def save_checkpoint(ckpt: dict, path: Path, kill_point: str | None = None) -> None:
     buffer = io.BytesIO()
     torch.save(ckpt, buffer)
     payload = buffer.getvalue()
-    atomic_write_bytes(payload + hashlib.sha256(payload).digest() + CHECKSUM_MARKER, path)
+    atomic_write_bytes(payload + hashlib.sha256(payload).digest() + CHECKSUM_MARKER, path, kill_point)
 
 
 def _verified(path: Path, raw: bytes) -> bytes:

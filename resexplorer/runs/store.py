@@ -5,13 +5,21 @@
       metrics.jsonl      one JSON record per event, appended and flushed
       status.json        running | done | cancelled | diverged | failed
       checkpoints/
-        last.pt          the newest completed epoch, for resume
-        epoch-NNNN.pt    kept moments: initialisation, epoch 1, middle, end
+        epoch-NNNN.pt    kept moments (initialisation, epoch 1, middle, end)
+                         and the newest committed epoch, to resume from
+
+The end of an epoch is one commit: its checkpoint is written first, under
+its own name, then its record is appended to metrics.jsonl, and only then
+is the previous epoch's checkpoint removed (unless kept). An epoch counts
+once its record is there, so a process killed at any point leaves metrics
+and checkpoints that agree: a checkpoint newer than the last record is an
+uncommitted leftover, ignored by readers and removed on resume. (Run
+folders written before this keep their newest epoch in last.pt.)
 
 Every write that replaces a file is atomic (storage.py); metrics only grow.
 A run whose status says running but whose process is gone reads as
-'interrupted' and resumes from last.pt. Plain files only: reading a run
-needs no torch (the checkpoints are read by checkpoints.py).
+'interrupted' and resumes from its newest committed epoch. Plain files
+only: reading a run needs no torch (checkpoints.py reads the checkpoints).
 """
 
 from __future__ import annotations
@@ -21,10 +29,12 @@ import secrets
 import shutil
 import socket
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..errors import RunError
+from .. import faults
+from ..errors import ResExplorerError, RunDamaged, RunError
 from ..nets.config import ModelConfig
 from ..processes import process_of, this_process
 from ..storage import HeldLock, atomic_write_bytes, atomic_write_json, remove_leftovers
@@ -34,6 +44,7 @@ RUN_FORMAT = "resexplorer-run"
 FORMAT_VERSION = 1  # of run folders and of checkpoints
 CHECKPOINT_SUFFIXES = (".pt", ".pt.xz")  # .pt.xz: compact shipped checkpoints
 WRITER_LOCK = "writer.lock"  # held by the one process writing a run (Run.writer)
+LEGACY_LAST = "last.pt"  # the newest epoch of run folders written before epoch commits
 
 
 def _command_line() -> str:
@@ -58,6 +69,80 @@ def epochs_to_keep(epochs: int) -> set[int]:
 
 
 # --- one run --------------------------------------------------------------------
+
+CONFIG_KEYS = ("model_name", "model", "train", "data")
+NUMBER = (int, float)
+MAYBE_NUMBER = (int, float, type(None))
+# What each kind of metrics record must hold for its readers (curves,
+# tables, claims); a record of another kind is kept as it is.
+RECORD_FIELDS = {
+    "train": {"step": int, "epoch": NUMBER, "loss": NUMBER, "error": NUMBER, "lr": NUMBER},
+    "epoch": {
+        "epoch": int,
+        "step": int,
+        "train_loss": MAYBE_NUMBER,
+        "train_error": MAYBE_NUMBER,
+        "test_loss": MAYBE_NUMBER,
+        "test_error": MAYBE_NUMBER,
+        "lr": NUMBER,
+        "probes": (dict, type(None)),
+    },
+}
+OPTIONAL_FIELDS = {"probes"}
+PROBLEMS_SHOWN = 3  # per run; the rest are counted
+
+
+def _file_version(path: Path) -> tuple:
+    stat = path.stat()
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def _record_problem(record: dict) -> str | None:
+    """What makes a metrics record unusable by its readers, or None."""
+    kind = record.get("kind")
+    fields = RECORD_FIELDS.get(kind)
+    if fields is None:
+        return None
+    what = f"is {'an' if kind[0] in 'aeiou' else 'a'} {kind} record"
+    for key, types in fields.items():
+        if key not in record:
+            if key not in OPTIONAL_FIELDS:
+                return f"{what} without {key}"
+        elif isinstance(record[key], bool) or not isinstance(record[key], types):
+            return f"{what} whose {key} is not {'a dict' if types[0] is dict else 'a number'}"
+    return None
+
+
+def _config_problem(config: dict) -> str | None:
+    """What is wrong with a parsed config.json of our format, or None."""
+    missing = [key for key in CONFIG_KEYS if key not in config]
+    if missing:
+        return f"config.json lacks {', '.join(missing)}"
+    if not isinstance(config["model_name"], str) or not isinstance(config["data"], dict):
+        return "config.json's model name or data description is not of the right type"
+    for key, what, parse in (("model", "model", ModelConfig.from_dict), ("train", "training", TrainConfig.from_dict)):
+        try:
+            if not isinstance(config[key], dict):
+                raise TypeError("not a JSON object")
+            parsed = parse(config[key])
+        except (ResExplorerError, TypeError, ValueError, AttributeError) as err:
+            return f"config.json's {what} settings are invalid ({str(err)[:120]})"
+        if key == "model" and parsed.name != config["model_name"]:
+            return f"config.json's model settings describe {parsed.name}, not {config['model_name']}"
+    return None
+
+
+@dataclass(frozen=True)
+class DamagedRun:
+    """A run folder whose config cannot be read, and what is wrong with it."""
+
+    run_id: str
+    path: Path
+    problem: str
+
+
+_COMMITTED: dict[Path, tuple[tuple, int]] = {}  # metrics file -> (its version, committed epoch)
+_METRICS: dict[Path, tuple[tuple, list[dict], list[str]]] = {}  # metrics file -> (version, records, problems)
 
 
 class Run:
@@ -94,14 +179,29 @@ class Run:
         )
 
     def config(self) -> dict:
+        """The run's settings, checked: RunDamaged says what is wrong with a
+        config.json that cannot be used, RunError that there is no run here."""
         try:
-            config = json.loads(self.config_path.read_text())
+            raw = self.config_path.read_bytes()
         except FileNotFoundError:
             raise RunError(f"{self.path} is not a run folder (no config.json)") from None
-        except (OSError, json.JSONDecodeError) as err:
-            raise RunError(f"{self.config_path} is unreadable: {err}") from err
-        if config.get("format") != RUN_FORMAT:
-            raise RunError(f"{self.path} is not a ResNet Explorer run folder")
+        except OSError as err:
+            raise RunDamaged(f"{self.run_id} is damaged: its config.json is unreadable ({err.strerror})") from err
+        try:
+            config = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            problem = "config.json is not UTF-8 text"
+        except json.JSONDecodeError:
+            problem = "config.json is not valid JSON (cut short?)"
+        else:
+            if not isinstance(config, dict):
+                problem = "config.json is not a JSON object"
+            elif config.get("format") != RUN_FORMAT:
+                raise RunError(f"{self.path} is not a ResNet Explorer run folder")
+            else:
+                problem = _config_problem(config)
+        if problem:
+            raise RunDamaged(f"{self.run_id} is damaged: {problem}; restore that file or delete the run")
         return config
 
     def update_config(self, changes: dict) -> None:
@@ -114,28 +214,62 @@ class Run:
         return TrainConfig.from_dict(self.config()["train"])
 
     # metrics
-    def append_metric(self, record: dict) -> None:
-        line = json.dumps(record, separators=(",", ":"), allow_nan=True)
+    def append_metric(self, record: dict, torn_point: str | None = None) -> None:
+        """Append one record; torn_point: the faults.py point that kills this
+        process with half the line written, as a crash mid-write would."""
+        line = json.dumps(record, separators=(",", ":"), allow_nan=True) + "\n"
         with open(self.metrics_path, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+            if torn_point and faults.due(torn_point):
+                handle.write(line[: len(line) // 2])
+                handle.flush()
+                faults.kill()
+            handle.write(line)
             handle.flush()
 
     def metrics(self, kind: str | None = None) -> list[dict]:
-        """All records, or those of one kind ('train', 'epoch'). A line torn by
-        a killed writer is skipped."""
-        records = []
+        """All usable records, or those of one kind ('train', 'epoch'). A
+        line that is not one (problems() names it) is skipped, as is the
+        unfinished last line a killed writer leaves."""
+        records, _ = self._read_metrics()
+        return [r for r in records if kind is None or r.get("kind") == kind]
+
+    def problems(self) -> list[str]:
+        """What readers of this run skip as damaged: metrics lines that are
+        not usable records (a torn last line is not damage: kills leave one)."""
+        _, problems = self._read_metrics()
+        if len(problems) > PROBLEMS_SHOWN:
+            problems = [*problems[:PROBLEMS_SHOWN], f"and {len(problems) - PROBLEMS_SHOWN} more"]
+        return [f"metrics.jsonl {'; '.join(problems)}; skipped"] if problems else []
+
+    def _read_metrics(self) -> tuple[list[dict], list[str]]:
+        """(records, problems), read once per version of the file (it only
+        grows, or is replaced whole)."""
         try:
-            with open(self.metrics_path, encoding="utf-8") as handle:
-                for line in handle:
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue
-                    if kind is None or record.get("kind") == kind:
-                        records.append(record)
+            version = _file_version(self.metrics_path)
+            known = _METRICS.get(self.metrics_path)
+            if known and known[0] == version:
+                return known[1], known[2]
+            raw = self.metrics_path.read_bytes()
         except FileNotFoundError:
-            pass
-        return records
+            return [], []
+        records, problems = [], []
+        lines = raw.split(b"\n")
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line.decode("utf-8"))
+                problem = "is not a JSON object" if not isinstance(record, dict) else _record_problem(record)
+            except UnicodeDecodeError:
+                problem = "is not UTF-8 text"
+            except json.JSONDecodeError:
+                problem = "is not valid JSON"
+            if problem is None:
+                records.append(record)
+            elif number < len(lines):  # the last piece has no newline after it: a torn line, if any
+                problems.append(f"line {number} {problem}")
+        _METRICS[self.metrics_path] = (version, records, problems)
+        return records, problems
 
     def truncate_metrics(self, after_step: int) -> None:
         """Drop records past a checkpoint's step, before resuming from it."""
@@ -143,9 +277,35 @@ class Run:
         text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in kept)
         atomic_write_bytes(text.encode("utf-8"), self.metrics_path)
 
+    def committed_epoch(self) -> int:
+        """The newest epoch whose record is in the metrics: 0 before the first.
+        Asked for every checkpoint looked up, so remembered per version of
+        the file (it only grows, or is replaced whole)."""
+        try:
+            version = _file_version(self.metrics_path)
+        except FileNotFoundError:
+            return 0
+        known = _COMMITTED.get(self.metrics_path)
+        if known is None or known[0] != version:
+            epochs = self.metrics("epoch")
+            known = _COMMITTED[self.metrics_path] = (version, epochs[-1]["epoch"] if epochs else 0)
+        return known[1]
+
     def remove_leftovers(self) -> int:
-        """The half-written files a killed writer left (hold the writer claim)."""
-        return remove_leftovers(self.path) + remove_leftovers(self.checkpoint_dir)
+        """What a killed writer left (hold the writer claim): half-written
+        files, checkpoints of epochs never committed, and a previous epoch's
+        checkpoint that its successor's commit did not get to remove."""
+        count = remove_leftovers(self.path) + remove_leftovers(self.checkpoint_dir)
+        committed, keep = self.committed_epoch(), self._epochs_kept_by_rule()
+        for epoch, path in self._epoch_files():
+            if path.suffix == ".pt" and (epoch > committed or (epoch < committed and epoch not in keep)):
+                path.unlink()
+                count += 1
+        legacy = self.checkpoint_dir / LEGACY_LAST
+        if legacy.exists() and self._epoch_file(committed).exists():
+            legacy.unlink()  # superseded by a committed epoch
+            count += 1
+        return count
 
     # status
     def set_status(self, status: str, message: str = "") -> None:
@@ -157,8 +317,10 @@ class Run:
     def status(self) -> dict:
         """The status record; 'running' whose process is gone reads 'interrupted'."""
         try:
-            record = json.loads(self.status_path.read_text())
-        except (OSError, json.JSONDecodeError):
+            record = json.loads(self.status_path.read_bytes().decode("utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            record = None
+        if not isinstance(record, dict) or not isinstance(record.get("status"), str):
             return {"status": "interrupted", "message": "no readable status: the run was stopped while starting"}
         if record.get("status") == "running" and record.get("host") == socket.gethostname():
             if process_of(record.get("pid"), record.get("started")) is None:
@@ -172,22 +334,57 @@ class Run:
 
     # checkpoints
     def checkpoint_path(self, which: str | int = "last") -> Path:
-        """The file of a kept epoch or of 'last'; a packed run (no last.pt)
-        answers 'last' with its newest kept epoch."""
+        """The file of an epoch's checkpoint, or of 'last': the newest
+        committed epoch's, else (older run folders) last.pt, else (a packed
+        run of an epoch it did not keep) its newest kept epoch's."""
         if isinstance(which, int) or str(which).isdigit():
-            stem = f"epoch-{int(which):04d}"
-        elif which == "last" and not (self.checkpoint_dir / "last.pt").exists() and self.kept_epochs():
-            stem = f"epoch-{self.kept_epochs()[-1]:04d}"
-        else:
-            stem = str(which)
+            return self._epoch_file(int(which))
+        if which != "last":
+            raise RunError(f"no checkpoint called {which!r}: ask for 'last' or an epoch number")
+        latest = self.latest_checkpoint()
+        if latest is not None:
+            return latest
+        kept = self.kept_epochs()
+        return self._epoch_file(kept[-1] if kept else self.committed_epoch())
+
+    def latest_checkpoint(self) -> Path | None:
+        """The newest committed epoch's checkpoint (an older folder's
+        last.pt), or None where only kept moments remain (a packed run)."""
+        for path in (self._epoch_file(self.committed_epoch()), self.checkpoint_dir / LEGACY_LAST):
+            if path.exists():
+                return path
+        return None
+
+    def retire_checkpoint(self, epoch: int) -> None:
+        """Remove an epoch's checkpoint once a newer epoch is committed,
+        unless it is a kept moment (and older folders' last.pt with it)."""
+        if epoch not in self._epochs_kept_by_rule():
+            (self.checkpoint_dir / f"epoch-{epoch:04d}.pt").unlink(missing_ok=True)
+        (self.checkpoint_dir / LEGACY_LAST).unlink(missing_ok=True)
+
+    def _epoch_file(self, epoch: int) -> Path:
+        stem = f"epoch-{epoch:04d}"
         for suffix in CHECKPOINT_SUFFIXES:
             if (self.checkpoint_dir / f"{stem}{suffix}").exists():
                 return self.checkpoint_dir / f"{stem}{suffix}"
         return self.checkpoint_dir / f"{stem}.pt"
 
+    def _epoch_files(self) -> list[tuple[int, Path]]:
+        """(epoch, file) of every epoch-NNNN checkpoint on disk."""
+        files = []
+        for path in self.checkpoint_dir.glob("epoch-*.pt*"):
+            number = path.name.split(".")[0].removeprefix("epoch-")
+            if number.isdigit() and path.name.endswith(CHECKPOINT_SUFFIXES):
+                files.append((int(number), path))
+        return sorted(files)
+
+    def _epochs_kept_by_rule(self) -> set[int]:
+        return epochs_to_keep(self.config()["train"]["epochs"])
+
     def kept_epochs(self) -> list[int]:
-        names = {p.name.split(".")[0] for p in self.checkpoint_dir.glob("epoch-*.pt*")}
-        return sorted(int(name.split("-")[1]) for name in names)
+        """The kept moments on disk (epochs_to_keep), committed ones only."""
+        committed, keep = self.committed_epoch(), self._epochs_kept_by_rule()
+        return sorted({epoch for epoch, _ in self._epoch_files() if epoch <= committed and epoch in keep})
 
     def summary(self) -> dict:
         """One row for a run table."""
@@ -206,6 +403,7 @@ class Run:
             "best_test_error": min(tested) if tested else None,
             "final_train_error": epochs[-1]["train_error"] if epochs else None,
             "created": config.get("created"),
+            "problems": self.problems(),
         }
 
 
@@ -250,6 +448,7 @@ class RunStore:
         atomic_write_json(config, run.config_path)
         run.checkpoint_dir.mkdir()
         run.set_status("running")
+        faults.point("run-created")
         return run
 
     def get(self, run_id: str) -> Run:
@@ -263,25 +462,40 @@ class RunStore:
         return run
 
     def list(self) -> list[Run]:
-        """Every readable run, oldest first; folders that are not runs are skipped."""
+        """Every readable run, oldest first (scan() names the damaged ones)."""
+        return self.scan()[0]
+
+    def scan(self) -> tuple[list[Run], list[DamagedRun]]:
+        """The readable runs, oldest first, and the damaged ones: folders
+        with run files whose config cannot be read. Other folders (hidden
+        ones, empty ones, those of other tools) are skipped."""
         if not self.root.is_dir():
-            return []
-        runs = []
+            return [], []
+        runs, damaged = [], []
         for path in sorted(self.root.iterdir()):
-            if (path / "config.json").is_file():
-                try:
-                    Run(path).config()
-                except RunError:
-                    continue
-                runs.append(Run(path))
-        return runs
+            if path.name.startswith(".") or not path.is_dir():
+                continue
+            run = Run(path)
+            try:
+                run.config()
+                runs.append(run)
+            except RunDamaged as err:
+                damaged.append(DamagedRun(run.run_id, path, str(err)))
+            except RunError:
+                if run.metrics_path.exists() or run.status_path.exists():  # a run whose config went missing
+                    problem = f"{run.run_id} is damaged: its config.json is missing; delete the run"
+                    damaged.append(DamagedRun(run.run_id, path, problem))
+        return runs, damaged
 
     def delete(self, run_id: str) -> None:
         """Delete a run folder of this store. A link is refused, not
         followed: what it points at is not this store's to delete."""
         if (self.root / run_id).is_symlink():
             raise RunError(f"{run_id} is a link to another folder; not deleted (remove the link yourself)")
-        run = self.get(run_id)
+        try:
+            run = self.get(run_id)
+        except RunDamaged:  # still a run of this store (get confined it first): it can go
+            run = Run(self.root / run_id)
         if run.status().get("status") == "running":
             raise RunError(f"run {run_id} is still training; cancel it first")
         shutil.rmtree(run.path)

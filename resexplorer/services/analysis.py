@@ -126,9 +126,8 @@ def kept_moments(run: Run) -> list[tuple[str, int]]:
     """(label, epoch) for each kept checkpoint: initialisation, the first
     epoch, the middle, the end; an unfinished run adds its latest epoch."""
     kept = run.kept_epochs()
-    epochs = run.metrics("epoch")
-    latest = epochs[-1]["epoch"] if epochs else 0
-    if (run.checkpoint_dir / "last.pt").exists() and latest not in kept:
+    latest = run.committed_epoch()
+    if latest not in kept and run.latest_checkpoint() is not None:
         kept = kept + [latest]
     planned = run.config()["train"]["epochs"]
     moments = []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import ResExplorerError
 from ..nets.config import ModelConfig
-from ..runs.store import Run, RunStore
+from ..runs.store import DamagedRun, Run, RunStore
 from . import reference
 
 # The shortcut toggle of the run pickers and Home: plain nets only, residual
@@ -31,6 +31,7 @@ class Catalog:
     runs: dict[str, Run]  # run_id -> run, shipped first
     shipped: set[str] = field(default_factory=set)  # ids of the shipped runs
     yours: list[str] = field(default_factory=list)  # ids of the user's runs, oldest first
+    damaged: list[DamagedRun] = field(default_factory=list)  # the user's runs that cannot be read
 
     def label(self, run_id: str) -> str:
         run = self.runs[run_id]
@@ -73,13 +74,14 @@ def catalog(runs_dir: str | Path, trained_only: bool = False) -> Catalog:
     load. An unreadable runs folder counts as empty."""
     shipped = RunStore(reference.REFERENCE_RUNS_DIR).list()
     try:
-        yours = RunStore(runs_dir).list()
-    except ResExplorerError:
-        yours = []
+        yours, damaged = RunStore(runs_dir).scan()
+    except (ResExplorerError, OSError):
+        yours, damaged = [], []
     keep = [run for run in [*shipped, *yours] if not trained_only or run.checkpoint_path("last").exists()]
     ids = {run.run_id for run in shipped}
     return Catalog(
         {run.run_id: run for run in keep},
         {r.run_id for r in keep if r.run_id in ids},
         [r.run_id for r in keep if r.run_id not in ids],
+        damaged,
     )

@@ -29,6 +29,7 @@ def run_rows(runs: Iterable[Run], shipped: Collection[str]) -> tuple[list[dict],
         except ResExplorerError as err:
             problems.append(f"{run.path.name}: {err}")
             continue
+        problems.extend(f"{run.run_id}: {problem}" for problem in s["problems"])
         rows.append(
             {
                 "run": s["run_id"],

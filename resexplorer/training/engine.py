@@ -216,7 +216,10 @@ class Race:
 
     `should_stop()` is checked before every step, so a cancel takes effect
     within one step. A member whose loss turns NaN or inf stops with status
-    'diverged' and the others go on.
+    'diverged' and the others go on. Members resumed at different epochs (a
+    race killed between two members' epoch ends) start from the earliest:
+    those behind train alone until they catch up, on the batches they would
+    have had, since each epoch's batches depend on the seed and epoch alone.
     """
 
     def __init__(
@@ -231,9 +234,6 @@ class Race:
     ):
         if not members:
             raise ConfigError("a race needs at least one model")
-        starts = {m.epoch for m in members}
-        if len(starts) != 1:
-            raise ConfigError("models resumed together must stop at the same epoch")
         self.members = list(members)
         self.config = config
         self.device = device
@@ -263,6 +263,11 @@ class Race:
     def _active(self) -> list[Member]:
         return [m for m in self.members if m.active]
 
+    @property
+    def start_step(self) -> int:
+        """The step the race starts from: that of the member furthest behind."""
+        return min(m.step for m in self.members)
+
     def run(self) -> dict[str, str]:
         """Train to the end, a cancel, or every member's divergence; returns statuses."""
         for callback in self.callbacks:
@@ -271,7 +276,7 @@ class Race:
             member.model.train()
             self._emit("on_start", member)
         try:
-            for epoch in range(self.members[0].epoch, self.config.epochs):
+            for epoch in range(min(m.epoch for m in self.members), self.config.epochs):
                 if not self._active():
                     break
                 if not self._run_epoch(epoch):
@@ -290,10 +295,17 @@ class Race:
         return {m.name: m.status for m in self.members}
 
     def _run_epoch(self, epoch: int) -> bool:
-        """One epoch for every active member; False if cancelled mid-way."""
+        """One epoch for every active member that has not done it yet; False
+        if cancelled mid-way."""
+
+        def training() -> list[Member]:
+            return [m for m in self._active() if m.epoch == epoch]
+
+        if not training():
+            return True
         gen = epoch_generator(self.config.seed, epoch)
         start = time.perf_counter()
-        for member in self._active():
+        for member in training():
             member.epoch_sums = [0.0, 0, 0]
         for indices in shuffled_batches(len(self.train), self.config.batch_size, gen):
             if self.should_stop():
@@ -303,12 +315,12 @@ class Race:
                 images = random_crop_flip(images, gen)
             images = self.normalize(images)
             labels = self.train.labels[indices.to(self.device)]
-            for member in self._active():
+            for member in training():
                 self._step(member, images, labels, epoch)
-            if not self._active():
+            if not training():
                 return True
         seconds = time.perf_counter() - start
-        for member in self._active():
+        for member in training():
             self._end_epoch(member, epoch + 1, seconds)
         return True
 

@@ -89,10 +89,14 @@ def resumed_race(
 ) -> Race:
     """The race that continues runs from their last checkpoints, on the same
     training config (device may be changed); not started, as new_race."""
-    configs = {r.train_config() for r in runs}
-    if len(configs) != 1:
-        raise ConfigError("runs resumed together must share one training config")
-    config = configs.pop()
+    config = runs[0].train_config()
+    for run in runs[1:]:
+        differ = [k for k, v in run.train_config().to_dict().items() if config.to_dict().get(k) != v]
+        if differ:
+            raise ConfigError(
+                f"runs resumed together must share one training config: {runs[0].run_id} and {run.run_id} "
+                f"differ in {', '.join(differ)}; resume them one at a time"
+            )
     if device:
         config = TrainConfig.from_dict({**config.to_dict(), "device": device})
     torch_device = resolve_device(config.device)
@@ -103,7 +107,8 @@ def resumed_race(
     data_info = runs[0].config()["data"]
     if data_info.get("classes") != list(data.classes) or data_info.get("n_train") != len(data.train):
         raise ConfigError(
-            f"resume needs the data the run was trained on ({data_info.get('source')}, "
+            f"{', '.join(r.run_id for r in runs)}: resume needs the data the run was trained on "
+            f"({data_info.get('source')}, "
             f"{data_info.get('n_train')} training images); got {data.source} with {len(data.train)}"
         )
     recorder = RunRecorder(

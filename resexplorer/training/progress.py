@@ -37,7 +37,7 @@ class TqdmProgress(Callback):
 
     def on_race_start(self, race: Race) -> None:
         self.close()
-        done = race.members[0].step
+        done = race.start_step
         self.bar = tqdm(
             total=race.total_steps, initial=done, desc="training", unit="step", file=sys.stderr, dynamic_ncols=True
         )

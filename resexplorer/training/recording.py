@@ -9,6 +9,7 @@ from dataclasses import asdict
 
 import torch
 
+from .. import faults
 from ..errors import CheckpointError
 from ..nets.config import ModelConfig
 from ..runs.checkpoints import (
@@ -18,9 +19,9 @@ from ..runs.checkpoints import (
     save_run_checkpoint,
 )
 from ..runs.recipe import TrainConfig
-from ..runs.store import FORMAT_VERSION, Run, epochs_to_keep
+from ..runs.store import FORMAT_VERSION, Run
 from ..storage import HeldLock
-from .engine import Callback, EpochEvent, Member, StepEvent, make_optimizer, on_device
+from .engine import Callback, EpochEvent, Member, StepEvent, make_optimizer, new_member, on_device
 
 
 def checkpoint_dict(member: Member, train_config: TrainConfig, data_info: dict) -> dict:
@@ -48,26 +49,32 @@ class RunRecorder(Callback):
         self.train_config = train_config
         self.data_info = data_info
         self.claims = claims
-        self.keep = epochs_to_keep(train_config.epochs)
 
-    def _save(self, member: Member, keep: bool) -> None:
+    def _save(self, member: Member) -> None:
         checkpoint = checkpoint_dict(member, self.train_config, self.data_info)
-        save_run_checkpoint(self.runs[member.name], checkpoint, keep)
+        save_run_checkpoint(self.runs[member.name], checkpoint)
 
     def on_start(self, member: Member) -> None:
         run = self.runs[member.name]
         run.set_status("running")
         if member.epoch == 0 and not run.checkpoint_path(0).exists():
-            self._save(member, keep=True)
+            self._save(member)
 
     def on_step(self, member: Member, event: StepEvent) -> None:
         record = {"kind": "train", **asdict(event), "time": time.time()}
         self.runs[member.name].append_metric(record)
+        faults.point("step-logged")
 
     def on_epoch_end(self, member: Member, event: EpochEvent) -> None:
-        # checkpoint first: every epoch the metrics list then has its checkpoint
-        self._save(member, keep=event.epoch in self.keep)
-        self.runs[member.name].append_metric({"kind": "epoch", **asdict(event), "time": time.time()})
+        # One commit (store.py): the epoch's checkpoint, then the record that
+        # makes it count, then the previous epoch's checkpoint may go.
+        run = self.runs[member.name]
+        self._save(member)
+        faults.point("epoch-saved")
+        run.append_metric({"kind": "epoch", **asdict(event), "time": time.time()}, torn_point="epoch-line-torn")
+        faults.point("epoch-committed")
+        run.retire_checkpoint(event.epoch - 1)
+        faults.point("epoch-tidied")
 
     def on_end(self, member: Member) -> None:
         self.runs[member.name].set_status(member.status, member.message)
@@ -77,8 +84,12 @@ class RunRecorder(Callback):
 
 
 def resume_member(run: Run, device: torch.device, channels_last: bool = False) -> Member:
-    """A member restored from a run's last checkpoint: weights, momentum,
-    step and RNG, so training continues exactly where it stopped."""
+    """A member restored from a run's newest committed checkpoint: weights,
+    momentum, step and RNG, so training continues exactly where it stopped.
+    A run killed before its first checkpoint starts again from its seed."""
+    if not run.checkpoint_path("last").exists() and run.committed_epoch() == 0:
+        run.truncate_metrics(after_step=0)
+        return new_member(run.model_config(), run.train_config(), device, channels_last)
     ckpt = load_run_checkpoint(run, "last")
     if not isinstance(ckpt.get("optimizer"), dict) or not isinstance(ckpt.get("rng"), dict):
         raise CheckpointError(
