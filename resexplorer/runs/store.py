@@ -29,15 +29,17 @@ import secrets
 import shutil
 import socket
 import sys
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import faults
-from ..errors import ResExplorerError, RunDamaged, RunError
+from ..errors import RunDamaged, RunError
 from ..nets.config import ModelConfig
 from ..processes import process_of, this_process
 from ..storage import HeldLock, atomic_write_bytes, atomic_write_json, remove_leftovers
+from .checks import config_problem, describe_problems, parse_metrics
 from .recipe import TrainConfig
 
 RUN_FORMAT = "resexplorer-run"
@@ -70,67 +72,6 @@ def epochs_to_keep(epochs: int) -> set[int]:
 
 # --- one run --------------------------------------------------------------------
 
-CONFIG_KEYS = ("model_name", "model", "train", "data")
-NUMBER = (int, float)
-MAYBE_NUMBER = (int, float, type(None))
-# What each kind of metrics record must hold for its readers (curves,
-# tables, claims); a record of another kind is kept as it is.
-RECORD_FIELDS = {
-    "train": {"step": int, "epoch": NUMBER, "loss": NUMBER, "error": NUMBER, "lr": NUMBER},
-    "epoch": {
-        "epoch": int,
-        "step": int,
-        "train_loss": MAYBE_NUMBER,
-        "train_error": MAYBE_NUMBER,
-        "test_loss": MAYBE_NUMBER,
-        "test_error": MAYBE_NUMBER,
-        "lr": NUMBER,
-        "probes": (dict, type(None)),
-    },
-}
-OPTIONAL_FIELDS = {"probes"}
-PROBLEMS_SHOWN = 3  # per run; the rest are counted
-
-
-def _file_version(path: Path) -> tuple:
-    stat = path.stat()
-    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-
-
-def _record_problem(record: dict) -> str | None:
-    """What makes a metrics record unusable by its readers, or None."""
-    kind = record.get("kind")
-    fields = RECORD_FIELDS.get(kind)
-    if fields is None:
-        return None
-    what = f"is {'an' if kind[0] in 'aeiou' else 'a'} {kind} record"
-    for key, types in fields.items():
-        if key not in record:
-            if key not in OPTIONAL_FIELDS:
-                return f"{what} without {key}"
-        elif isinstance(record[key], bool) or not isinstance(record[key], types):
-            return f"{what} whose {key} is not {'a dict' if types[0] is dict else 'a number'}"
-    return None
-
-
-def _config_problem(config: dict) -> str | None:
-    """What is wrong with a parsed config.json of our format, or None."""
-    missing = [key for key in CONFIG_KEYS if key not in config]
-    if missing:
-        return f"config.json lacks {', '.join(missing)}"
-    if not isinstance(config["model_name"], str) or not isinstance(config["data"], dict):
-        return "config.json's model name or data description is not of the right type"
-    for key, what, parse in (("model", "model", ModelConfig.from_dict), ("train", "training", TrainConfig.from_dict)):
-        try:
-            if not isinstance(config[key], dict):
-                raise TypeError("not a JSON object")
-            parsed = parse(config[key])
-        except (ResExplorerError, TypeError, ValueError, AttributeError) as err:
-            return f"config.json's {what} settings are invalid ({str(err)[:120]})"
-        if key == "model" and parsed.name != config["model_name"]:
-            return f"config.json's model settings describe {parsed.name}, not {config['model_name']}"
-    return None
-
 
 @dataclass(frozen=True)
 class DamagedRun:
@@ -141,8 +82,16 @@ class DamagedRun:
     problem: str
 
 
-_COMMITTED: dict[Path, tuple[tuple, int]] = {}  # metrics file -> (its version, committed epoch)
-_METRICS: dict[Path, tuple[tuple, list[dict], list[str]]] = {}  # metrics file -> (version, records, problems)
+# metrics file -> (its version, its records, its problems): pages read a
+# run's metrics many times a rerun; a file is parsed once per version.
+_METRICS: dict[Path, tuple[tuple, list[dict], list[str]]] = {}
+_METRICS_KEPT = 64  # files remembered (the oldest read is forgotten first)
+_METRICS_LOCK = threading.Lock()
+
+
+def _file_version(path: Path) -> tuple:
+    stat = path.stat()
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 class Run:
@@ -199,7 +148,7 @@ class Run:
             elif config.get("format") != RUN_FORMAT:
                 raise RunError(f"{self.path} is not a ResNet Explorer run folder")
             else:
-                problem = _config_problem(config)
+                problem = config_problem(config)
         if problem:
             raise RunDamaged(f"{self.run_id} is damaged: {problem}; restore that file or delete the run")
         return config
@@ -236,40 +185,24 @@ class Run:
     def problems(self) -> list[str]:
         """What readers of this run skip as damaged: metrics lines that are
         not usable records (a torn last line is not damage: kills leave one)."""
-        _, problems = self._read_metrics()
-        if len(problems) > PROBLEMS_SHOWN:
-            problems = [*problems[:PROBLEMS_SHOWN], f"and {len(problems) - PROBLEMS_SHOWN} more"]
-        return [f"metrics.jsonl {'; '.join(problems)}; skipped"] if problems else []
+        return describe_problems(self._read_metrics()[1])
 
     def _read_metrics(self) -> tuple[list[dict], list[str]]:
-        """(records, problems), read once per version of the file (it only
+        """(records, problems), parsed once per version of the file (it only
         grows, or is replaced whole)."""
         try:
             version = _file_version(self.metrics_path)
-            known = _METRICS.get(self.metrics_path)
-            if known and known[0] == version:
-                return known[1], known[2]
-            raw = self.metrics_path.read_bytes()
+            with _METRICS_LOCK:  # the app's sessions read from threads of their own
+                known = _METRICS.pop(self.metrics_path, None)
+            if known is None or known[0] != version:
+                known = (version, *parse_metrics(self.metrics_path.read_bytes()))
         except FileNotFoundError:
             return [], []
-        records, problems = [], []
-        lines = raw.split(b"\n")
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line.decode("utf-8"))
-                problem = "is not a JSON object" if not isinstance(record, dict) else _record_problem(record)
-            except UnicodeDecodeError:
-                problem = "is not UTF-8 text"
-            except json.JSONDecodeError:
-                problem = "is not valid JSON"
-            if problem is None:
-                records.append(record)
-            elif number < len(lines):  # the last piece has no newline after it: a torn line, if any
-                problems.append(f"line {number} {problem}")
-        _METRICS[self.metrics_path] = (version, records, problems)
-        return records, problems
+        with _METRICS_LOCK:
+            _METRICS[self.metrics_path] = known  # (re)inserted last: the most recently read
+            while len(_METRICS) > _METRICS_KEPT:
+                del _METRICS[next(iter(_METRICS))]
+        return known[1], known[2]
 
     def truncate_metrics(self, after_step: int) -> None:
         """Drop records past a checkpoint's step, before resuming from it."""
@@ -278,18 +211,9 @@ class Run:
         atomic_write_bytes(text.encode("utf-8"), self.metrics_path)
 
     def committed_epoch(self) -> int:
-        """The newest epoch whose record is in the metrics: 0 before the first.
-        Asked for every checkpoint looked up, so remembered per version of
-        the file (it only grows, or is replaced whole)."""
-        try:
-            version = _file_version(self.metrics_path)
-        except FileNotFoundError:
-            return 0
-        known = _COMMITTED.get(self.metrics_path)
-        if known is None or known[0] != version:
-            epochs = self.metrics("epoch")
-            known = _COMMITTED[self.metrics_path] = (version, epochs[-1]["epoch"] if epochs else 0)
-        return known[1]
+        """The newest epoch whose record is in the metrics: 0 before the first."""
+        records, _ = self._read_metrics()
+        return next((r["epoch"] for r in reversed(records) if r.get("kind") == "epoch"), 0)
 
     def remove_leftovers(self) -> int:
         """What a killed writer left (hold the writer claim): half-written
