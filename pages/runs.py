@@ -23,14 +23,37 @@ def runs_on_offer(runs_dir: str) -> tuple[dict, set[str]]:
     page when there are none."""
     include = st.toggle("Include the shipped reference runs", key="include_reference", persist_state="page")
     listed, damaged = RunStore(runs_dir).scan()
-    for run in damaged:  # named, with what is wrong, so none vanishes without a word
-        st.warning(run.problem)
+    damaged_section(damaged, runs_dir)
     shipped = RunStore(REFERENCE_RUNS_DIR).list() if include else []
     everything = {run.run_id: run for run in [*listed, *shipped]}
     if not everything:
         st.info(f"No runs in `{runs_dir}` yet. Train some on the Train & compare page.")
         st.stop()
     return everything, {run_id for run_id, run in everything.items() if is_shipped(run)}
+
+
+def damaged_section(damaged: list, runs_dir: str) -> None:
+    """The runs that cannot be read, each named with what is wrong (none
+    vanishes without a word), and a way to delete them."""
+    if not damaged:
+        return
+    for run in damaged:
+        st.warning(run.problem)
+    confirm = st.checkbox(f"Yes, delete the {len(damaged)} damaged run(s) for good", key="confirm_delete_damaged")
+    if st.button("Delete damaged runs", disabled=not confirm, key="delete_damaged"):
+        _delete_runs([run.run_id for run in damaged], runs_dir)
+
+
+def _delete_runs(run_ids: list[str], runs_dir: str) -> None:
+    store, problems = RunStore(runs_dir), []
+    for run_id in run_ids:  # one refusal does not stop the others
+        try:
+            store.delete(run_id)
+        except (ResExplorerError, OSError) as err:
+            problems.append(str(err))
+    st.session_state[DELETE_PROBLEMS] = problems
+    st.session_state.pop("chosen_runs", None)
+    st.rerun()
 
 
 def run_table(everything: dict, shipped: set[str]) -> list[dict]:
@@ -81,23 +104,11 @@ def _resume(yours: list, runs_dir: str, data_source: str) -> None:
 def _delete(yours: list, runs_dir: str) -> None:
     confirm = st.checkbox(f"Yes, delete {len(yours)} run(s) of mine for good", key="confirm_delete", disabled=not yours)
     if st.button("Delete", disabled=not (yours and confirm), key="delete"):
-        store, problems = RunStore(runs_dir), []
-        for run in yours:  # one refusal does not stop the others
-            try:
-                store.delete(run.run_id)
-            except (ResExplorerError, OSError) as err:
-                problems.append(str(err))
-        st.session_state[DELETE_PROBLEMS] = problems
-        st.session_state.pop("chosen_runs", None)
-        st.rerun()
+        _delete_runs([run.run_id for run in yours], runs_dir)
 
 
 def manage_section(runs: list, shipped: set[str], runs_dir: str, data_source: str) -> None:
     """Resume or delete the user's runs among those chosen; the shipped ones stay as they are."""
-    # What a delete refused, kept across the rerun that redraws the table
-    # (the choice is cleared by then, so this comes first).
-    for problem in st.session_state.pop(DELETE_PROBLEMS, []):
-        st.error(problem)
     if not runs:
         return
     yours = [r for r in runs if r.run_id not in shipped]
@@ -113,6 +124,10 @@ def manage_section(runs: list, shipped: set[str], runs_dir: str, data_source: st
 frame = page_frame("Runs")
 session_defaults(DEFAULTS)
 st.title("Runs")
+# What a delete refused, kept across the rerun that follows it (by then the
+# choice is cleared and the deleted runs are gone, so it is said first).
+for refused in st.session_state.pop(DELETE_PROBLEMS, []):
+    st.error(refused)
 on_offer, shipped_ids = runs_on_offer(frame.runs_dir)
 table_rows = run_table(on_offer, shipped_ids)
 plotted = chosen_runs(table_rows, on_offer)

@@ -155,3 +155,17 @@ def test_pages_that_offer_runs_survive_damaged_ones(tmp_path, good_run, monkeypa
             assert f"resnet-8-{name}" in said and words in said, name
     else:
         assert f"{len(CONFIG_DAMAGE)} damaged" in said, said
+
+
+def test_the_runs_page_deletes_the_damaged_runs_and_keeps_the_good(tmp_path, good_run, monkeypatch):
+    root, good = _folder(tmp_path, good_run, list(CONFIG_DAMAGE))
+    monkeypatch.setenv("RESEXPLORER_RUNS", str(root))
+    monkeypatch.setattr(reference, "REFERENCE_RUNS_DIR", tmp_path / "no-shipped-runs")
+    at = app("pages/runs.py")
+    assert at.button(key="delete_damaged").disabled
+    at.checkbox(key="confirm_delete_damaged").check().run()
+    at.button(key="delete_damaged").click().run()
+    assert not at.exception and not at.error
+    assert sorted(p.name for p in root.iterdir()) == [good]
+    runs, damaged = RunStore(root).scan()
+    assert [run.run_id for run in runs] == [good] and not damaged
