@@ -39,9 +39,10 @@ def due(point: str) -> bool:
     wanted = os.environ.get(KILL_AT)
     if not wanted:
         return False
-    if point not in KILL_POINTS:
-        raise ValueError(f"unknown kill point {point!r}")
     name, _, nth = wanted.partition("@")
+    for named in (point, name):  # a misspelt point would never kill, and a test would pass for nothing
+        if named not in KILL_POINTS:
+            raise ValueError(f"unknown kill point {named!r}; known: {', '.join(KILL_POINTS)}")
     if name != point:
         return False
     _reached[point] += 1

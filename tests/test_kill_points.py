@@ -50,6 +50,15 @@ def test_every_kill_point_is_exercised():
     assert {kill.split("@")[0] for kill in KILLS} == set(faults.KILL_POINTS)
 
 
+def test_the_switch_counts_reaches_and_refuses_a_misspelt_point(monkeypatch):
+    monkeypatch.setattr(faults, "_reached", faults.Counter())
+    monkeypatch.setenv(faults.KILL_AT, "epoch-saved@2")
+    assert [faults.due("epoch-saved"), faults.due("step-logged"), faults.due("epoch-saved")] == [False, False, True]
+    monkeypatch.setenv(faults.KILL_AT, "epoch-saves")
+    with pytest.raises(ValueError, match="unknown kill point 'epoch-saves'"):
+        faults.due("epoch-saved")
+
+
 def _train(runs: Path, kill: str | None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != faults.KILL_AT}
     if kill:
