@@ -1,9 +1,12 @@
 """Runs: a table of runs; plot several together, delete, resume."""
 
+import io
+
 import streamlit as st
 
 from resexplorer.errors import ResExplorerError
 from resexplorer.runs.store import RunStore
+from resexplorer.runs.transfer import archive_bytes, import_runs
 from resexplorer.services.curves import curve_from_run, curves_csv
 from resexplorer.services.figures import chart_config, error_curves
 from resexplorer.services.reference import REFERENCE_RUNS_DIR, is_shipped, recipe_note
@@ -14,6 +17,7 @@ from ui.sidebar import page_frame
 
 DEFAULTS = {"include_reference": True}
 DELETE_PROBLEMS = "runs_delete_problems"  # session state
+IMPORT_REPORT = "runs_import_report"  # session state: what an import did, said after its rerun
 
 
 def runs_on_offer(runs_dir: str) -> tuple[dict, set[str]]:
@@ -30,6 +34,38 @@ def runs_on_offer(runs_dir: str) -> tuple[dict, set[str]]:
         st.info(f"No runs in `{runs_dir}` yet. Train some on the Train & compare page.")
         st.stop()
     return everything, {run_id for run_id, run in everything.items() if is_shipped(run)}
+
+
+def refused_deletes() -> None:
+    """What a delete refused, kept across the rerun that follows it (by then
+    the choice is cleared and the deleted runs are gone, so it comes first)."""
+    for refused in st.session_state.pop(DELETE_PROBLEMS, []):
+        st.error(refused)
+
+
+def import_section(runs_dir: str) -> None:
+    """Runs exported elsewhere (the Download below, or `export`), brought in."""
+    with st.expander("Import runs from a zip"):
+        upload = st.file_uploader(
+            "A zip of runs exported by ResNet Explorer",
+            type=["zip"],
+            key="import_zip",
+            help="Every file is checked before it lands; a run whose id is here already is kept, not overwritten.",
+        )
+        if st.button("Import", disabled=upload is None, key="import_runs"):
+            try:
+                report = import_runs(io.BytesIO(upload.getvalue()), RunStore(runs_dir), label=upload.name)
+            except ResExplorerError as err:
+                st.error(str(err))
+                return
+            st.session_state[IMPORT_REPORT] = report
+            st.rerun()
+        report = st.session_state.pop(IMPORT_REPORT, None)
+        if report is not None:
+            if report.imported:
+                st.success(f"Imported {len(report.imported)} run(s): {', '.join(report.imported)}")
+            for reason in report.skipped:
+                st.warning(reason)
 
 
 def damaged_section(damaged: list, runs_dir: str) -> None:
@@ -79,8 +115,23 @@ def plot_section(runs: list, shipped: set[str]) -> None:
     references = [r for r in runs if r.run_id in shipped]
     if references:
         st.caption(recipe_note(references))
-    st.download_button(
+    csv_col, zip_col = st.columns(2)
+    csv_col.download_button(
         "Metrics of these runs (CSV)", curves_csv(runs), file_name="runs-metrics.csv", mime="text/csv", key="runs_csv"
+    )
+    training = [r.run_id for r in runs if r.status().get("status") == "running"]
+    zip_col.download_button(
+        "These runs, to open elsewhere (zip)",
+        lambda: archive_bytes(runs),  # made when clicked, not on every rerun
+        file_name="resexplorer-runs.zip",
+        mime="application/zip",
+        key="runs_zip",
+        on_click="ignore",
+        disabled=bool(training),
+        help=f"{', '.join(training)} still training: download once it stops"
+        if training
+        else "Checkpoints, metrics and cached analyses; import them on another machine's Runs page or with "
+        "`python -m resexplorer import`.",
     )
 
 
@@ -124,10 +175,8 @@ def manage_section(runs: list, shipped: set[str], runs_dir: str, data_source: st
 frame = page_frame("Runs")
 session_defaults(DEFAULTS)
 st.title("Runs")
-# What a delete refused, kept across the rerun that follows it (by then the
-# choice is cleared and the deleted runs are gone, so it is said first).
-for refused in st.session_state.pop(DELETE_PROBLEMS, []):
-    st.error(refused)
+refused_deletes()
+import_section(frame.runs_dir)
 on_offer, shipped_ids = runs_on_offer(frame.runs_dir)
 table_rows = run_table(on_offer, shipped_ids)
 plotted = chosen_runs(table_rows, on_offer)

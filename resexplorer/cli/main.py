@@ -73,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list runs with status and final errors")
     runs.add_argument("--runs", default="runs")
 
+    export = sub.add_parser("export", help="runs as one zip, to look at (or resume) on another machine")
+    export.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    export.add_argument("-o", "--output", required=True, metavar="ZIP")
+    import_ = sub.add_parser("import", help="the runs of an exported zip into a runs folder (existing ids are kept)")
+    import_.add_argument("archive", metavar="ZIP")
+    import_.add_argument("--runs", default="runs", help="the runs folder (default: runs)")
+
     pack = sub.add_parser(
         "pack-images", help="an image folder of JPEGs as one compact file (their shared header stored once)"
     )
@@ -180,6 +187,8 @@ def _run_command(args: argparse.Namespace, job: ProgressWriter | None, stop: _St
         "evaluate": _evaluate,
         "runs": _list_runs,
         "check-claims": _check_claims,
+        "export": _export,
+        "import": _import,
         "pack-images": _pack_images,
         "unpack-images": _unpack_images,
     }
@@ -398,6 +407,27 @@ def _list_runs(args) -> int:
             print(f"note: {run.run_id}: {problem}")
     for run in damaged:
         print(f"{run.run_id}  damaged: {run.problem.removeprefix(f'{run.run_id} is damaged: ')}")
+    return 0
+
+
+def _export(args) -> int:
+    from ..runs.transfer import export_runs
+
+    runs = [open_run(path) for path in args.run_dirs]
+    manifest = export_runs(runs, Path(args.output).expanduser())
+    size = sum(entry["size"] for entry in manifest["files"].values())
+    print(f"exported {len(runs)} run(s), {len(manifest['files'])} files ({size / 2**20:.1f} MB) to {args.output}")
+    return 0
+
+
+def _import(args) -> int:
+    from ..runs.transfer import import_runs
+
+    report = import_runs(Path(args.archive).expanduser(), RunStore(args.runs))
+    for run_id in report.imported:
+        print(f"imported {run_id}")
+    for reason in report.skipped:
+        print(f"skipped: {reason}")
     return 0
 
 
