@@ -9,6 +9,7 @@ new flag without an edit here.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -221,9 +222,12 @@ def _run_request(job_dir: Path, job: ProgressWriter, stop: _StopFlag) -> int:
 # `--help`, `runs` and `check-claims` answer without loading it.
 
 
-def _load_data(source: str, cache: str | None, job: ProgressWriter | None = None):
+def _load_data(source: str, cache: str | None, job: ProgressWriter | None = None, quiet: bool = False):
     from ..data.sources import load_dataset
     from ..training.progress import tqdm_decode_progress
+
+    if quiet:
+        return load_dataset(source, cache)
 
     with tqdm_decode_progress() as progress:
         report = progress
@@ -265,12 +269,13 @@ class _StopFlag:
 def _train(models, config: TrainConfig, data_source, cache, runs_root, job, stop: _StopFlag) -> int:
     from ..training.launch import new_race
 
-    data = _load_data(data_source, cache, job)
-    callbacks = _callbacks(job)
-    race, runs = new_race(models, data, config, runs_root, callbacks, should_stop=stop)
-    if job:
-        job.set_runs(runs)
-    return _race(race, list(runs.values()), callbacks, stop)
+    with _processes(config.device, job) as (ranks, device):
+        data = _ranked_data(ranks, data_source, cache, job)
+        callbacks = _callbacks(job) if ranks.writer else []
+        race, runs = new_race(models, data, config, runs_root, callbacks, should_stop=stop, ranks=ranks, device=device)
+        if job:
+            job.set_runs(runs)
+        return _race(race, list(runs.values()), callbacks, stop)
 
 
 def _resume(run_dirs, data_source, cache, device, job, stop: _StopFlag) -> int:
@@ -283,12 +288,42 @@ def _resume(run_dirs, data_source, cache, device, job, stop: _StopFlag) -> int:
             raise ResExplorerError(
                 f"{run.path} is {status}; only interrupted, cancelled, failed or diverged runs resume"
             )
-    data = _load_data(data_source, cache, job)
-    callbacks = _callbacks(job)
-    race = resumed_race(runs, data, callbacks, should_stop=stop, device=device)
+    with _processes(device or runs[0].train_config().device, job) as (ranks, rank_device):
+        data = _ranked_data(ranks, data_source, cache, job)
+        callbacks = _callbacks(job) if ranks.writer else []
+        race = resumed_race(
+            runs, data, callbacks, should_stop=stop, device=device, ranks=ranks, rank_device=rank_device
+        )
+        if job:
+            job.set_runs({run.config()["model_name"]: run for run in runs})
+        return _race(race, runs, callbacks, stop)
+
+
+@contextlib.contextmanager
+def _processes(device_name: str, job):
+    """(ranks, device): this process's place under torchrun, which it joins
+    here and leaves on the way out; alone (and the config's device) if not."""
+    from ..training import distributed
+
+    if not distributed.launched():
+        yield distributed.ALONE, None
+        return
     if job:
-        job.set_runs({run.config()["model_name"]: run for run in runs})
-    return _race(race, runs, callbacks, stop)
+        raise ResExplorerError("the app's training jobs run one process; start torchrun from the command line")
+    ranks, device = distributed.join(device_name)
+    try:
+        yield ranks, device
+    finally:
+        distributed.leave()
+
+
+def _ranked_data(ranks, source: str, cache: str | None, job):
+    """The data set; under torchrun rank 0 loads it first (a download or a
+    first decode fills the cache once), then the others read it."""
+    from ..training import distributed
+
+    data = distributed.writer_first(ranks, lambda: _load_data(source, cache, job))
+    return data if ranks.writer else _load_data(source, cache, quiet=True)
 
 
 def _race(race, runs, callbacks, stop: _StopFlag) -> int:
@@ -296,8 +331,10 @@ def _race(race, runs, callbacks, stop: _StopFlag) -> int:
     try:
         race.run()
     finally:
-        callbacks[0].close()
-    _print_summary(runs, time.perf_counter() - started)
+        for callback in callbacks[:1]:  # the progress bar, where this process has one
+            callback.close()
+    if race.ranks.writer:
+        _print_summary(runs, time.perf_counter() - started)
     return EXIT_INTERRUPTED if stop.stopped else 0
 
 

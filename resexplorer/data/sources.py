@@ -302,15 +302,16 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
-def batches_per_epoch(n: int, batch_size: int) -> int:
-    # a last batch of one image is dropped: BatchNorm needs two
-    return n // batch_size + (n % batch_size >= 2)
+def batches_per_epoch(n: int, batch_size: int, shards: int = 1) -> int:
+    # A last batch too small for BatchNorm (two images in each of its shards,
+    # one per process under torchrun) is dropped.
+    return n // batch_size + (n % batch_size >= 2 * shards)
 
 
-def shuffled_batches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
+def shuffled_batches(n: int, batch_size: int, gen: torch.Generator, shards: int = 1) -> Iterator[torch.Tensor]:
     """Index batches over a random order (see batches_per_epoch)."""
     order = torch.randperm(n, generator=gen)
-    for i in range(batches_per_epoch(n, batch_size)):
+    for i in range(batches_per_epoch(n, batch_size, shards)):
         yield order[i * batch_size : (i + 1) * batch_size]
 
 

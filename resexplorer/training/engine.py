@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from ..data.sources import (
     Dataset,
@@ -33,6 +34,8 @@ from ..errors import ConfigError
 from ..nets.config import ModelConfig
 from ..nets.models import build_model
 from ..runs.recipe import TrainConfig
+from . import distributed
+from .distributed import ALONE, Ranks
 from .failures import failure_of
 
 EVAL_BATCH = 1000
@@ -71,16 +74,24 @@ def autocast_for(device: torch.device, bf16: bool):
 
 
 def train_step(
-    model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor, lr: float, autocast
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    lr: float,
+    autocast,
+    weight: float = 1.0,
 ) -> tuple[float, int]:
-    """One SGD step; returns the batch loss and the number of mistakes."""
+    """One SGD step; returns the batch loss and the number of mistakes.
+    `weight` scales the loss before backward: a rank's share of the global
+    batch, so that DDP's average of the ranks' gradients is the global mean."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     with autocast:
         logits = model(images)  # [B, classes]
         loss = F.cross_entropy(logits.float(), labels)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss * weight if weight != 1.0 else loss).backward()
     optimizer.step()
     return loss.item(), int((logits.argmax(1) != labels).sum())
 
@@ -170,6 +181,7 @@ class Member:
     wall_s: float = 0.0
     status: str = "running"
     message: str = ""
+    trainer: nn.Module | None = None  # what steps run through, when not the model itself (its DDP wrapper)
     # running sums for the current logging window and epoch
     window: list = field(default_factory=lambda: [0.0, 0, 0])  # loss sum, mistakes, images
     epoch_sums: list = field(default_factory=lambda: [0.0, 0, 0])
@@ -231,9 +243,11 @@ class Race:
         callbacks: Iterable[Callback] = (),
         probes: Iterable[Probe] = (),
         should_stop: Callable[[], bool] = lambda: False,
+        ranks: Ranks = ALONE,
     ):
         if not members:
             raise ConfigError("a race needs at least one model")
+        self.ranks = ranks
         self.members = list(members)
         self.config = config
         self.device = device
@@ -251,8 +265,14 @@ class Race:
         test = data.test
         if config.test_subset:
             test = test.subset(stratified_subset(test.labels, config.test_subset, config.seed))
+        if ranks.distributed:  # each rank tests its share; the counts are summed (_evaluate)
+            test = test.subset(torch.arange(ranks.rank, len(test), ranks.world))
+            for member in self.members:
+                member.trainer = DistributedDataParallel(
+                    member.model, device_ids=[device] if device.type == "cuda" else None
+                )
         self.test = test.to(device)
-        self.steps_per_epoch = batches_per_epoch(len(train), config.batch_size)
+        self.steps_per_epoch = batches_per_epoch(len(train), config.batch_size, ranks.world)
         self.total_steps = self.steps_per_epoch * config.epochs
         self.log_every = config.log_every or max(1, self.steps_per_epoch // 20)
 
@@ -307,16 +327,22 @@ class Race:
         start = time.perf_counter()
         for member in training():
             member.epoch_sums = [0.0, 0, 0]
-        for indices in shuffled_batches(len(self.train), self.config.batch_size, gen):
-            if self.should_stop():
+        for indices in shuffled_batches(len(self.train), self.config.batch_size, gen, self.ranks.world):
+            if self._stopping():
                 return False
             images = self.train.images[indices.to(self.device)]  # uint8 [B, 3, 32, 32]
             if self.config.augment:
-                images = random_crop_flip(images, gen)
+                images = random_crop_flip(images, gen)  # the whole batch: each image as one process would crop it
             images = self.normalize(images)
             labels = self.train.labels[indices.to(self.device)]
+            if self.ranks.distributed:  # this rank's shard of the global batch
+                mine = slice(self.ranks.rank, None, self.ranks.world)
+                images, labels = images[mine], labels[mine]
+                weight = labels.shape[0] * self.ranks.world / indices.shape[0]
+            else:
+                weight = 1.0
             for member in training():
-                self._step(member, images, labels, epoch)
+                self._step(member, images, labels, epoch, weight)
             if not training():
                 return True
         seconds = time.perf_counter() - start
@@ -324,9 +350,18 @@ class Race:
             self._end_epoch(member, epoch + 1, seconds)
         return True
 
-    def _step(self, member: Member, images: torch.Tensor, labels: torch.Tensor, epoch: int) -> None:
+    def _stopping(self) -> bool:
+        stop = self.should_stop()
+        return distributed.anyone(stop, self.device) if self.ranks.distributed else stop
+
+    def _step(self, member: Member, images: torch.Tensor, labels: torch.Tensor, epoch: int, weight: float) -> None:
         lr = lr_at(member.step, self.total_steps, self.config, self.steps_per_epoch)
-        loss, mistakes = train_step(member.model, member.optimizer, images, labels, lr, self.autocast)
+        trainer = member.trainer or member.model
+        loss, mistakes = train_step(trainer, member.optimizer, images, labels, lr, self.autocast, weight)
+        n = labels.shape[0]
+        if self.ranks.distributed:  # the global batch's numbers, the same on every rank (so is a divergence)
+            loss_sum, mistakes, n = distributed.sums([loss * n, mistakes, n], self.device)
+            loss, mistakes, n = loss_sum / n, round(mistakes), round(n)
         member.step += 1
         if not math.isfinite(loss):
             member.status = "diverged"
@@ -335,7 +370,6 @@ class Race:
                 "lower the learning rate or add warm-up"
             )
             return
-        n = labels.shape[0]
         for sums in (member.window, member.epoch_sums):
             sums[0] += loss * n
             sums[1] += mistakes
@@ -349,12 +383,14 @@ class Race:
             self._emit("on_step", member, event)
 
     def _end_epoch(self, member: Member, epochs_done: int, seconds: float) -> None:
+        if self.ranks.distributed:
+            distributed.rank0_buffers(member.model)
         member.epoch = epochs_done
         member.wall_s += seconds
         total_loss, wrong, count = member.epoch_sums
         test_loss = test_error = None
         if epochs_done % self.config.eval_every == 0 or epochs_done == self.config.epochs:
-            test_loss, test_error = evaluate(member.model, self.test, self.normalize, self.autocast)
+            test_loss, test_error = self._evaluate(member)
         event = EpochEvent(
             model=member.name,
             epoch=epochs_done,
@@ -370,9 +406,17 @@ class Race:
         )
         self._emit("on_epoch_end", member, event)
 
+    def _evaluate(self, member: Member) -> tuple[float, float]:
+        loss, error = evaluate(member.model, self.test, self.normalize, self.autocast)
+        if not self.ranks.distributed:
+            return loss, error
+        n = len(self.test)
+        loss_sum, wrong, total = distributed.sums([loss * n, error * n, n], self.device)
+        return loss_sum / total, round(wrong) / total
+
     def _run_probes(self, member: Member, epoch: int) -> dict:
         results: dict = {}
-        if not self.probes:
+        if not self.probes or not self.ranks.writer:  # what only the writer records
             return results
         member.model.eval()
         try:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+import torch
+
 from ..data.dataset import Dataset
 from ..data.sources import Normalizer, stratified_subset
 from ..errors import ConfigError
@@ -18,6 +20,8 @@ from ..runs.recipe import TrainConfig
 from ..runs.store import Run, RunStore
 from ..storage import HeldLock
 from ..system import library_versions, resolve_device
+from . import distributed
+from .distributed import ALONE, Ranks
 from .engine import Callback, Probe, Race, new_member, uses_channels_last
 from .recording import RunRecorder, resume_member
 
@@ -41,9 +45,12 @@ def new_race(
     probes: Iterable[Probe] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     extra: dict | None = None,
+    ranks: Ranks = ALONE,
+    device: torch.device | None = None,
 ) -> tuple[Race, dict[str, Run]]:
     """One new run per model, and the race that will train them: call its
-    run() to start (the caller may first hand the runs to a progress writer)."""
+    run() to start (the caller may first hand the runs to a progress writer).
+    Under torchrun (ranks) only rank 0 makes runs; `device` is then the rank's."""
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise ConfigError(f"each model can race once per job; got {', '.join(names)}")
@@ -53,17 +60,32 @@ def new_race(
         else ModelConfig.from_dict({**m.to_dict(), "num_classes": data.num_classes})
         for m in models
     ]
-    device = resolve_device(config.device)
-    store = RunStore(runs_root)
+    device = device or resolve_device(config.device)
     data_info = data.describe()
-    extra = {"versions": library_versions(), **(extra or {})}
-    runs = {m.name: store.create(m, config, data_info, extra) for m in models}
-    claims = {name: run.writer() for name, run in runs.items()}
+
+    def create() -> dict[str, Run]:
+        store = RunStore(runs_root)
+        runs = {m.name: store.create(m, config, data_info, {**versions, **(extra or {})}) for m in models}
+        if ranks.distributed:
+            runs = {name: _with_ranks(run, ranks) for name, run in runs.items()}
+        return runs
+
+    versions = {"versions": library_versions()}
+    runs = distributed.writer_first(ranks, create) or {}
     members = [new_member(m, config, device, uses_channels_last(device)) for m in models]
-    recorder = RunRecorder(runs, config, data_info, claims)
+    writing: list[Callback] = []
+    if ranks.writer:
+        claims = {name: run.writer() for name, run in runs.items()}
+        writing = [RunRecorder(runs, config, data_info, claims), *callbacks]
     probes = default_probes(data) if probes is None else probes
-    race = Race(members, data, config, device, [recorder, *callbacks], probes, should_stop)
+    race = Race(members, data, config, device, writing, probes, should_stop, ranks)
     return race, runs
+
+
+def _with_ranks(run: Run, ranks: Ranks) -> Run:
+    """Say in the run's config how many processes trained it (torchrun)."""
+    run.update_config({"world_size": ranks.world})
+    return run
 
 
 def _claim_all(runs: Sequence[Run]) -> list[HeldLock]:
@@ -86,9 +108,13 @@ def resumed_race(
     probes: Iterable[Probe] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     device: str | None = None,
+    ranks: Ranks = ALONE,
+    rank_device: torch.device | None = None,
 ) -> Race:
     """The race that continues runs from their last checkpoints, on the same
-    training config (device may be changed); not started, as new_race."""
+    training config (device may be changed); not started, as new_race. Under
+    torchrun (ranks) rank 0 claims and tidies the runs first; every rank
+    then loads their checkpoints onto its own device (rank_device)."""
     config = runs[0].train_config()
     for run in runs[1:]:
         differ = [k for k, v in run.train_config().to_dict().items() if config.to_dict().get(k) != v]
@@ -99,11 +125,17 @@ def resumed_race(
             )
     if device:
         config = TrainConfig.from_dict({**config.to_dict(), "device": device})
-    torch_device = resolve_device(config.device)
-    claims = _claim_all(runs)  # before anything is truncated: a second resume is refused untouched
-    for run in runs:  # ours alone now: what a killed writer half-wrote can go
-        run.remove_leftovers()
-    members = [resume_member(r, torch_device, uses_channels_last(torch_device)) for r in runs]
+    torch_device = rank_device or resolve_device(config.device)
+
+    def claim() -> list[HeldLock]:
+        claims = _claim_all(runs)  # before anything is truncated: a second resume is refused untouched
+        for run in runs:  # ours alone now: what a killed writer half-wrote can go
+            run.remove_leftovers()
+        return claims
+
+    claims = distributed.writer_first(ranks, claim) or []
+    channels_last = uses_channels_last(torch_device)
+    members = [resume_member(r, torch_device, channels_last, tidy=ranks.writer) for r in runs]
     data_info = runs[0].config()["data"]
     if data_info.get("classes") != list(data.classes) or data_info.get("n_train") != len(data.train):
         raise ConfigError(
@@ -111,8 +143,9 @@ def resumed_race(
             f"({data_info.get('source')}, "
             f"{data_info.get('n_train')} training images); got {data.source} with {len(data.train)}"
         )
-    recorder = RunRecorder(
-        {m.name: r for m, r in zip(members, runs)}, config, data_info, {m.name: c for m, c in zip(members, claims)}
-    )
+    writing: list[Callback] = []
+    if ranks.writer:
+        claimed = {m.name: c for m, c in zip(members, claims)}
+        writing = [RunRecorder({m.name: r for m, r in zip(members, runs)}, config, data_info, claimed), *callbacks]
     probes = default_probes(data) if probes is None else probes
-    return Race(members, data, config, torch_device, [recorder, *callbacks], probes, should_stop)
+    return Race(members, data, config, torch_device, writing, probes, should_stop, ranks)

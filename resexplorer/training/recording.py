@@ -83,12 +83,15 @@ class RunRecorder(Callback):
             claim.release()
 
 
-def resume_member(run: Run, device: torch.device, channels_last: bool = False) -> Member:
+def resume_member(run: Run, device: torch.device, channels_last: bool = False, tidy: bool = True) -> Member:
     """A member restored from a run's newest committed checkpoint: weights,
     momentum, step and RNG, so training continues exactly where it stopped.
-    A run killed before its first checkpoint starts again from its seed."""
+    A run killed before its first checkpoint starts again from its seed.
+    tidy: drop the metrics past that checkpoint (the run's writer does; the
+    other ranks under torchrun only read)."""
     if not run.checkpoint_path("last").exists() and run.committed_epoch() == 0:
-        run.truncate_metrics(after_step=0)
+        if tidy:
+            run.truncate_metrics(after_step=0)
         return new_member(run.model_config(), run.train_config(), device, channels_last)
     ckpt = load_run_checkpoint(run, "last")
     if not isinstance(ckpt.get("optimizer"), dict) or not isinstance(ckpt.get("rng"), dict):
@@ -102,7 +105,8 @@ def resume_member(run: Run, device: torch.device, channels_last: bool = False) -
     optimizer = make_optimizer(model, train_config)
     optimizer.load_state_dict(ckpt["optimizer"])
     torch.set_rng_state(ckpt["rng"]["torch"])
-    run.truncate_metrics(after_step=ckpt["step"])
+    if tidy:
+        run.truncate_metrics(after_step=ckpt["step"])
     config = ModelConfig.from_dict(ckpt["model_config"])
     return Member(
         config.name, config, model, optimizer, epoch=ckpt["epoch"], step=ckpt["step"], wall_s=ckpt.get("wall_s", 0.0)
