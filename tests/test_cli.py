@@ -1,4 +1,5 @@
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -140,6 +141,10 @@ def test_evaluating_a_foreign_checkpoint_is_a_clear_error(folder_and_runs, tmp_p
     result = _cli("evaluate", str(copy), "--data", str(folder))
     assert result.returncode == 2 and "not a readable ResNet Explorer checkpoint" in result.stderr
     assert "Traceback" not in result.stderr
+    # a pickle of another protocol than torch's: torch's warning about it once came first
+    Run(copy).checkpoint_path("last").write_bytes(pickle.dumps({"format": "x"}, protocol=4))
+    result = _cli("evaluate", str(copy), "--data", str(folder))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     # and a model evaluated on data with other classes
     result = _cli("evaluate", str(run.path), "--data", "synthetic")
     assert result.returncode == 2 and "learned the classes" in result.stderr
@@ -169,6 +174,9 @@ def test_every_training_setting_is_a_flag_that_reaches_the_config():
         (["--seed", str(2**70)], "seed must be"),
         (["--log-every", "-1"], "log_every must be"),
         (["--momentum", "-0.5"], "momentum must be"),
+        (["--momentum", "2"], "momentum must be in [0, 1)"),
+        (["--warmup-epochs", "-1"], "warm-up epochs must be >= 0"),
+        (["--weight-decay", "nan"], "weight decay must be"),
         (["--device", "mps"], "no MPS"),
         (["--device", "cuda:7"], "no CUDA"),
         (["--device", "cudaX"], "unknown device"),

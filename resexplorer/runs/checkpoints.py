@@ -11,6 +11,7 @@ import hashlib
 import io
 import lzma
 import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -30,6 +31,9 @@ XZ_MAGIC = b"\xfd7zXZ\x00"
 CHECKSUM_MARKER = b"RXSHA256"
 TRAILER = 32 + len(CHECKSUM_MARKER)
 REQUIRED = ("model_config", "train_config", "data", "model", "epoch")
+# torch.load warns of any pickle protocol but its own before refusing what
+# it cannot read: load_checkpoint says what is wrong in one line instead.
+warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
 
 
 def load_checkpoint(path: str | Path) -> dict:
