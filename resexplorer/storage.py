@@ -28,6 +28,7 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None], kill_point: str
     complete and not yet renamed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    existed = path.exists()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -44,7 +45,8 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None], kill_point: str
             pass
         if _disk_full(err, path.parent):
             raise DiskFullError(
-                f"no space left on {path.parent}: {path.name} was not written (the previous one is kept); "
+                f"no space left on {path.parent}: {path.name} was not written"
+                f"{' (the previous one is kept)' if existed else ''}; "
                 "free some space, or choose a folder on another disk"
             ) from err
         raise

@@ -46,7 +46,10 @@ CONFIG_DAMAGE = {
     ),
     "config-lacks-keys": (lambda p: _replace_config(p, lambda c: {"format": c["format"]}), "lacks model_name"),
     "config-bad-model": (lambda p: _replace_config(p, lambda c: {**c, "model": {"arch": 7}}), "model settings"),
-    "config-bad-train": (lambda p: _replace_config(p, lambda c: {**c, "train": {"epochs": "x"}}), "training settings"),
+    "config-bad-train": (
+        lambda p: _replace_config(p, lambda c: {**c, "train": {"epochs": "x"}}),
+        "training settings are invalid (a value of the wrong type)",
+    ),
 }
 METRICS_DAMAGE = {
     "metrics-not-utf8": (lambda p: _insert_metric_line(p, b'{"kind":"train","step":\xff}'), "line 4 is not UTF-8"),

@@ -48,3 +48,26 @@ def test_a_cache_that_cannot_be_written_only_costs_speed(tmp_path, monkeypatch):
     folder = make_image_folder(tmp_path / "images")
     data = sources.load_dataset(str(folder), tmp_path / "cache")  # decoded and used, not cached
     assert len(data.train) > 0 and not list((tmp_path / "cache").rglob("*.pt"))
+
+
+def test_a_full_disk_names_a_file_that_was_never_there_without_a_previous_one(tmp_path):
+    def full(handle):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(DiskFullError) as caught:
+        storage.atomic_write(tmp_path / "new.json", full)
+    assert "new.json was not written" in str(caught.value) and "previous" not in str(caught.value)
+
+
+def test_a_run_whose_config_cannot_be_written_leaves_no_folder(tmp_path, monkeypatch):
+    from resexplorer.nets.config import ModelConfig
+    from resexplorer.runs import store as store_module
+    from resexplorer.runs.recipe import TrainConfig
+
+    def full(obj, path):
+        raise DiskFullError(f"no space left on {path.parent}: {path.name} was not written")
+
+    monkeypatch.setattr(store_module, "atomic_write_json", full)
+    with pytest.raises(DiskFullError):
+        store_module.RunStore(tmp_path / "runs").create(ModelConfig(), TrainConfig(), {})
+    assert list((tmp_path / "runs").iterdir()) == []

@@ -60,8 +60,10 @@ def config_problem(config: dict) -> str | None:
             if not isinstance(config[key], dict):
                 raise TypeError("not a JSON object")
             parsed = parse(config[key])
-        except (ResExplorerError, TypeError, ValueError, AttributeError) as err:
+        except ResExplorerError as err:
             return f"config.json's {what} settings are invalid ({str(err)[:120]})"
+        except (TypeError, ValueError, AttributeError):  # Python's own words would not help
+            return f"config.json's {what} settings are invalid (a value of the wrong type)"
         if key == "model" and parsed.name != config["model_name"]:
             return f"config.json's model settings describe {parsed.name}, not {config['model_name']}"
     return None

@@ -369,9 +369,13 @@ class RunStore:
             "command": _command_line(),
             **(extra or {}),
         }
-        atomic_write_json(config, run.config_path)
-        run.checkpoint_dir.mkdir()
-        run.set_status("running")
+        try:
+            atomic_write_json(config, run.config_path)
+            run.checkpoint_dir.mkdir()
+            run.set_status("running")
+        except BaseException:  # a full disk, say: no half-made run is left behind
+            shutil.rmtree(run.path, ignore_errors=True)
+            raise
         faults.point("run-created")
         return run
 
