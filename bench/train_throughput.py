@@ -5,11 +5,12 @@
                    DataLoader + the same model in a standard loop
   (c) bound        the same model stepping on one fixed batch: the compute
                    bound, no data work at all
+  (d), (e)         (a) and (c) with the training step compiled (torch.compile)
 
 Run:  python bench/train_throughput.py --data FOLDER  (an image folder with
 train/ and test/, such as the CIFAR-10 JPEG copy; default $RESEXPLORER_DATA)
 
-Goals on a 2-core CPU: a/b >= 1.4 and a/c >= 0.9.
+Goals on a 2-core CPU: a/b >= 1.4, a/c >= 0.9 and d/c >= 1.15.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ from resexplorer.training.engine import (  # noqa: E402
 )
 
 
-def engine(data, model_name: str, batch: int, steps: int, device) -> float:
+def engine(data, model_name: str, batch: int, steps: int, device, compile: str = "off") -> float:
     """Images/s of the second epoch of a race over steps*batch images (the
-    first epoch warms oneDNN/cuDNN up)."""
+    first epoch warms oneDNN/cuDNN up, and compiles where asked)."""
     rates = []
 
     class Rate(Callback):
@@ -54,6 +55,7 @@ def engine(data, model_name: str, batch: int, steps: int, device) -> float:
         device=str(device),
         eval_every=10**6,
         schedule="constant",
+        compile=compile,
     )
     member = new_member(ModelConfig.from_name(model_name), config, device, uses_channels_last(device))
     data.test = data.test.subset(torch.arange(2 * batch))  # keep the closing evaluation short
@@ -118,12 +120,14 @@ def torchvision_pipeline(
     return standard_loop(loader, model, device, steps, channels_last)
 
 
-def fixed_batch(model_name: str, batch: int, steps: int, device, channels_last: bool) -> float:
+def fixed_batch(model_name: str, batch: int, steps: int, device, channels_last: bool, compiled: bool = False) -> float:
     x = torch.randn(batch, 3, 32, 32, device=device)
     y = torch.randint(0, 10, (batch,), device=device)
     model = build_model(model_name).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if compiled:
+        model = torch.compile(model)  # compiled in the warm-up steps
     return standard_loop([(x, y)] * (steps + 3), model, device, steps, channels_last)
 
 
@@ -153,6 +157,9 @@ def main() -> None:
 
     rows = {}
     rows["(a) engine"] = a = engine(data, args.model, args.batch_size, args.steps, device)
+    started = time.perf_counter()
+    rows["(d) engine, compiled"] = d = engine(data, args.model, args.batch_size, args.steps, device, compile="on")
+    compile_run_s = time.perf_counter() - started
     by_workers = {
         w: torchvision_pipeline(Path(args.data), args.model, args.batch_size, args.steps, device, w, False)
         for w in args.workers
@@ -168,6 +175,7 @@ def main() -> None:
         args.model, args.batch_size, args.steps, device, cl
     )
     rows["(c') fixed batch, NCHW"] = fixed_batch(args.model, args.batch_size, args.steps, device, False)
+    rows["(e) fixed batch, compiled"] = e = fixed_batch(args.model, args.batch_size, args.steps, device, cl, True)
 
     width = max(map(len, rows))
     for name, rate in rows.items():
@@ -175,6 +183,9 @@ def main() -> None:
     print(f"a/b  = {a / b:.2f}   (goal >= 1.4; b is the best textbook torchvision pipeline)")
     print(f"a/b' = {a / b_same:.2f}   (same memory format on both sides: the data pipeline alone)")
     print(f"a/c  = {a / c:.2f}   (goal >= 0.9)")
+    print(f"d/c  = {d / c:.2f}   (goal >= 1.15: the compiled engine against the eager compute bound)")
+    print(f"d/a  = {d / a:.2f}   (compiled engine against eager engine); e/c = {e / c:.2f} (compiled bound)")
+    print(f"the compiled race took {compile_run_s:.0f} s in all, compiling included")
 
 
 if __name__ == "__main__":

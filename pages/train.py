@@ -204,10 +204,12 @@ def training_settings(defaults: dict, preset_name: str) -> TrainConfig:
     """The TrainConfig fields that carry a label (epochs, batch, lr, schedule,
     subsets, seed), each remembered per preset; the rest keep their defaults."""
     shown = [s for s in settings() if s.label]
-    columns = st.columns(len(shown))
-    chosen = {
-        s.name: _setting_widget(c, s, defaults[s.name], f"{s.name}:{preset_name}") for s, c in zip(shown, columns)
-    }
+    per_row = 4  # eight settings in one row squeeze their labels
+    chosen = {}
+    for start in range(0, len(shown), per_row):
+        for setting, column in zip(shown[start : start + per_row], st.columns(per_row)):
+            default = defaults.get(setting.name, setting.default)  # a preset names what it changes
+            chosen[setting.name] = _setting_widget(column, setting, default, f"{setting.name}:{preset_name}")
     return TrainConfig(**chosen)
 
 

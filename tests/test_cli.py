@@ -156,7 +156,7 @@ def test_every_training_setting_is_a_flag_that_reaches_the_config():
     changed = {
         "epochs": 7, "batch_size": 64, "lr": 0.05, "momentum": 0.8, "weight_decay": 5e-4, "schedule": "paper",
         "warmup_epochs": 1.5, "seed": 4, "train_subset": 500, "test_subset": 100, "device": "cpu",
-        "bf16": False, "eval_every": 2, "augment": False, "log_every": 3,
+        "bf16": False, "eval_every": 2, "augment": False, "log_every": 3, "compile": "off",
     }  # fmt: skip
     assert set(changed) == {s.name for s in settings()}, "a new TrainConfig field: add it here"
     argv = ["train", "--model", "resnet-8", "--data", "synthetic"]

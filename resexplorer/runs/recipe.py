@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from ..errors import ConfigError
 
 SCHEDULES = ("paper", "cosine", "onecycle", "constant")
+COMPILE_CHOICES = ("auto", "on", "off")
 # Seeds up to 2**32 - 1: each epoch's generator is seeded with a multiple of
 # the seed, which must stay within torch's 64-bit seed range.
 MAX_SEED = 2**32 - 1
@@ -51,12 +52,20 @@ class TrainConfig:
     eval_every: int = _setting(1, "test every K epochs, and at the last")
     augment: bool = _setting(True, "pad-4 random crop and horizontal flip")
     log_every: int = _setting(0, "steps per logged training point (0: about 20 per epoch)")
+    compile: str = _setting(
+        "auto",
+        "torch.compile the training step: auto (on when the run is long enough to win back the minute "
+        "compiling takes), on or off; training goes on eager if compiling fails",
+        "Compile",
+        choices=COMPILE_CHOICES,
+    )
 
     def __post_init__(self) -> None:
         checks = [
             (self.epochs >= 1, f"epochs must be >= 1, not {self.epochs}"),
             (self.batch_size >= 2, f"batch size must be >= 2 (BatchNorm), not {self.batch_size}"),
             (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number, not {self.lr}"),
+            (self.compile in COMPILE_CHOICES, f"compile must be one of {', '.join(COMPILE_CHOICES)}"),
             (self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}"),
             (
                 math.isfinite(self.warmup_epochs) and self.warmup_epochs >= 0,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -181,7 +182,8 @@ class Member:
     wall_s: float = 0.0
     status: str = "running"
     message: str = ""
-    trainer: nn.Module | None = None  # what steps run through, when not the model itself (its DDP wrapper)
+    trainer: nn.Module | None = None  # what steps run through, when not the model itself (DDP, compiled)
+    eager: nn.Module | None = None  # the trainer before compiling: steps go on with it if compiling fails
     # running sums for the current logging window and epoch
     window: list = field(default_factory=lambda: [0.0, 0, 0])  # loss sum, mistakes, images
     epoch_sums: list = field(default_factory=lambda: [0.0, 0, 0])
@@ -189,6 +191,12 @@ class Member:
     @property
     def active(self) -> bool:
         return self.status == "running"
+
+    @property
+    def stepper(self) -> nn.Module:
+        """What a training step runs through. (Not `trainer or model`: a
+        compiled module answers truth by len(), which a net does not have.)"""
+        return self.trainer if self.trainer is not None else self.model
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -203,6 +211,23 @@ def new_member(
     torch.manual_seed(config.seed)
     model = on_device(build_model(model_config), device, channels_last)
     return Member(model_config.name, model_config, model, make_optimizer(model, config))
+
+
+# Training images per model (epochs x images) from which "auto" compiles:
+# on the CPU compiling a model's step costs half a minute to a minute
+# (bench/train_throughput.py) and wins about 20%, so it pays after ~5
+# minutes of eager training; a GPU trains ~30x faster, and small nets gain
+# less there. MPS: not offered.
+AUTO_COMPILE_IMAGES = {"cpu": 250_000, "cuda": 8_000_000}
+
+
+def compile_wanted(config: TrainConfig, images_per_epoch: int, device: torch.device) -> bool:
+    """Whether a race compiles its models' training steps (config.compile:
+    auto, on, off); images_per_epoch: what each model trains on."""
+    if config.compile != "auto":
+        return config.compile == "on"
+    threshold = AUTO_COMPILE_IMAGES.get(device.type)
+    return threshold is not None and config.epochs * images_per_epoch >= threshold
 
 
 def uses_channels_last(device: torch.device) -> bool:
@@ -272,6 +297,11 @@ class Race:
                     member.model, device_ids=[device] if device.type == "cuda" else None
                 )
         self.test = test.to(device)
+        self.compiled = compile_wanted(config, len(train), device)
+        if self.compiled:
+            for member in self.members:
+                member.eager = member.stepper
+                member.trainer = torch.compile(member.eager)
         self.steps_per_epoch = batches_per_epoch(len(train), config.batch_size, ranks.world)
         self.total_steps = self.steps_per_epoch * config.epochs
         self.log_every = config.log_every or max(1, self.steps_per_epoch // 20)
@@ -356,8 +386,17 @@ class Race:
 
     def _step(self, member: Member, images: torch.Tensor, labels: torch.Tensor, epoch: int, weight: float) -> None:
         lr = lr_at(member.step, self.total_steps, self.config, self.steps_per_epoch)
-        trainer = member.trainer or member.model
-        loss, mistakes = train_step(trainer, member.optimizer, images, labels, lr, self.autocast, weight)
+        try:
+            loss, mistakes = train_step(member.stepper, member.optimizer, images, labels, lr, self.autocast, weight)
+        except Exception as err:
+            if member.eager is None:
+                raise
+            # Compiling failed (no C compiler, an op it cannot take): it fails
+            # before the step changes a weight, so the same step goes on eager.
+            warnings.warn(f"{member.name}: torch.compile failed ({type(err).__name__}: {str(err)[:200]}); training "
+                          "eager", RuntimeWarning, stacklevel=1)  # fmt: skip
+            member.trainer, member.eager = member.eager, None
+            loss, mistakes = train_step(member.trainer, member.optimizer, images, labels, lr, self.autocast, weight)
         n = labels.shape[0]
         if self.ranks.distributed:  # the global batch's numbers, the same on every rank (so is a divergence)
             loss_sum, mistakes, n = distributed.sums([loss * n, mistakes, n], self.device)

@@ -40,6 +40,7 @@ from .engine import Callback, EpochEvent, Member, Race, StepEvent
 from .failures import Failure, crashed
 
 JOBS_FOLDER = ".jobs"
+COMPILING = "compiling the training step (a minute or so, before the first step)"
 MACHINE_LOCK = "training-job.lock"  # in the user cache: one app job per machine
 REQUEST_FILE = "request.json"
 CANCEL_FILE = "cancel"  # left by Job.cancel(); the worker checks it every step
@@ -118,7 +119,7 @@ class ProgressWriter(Callback):
         self._first_step = race.start_step
         self.state.update(
             state="running",
-            message="training",
+            message=COMPILING if race.compiled else "training",
             step=self._first_step,
             total_steps=race.total_steps,
             images_per_step=race.config.batch_size * len(race.members),
@@ -126,7 +127,7 @@ class ProgressWriter(Callback):
         self._write(force=True)
 
     def _progress(self, step: int) -> None:
-        self.state["step"] = step
+        self.state["step"], self.state["message"] = step, "training"
         done = step - (self._first_step or 0)
         elapsed = time.time() - self._started
         if done > 0 and elapsed > 0:

@@ -38,8 +38,9 @@ class TqdmProgress(Callback):
     def on_race_start(self, race: Race) -> None:
         self.close()
         done = race.start_step
+        desc = "compiling, then training" if race.compiled else "training"
         self.bar = tqdm(
-            total=race.total_steps, initial=done, desc="training", unit="step", file=sys.stderr, dynamic_ncols=True
+            total=race.total_steps, initial=done, desc=desc, unit="step", file=sys.stderr, dynamic_ncols=True
         )
 
     def on_step(self, member: Member, event: StepEvent) -> None:
