@@ -82,8 +82,10 @@ def train_step(
     lr: float,
     autocast,
     weight: float = 1.0,
-) -> tuple[float, int]:
-    """One SGD step; returns the batch loss and the number of mistakes.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SGD step; returns the batch's mean loss and its number of
+    mistakes as tensors on the device: reading them is left to the caller,
+    once per logging window, so a GPU never waits on the host each step.
     `weight` scales the loss before backward: a rank's share of the global
     batch, so that DDP's average of the ranks' gradients is the global mean."""
     for group in optimizer.param_groups:
@@ -94,7 +96,7 @@ def train_step(
     optimizer.zero_grad(set_to_none=True)
     (loss * weight if weight != 1.0 else loss).backward()
     optimizer.step()
-    return loss.item(), int((logits.argmax(1) != labels).sum())
+    return loss.detach(), (logits.argmax(1) != labels).sum()
 
 
 @torch.no_grad()
@@ -169,6 +171,29 @@ class Callback:
 Probe = Callable[[nn.Module, int], dict]
 
 
+class Sums:
+    """Loss x images and mistakes summed on the device, and the images
+    counted on the host: adding never waits for the device; read() does,
+    once (and sums over the ranks under torchrun)."""
+
+    def __init__(self):
+        self.totals: torch.Tensor | float = 0.0  # [loss x images, mistakes]
+        self.images = 0
+
+    def add(self, loss: torch.Tensor, mistakes: torch.Tensor, images: int) -> None:
+        self.totals = self.totals + torch.stack([loss.float() * images, mistakes.float()])
+        self.images += images
+
+    def read(self, ranks: Ranks, device: torch.device) -> tuple[float, float, int]:
+        """(mean loss, error fraction, images) over what was added."""
+        loss_sum, wrong = self.totals.tolist() if isinstance(self.totals, torch.Tensor) else (0.0, 0.0)
+        images = self.images
+        if ranks.distributed:  # the global batch's numbers, the same on every rank (so is a divergence)
+            loss_sum, wrong, images = distributed.sums([loss_sum, wrong, images], device)
+        count = max(1, round(images))
+        return loss_sum / count, round(wrong) / count, round(images)
+
+
 @dataclass
 class Member:
     """One model in the race, with its optimizer and its own fate."""
@@ -184,9 +209,10 @@ class Member:
     message: str = ""
     trainer: nn.Module | None = None  # what steps run through, when not the model itself (DDP, compiled)
     eager: nn.Module | None = None  # the trainer before compiling: steps go on with it if compiling fails
-    # running sums for the current logging window and epoch
-    window: list = field(default_factory=lambda: [0.0, 0, 0])  # loss sum, mistakes, images
-    epoch_sums: list = field(default_factory=lambda: [0.0, 0, 0])
+    # Running sums over the current logging window and epoch: loss x images
+    # and mistakes, on the device (Sums), read at the window's or epoch's end.
+    window: Sums = field(default_factory=lambda: Sums())
+    epoch_sums: Sums = field(default_factory=lambda: Sums())
 
     @property
     def active(self) -> bool:
@@ -356,7 +382,7 @@ class Race:
         gen = epoch_generator(self.config.seed, epoch)
         start = time.perf_counter()
         for member in training():
-            member.epoch_sums = [0.0, 0, 0]
+            member.epoch_sums = Sums()
         for indices in shuffled_batches(len(self.train), self.config.batch_size, gen, self.ranks.world):
             if self._stopping():
                 return False
@@ -398,35 +424,36 @@ class Race:
             member.trainer, member.eager = member.eager, None
             loss, mistakes = train_step(member.trainer, member.optimizer, images, labels, lr, self.autocast, weight)
         n = labels.shape[0]
-        if self.ranks.distributed:  # the global batch's numbers, the same on every rank (so is a divergence)
-            loss_sum, mistakes, n = distributed.sums([loss * n, mistakes, n], self.device)
-            loss, mistakes, n = loss_sum / n, round(mistakes), round(n)
+        member.window.add(loss, mistakes, n)
+        member.epoch_sums.add(loss, mistakes, n)
         member.step += 1
-        if not math.isfinite(loss):
-            member.status = "diverged"
-            member.message = (
-                f"the loss became {loss} at step {member.step} (epoch {epoch + 1}); "
-                "lower the learning rate or add warm-up"
-            )
-            return
-        for sums in (member.window, member.epoch_sums):
-            sums[0] += loss * n
-            sums[1] += mistakes
-            sums[2] += n
-        if member.step % self.log_every == 0:
-            total_loss, wrong, count = member.window
-            member.window = [0.0, 0, 0]
-            event = StepEvent(
-                member.name, member.step, member.step / self.steps_per_epoch, total_loss / count, wrong / count, lr
-            )
+        if member.step % self.log_every == 0:  # the window's end: its numbers read, once
+            mean_loss, error, _ = member.window.read(self.ranks, self.device)
+            member.window = Sums()
+            if self._diverged(member, mean_loss, epoch):
+                return
+            event = StepEvent(member.name, member.step, member.step / self.steps_per_epoch, mean_loss, error, lr)
             self._emit("on_step", member, event)
+
+    def _diverged(self, member: Member, loss: float, epoch: int) -> bool:
+        """A loss that is not finite stops the member (read once per window:
+        the step named is the window's last)."""
+        if math.isfinite(loss):
+            return False
+        member.status = "diverged"
+        member.message = (
+            f"the loss became {loss} by step {member.step} (epoch {epoch + 1}); lower the learning rate or add warm-up"
+        )
+        return True
 
     def _end_epoch(self, member: Member, epochs_done: int, seconds: float) -> None:
         if self.ranks.distributed:
             distributed.rank0_buffers(member.model)
+        train_loss, train_error, count = member.epoch_sums.read(self.ranks, self.device)
+        if self._diverged(member, train_loss, epochs_done - 1):
+            return
         member.epoch = epochs_done
         member.wall_s += seconds
-        total_loss, wrong, count = member.epoch_sums
         test_loss = test_error = None
         if epochs_done % self.config.eval_every == 0 or epochs_done == self.config.epochs:
             test_loss, test_error = self._evaluate(member)
@@ -434,8 +461,8 @@ class Race:
             model=member.name,
             epoch=epochs_done,
             step=member.step,
-            train_loss=total_loss / max(1, count),
-            train_error=wrong / max(1, count),
+            train_loss=train_loss,
+            train_error=train_error,
             test_loss=test_loss,
             test_error=test_error,
             lr=lr_at(max(0, member.step - 1), self.total_steps, self.config, self.steps_per_epoch),
