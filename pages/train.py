@@ -285,6 +285,9 @@ def _job_status(status: dict) -> None:
         st.success(f"Job done: {step:,} of {total:,} steps.")
     else:
         st.info(f"Job {state} after {step:,} of {total:,} steps; resume it from the Runs page.")
+    devices = status.get("devices", {})
+    if len(set(devices.values())) > 1:  # a race spread over several GPUs
+        st.caption("Where each model trains: " + " · ".join(f"{name} on {where}" for name, where in devices.items()))
     for name, outcome in status.get("statuses", {}).items():
         if outcome["status"] == "diverged":
             st.warning(f"{name} diverged: {outcome['message']}")

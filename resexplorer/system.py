@@ -30,6 +30,15 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def race_devices(name: str, models: int) -> list[torch.device]:
+    """Where a race's models train: with "auto" and several GPUs visible,
+    spread over as many GPUs as there are models (each GPU gets a copy of
+    the data set); otherwise all on the one device the name gives."""
+    if name == "auto" and models > 1 and torch.cuda.is_available() and torch.cuda.device_count() > 1:
+        return [torch.device("cuda", i) for i in range(min(models, torch.cuda.device_count()))]
+    return [resolve_device(name)]
+
+
 def library_versions() -> dict:
     import numpy
     import torchvision

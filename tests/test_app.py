@@ -402,3 +402,14 @@ def test_a_refused_delete_says_why_after_the_rerun_and_the_others_go(two_runs, t
     assert not at.exception
     assert any("linked-run is a link" in e.value for e in at.error), [e.value for e in at.error]
     assert not two_runs["resnet-8"].path.exists() and (outside / "copied" / "config.json").is_file()
+
+
+def test_a_race_over_several_gpus_says_which_model_ran_where(empty_runs):
+    job_dir = empty_runs / ".jobs" / "20260101-000000-abcdef"
+    job_dir.mkdir(parents=True)
+    (job_dir / "job.json").write_text('{"pid": 0}')
+    devices = {"plain-56": "cuda:0", "resnet-56": "cuda:1"}
+    progress = {"state": "done", "step": 10, "total_steps": 10, "devices": devices}
+    (job_dir / "progress.json").write_text(json.dumps(progress))
+    at = app("pages/train.py")
+    assert "Where each model trains: plain-56 on cuda:0 · resnet-56 on cuda:1" in [c.value for c in at.caption]

@@ -168,3 +168,31 @@ def test_a_damaged_progress_file_reads_as_its_worker_stands(tmp_path, damage):
     job = _fake_job(tmp_path, _dead_pid(), {"state": "running"})
     (job.path / "progress.json").write_bytes(damage)
     assert job.status()["state"] == "failed" and job.failure().kind == "crashed"
+
+
+def test_the_job_record_says_where_each_model_trains(tmp_path, tiny_data):
+    from resexplorer.nets.config import ModelConfig
+    from resexplorer.training.launch import new_race
+
+    writer = ProgressWriter(tmp_path / "job")
+    models = [ModelConfig("plain", 8, num_classes=4), ModelConfig("resnet", 8, num_classes=4)]
+    config = TrainConfig(epochs=1, batch_size=32, device="cpu", train_subset=64)
+    race, _ = new_race(models, tiny_data, config, tmp_path / "runs", [writer], probes=[])
+    race.run()
+    assert json.loads((tmp_path / "job" / "progress.json").read_text())["devices"] == {
+        "plain-8": "cpu",
+        "resnet-8": "cpu",
+    }
+
+
+def test_auto_spreads_a_race_over_the_gpus_there_are(monkeypatch):
+    import torch
+
+    from resexplorer.system import race_devices
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    assert race_devices("auto", 2) == [torch.device("cuda", 0), torch.device("cuda", 1)]
+    assert race_devices("auto", 5) == [torch.device("cuda", i) for i in range(3)]  # models share GPUs round the race
+    assert race_devices("auto", 1) == [torch.device("cuda")]  # one model: one GPU
+    assert race_devices("cpu", 2) == [torch.device("cpu")]

@@ -321,13 +321,27 @@ def random_crop_flip(images: torch.Tensor, gen: torch.Generator, pad: int = CROP
     images: [B, C, H, W] of any dtype, on any device. The offsets and flips
     come from a CPU generator, so a seed gives the same batch on every device.
     """
-    b, c, h, w = images.shape
+    b, _, h, w = images.shape
+    return apply_crop_flip(images, crop_flip_offsets(b, h, w, gen, pad), pad)
+
+
+def crop_flip_offsets(
+    b: int, h: int, w: int, gen: torch.Generator, pad: int = CROP_PAD
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows and columns random_crop_flip takes ([B, H], [B, W], on the
+    CPU): drawn once, they crop the same batch alike on several devices."""
     dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
     dx = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
     flip = torch.rand(b, generator=gen) < 0.5
     rows = dy[:, None] + torch.arange(h)  # [B, H] rows into the padded image
     cols = dx[:, None] + torch.arange(w)  # [B, W]
-    cols = torch.where(flip[:, None], cols.flip(1), cols)  # a flip is reversed columns
+    return rows, torch.where(flip[:, None], cols.flip(1), cols)  # a flip is reversed columns
+
+
+def apply_crop_flip(images: torch.Tensor, offsets: tuple[torch.Tensor, torch.Tensor], pad: int = CROP_PAD):
+    """Crop and flip a batch where crop_flip_offsets say: one gather."""
+    b, c, _, _ = images.shape
+    rows, cols = offsets
     device = images.device
     padded = F.pad(images, (pad, pad, pad, pad))
     return padded[

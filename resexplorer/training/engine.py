@@ -25,9 +25,10 @@ from ..data.sources import (
     Dataset,
     Normalizer,
     Split,
+    apply_crop_flip,
     batches_per_epoch,
+    crop_flip_offsets,
     epoch_generator,
-    random_crop_flip,
     shuffled_batches,
     stratified_subset,
 )
@@ -225,6 +226,10 @@ class Member:
         return self.trainer if self.trainer is not None else self.model
 
 
+def device_of(member: Member) -> torch.device:
+    return next(member.model.parameters()).device
+
+
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
@@ -305,14 +310,19 @@ class Race:
         self.callbacks = list(callbacks)
         self.probes = list(probes)
         self.should_stop = should_stop
+        # Each member trains where its model is (race_devices may spread a
+        # race over several GPUs); each of those devices gets the data once.
+        self.devices = list(dict.fromkeys([device, *(device_of(m) for m in self.members)]))
         self.autocast = autocast_for(device, config.bf16)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
-        self.normalize = Normalizer(data.mean, data.std, device, uses_channels_last(device))
+        self.normalizers = {d: Normalizer(data.mean, data.std, d, uses_channels_last(d)) for d in self.devices}
+        self.normalize = self.normalizers[device]
         train = data.train
         if config.train_subset:
             train = train.subset(stratified_subset(train.labels, config.train_subset, config.seed))
-        self.train = train.to(device)  # the whole split stays on the device
+        self.trains = {d: train.to(d) for d in self.devices}  # the whole split stays on each device
+        self.train = self.trains[device]
         test = data.test
         if config.test_subset:
             test = test.subset(stratified_subset(test.labels, config.test_subset, config.seed))
@@ -322,7 +332,8 @@ class Race:
                 member.trainer = DistributedDataParallel(
                     member.model, device_ids=[device] if device.type == "cuda" else None
                 )
-        self.test = test.to(device)
+        self.tests = {d: test.to(d) for d in self.devices}
+        self.test = self.tests[device]
         self.compiled = compile_wanted(config, len(train), device)
         if self.compiled:
             for member in self.members:
@@ -386,25 +397,38 @@ class Race:
         for indices in shuffled_batches(len(self.train), self.config.batch_size, gen, self.ranks.world):
             if self._stopping():
                 return False
-            images = self.train.images[indices.to(self.device)]  # uint8 [B, 3, 32, 32]
-            if self.config.augment:
-                images = random_crop_flip(images, gen)  # the whole batch: each image as one process would crop it
-            images = self.normalize(images)
-            labels = self.train.labels[indices.to(self.device)]
-            if self.ranks.distributed:  # this rank's shard of the global batch
-                mine = slice(self.ranks.rank, None, self.ranks.world)
-                images, labels = images[mine], labels[mine]
-                weight = labels.shape[0] * self.ranks.world / indices.shape[0]
-            else:
-                weight = 1.0
-            for member in training():
-                self._step(member, images, labels, epoch, weight)
+            # The whole batch's crops, drawn once: every device, and every
+            # rank under torchrun, crops each image as one process would.
+            offsets = (
+                crop_flip_offsets(len(indices), *self.train.images.shape[2:], gen) if self.config.augment else None
+            )
+            for device in self.devices:
+                members = [m for m in training() if device_of(m) == device]
+                if members:
+                    images, labels, weight = self._batch(device, indices, offsets)
+                    for member in members:
+                        self._step(member, images, labels, epoch, weight)
             if not training():
                 return True
         seconds = time.perf_counter() - start
         for member in training():
             self._end_epoch(member, epoch + 1, seconds)
         return True
+
+    def _batch(self, device: torch.device, indices: torch.Tensor, offsets) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """A batch on a device, augmented and normalised: (images, labels, the
+        loss weight of this rank's shard of it under torchrun)."""
+        train = self.trains[device]
+        on_device = indices.to(device)
+        images = train.images[on_device]  # uint8 [B, 3, 32, 32]
+        if offsets is not None:
+            images = apply_crop_flip(images, offsets)
+        images, labels = self.normalizers[device](images), train.labels[on_device]
+        if not self.ranks.distributed:
+            return images, labels, 1.0
+        mine = slice(self.ranks.rank, None, self.ranks.world)  # this rank's shard of the global batch
+        images, labels = images[mine], labels[mine]
+        return images, labels, labels.shape[0] * self.ranks.world / indices.shape[0]
 
     def _stopping(self) -> bool:
         stop = self.should_stop()
@@ -473,10 +497,11 @@ class Race:
         self._emit("on_epoch_end", member, event)
 
     def _evaluate(self, member: Member) -> tuple[float, float]:
-        loss, error = evaluate(member.model, self.test, self.normalize, self.autocast)
+        device = device_of(member)
+        loss, error = evaluate(member.model, self.tests[device], self.normalizers[device], self.autocast)
         if not self.ranks.distributed:
             return loss, error
-        n = len(self.test)
+        n = len(self.tests[device])
         loss_sum, wrong, total = distributed.sums([loss * n, error * n, n], self.device)
         return loss_sum / total, round(wrong) / total
 

@@ -36,7 +36,7 @@ from ..processes import process_of, start_time
 from ..runs.recipe import TrainConfig
 from ..runs.store import Run
 from ..storage import HeldLock, atomic_write_json
-from .engine import Callback, EpochEvent, Member, Race, StepEvent
+from .engine import Callback, EpochEvent, Member, Race, StepEvent, device_of
 from .failures import Failure, crashed
 
 JOBS_FOLDER = ".jobs"
@@ -123,6 +123,7 @@ class ProgressWriter(Callback):
             step=self._first_step,
             total_steps=race.total_steps,
             images_per_step=race.config.batch_size * len(race.members),
+            devices={member.name: str(device_of(member)) for member in race.members},  # which model ran where
         )
         self._write(force=True)
 

@@ -19,7 +19,7 @@ from ..nets.probes import epoch_probe
 from ..runs.recipe import TrainConfig
 from ..runs.store import Run, RunStore
 from ..storage import HeldLock
-from ..system import library_versions, resolve_device
+from ..system import library_versions, race_devices
 from . import distributed
 from .distributed import ALONE, Ranks
 from .engine import Callback, Probe, Race, new_member, uses_channels_last
@@ -60,7 +60,7 @@ def new_race(
         else ModelConfig.from_dict({**m.to_dict(), "num_classes": data.num_classes})
         for m in models
     ]
-    device = device or resolve_device(config.device)
+    devices = [device] if device is not None else race_devices(config.device, len(models))
     data_info = data.describe()
 
     def create() -> dict[str, Run]:
@@ -72,13 +72,14 @@ def new_race(
 
     versions = {"versions": library_versions()}
     runs = distributed.writer_first(ranks, create) or {}
-    members = [new_member(m, config, device, uses_channels_last(device)) for m in models]
+    placed = [devices[i % len(devices)] for i in range(len(models))]
+    members = [new_member(m, config, d, uses_channels_last(d)) for m, d in zip(models, placed)]
     writing: list[Callback] = []
     if ranks.writer:
         claims = {name: run.writer() for name, run in runs.items()}
         writing = [RunRecorder(runs, config, data_info, claims), *callbacks]
     probes = default_probes(data) if probes is None else probes
-    race = Race(members, data, config, device, writing, probes, should_stop, ranks)
+    race = Race(members, data, config, devices[0], writing, probes, should_stop, ranks)
     return race, runs
 
 
@@ -125,7 +126,7 @@ def resumed_race(
             )
     if device:
         config = TrainConfig.from_dict({**config.to_dict(), "device": device})
-    torch_device = rank_device or resolve_device(config.device)
+    devices = [rank_device] if rank_device is not None else race_devices(config.device, len(runs))
 
     def claim() -> list[HeldLock]:
         claims = _claim_all(runs)  # before anything is truncated: a second resume is refused untouched
@@ -134,8 +135,8 @@ def resumed_race(
         return claims
 
     claims = distributed.writer_first(ranks, claim) or []
-    channels_last = uses_channels_last(torch_device)
-    members = [resume_member(r, torch_device, channels_last, tidy=ranks.writer) for r in runs]
+    placed = [devices[i % len(devices)] for i in range(len(runs))]
+    members = [resume_member(r, d, uses_channels_last(d), tidy=ranks.writer) for r, d in zip(runs, placed)]
     data_info = runs[0].config()["data"]
     if data_info.get("classes") != list(data.classes) or data_info.get("n_train") != len(data.train):
         raise ConfigError(
@@ -148,4 +149,4 @@ def resumed_race(
         claimed = {m.name: c for m, c in zip(members, claims)}
         writing = [RunRecorder({m.name: r for m, r in zip(members, runs)}, config, data_info, claimed), *callbacks]
     probes = default_probes(data) if probes is None else probes
-    return Race(members, data, config, torch_device, writing, probes, should_stop, ranks)
+    return Race(members, data, config, devices[0], writing, probes, should_stop, ranks)
