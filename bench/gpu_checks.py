@@ -1,0 +1,83 @@
+"""The checks only a GPU machine can make, run by bench/gpu_check.sh.
+
+Each prints PASS or FAIL with its figures; the exit status is the number
+of FAILs. Nothing here runs in the CPU test suite: it needs CUDA.
+
+  races across GPUs   two models spread over two GPUs end where the same
+                      race on one GPU ends (bf16 off, so the sums compare)
+  compile on CUDA     a compiled race compiles (no eager fallback) and
+                      trains as the eager one does, within bf16-free noise
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from resexplorer.data.sources import load_dataset  # noqa: E402
+from resexplorer.nets.config import ModelConfig  # noqa: E402
+from resexplorer.runs.recipe import TrainConfig  # noqa: E402
+from resexplorer.training.engine import Race, device_of, new_member  # noqa: E402
+
+CONFIG = dict(epochs=2, batch_size=128, lr=0.05, train_subset=4096, test_subset=1000, bf16=False, compile="off")
+MODELS = ("plain-20", "resnet-20")
+
+
+def _race(data, devices: list[torch.device], **changes) -> Race:
+    config = TrainConfig(**{**CONFIG, "device": str(devices[0]), **changes})
+    members = [
+        new_member(ModelConfig.from_name(name, num_classes=data.num_classes), config, devices[i % len(devices)], True)
+        for i, name in enumerate(MODELS)
+    ]
+    race = Race(members, data, config, devices[0], probes=[])
+    race.run()
+    return race
+
+
+def _weights_apart(a: Race, b: Race) -> float:
+    worst = 0.0
+    for ma, mb in zip(a.members, b.members):
+        for pa, pb in zip(ma.model.parameters(), mb.model.parameters()):
+            worst = max(worst, (pa.detach().cpu() - pb.detach().cpu()).abs().max().item())
+    return worst
+
+
+def races_across_gpus(data) -> bool:
+    if torch.cuda.device_count() < 2:
+        print("SKIPPED races across GPUs: one GPU visible")
+        return True
+    spread = _race(data, [torch.device("cuda", 0), torch.device("cuda", 1)])
+    alone = _race(data, [torch.device("cuda", 0)])
+    where = [str(device_of(m)) for m in spread.members]
+    apart = _weights_apart(spread, alone)
+    ok = len(set(where)) == 2 and apart < 1e-3
+    print(f"{'PASS' if ok else 'FAIL'} races across GPUs: models on {where}; weights within {apart:.2e} of one GPU's")
+    return ok
+
+
+def compile_on_cuda(data) -> bool:
+    device = torch.device("cuda", 0)
+    compiled = _race(data, [device], compile="on")
+    eager = _race(data, [device])
+    kept = all(m.eager is not None for m in compiled.members)  # None: it fell back to eager
+    apart = _weights_apart(compiled, eager)
+    ok = compiled.compiled and kept and apart < 1e-2
+    print(f"{'PASS' if ok else 'FAIL'} compile on CUDA: compiled={kept}; weights within {apart:.2e} of eager")
+    return ok
+
+
+def main() -> int:
+    if not torch.cuda.is_available():
+        print("FAIL no CUDA GPU visible")
+        return 1
+    data = load_dataset(sys.argv[1] if len(sys.argv) > 1 else "synthetic")
+    print(f"{torch.cuda.device_count()} GPU(s): {torch.cuda.get_device_name(0)}")
+    return sum(not check(data) for check in (races_across_gpus, compile_on_cuda))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
