@@ -347,8 +347,8 @@ def apply_crop_flip(images: torch.Tensor, offsets: tuple[torch.Tensor, torch.Ten
     return padded[
         torch.arange(b, device=device)[:, None, None, None],
         torch.arange(c, device=device)[None, :, None, None],
-        rows.to(device)[:, None, :, None],
-        cols.to(device)[:, None, None, :],
+        rows.to(device, non_blocking=True)[:, None, :, None],  # (from pinned memory, the engine's, on CUDA)
+        cols.to(device, non_blocking=True)[:, None, None, :],
     ]
 
 
