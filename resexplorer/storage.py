@@ -43,7 +43,7 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None], kill_point: str
             os.unlink(tmp)
         except OSError:
             pass
-        if _disk_full(err, path.parent):
+        if disk_full(err, path.parent):
             raise DiskFullError(
                 f"no space left on {path.parent}: {path.name} was not written"
                 f"{' (the previous one is kept)' if existed else ''}; "
@@ -56,7 +56,7 @@ def _free_bytes(folder: Path) -> int:
     return shutil.disk_usage(folder).free
 
 
-def _disk_full(err: BaseException, folder: Path) -> bool:
+def disk_full(err: BaseException, folder: Path) -> bool:
     """Whether a failed write ran out of space. torch.save's zip writer says
     so only as 'unexpected pos', so the free space is asked too."""
     if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):

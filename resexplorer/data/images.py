@@ -35,6 +35,17 @@ EXIF_ORIENTATION = 0x0112
 ACCEPTED = ("jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff")
 
 
+def too_many_pixels(name: str, width: int, height: int) -> str | None:
+    """Why an image of this size is refused unread, or None: one rule for
+    uploads and data folders, checked against the header alone."""
+    if width * height <= MAX_PIXELS:
+        return None
+    return (
+        f"{name}: {width}x{height} pixels is over the {MAX_PIXELS // 1_000_000}-megapixel limit "
+        "(a possible decompression bomb); not decoded"
+    )
+
+
 class UploadError(ResExplorerError, ValueError):
     """An upload that cannot become an image; the message names the file."""
 
@@ -104,11 +115,9 @@ def decode_upload(name: str, data: bytes) -> DecodedImage:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as img:
                 width, height = img.size
-                if width * height > MAX_PIXELS:
-                    raise UploadError(
-                        f"{name}: {width}x{height} pixels is over the {MAX_PIXELS // 1_000_000}-megapixel limit "
-                        "(a possible decompression bomb); not decoded"
-                    )
+                refused = too_many_pixels(name, width, height)
+                if refused:
+                    raise UploadError(refused)
                 frames = getattr(img, "n_frames", 1)
                 if frames > 1:
                     img.seek(0)

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from ..errors import DataError, DiskFullError
 from ..storage import atomic_write
 from .dataset import IMAGE_SIZE, Dataset, Split, channel_stats
-from .images import MAX_PIXELS
+from .images import too_many_pixels
 from .synthetic import SYNTHETIC_SIZES, make_synthetic
 
 CROP_PAD = 4  # paper: pad 4 pixels, random 32x32 crop, random flip
@@ -201,12 +201,9 @@ def decode_to_32(path: Path) -> np.ndarray:
     from PIL import Image, ImageOps
 
     with Image.open(path) as img:  # (Pillow refuses far larger images in open() itself)
-        width, height = img.size
-        if width * height > MAX_PIXELS:
-            raise DataError(
-                f"{path.name}: {width}x{height} pixels is over the {MAX_PIXELS // 1_000_000}-megapixel limit "
-                "(a possible decompression bomb); not decoded"
-            )
+        refused = too_many_pixels(path.name, *img.size)
+        if refused:
+            raise DataError(refused)
         img = ImageOps.exif_transpose(img).convert("RGB")
         if img.size != (IMAGE_SIZE, IMAGE_SIZE):
             img = ImageOps.fit(img, (IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BICUBIC)

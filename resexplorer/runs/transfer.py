@@ -17,7 +17,6 @@ that exists already is never overwritten.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import json
@@ -31,7 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from ..errors import DiskFullError, ResExplorerError, RunError
-from ..storage import TEMP_SUFFIX
+from ..storage import TEMP_SUFFIX, disk_full
 from .store import CHECKPOINT_SUFFIXES, WRITER_LOCK, Run, RunStore
 
 ARCHIVE_FORMAT = "resexplorer-runs"
@@ -207,7 +206,7 @@ def _import_run(archive: zipfile.ZipFile, manifest: dict, run_id: str, root: Pat
                 if name.split("/", 1)[0] == run_id:
                     _extract(archive, name, entry, staging / name, label)
         except OSError as err:
-            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            if disk_full(err, root):
                 raise DiskFullError(f"no space left on {root}: {run_id} was not imported; free some space") from err
             raise
         from .checkpoints import load_checkpoint  # torch: only once there is something to check

@@ -63,8 +63,7 @@ def resumable(runs: Iterable[Run]) -> list[Run]:
 
 def epochs_reached(run: Run) -> int:
     """The last epoch the run completed (0 before the first)."""
-    records = run.metrics("epoch")
-    return records[-1]["epoch"] if records else 0
+    return run.committed_epoch()
 
 
 def group_progress(runs: Sequence[Run]) -> tuple[int, int]:
