@@ -24,14 +24,16 @@ def main(out: Path, steps: int | None) -> None:
     if steps:
         config = TrainConfig.from_dict({**CONFIG.to_dict(), "epochs": 1, "train_subset": steps * CONFIG.batch_size})
     ranks, device = distributed.join("cpu")
+    finished = False
     try:
         data = load_dataset("synthetic")
         race, _ = new_race(MODELS, data, config, out / "runs", probes=[], ranks=ranks, device=device)
         race.run()
         held = {m.name: {k: v.detach().clone() for k, v in m.model.state_dict().items()} for m in race.members}
         torch.save(held, out / f"rank{ranks.rank}.pt")
+        finished = True
     finally:
-        distributed.leave()
+        distributed.leave(finished)
 
 
 if __name__ == "__main__":

@@ -311,10 +311,12 @@ def _processes(device_name: str, job):
     if job:
         raise ResExplorerError("the app's training jobs run one process; start torchrun from the command line")
     ranks, device = distributed.join(device_name)
+    finished = False
     try:
         yield ranks, device
+        finished = True
     finally:
-        distributed.leave()
+        distributed.leave(finished)
 
 
 def _ranked_data(ranks, source: str, cache: str | None, job):

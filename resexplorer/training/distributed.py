@@ -71,9 +71,18 @@ def join(device_name: str) -> tuple[Ranks, torch.device]:
     return ranks, device
 
 
-def leave() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+def leave(finished: bool) -> None:
+    """Leave the process group. A rank that finished waits for the others
+    first: one that tore its group down while rank 0 still wrote the last
+    checkpoint sometimes aborted in gloo's teardown ("terminate called
+    without an active exception"), failing a run that had trained. A rank
+    leaving on an error does not wait: the others may never arrive, and
+    torchrun stops them once this one exits."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if finished:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def sums(values: list[float], device: torch.device) -> list[float]:
