@@ -293,11 +293,12 @@ def _job_status(status: dict) -> None:
             st.warning(f"{name} diverged: {outcome['message']}")
 
 
-def _draw(curves, faded, options: dict) -> None:
+def _draw(curves, faded, options: dict, job_id: str = "") -> None:
     """The live chart, drawn with the user's zoom, pan and hidden legend
     entries of its last refresh (ui/chart_view.py); a new choice of axes
-    starts afresh: a zoom in epochs means nothing in iterations."""
-    revision = f"{options['x_axis']}-{'log' if options['log_y'] else 'linear'}"
+    starts afresh (a zoom in epochs means nothing in iterations), and so
+    does a new job: its axis fits it, whatever the last job's view was."""
+    revision = f"{options['x_axis']}-{'log' if options['log_y'] else 'linear'}-{job_id}"
     fig = error_curves(
         curves,
         x_axis=options["x_axis"],
@@ -337,7 +338,7 @@ def live_view(manager: JobManager, models: list[str], options: dict) -> None:
         curves = [c for c in (curve_from_run(r) for r in runs) if not c.empty]
         faded = references_for([r.config()["model_name"] for r in runs], references, FIG6_MODELS)
         if curves or faded:
-            _draw(curves, faded, options)
+            _draw(curves, faded, options, job.job_id)
             underneath = (
                 f" over the shipped reference runs of {', '.join(c.model for c in faded)} (faded). "
                 + _recipe_note(tuple(c.model for c in faded))

@@ -137,7 +137,7 @@ def test_x_axis_in_iterations_log_scale_markers_and_faded_reference():
         assert faded.opacity == 0.3 and faded.meta["reference"] and faded.legendgroup != "plain-56"
         assert faded.legendgroup == _trace(fig, "plain-56", "training error").legendgroup
     titles = [t.legendgrouptitle.text for t in fig.data if t.legendgrouptitle.text]
-    assert titles == ["reference runs (faded)"]
+    assert len(titles) == 1 and titles[0].startswith("reference runs (faded)<br>clipped to this job's 100 iterations")
     assert not _trace(fig, "resnet-20", "test error").opacity  # the user's runs stay opaque
     # Table 6, resnet-20: a dotted line in its colour and a label
     (note,) = fig.layout.annotations
@@ -301,7 +301,7 @@ def test_curves_come_from_a_run_and_export_as_csv(tiny_data, tmp_path):
     curve = curve_from_run(runs["resnet-8"])
     records = runs["resnet-8"].metrics("epoch")
     assert curve.test_error == [r["test_error"] for r in records] and curve.test_epoch == [1, 2]
-    assert len(curve.train_error) == 2 * 4 and curve.steps_per_epoch == 4
+    assert len(curve.train_error) == 2 * 4 and curve.steps_per_epoch == 4 and curve.planned_epochs == 2
     lines = curves_csv(list(runs.values())).splitlines()
     assert lines[0].startswith("run_id,model,kind") and len(lines) == 1 + len(runs["resnet-8"].metrics())
 
@@ -370,3 +370,34 @@ def test_paper_markers_only_for_the_models_table_6_reports():
 def test_colours_follow_the_model_name_grammar():
     assert model_colour("resnet-56-B") == model_colour("resnet-56-B") != model_colour("resnet-56")
     assert model_colour("not-a-model") == model_colour("resnet-20")  # names from elsewhere still get a colour
+
+
+def _scheduled(model: str, epochs: int, planned: float) -> Curve:
+    """A run of `planned` epochs that reached `epochs`, 100 steps an epoch."""
+    reached = [float(e) for e in range(1, epochs + 1)]
+    return Curve(model, model, "resnet", 20, 100.0, reached, [0.5] * epochs, reached, [0.5] * epochs, "", planned)
+
+
+def test_the_x_axis_fits_the_jobs_schedule_and_clips_longer_reference_runs_as_the_legend_says():
+    job, reference = _scheduled("resnet-20", 2, 4), _scheduled("plain-20", 30, 30)
+    fig = error_curves([job], faded=[reference])
+    assert fig.layout.xaxis.range == (0, pytest.approx(4 * 1.02))  # the plan, not the 2 epochs reached yet
+    title = next(t.legendgrouptitle.text for t in fig.data if t.meta["reference"] and t.legendgrouptitle.text)
+    assert "clipped to this job's 4 epochs" in title and "double-click" in title
+    assert max(_trace(fig, "plain-20", "test error").x) == 30  # clipped by the view only: zooming out shows all
+    by_iteration = error_curves([job], faded=[reference], x_axis="iteration")
+    assert by_iteration.layout.xaxis.range == (0, pytest.approx(400 * 1.02))
+    assert "400 iterations" in next(t.legendgrouptitle.text for t in by_iteration.data if t.legendgrouptitle.text)
+    # without reference runs, or without a job, the axis is the data's own
+    assert error_curves([job]).layout.xaxis.range is None
+    assert error_curves([], faded=[reference]).layout.xaxis.range is None
+
+
+def test_a_double_click_for_all_the_data_wins_over_the_range_the_figure_sets():
+    def fitted():
+        return error_curves([_scheduled("resnet-20", 2, 4)], faded=[_scheduled("plain-20", 30, 30)])
+
+    zoomed_out = with_view(fitted(), {"x": "auto", "y": None, "hidden": []}).to_plotly_json()["layout"]
+    assert zoomed_out["xaxis"]["autorange"] is True and "range" not in zoomed_out["xaxis"]
+    kept = with_view(fitted(), {"x": None, "y": None, "hidden": []})
+    assert kept.layout.xaxis.range == (0, pytest.approx(4 * 1.02))  # no word from the user: the fit stays

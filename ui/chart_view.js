@@ -6,7 +6,13 @@ export default function (component) {
   const { data, setStateValue } = component;
   const selector = `.st-key-${CSS.escape(data.chart)} .js-plotly-plot`;
   let last = null;
-  const axisRange = (axis) => (axis && axis.autorange === false && axis.range ? axis.range.slice() : null);
+  // "auto": the user asked for all the data (a double-click), which must
+  // win over a range the next figure sets (the Train page fits its job).
+  const axisRange = (axis) => {
+    if (!axis) return null;
+    if (axis.autorange === true) return "auto";
+    return axis.autorange === false && axis.range ? axis.range.slice() : null;
+  };
   const report = (gd) => {
     const view = {
       x: axisRange(gd.layout.xaxis),

@@ -7,7 +7,7 @@ mounts it afresh, which drops that state. So a small component in the page
 (chart_view.js) listens to the chart's relayout and restyle events and
 reports the view to Python; the next figure is drawn with it
 (figures.with_view). A double-click on the chart (autoscale) hands the axes
-back to the data.
+back to the data, over any range the figure itself sets.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ _keeper = st.components.v2.component(
 
 def kept_view(chart_key: str, revision: str) -> dict:
     """The user's last view of the chart drawn with `key=chart_key`:
-    {"x": [low, high] or None, "y": ..., "hidden": [trace names]}. A new
+    {"x": [low, high], "auto" or None, "y": ..., "hidden": [trace names]}. A new
     `revision` (other axes, say) starts from the data's own view."""
     result = _keeper(
         key=f"{chart_key}:view:{revision}",

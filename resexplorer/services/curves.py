@@ -22,6 +22,7 @@ class Curve:
     test_epoch: list[int] = field(default_factory=list)
     test_error: list[float] = field(default_factory=list)
     status: str = ""
+    planned_epochs: float = 0.0  # the run's whole schedule; 0 where unknown
 
     @property
     def empty(self) -> bool:
@@ -50,6 +51,7 @@ def curve_from_run(run: Run, label: str | None = None) -> Curve:
         test_epoch=[r["epoch"] for r in tested],
         test_error=[r["test_error"] for r in tested],
         status=run.status().get("status", ""),
+        planned_epochs=float(config["train"]["epochs"]),
     )
 
 

@@ -97,7 +97,9 @@ def _latest(epochs: Sequence[float], errors: Sequence[float], at: float) -> str:
 CURVE_KINDS = ("training error", "test error")
 
 
-def _curve_traces(curve: Curve, x_axis: str, reference: bool, first_reference: bool) -> list[dict]:
+def _curve_traces(
+    curve: Curve, x_axis: str, reference: bool, first_reference: bool, group_title: str = REFERENCE_GROUP
+) -> list[dict]:
     """A model's training (thin, dashed) and test (bold, with markers) traces.
     Each point's customdata, [epoch, iteration, the other curve's error then
     (at its last point at or before)], completes one hover with both errors."""
@@ -141,7 +143,7 @@ def _curve_traces(curve: Curve, x_axis: str, reference: bool, first_reference: b
             trace["opacity"] = 0.3
             trace["legendrank"] = 2000  # drawn first (underneath) but listed after the models (default rank 1000)
             if first_reference and training:
-                trace["legendgrouptitle"] = {"text": REFERENCE_GROUP}
+                trace["legendgrouptitle"] = {"text": group_title}
         traces.append(trace)
     return traces
 
@@ -159,10 +161,18 @@ def error_curves(
     bold, one colour per model (a legend click hides both of its curves);
     `faded` curves (reference runs) underneath in a legend group of their own.
     `uirevision` keeps the user's zoom and hidden traces across redraws while
-    it stays the same."""
+    it stays the same. Under runs of their own the x axis fits those runs'
+    schedule: longer reference runs would squeeze them into a corner, so
+    they are clipped to it, as their legend says (a double-click on the
+    chart shows them whole)."""
+    span = _scheduled_span(curves, x_axis) if faded else None
+    group_title = REFERENCE_GROUP
+    if span is not None:
+        shown = f"{span:,.0f} {'iterations' if x_axis == 'iteration' else 'epochs'}"
+        group_title = f"{REFERENCE_GROUP}<br>clipped to this job's {shown};<br>double-click the chart for all"
     data: list[dict] = []
     for n, curve in enumerate(faded):
-        data += _curve_traces(curve, x_axis, reference=True, first_reference=n == 0)
+        data += _curve_traces(curve, x_axis, reference=True, first_reference=n == 0, group_title=group_title)
     for curve in curves:
         data += _curve_traces(curve, x_axis, reference=False, first_reference=False)
 
@@ -208,10 +218,13 @@ def error_curves(
         positive = [v for trace in data for v in trace["y"] if v > 0] + [v for v in marked if v > 0]
         if positive:  # fitted: plotly's own log range rounds out to whole decades
             yaxis["range"] = [math.log10(min(positive) / 1.2), math.log10(min(100.0, max(positive) * 1.2))]
+    xaxis: dict = {"title": {"text": "iterations" if x_axis == "iteration" else "epochs"}}
+    if span is not None:
+        xaxis["range"] = [0, span * 1.02]  # room for the last marker
     layout = {
         "height": 460,
         "margin": {"l": 60, "r": 20, "t": 40 if title else 20, "b": 50},
-        "xaxis": {"title": {"text": "iterations" if x_axis == "iteration" else "epochs"}},
+        "xaxis": xaxis,
         "yaxis": yaxis,
         "legend": {"groupclick": "togglegroup", "tracegroupgap": 6},
         "hovermode": "closest",
@@ -222,6 +235,19 @@ def error_curves(
     if title:
         layout["title"] = {"text": title}
     return _figure(data, layout)
+
+
+def _scheduled_span(curves: Sequence[Curve], x_axis: str) -> float | None:
+    """How far the longest of these runs goes when it ends (its planned
+    epochs, or how far it got where the plan is unknown), in the axis's
+    units; None without runs. The plan, not the progress, so the axis
+    stays put while a job trains."""
+    ends = []
+    for curve in curves:
+        epochs = curve.planned_epochs or max([*curve.train_epoch, *curve.test_epoch], default=0)
+        ends.append(epochs * curve.steps_per_epoch if x_axis == "iteration" else epochs)
+    longest = max(ends, default=0)
+    return longest if longest > 0 else None
 
 
 # --- inside the nets -------------------------------------------------------------
@@ -417,12 +443,15 @@ def probability_bars(classes: Sequence[str], series: dict[str, Sequence[float]])
 
 
 def with_view(fig: go.Figure, view: dict) -> go.Figure:
-    """The figure as the user last left it: `view` is {"x": [low, high] or
-    None, "y": ..., "hidden": [trace names]} (axis ranges in plotly's own
-    units, log10 on a log axis). None leaves an axis to the data."""
+    """The figure as the user last left it: `view` is {"x": [low, high],
+    "auto" or None, "y": ..., "hidden": [trace names]} (axis ranges in
+    plotly's own units, log10 on a log axis). "auto" fits the axis to all
+    the data; None leaves it as the figure has it."""
     for axis, update in (("x", fig.update_xaxes), ("y", fig.update_yaxes)):
         span = view.get(axis)
-        if span and len(span) == 2 and all(isinstance(v, (int, float)) for v in span):
+        if span == "auto":  # the user asked for the whole data (a double-click), over any range the figure set
+            update(range=None, autorange=True)
+        elif span and len(span) == 2 and all(isinstance(v, (int, float)) for v in span):
             update(range=list(span), autorange=False)
     hidden = set(view.get("hidden") or ())
     for trace in fig.data:
