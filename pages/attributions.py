@@ -16,6 +16,7 @@ from resexplorer.science.attribution import (
 )
 from resexplorer.services import explanations
 from resexplorer.services.figures import chart_config, lines_chart
+from ui.long_action import long_action
 from ui.page_state import Picked, pick_trained_models, pool_for, session_defaults
 from ui.sidebar import page_frame
 
@@ -238,16 +239,8 @@ def sanity_section(picked: Picked, found: list, image, methods: list[str], basel
             str(rule),
         )
         if st.button("Run the check", key="attr_sanity"):
-            bar = st.progress(0.0)
-            checks = explanations.sanity_checks(
-                picked.models,
-                found,
-                image,
-                methods,
-                baseline,
-                progress=lambda done, text: bar.progress(done, text=text),
-            )
-            bar.empty()
+            with long_action("the randomisation check", "attr_sanity") as progress:
+                checks = explanations.sanity_checks(picked.models, found, image, methods, baseline, progress=progress)
             st.session_state["attr_checks"] = (settings, checks)
         checked_with, checks = st.session_state.get("attr_checks", (None, None))
         if not checks or checked_with != settings:  # results of another image or setting are not shown

@@ -43,7 +43,7 @@ def _cached(checkpoints: list[Checkpoint], kind: str) -> list[tuple[Checkpoint, 
 
 def _computed(checkpoints: list[Checkpoint], kind: str, analyses: Analyses) -> list[Result]:
     """Each checkpoint's result, computed now where it is not cached; those that failed are left out."""
-    return [(c, r) for c in checkpoints if (r := analyses.result(c.run, c.epoch, kind))]
+    return [(c, r) for c in checkpoints if (r := analyses.result(c.run, c.epoch, kind, unasked=True))]
 
 
 def _present(pairs) -> list[Result]:

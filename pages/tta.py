@@ -6,10 +6,11 @@ import streamlit as st
 from resexplorer.data.images import ACCEPTED, DecodedImage, decode_many, decode_upload, enlarged
 from resexplorer.data.samples import class_in_name, samples_by_name
 from resexplorer.errors import ResExplorerError
-from resexplorer.science.imagenet import CROP, RESIZE, classify, load_imagenet_model
+from resexplorer.science.imagenet import CROP, RESIZE, classify, download_weights, load_imagenet_model, weights_present
 from resexplorer.science.tta import MERGE_ABOUT, MERGES, STRATEGIES
 from resexplorer.services import analysis, tta_report
 from resexplorer.services.figures import chart_config, heatmap, probability_bars
+from ui.long_action import long_action
 from ui.page_state import Analyses, Picked, pick_trained_models, session_defaults
 from ui.sidebar import page_frame
 
@@ -220,6 +221,9 @@ def imagenet_section(images: list[DecodedImage]) -> None:
     ):
         return
     try:
+        if not weights_present():  # fetched here, not in the cached loader, so it can show progress
+            with long_action("downloading the ImageNet ResNet-50 weights (about 100 MB)", "imagenet") as progress:
+                download_weights(progress)
         net = _imagenet()
     except ResExplorerError as err:
         st.error(str(err))

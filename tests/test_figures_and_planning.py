@@ -9,6 +9,7 @@ import pytest
 
 from resexplorer.nets.config import ModelConfig
 from resexplorer.runs.recipe import TrainConfig
+from resexplorer.services.countdown import Countdown
 from resexplorer.services.curves import (
     Curve,
     curve_from_run,
@@ -401,3 +402,14 @@ def test_a_double_click_for_all_the_data_wins_over_the_range_the_figure_sets():
     assert zoomed_out["xaxis"]["autorange"] is True and "range" not in zoomed_out["xaxis"]
     kept = with_view(fitted(), {"x": None, "y": None, "hidden": []})
     assert kept.layout.xaxis.range == (0, pytest.approx(4 * 1.02))  # no word from the user: the fit stays
+
+
+def test_a_countdown_says_the_time_left_at_the_rate_so_far_once_it_can_tell():
+    now = [100.0]
+    clock = Countdown(clock=lambda: now[0])
+    assert clock.left(0.5) == "estimating the time left…"  # no time has passed: no rate yet
+    now[0] += 30
+    assert clock.left(0.01) == "estimating the time left…"  # too little done to tell
+    assert clock.seconds_left(0.5) == pytest.approx(30) and clock.left(0.5) == "about 30 s left"
+    assert clock.left(0.1) == "about 4 min left"  # 270 s
+    assert clock.left(1.0) == "about 0 s left" and clock.seconds_left(1.5) == 0

@@ -1,6 +1,7 @@
 """The ImageNet classifier: its 10-crop pipeline, and a clear message offline."""
 
 import hashlib
+import io
 import os
 from pathlib import Path
 
@@ -43,9 +44,57 @@ def test_offline_gives_a_message_that_says_what_to_do(monkeypatch, tmp_path):
         raise OSError("Name or service not known")
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    monkeypatch.setattr(imagenet.urllib.request, "urlopen", offline)
     with pytest.raises(imagenet.ImageNetUnavailable, match="put it at .*resnet50-11ad3fa6.pth"):
         imagenet.load_imagenet_model()
+    assert not list(tmp_path.rglob("*"))[1:]  # the checkpoints folder at most: no partial file
+
+
+class _Served(io.BytesIO):
+    """What urlopen hands back for the weights: a body and its length."""
+
+    def __init__(self, payload: bytes):
+        super().__init__(payload)
+        self.headers = {"Content-Length": str(len(payload))}
+
+
+def _serve(monkeypatch, tmp_path, payload: bytes, published: bytes | None = None) -> None:
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(imagenet.urllib.request, "urlopen", lambda url, timeout: _Served(payload))
+    digest = hashlib.sha256(payload if published is None else published).hexdigest()
+    monkeypatch.setattr(imagenet, "PUBLISHED_SHA256_PREFIX", digest[:8])
+
+
+def test_the_download_says_how_far_it_has_got_and_lands_only_when_whole(monkeypatch, tmp_path):
+    payload = os.urandom(3 * (1 << 20) + 5)  # three whole blocks and a bit
+    _serve(monkeypatch, tmp_path, payload)
+    said = []
+    path = imagenet.download_weights(lambda done, text: said.append((done, text)))
+    assert path.read_bytes() == payload and imagenet.weights_present()
+    assert [round(done, 3) for done, _ in said] == [round(n / len(payload), 3) for n in (1 << 20, 2 << 20, 3 << 20)] + [
+        1.0
+    ]
+    assert said[-1][1] == "downloaded 3 of 3 MB"
+    assert imagenet.download_weights(lambda *a: pytest.fail("downloaded twice")) == path
+
+
+class _Cancelled(BaseException):
+    """What a page's Cancel raises inside the progress call (Streamlit's rerun is a BaseException)."""
+
+
+def test_a_cancelled_or_damaged_download_leaves_nothing_behind(monkeypatch, tmp_path):
+    _serve(monkeypatch, tmp_path, os.urandom(2 << 20))
+
+    def cancel(done, text):
+        raise _Cancelled
+
+    with pytest.raises(_Cancelled):
+        imagenet.download_weights(cancel)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+    _serve(monkeypatch, tmp_path, os.urandom(2 << 20), published=b"something else")
+    with pytest.raises(imagenet.ImageNetUnavailable, match="damaged"):
+        imagenet.download_weights()
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()] and not imagenet.weights_present()
 
 
 class _Payload:

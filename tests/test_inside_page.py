@@ -3,8 +3,9 @@
 import re
 
 from helpers import app, figures, points, x_title
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
-from resexplorer.services import reference
+from resexplorer.services import analysis, countdown, reference
 
 
 def test_page_draws_every_probe_and_computes_lesions_and_landscapes_on_request(two_runs):
@@ -80,3 +81,39 @@ def test_the_shipped_runs_recorded_the_older_ratio_and_the_page_says_so(tmp_path
     assert not at.exception
     (said,) = [c.value for c in at.caption if "recorded ‖F(x)‖ / ‖x‖ during training" in c.value]
     assert "plain-56" in said and "resnet-56" in said
+
+
+def test_a_cancelled_analysis_says_how_long_was_left_and_waits_for_the_users_word(two_runs, monkeypatch):
+    """A click on Cancel makes Streamlit stop the run at the progress bar's
+    next update and rerun the page: here the first layer-response analysis
+    stops half way, as such a run does, then Cancel is clicked. The page
+    does not start it again by itself, says it was cancelled, and computes
+    it when asked; what did finish (the gradients) is kept."""
+    real, started = analysis.compute, []
+
+    def stopped_half_way(run, epoch, kind, pool, progress=None, **kw):
+        started.append(kind)
+        if len(started) == 1:
+            progress(0.5, "half way")
+            raise StopException()  # where Streamlit ends a run that a click interrupts
+        return real(run, epoch, kind, pool, progress=progress, **kw)
+
+    monkeypatch.setattr(analysis, "compute", stopped_half_way)
+    monkeypatch.setattr(countdown, "SURE_AFTER_SECONDS", 0.0)  # an estimate at once, without a wait
+    at = app("pages/inside.py")
+    (bar,) = at.get("progress")
+    assert re.fullmatch(r"plain-8: half way · about \d+ s left", bar.proto.text) and bar.proto.value == 50
+    (cancel,) = [b for b in at.button if b.label == "Cancel"]
+    assert cancel.key == f"cancel:analysis:inside:{two_runs['plain-8'].run_id}@2"
+    cancel.click().run()
+    assert not at.exception and [t.value for t in at.toast] == [
+        "Cancelled: layer responses of plain-8. What had finished is kept."
+    ]
+    assert started.count("inside") == 1 and "gradients" in started  # not started again; the rest went on
+    again = at.button(key="again:analysis:inside")
+    assert "cancelled" in again.label and not at.get("progress")
+    again.click().run()
+    assert not at.exception and started.count("inside") == 3  # both runs' responses, on the user's word
+    assert {"plain-8 @ end (epoch 2)", "resnet-8 @ end (epoch 2)"} <= set(points(figures(at)))
+    at.run()  # cached now: neither the offer nor the analysis again
+    assert "again:analysis:inside" not in [b.key for b in at.button] and started.count("inside") == 3

@@ -592,3 +592,7 @@ def test_which_runs_resume_and_how_far_a_group_has_trained(two_runs):
     assert run_table.group_progress([]) == (0, 0)
     plain.truncate_metrics(after_step=0)  # a run that has completed no epoch yet
     assert run_table.epochs_reached(plain) == 0 and run_table.group_progress([plain, residual]) == (0, 2)
+
+
+def test_every_analysis_has_a_name_a_person_reads_in_its_progress_and_cancel():
+    assert set(analysis.KIND_NAMES) == set(analysis.KINDS)

@@ -6,7 +6,8 @@
   page used to keep its own cached copy);
 - the run picker of ui/run_picker.py (depth + shortcut toggle beside the
   full multiselect), re-exported so a page finds it here too;
-- Analyses: a run's cached analysis, else computed now with a progress bar.
+- Analyses: a run's cached analysis, else computed now with a progress bar
+  that says how long is left and a Cancel button (ui/long_action.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import streamlit as st
 from resexplorer.errors import ResExplorerError
 from resexplorer.services import analysis
 from resexplorer.services.analysis import ImagePool
+from ui.long_action import long_action, was_cancelled
 from ui.run_picker import SHORTCUT_LABELS, Picked, pick_runs, pick_trained_models
 
 __all__ = [
@@ -72,11 +74,17 @@ class Analyses:
         self.source = source
         self.shipped = set(shipped)
         self._said: set[str] = set()
+        self._offered: dict[str, bool] = {}  # cancelled action -> its "compute it now" was clicked
 
-    def result(self, run, epoch: int, kind: str, **settings) -> dict | None:
+    def result(self, run, epoch: int, kind: str, unasked: bool = False, **settings) -> dict | None:
+        """`unasked`: the page computes this by itself, not on a click, so
+        once the user cancels it, it waits for their word (a button here)."""
         found = analysis.cached(run, epoch, kind, **settings)
         if found is not None:
             return found
+        action = f"analysis:{kind}"
+        if unasked and was_cancelled(action) and not self._asked_again(action, kind):
+            return None
         name = run.config()["model_name"]
         try:
             pool = pool_for(run, self.source)
@@ -86,19 +94,27 @@ class Analyses:
         if pool.note and pool.note not in self._said:
             st.info(pool.note)
             self._said.add(pool.note)
-        bar = st.progress(0.0, text=f"{kind.replace('_', ' ')} of {name}…")
         try:
-            return analysis.compute(
-                run,
-                epoch,
-                kind,
-                pool,
-                progress=lambda done, text: bar.progress(done, text=f"{name}: {text}"),
-                store_beside=run.run_id not in self.shipped,
-                **settings,
-            )
+            with long_action(f"{analysis.KIND_NAMES[kind]} of {name}", action, f"{run.run_id}@{epoch}") as progress:
+                return analysis.compute(
+                    run,
+                    epoch,
+                    kind,
+                    pool,
+                    progress=lambda done, text: progress(done, f"{name}: {text}"),
+                    store_beside=run.run_id not in self.shipped,
+                    **settings,
+                )
         except ResExplorerError as err:
             st.error(f"{name}: {err}")
             return None
-        finally:
-            bar.empty()
+
+    def _asked_again(self, action: str, kind: str) -> bool:
+        """Once per page run and cancelled kind: say so, with a button to start it again."""
+        if action not in self._offered:
+            self._offered[action] = st.button(
+                f"The {analysis.KIND_NAMES[kind]} was cancelled: compute it now",
+                key=f"again:{action}",
+                icon=":material/replay:",
+            )
+        return self._offered[action]

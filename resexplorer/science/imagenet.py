@@ -15,6 +15,9 @@ averaged over the crops.
 from __future__ import annotations
 
 import hashlib
+import os
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,18 +62,47 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def weights_present() -> bool:
+    return Path(weights_file()).is_file()
+
+
+def download_weights(progress: Callable[[float, str], None] | None = None) -> Path:
+    """The weights file, downloaded once, saying how far it has got
+    (progress(done in [0, 1], text) after every block: a page's Cancel
+    stops it there). Only a whole download whose hash is the published one
+    takes the file's place; anything that stops it leaves nothing behind."""
+    path = Path(weights_file())
+    if path.is_file():
+        return path
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    digest = hashlib.sha256()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with urllib.request.urlopen(WEIGHTS.url, timeout=30) as response, open(partial, "wb") as out:
+            total, got = int(response.headers.get("Content-Length") or 0), 0
+            while block := response.read(1 << 20):
+                out.write(block)
+                digest.update(block)
+                got += len(block)
+                if progress:
+                    of = f" of {total / 1e6:.0f}" if total else ""
+                    progress(got / total if total else 0.0, f"downloaded {got / 1e6:.0f}{of} MB")
+        if not digest.hexdigest().startswith(PUBLISHED_SHA256_PREFIX):
+            raise ValueError("the download is damaged: its SHA-256 is not the published one")
+        os.replace(partial, path)
+    except Exception as err:  # URLError, timeouts, a damaged download: all say the same
+        raise ImageNetUnavailable(
+            f"Could not get the ImageNet ResNet-50 weights ({type(err).__name__}: {str(err)[:160]}). "
+            f"If this machine is offline, download {WEIGHTS.url} elsewhere and put it at {path}."
+        ) from err
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
 def _published_weights() -> Path:
     """The weights file, downloaded once; refused unless it is the published one."""
-    path = Path(weights_file())
-    if not path.is_file():
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(WEIGHTS.url, str(path), hash_prefix=PUBLISHED_SHA256_PREFIX, progress=False)
-        except Exception as err:  # URLError, timeouts, a damaged download: all say the same
-            raise ImageNetUnavailable(
-                f"Could not get the ImageNet ResNet-50 weights ({type(err).__name__}: {str(err)[:160]}). "
-                f"If this machine is offline, download {WEIGHTS.url} elsewhere and put it at {path}."
-            ) from err
+    path = download_weights()
     if not _sha256(path).startswith(PUBLISHED_SHA256_PREFIX):
         raise ImageNetUnavailable(
             f"{path} is not the published weights (its SHA-256 does not start with {PUBLISHED_SHA256_PREFIX}); "

@@ -52,6 +52,18 @@ KINDS: dict[str, dict] = {
     "tta_testset": {"split": "test", "n": 10000, "scoring": SCORING},
     "tta_corruptions": {"split": "test", "n": 500, "scoring": SCORING},
 }
+# What each analysis is called where a person reads of it (progress, cancellation).
+KIND_NAMES = {
+    "inside": "layer responses",
+    "gradients": "gradient norms",
+    "lesion_single": "single-block deletion sweep",
+    "lesion_random": "random-deletion sweep",
+    "landscape_1d": "1-D loss slice",
+    "interpolation": "path from initialisation",
+    "landscape_2d": "2-D loss slice",
+    "tta_testset": "test-set scoring of every strategy",
+    "tta_corruptions": "scoring under corruptions",
+}
 ANALYSIS_DIR = "analysis"
 
 
