@@ -16,7 +16,9 @@ from ui.page_state import session_defaults
 from ui.sidebar import page_frame
 
 DEFAULTS = {"include_reference": True}
-DELETE_PROBLEMS = "runs_delete_problems"  # session state
+DELETE_PROBLEMS = "runs_delete_problems"  # session state: what a delete refused, said after its rerun
+CONFIRM_DELETE = "confirm_delete"  # the box that confirms deleting the ticked runs of mine
+CONFIRM_DELETE_DAMAGED = "confirm_delete_damaged"  # the box that confirms deleting the damaged runs
 IMPORT_REPORT = "runs_import_report"  # session state: what an import did, said after its rerun
 TABLE = "runs_table"  # the table's key; session state: its selection, the positions of the ticked rows
 TABLE_ROWS = "runs_table_rows"  # session state: the run ids of the table's rows as last drawn
@@ -48,11 +50,18 @@ def runs_on_offer(runs_dir: str) -> tuple[dict, set[str]]:
     return everything, {run_id for run_id, run in everything.items() if is_shipped(run)}
 
 
-def refused_deletes() -> None:
+def after_delete() -> None:
     """What a delete refused, kept across the rerun that follows it (by then
-    the choice is cleared and the deleted runs are gone, so it comes first)."""
-    for refused in st.session_state.pop(DELETE_PROBLEMS, []):
+    the deleted runs are gone, so it comes first); and its confirmations
+    spent: the runs still ticked (shipped ones, refused ones) keep the delete
+    box on the page, and a box left ticked would let the next ticked run go
+    with one click."""
+    if DELETE_PROBLEMS not in st.session_state:
+        return
+    for refused in st.session_state.pop(DELETE_PROBLEMS):
         st.error(refused)
+    # Set before the boxes are drawn this run, so the browser's boxes are cleared too.
+    st.session_state[CONFIRM_DELETE] = st.session_state[CONFIRM_DELETE_DAMAGED] = False
 
 
 def import_section(runs_dir: str) -> None:
@@ -87,7 +96,7 @@ def damaged_section(damaged: list, runs_dir: str) -> None:
         return
     for run in damaged:
         st.warning(run.problem)
-    confirm = st.checkbox(f"Yes, delete the {len(damaged)} damaged run(s) for good", key="confirm_delete_damaged")
+    confirm = st.checkbox(f"Yes, delete the {len(damaged)} damaged run(s) for good", key=CONFIRM_DELETE_DAMAGED)
     if st.button("Delete damaged runs", disabled=not confirm, key="delete_damaged"):
         _delete_runs([run.run_id for run in damaged], runs_dir)
 
@@ -191,7 +200,7 @@ def _resume(yours: list, runs_dir: str, data_source: str) -> None:
 
 
 def _delete(yours: list, runs_dir: str) -> None:
-    confirm = st.checkbox(f"Yes, delete {len(yours)} run(s) of mine for good", key="confirm_delete", disabled=not yours)
+    confirm = st.checkbox(f"Yes, delete {len(yours)} run(s) of mine for good", key=CONFIRM_DELETE, disabled=not yours)
     if st.button("Delete", disabled=not (yours and confirm), key="delete"):
         _delete_runs([run.run_id for run in yours], runs_dir)
 
@@ -213,7 +222,7 @@ def manage_section(runs: list, shipped: set[str], runs_dir: str, data_source: st
 frame = page_frame("Runs")
 session_defaults(DEFAULTS)
 st.title("Runs")
-refused_deletes()
+after_delete()
 import_section(frame.runs_dir)
 on_offer, shipped_ids = runs_on_offer(frame.runs_dir)
 plotted = run_table(on_offer, shipped_ids)

@@ -411,6 +411,7 @@ def test_a_refused_delete_says_why_after_the_rerun_and_the_others_go(two_runs, t
     assert at.dataframe[0].value["run"].tolist() == [residual.run_id, "linked-run"]
     assert ticked_runs(at) == ["linked-run"]
     assert sorted(curves(figures(at))) == ["resnet-8 (ed-run) test error", "resnet-8 (ed-run) training error"]
+    assert not at.checkbox(key="confirm_delete").value  # the next delete asks anew
 
 
 def test_ticking_rows_of_the_runs_table_plots_those_runs(empty_runs):
