@@ -1,4 +1,4 @@
-"""Runs: a table of runs; plot several together, delete, resume."""
+"""Runs: a table of runs; tick its rows to plot those runs together, delete, resume or export them."""
 
 import io
 
@@ -10,14 +10,28 @@ from resexplorer.runs.transfer import archive_bytes, import_runs
 from resexplorer.services.curves import curve_from_run, curves_csv
 from resexplorer.services.figures import chart_config, error_curves
 from resexplorer.services.reference import REFERENCE_RUNS_DIR, is_shipped, recipe_note
-from resexplorer.services.run_table import curve_label, resumable, row_labels, run_rows
+from resexplorer.services.run_table import RUN_COLUMNS, curve_label, positions_of, resumable, run_rows, ticked_runs
 from resexplorer.training.jobs import JobBusy, JobManager
 from ui.page_state import session_defaults
 from ui.sidebar import page_frame
 
 DEFAULTS = {"include_reference": True}
-DELETE_PROBLEMS = "runs_delete_problems"  # session state
+DELETE_PROBLEMS = "runs_delete_problems"  # session state: what a delete refused, said after its rerun
+CONFIRM_DELETE = "confirm_delete"  # the box that confirms deleting the ticked runs of mine
+CONFIRM_DELETE_DAMAGED = "confirm_delete_damaged"  # the box that confirms deleting the damaged runs
 IMPORT_REPORT = "runs_import_report"  # session state: what an import did, said after its rerun
+TABLE = "runs_table"  # the table's key; session state: its selection, the positions of the ticked rows
+TABLE_ROWS = "runs_table_rows"  # session state: the run ids of the table's rows as last drawn
+ERROR_FORMAT = "%.2f"
+COLUMN_CONFIG = {
+    "when": st.column_config.TextColumn(help="When the run was created, in this machine's time"),
+    "final test error %": st.column_config.NumberColumn(format=ERROR_FORMAT, help="After the last epoch trained"),
+    "final train error %": st.column_config.NumberColumn(format=ERROR_FORMAT, help="After the last epoch trained"),
+    "best test error %": st.column_config.NumberColumn(format=ERROR_FORMAT, help="The lowest of any epoch"),
+    "epochs": st.column_config.TextColumn(help="Trained / planned"),
+    "where": st.column_config.TextColumn(help="Shipped with the app, or yours"),
+    "run": st.column_config.TextColumn("run id"),
+}
 
 
 def runs_on_offer(runs_dir: str) -> tuple[dict, set[str]]:
@@ -36,11 +50,18 @@ def runs_on_offer(runs_dir: str) -> tuple[dict, set[str]]:
     return everything, {run_id for run_id, run in everything.items() if is_shipped(run)}
 
 
-def refused_deletes() -> None:
+def after_delete() -> None:
     """What a delete refused, kept across the rerun that follows it (by then
-    the choice is cleared and the deleted runs are gone, so it comes first)."""
-    for refused in st.session_state.pop(DELETE_PROBLEMS, []):
+    the deleted runs are gone, so it comes first); and its confirmations
+    spent: the runs still ticked (shipped ones, refused ones) keep the delete
+    box on the page, and a box left ticked would let the next ticked run go
+    with one click."""
+    if DELETE_PROBLEMS not in st.session_state:
+        return
+    for refused in st.session_state.pop(DELETE_PROBLEMS):
         st.error(refused)
+    # Set before the boxes are drawn this run, so the browser's boxes are cleared too.
+    st.session_state[CONFIRM_DELETE] = st.session_state[CONFIRM_DELETE_DAMAGED] = False
 
 
 def import_section(runs_dir: str) -> None:
@@ -75,7 +96,7 @@ def damaged_section(damaged: list, runs_dir: str) -> None:
         return
     for run in damaged:
         st.warning(run.problem)
-    confirm = st.checkbox(f"Yes, delete the {len(damaged)} damaged run(s) for good", key="confirm_delete_damaged")
+    confirm = st.checkbox(f"Yes, delete the {len(damaged)} damaged run(s) for good", key=CONFIRM_DELETE_DAMAGED)
     if st.button("Delete damaged runs", disabled=not confirm, key="delete_damaged"):
         _delete_runs([run.run_id for run in damaged], runs_dir)
 
@@ -88,26 +109,52 @@ def _delete_runs(run_ids: list[str], runs_dir: str) -> None:
         except (ResExplorerError, OSError) as err:
             problems.append(str(err))
     st.session_state[DELETE_PROBLEMS] = problems
-    st.session_state.pop("chosen_runs", None)
+    # The deleted runs' ticks go with their rows: carry_ticks, on the rerun.
     st.rerun()
 
 
-def run_table(everything: dict, shipped: set[str]) -> list[dict]:
+def carry_ticks(row_ids: list[str]) -> None:
+    """Keeps the ticked runs ticked, and only them, when the table's rows
+    change under its selection (a run deleted, imported or started by a job,
+    the shipped runs toggled): the selection holds row positions in the table
+    as last drawn, which in the new rows would name other runs. Set here,
+    before the table is drawn, the browser is told the new ticks too."""
+    drawn = st.session_state.get(TABLE_ROWS)
+    if drawn is not None and drawn != row_ids and TABLE in st.session_state:
+        ticked = ticked_runs(drawn, st.session_state[TABLE]["selection"]["rows"])
+        st.session_state[TABLE] = {"selection": {"rows": positions_of(ticked, row_ids)}}
+    st.session_state[TABLE_ROWS] = row_ids
+
+
+def run_table(everything: dict, shipped: set[str]) -> list:
+    """The runs, a row each; the runs of the rows the user ticks are returned."""
     rows, problems = run_rows(everything.values(), shipped)
     for problem in problems:
         st.warning(problem)
-    st.dataframe(rows, hide_index=True, width="stretch")
-    return rows
-
-
-def chosen_runs(rows: list[dict], everything: dict) -> list:
-    labels = row_labels(rows)
-    chosen = st.multiselect("Runs to plot together", list(labels), format_func=labels.get, key="chosen_runs")
-    return [everything[run_id] for run_id in chosen]
+    row_ids = [row["run"] for row in rows]  # in the order the table is given its rows, which its selection counts in
+    carry_ticks(row_ids)
+    st.caption(
+        "Tick the box at the start of a row to plot that run; tick several to compare them. "
+        "Click a column's header to sort by it."
+    )
+    table = st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        column_order=RUN_COLUMNS,
+        column_config=COLUMN_CONFIG,
+        key=TABLE,
+        on_select="rerun",
+        selection_mode="multi-row",
+    )
+    return [everything[run_id] for run_id in ticked_runs(row_ids, table.selection.rows)]
 
 
 def plot_section(runs: list, shipped: set[str]) -> None:
     if not runs:
+        st.info(
+            "No run ticked yet: tick rows in the table to plot them together, and to resume, delete or download them."
+        )
         return
     x_axis = st.radio("x axis", ["epoch", "iteration"], horizontal=True, key="runs_x_axis")
     fig = error_curves([curve_from_run(r, label=curve_label(r)) for r in runs], x_axis=x_axis)
@@ -153,7 +200,7 @@ def _resume(yours: list, runs_dir: str, data_source: str) -> None:
 
 
 def _delete(yours: list, runs_dir: str) -> None:
-    confirm = st.checkbox(f"Yes, delete {len(yours)} run(s) of mine for good", key="confirm_delete", disabled=not yours)
+    confirm = st.checkbox(f"Yes, delete {len(yours)} run(s) of mine for good", key=CONFIRM_DELETE, disabled=not yours)
     if st.button("Delete", disabled=not (yours and confirm), key="delete"):
         _delete_runs([run.run_id for run in yours], runs_dir)
 
@@ -175,10 +222,9 @@ def manage_section(runs: list, shipped: set[str], runs_dir: str, data_source: st
 frame = page_frame("Runs")
 session_defaults(DEFAULTS)
 st.title("Runs")
-refused_deletes()
+after_delete()
 import_section(frame.runs_dir)
 on_offer, shipped_ids = runs_on_offer(frame.runs_dir)
-table_rows = run_table(on_offer, shipped_ids)
-plotted = chosen_runs(table_rows, on_offer)
+plotted = run_table(on_offer, shipped_ids)
 plot_section(plotted, shipped_ids)
 manage_section(plotted, shipped_ids, frame.runs_dir, frame.data_source)

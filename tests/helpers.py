@@ -38,6 +38,22 @@ def app(page: str | None = None) -> AppTest:
     return at
 
 
+def tick_runs(at: AppTest, run_ids: list[str]) -> AppTest:
+    """Ticks these runs' rows in the Runs page's table and reruns, as clicks
+    on the rows' checkboxes would: AppTest cannot click the grid, so the
+    selection is set where the browser's lands, the table's session state,
+    as row places in the data the table was given."""
+    shown = at.dataframe[0].value["run"].tolist()
+    at.session_state["runs_table"] = {"selection": {"rows": [shown.index(run_id) for run_id in run_ids]}}
+    return at.run()
+
+
+def ticked_runs(at: AppTest) -> list[str]:
+    """The run ids of the ticked rows of the Runs page's table."""
+    shown = at.dataframe[0].value["run"].tolist()
+    return [shown[place] for place in at.session_state["runs_table"]["selection"]["rows"]]
+
+
 def figures(at: AppTest) -> list[dict]:
     """Every plotly chart on the page, as the figure JSON the browser gets."""
     return [json.loads(element.proto.spec) for element in at.get("plotly_chart")]

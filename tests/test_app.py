@@ -11,12 +11,13 @@ import time
 import urllib.request
 
 import pytest
-from helpers import ROOT, app, curves, figures, make_image_folder, wait_for_job
+from helpers import ROOT, app, curves, figures, make_image_folder, tick_runs, ticked_runs, wait_for_job
 
 from resexplorer.runs.store import RunStore
 from resexplorer.services import reference
 from resexplorer.services.claims import FIG6_MODELS
 from resexplorer.services.reference import recipe_note, reference_runs
+from resexplorer.services.run_table import curve_label
 from resexplorer.training.jobs import JobManager
 
 PAGES = ["pages/train.py", "pages/inside.py", "pages/attributions.py", "pages/tta.py", "pages/runs.py"]
@@ -166,7 +167,7 @@ def test_runs_page_plots_deletes_and_resumes(folder_app):
     at.toggle(key="include_reference").set_value(False).run()
     run = RunStore(folder_app).list()[0]
     assert at.dataframe[0].value["status"].tolist() == ["cancelled"]
-    at.multiselect(key="chosen_runs").set_value([run.run_id]).run()
+    tick_runs(at, [run.run_id])
     assert any(name.startswith("resnet-8") for name in curves(figures(at)))
     at.button(key="resume").click().run()
     assert any("Resuming" in s.value for s in at.success)
@@ -175,7 +176,7 @@ def test_runs_page_plots_deletes_and_resumes(folder_app):
 
     at = app("pages/runs.py")
     at.toggle(key="include_reference").set_value(False).run()
-    at.multiselect(key="chosen_runs").set_value([run.run_id]).run()
+    tick_runs(at, [run.run_id])
     at.checkbox(key="confirm_delete").check().run()
     at.button(key="delete").click().run()
     assert RunStore(folder_app).list() == []
@@ -367,7 +368,7 @@ def test_wherever_the_reference_runs_are_drawn_their_recipe_is_said(empty_runs):
     pair = [r for r in reference_runs("fig6") if r.config()["model_name"] in ("plain-20", "resnet-20")]
     assert any(recipe_note(pair) in c.value for c in train.caption)
     runs = app("pages/runs.py")
-    runs.multiselect(key="chosen_runs").set_value([r.run_id for r in reference_runs("fig6")]).run()
+    tick_runs(runs, [r.run_id for r in reference_runs("fig6")])
     assert any(note in c.value for c in runs.caption)
 
 
@@ -382,7 +383,7 @@ def test_shipped_runs_are_never_deletable_even_from_their_own_folder(tmp_path, m
     at.toggle(key="include_reference").set_value(False).run()
     (run,) = RunStore(shipped_dir).list()
     assert at.dataframe[0].value["where"].tolist() == ["shipped"]
-    at.multiselect(key="chosen_runs").set_value([run.run_id]).run()
+    tick_runs(at, [run.run_id])
     assert at.checkbox(key="confirm_delete").disabled and at.button(key="delete").disabled
     assert any("cannot be deleted" in c.value for c in at.caption)
     assert RunStore(shipped_dir).list() != []
@@ -390,18 +391,61 @@ def test_shipped_runs_are_never_deletable_even_from_their_own_folder(tmp_path, m
 
 def test_a_refused_delete_says_why_after_the_rerun_and_the_others_go(two_runs, tmp_path):
     """A linked run folder is not deleted; the message stays on the page
-    after the rerun that follows a delete, and the other chosen runs go."""
+    after the rerun that follows a delete, and the other ticked runs go. The
+    ticks stay on the runs left, not on the rows' places: the run that moved
+    up into a deleted run's place is not ticked, so a second Delete cannot
+    take it."""
     runs_dir = tmp_path / "runs"
     outside = tmp_path / "elsewhere"
-    shutil.copytree(two_runs["plain-8"].path, outside / "copied")
+    shutil.copytree(two_runs["resnet-8"].path, outside / "copied")
     (runs_dir / "linked-run").symlink_to(outside / "copied", target_is_directory=True)
     at = app("pages/runs.py")
-    at.multiselect(key="chosen_runs").set_value(["linked-run", two_runs["resnet-8"].run_id]).run()
+    plain, residual = two_runs["plain-8"], two_runs["resnet-8"]
+    assert at.dataframe[0].value["run"].tolist() == [plain.run_id, residual.run_id, "linked-run"]
+    tick_runs(at, [plain.run_id, "linked-run"])
     at.checkbox(key="confirm_delete").check().run()
     at.button(key="delete").click().run()
     assert not at.exception
     assert any("linked-run is a link" in e.value for e in at.error), [e.value for e in at.error]
-    assert not two_runs["resnet-8"].path.exists() and (outside / "copied" / "config.json").is_file()
+    assert not plain.path.exists() and (outside / "copied" / "config.json").is_file()
+    assert at.dataframe[0].value["run"].tolist() == [residual.run_id, "linked-run"]
+    assert ticked_runs(at) == ["linked-run"]
+    assert sorted(curves(figures(at))) == ["resnet-8 (ed-run) test error", "resnet-8 (ed-run) training error"]
+    assert not at.checkbox(key="confirm_delete").value  # the next delete asks anew
+
+
+def test_ticking_rows_of_the_runs_table_plots_those_runs(empty_runs):
+    """The table is the picker: nothing ticked, the page says how to pick and
+    draws nothing; the runs of the ticked rows are drawn, and only they, and
+    offered to download."""
+    at = app("pages/runs.py")
+    assert at.dataframe[0].value.columns.tolist()[-1] == "run"
+    assert not figures(at) and not at.get("download_button")
+    assert any("tick rows in the table" in i.value for i in at.info)
+    assert any("Tick the box at the start of a row" in c.value for c in at.caption)
+    chosen = [r for r in reference_runs("fig6") if r.config()["model_name"] in ("plain-56", "resnet-110")]
+    tick_runs(at, [r.run_id for r in chosen])
+    assert not at.exception and not at.info
+    drawn = {name.rsplit(" ", 2)[0] for name in curves(figures(at))}
+    assert drawn == {f"{r.config()['model_name']} ({r.run_id[-6:]})" for r in chosen}
+    assert at.get("download_button")[0].proto.label == "Metrics of these runs (CSV)"
+
+
+def test_ticks_follow_their_runs_when_the_table_gains_a_row_above_them(empty_runs):
+    """A run that lands in the runs folder (a job's, an import) comes before
+    the shipped runs in the table: the ticked shipped run stays the one drawn,
+    not whichever run took its place."""
+    at = app("pages/runs.py")
+    shipped = reference_runs("fig6")[0]
+    tick_runs(at, [shipped.run_id])
+    assert at.dataframe[0].value["run"].tolist().index(shipped.run_id) == 0
+    other = reference_runs("fig6")[-1]
+    shutil.copytree(other.path, empty_runs / "20260101-000000-mine")
+    at.radio(key="runs_x_axis").set_value("iteration").run()  # any rerun draws the table anew
+    assert not at.exception
+    assert at.dataframe[0].value["run"].tolist()[0] == "20260101-000000-mine"
+    assert ticked_runs(at) == [shipped.run_id]
+    assert {name.rsplit(" ", 2)[0] for name in curves(figures(at))} == {curve_label(shipped)}
 
 
 def test_a_race_over_several_gpus_says_which_model_ran_where(empty_runs):

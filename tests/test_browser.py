@@ -196,7 +196,7 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
 
         _nav(page, "Runs")
         expect(page.get_by_role("heading", name="Runs")).to_be_visible(timeout=60_000)
-        expect(page.get_by_text("Runs to plot together")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("Tick the box at the start of a row")).to_be_visible(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "3-runs.png"), full_page=True)
 
         _nav(page, "Train & compare")

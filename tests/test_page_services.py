@@ -5,6 +5,7 @@ probes, the Runs table. Cases whose right answer is known."""
 
 import io
 import os
+from datetime import UTC, timedelta, timezone
 from types import SimpleNamespace
 
 import numpy as np
@@ -579,9 +580,51 @@ def test_a_row_per_run_and_a_message_per_unreadable_one(two_runs, tmp_path):
     assert rows[1]["final test error %"] == round(100 * summary["final_test_error"], 2)
     assert rows[1]["best test error %"] == round(100 * summary["best_test_error"], 2)
     assert len(problems) == 1 and problems[0].startswith("broken: ")
-    labels = run_table.row_labels(rows)
-    assert labels[plain.run_id] == f"plain-8 · {rows[0]['status']} · {plain.run_id}"
     assert run_table.curve_label(residual) == f"resnet-8 ({residual.run_id[-6:]})"
+
+
+def test_the_runs_table_leads_with_model_time_and_errors_and_ends_with_the_id(two_runs):
+    residual = two_runs["resnet-8"]
+    (row,), _ = run_table.run_rows([residual], shipped=())
+    assert tuple(row) == run_table.RUN_COLUMNS
+    assert run_table.RUN_COLUMNS[:5] == (
+        "model",
+        "when",
+        "final test error %",
+        "final train error %",
+        "best test error %",
+    )
+    assert run_table.RUN_COLUMNS[-1] == "run" and row["run"] == residual.run_id
+    assert row["model"] == "resnet-8" and row["when"] == run_table.when(residual.config()["created"])
+    assert all(isinstance(row[column], float) for column in run_table.RUN_COLUMNS if column.endswith("error %"))
+
+
+def test_when_a_run_was_made_reads_as_date_and_minute_in_the_zone_asked():
+    created = "2026-11-29T13:05:42+00:00"  # as a run's config keeps it
+    assert run_table.when(created, UTC) == "2026-11-29 13:05"
+    assert run_table.when(created, timezone(timedelta(hours=-14))) == "2026-11-28 23:05"
+    assert run_table.when("2026-11-29T13:05:42") == "2026-11-29 13:05"  # no zone: taken as it is
+    assert run_table.when(None) == "" and run_table.when("last week") == "last week"
+    # the text sorts as the times do, so the table sorts by it
+    times = ["2026-11-29T09:00:00+00:00", "2026-01-02T23:59:00+00:00", "2025-12-31T10:00:00+00:00"]
+    assert sorted(run_table.when(t, UTC) for t in times) == [run_table.when(t, UTC) for t in sorted(times)]
+
+
+def test_ticked_rows_name_runs_by_their_place_in_the_rows_given_whatever_the_sort():
+    row_ids = ["run-a", "run-b", "run-c", "run-d"]  # the rows in the order the table was given them
+    # a user who sorted the table and ticked its top rows still sends these rows' places in row_ids
+    assert run_table.ticked_runs(row_ids, [3, 1]) == ["run-b", "run-d"]
+    assert run_table.ticked_runs(row_ids, []) == []
+    assert run_table.ticked_runs(row_ids, [1, 1, 7, -1]) == ["run-b"]  # 7: a row gone since; -1 names none
+
+
+def test_ticks_carried_to_changed_rows_follow_the_runs_not_the_places():
+    drawn = ["mine-1", "mine-2", "shipped-1", "shipped-2"]
+    ticked = run_table.ticked_runs(drawn, [1, 2])
+    now = ["mine-0", "mine-1", "shipped-1", "shipped-2"]  # mine-2 deleted, mine-0 made since the table was drawn
+    assert run_table.positions_of(ticked, now) == [2]
+    assert run_table.ticked_runs(now, run_table.positions_of(ticked, now)) == ["shipped-1"]
+    assert run_table.positions_of(["mine-2"], now) == []
 
 
 def test_which_runs_resume_and_how_far_a_group_has_trained(two_runs):

@@ -214,8 +214,8 @@ def test_the_command_line_exports_and_imports(race_runs, tmp_path, capsys):
     assert "not a readable zip archive" in capsys.readouterr().err
 
 
-def test_the_runs_page_imports_an_upload_and_offers_chosen_runs_as_a_zip(race_runs, exported, tmp_path, monkeypatch):
-    from helpers import app
+def test_the_runs_page_imports_an_upload_and_offers_ticked_runs_as_a_zip(race_runs, exported, tmp_path, monkeypatch):
+    from helpers import app, tick_runs
 
     from resexplorer.services import reference
 
@@ -228,7 +228,7 @@ def test_the_runs_page_imports_an_upload_and_offers_chosen_runs_as_a_zip(race_ru
     assert any("Imported 2 run(s)" in s.value for s in at.success)
     ids = [r.run_id for r in race_runs]
     assert sorted(at.dataframe[0].value["run"].tolist()) == sorted(ids)
-    at.multiselect(key="chosen_runs").set_value(ids).run()
+    tick_runs(at, ids)
     button = at.get("download_button")[-1]
     assert button.proto.label.startswith("These runs") and not button.proto.disabled
     at.file_uploader(key="import_zip").set_value([("runs.zip", b"junk", "application/zip")]).run()

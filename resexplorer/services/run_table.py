@@ -1,10 +1,11 @@
 """Runs as a table and as a group: a row per run for the Runs page (from
-Run.summary()), which runs can be resumed, and how far a group of runs has
-trained (Home's "still training" note)."""
+Run.summary()), which runs its ticked rows name, which runs can be resumed,
+and how far a group of runs has trained (Home's "still training" note)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 
 from ..errors import ResExplorerError
@@ -13,14 +14,43 @@ if TYPE_CHECKING:
     from ..runs.store import Run
 
 RESUMABLE = ("interrupted", "cancelled", "failed", "diverged")  # statuses a resume continues from
+# The Runs table's columns, in its order: what people read first (which model,
+# when, how well it did), the long run id last.
+RUN_COLUMNS = (
+    "model",
+    "when",
+    "final test error %",
+    "final train error %",
+    "best test error %",
+    "status",
+    "epochs",
+    "where",
+    "run",
+)
 
 
 def _percent(fraction: float | None) -> float | None:
     return None if fraction is None else round(100 * fraction, 2)
 
 
+def when(created: str | None, zone: tzinfo | None = None) -> str:
+    """ "2026-11-29 13:05": a run's creation time (the ISO time its config
+    keeps, in UTC) in `zone`, this machine's own by default. The text sorts
+    as the times do; a value that is no such time is shown as it is."""
+    if not created:
+        return ""
+    try:
+        moment = datetime.fromisoformat(created)
+    except (TypeError, ValueError):
+        return str(created)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(zone)
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
 def run_rows(runs: Iterable[Run], shipped: Collection[str]) -> tuple[list[dict], list[str]]:
-    """A table row per readable run (errors in %, "shipped" for the ids in
+    """A table row per readable run, its keys in RUN_COLUMNS' order (errors
+    in %, numbers so the table sorts by them; "shipped" for the ids in
     `shipped`, else "yours"), and a message for each run that cannot be read."""
     rows, problems = [], []
     for run in runs:
@@ -32,23 +62,34 @@ def run_rows(runs: Iterable[Run], shipped: Collection[str]) -> tuple[list[dict],
         problems.extend(f"{run.run_id}: {problem}" for problem in s["problems"])
         rows.append(
             {
-                "run": s["run_id"],
                 "model": s["model"],
-                "status": s["status"],
-                "where": "shipped" if run.run_id in shipped else "yours",
-                "epochs": f"{s['epochs_done']}/{s['epochs']}",
+                "when": when(s["created"]),
                 "final test error %": _percent(s["final_test_error"]),
-                "best test error %": _percent(s["best_test_error"]),
                 "final train error %": _percent(s["final_train_error"]),
-                "created": s["created"],
+                "best test error %": _percent(s["best_test_error"]),
+                "status": s["status"],
+                "epochs": f"{s['epochs_done']}/{s['epochs']}",
+                "where": "shipped" if run.run_id in shipped else "yours",
+                "run": s["run_id"],
             }
         )
     return rows, problems
 
 
-def row_labels(rows: Sequence[dict]) -> dict[str, str]:
-    """{run id: "model · status · run id"}, what a picker of these rows shows."""
-    return {r["run"]: f"{r['model']} · {r['status']} · {r['run']}" for r in rows}
+def ticked_runs(row_ids: Sequence[str], positions: Iterable[int]) -> list[str]:
+    """The run ids of a table's ticked rows, in the table's order. A table's
+    selection names rows by their position in the data it was given, however
+    the user sorted it, so `row_ids` are the rows' ids in that data's order;
+    a position past its end (a row gone since) names no run."""
+    return [row_ids[p] for p in sorted(set(positions)) if 0 <= p < len(row_ids)]
+
+
+def positions_of(run_ids: Iterable[str], row_ids: Sequence[str]) -> list[int]:
+    """The positions of these runs among a table's rows (`row_ids`), those
+    no longer there left out: ticked rows carried over to a table whose rows
+    changed under the selection."""
+    wanted = set(run_ids)
+    return [position for position, run_id in enumerate(row_ids) if run_id in wanted]
 
 
 def curve_label(run: Run) -> str:
