@@ -10,7 +10,7 @@ from resexplorer.science.imagenet import CROP, RESIZE, classify, download_weight
 from resexplorer.science.tta import MERGE_ABOUT, MERGES, STRATEGIES
 from resexplorer.services import analysis, tta_report
 from resexplorer.services.figures import chart_config, heatmap, probability_bars
-from ui.long_action import long_action
+from ui.long_action import forget_cancelled, long_action, was_cancelled
 from ui.page_state import Analyses, Picked, pick_trained_models, session_defaults
 from ui.sidebar import page_frame
 
@@ -25,6 +25,11 @@ INTRO = (
 DEFAULT_SAMPLES = ("cat-chelsea.png", "coffee-cup.png", "airplane_00.jpg")
 DEFAULTS = {"tta_merge": "mean probs", "tta_gallery": "10-crop", "tta_n": 10000}
 TEST_SIZES = [500, 1000, 2000, 5000, 10000]
+IMAGENET_DOWNLOAD = "imagenet-download"  # the long action's key
+SHIPPED_SCORES = (
+    "Shipped with this reference run: scored when it was built, so its milliseconds are the build machine's "
+    "(a CPU). Other numbers of images, or runs of your own, are scored here on request."
+)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -149,6 +154,8 @@ def accuracy_section(truths: list, answers: list, chosen: Picked) -> None:
 
 
 def _scores_of(run, loaded, n_clean: int, merge: str, analyses: Analyses) -> None:
+    """One run's scores: shipped with a reference run, cached from an
+    earlier scoring, or scored now on request."""
     epoch = analysis.kept_moments(run)[-1][1]
     st.markdown(f"#### {loaded.name} (epoch {epoch})")
     clean = analysis.cached(run, epoch, "tta_testset", n=n_clean)
@@ -175,6 +182,8 @@ def _scores_of(run, loaded, n_clean: int, merge: str, analyses: Analyses) -> Non
         )
         cost.dataframe(costs, hide_index=True)
         st.caption(tta_report.testset_caption(clean, merge))
+        if run.run_id in analyses.shipped and analysis.shipped_beside(run, epoch, "tta_testset", n=n_clean):
+            st.caption(SHIPPED_SCORES)
     if corrupted:
         grid, strategies, cases = tta_report.corruption_changes(corrupted, merge)
         _draw(
@@ -216,13 +225,18 @@ def imagenet_section(images: list[DecodedImage]) -> None:
         f"paper's way: the shorter side resized to {RESIZE} (the weights' own preprocessing), then 10 crops of "
         f"{CROP}x{CROP} (corners, centre and their mirrors), probabilities averaged."
     )
+    if was_cancelled(IMAGENET_DOWNLOAD):  # the switch that started it goes off, or the download would restart
+        forget_cancelled(IMAGENET_DOWNLOAD)
+        st.session_state["tta_imagenet"] = False
     if not st.toggle(
         "Label these images with ImageNet ResNet-50 (downloads about 100 MB on first use)", key="tta_imagenet"
     ):
         return
     try:
         if not weights_present():  # fetched here, not in the cached loader, so it can show progress
-            with long_action("downloading the ImageNet ResNet-50 weights (about 100 MB)", "imagenet") as progress:
+            with long_action(
+                "downloading the ImageNet ResNet-50 weights (about 100 MB)", IMAGENET_DOWNLOAD
+            ) as progress:
                 download_weights(progress)
         net = _imagenet()
     except ResExplorerError as err:

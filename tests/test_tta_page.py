@@ -1,11 +1,13 @@
 """AppTest of the test-time augmentation page."""
 
 import pytest
+import torch
 from helpers import ROOT, app, figures, trace_types, values
 from image_corpus import corpus
-from torchvision.models import ResNet50_Weights
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 from resexplorer.data.images import decode_upload
+from resexplorer.science import imagenet
 from resexplorer.science.inference import load_run_model
 from resexplorer.science.tta import MERGES, STRATEGIES, predict
 
@@ -86,11 +88,12 @@ def test_true_classes_give_accuracy_and_the_test_set_is_scored_once(two_runs):
     assert any(b.key.startswith("tta_eval_") for b in at.button)
 
 
-def test_imagenet_offline_says_what_to_do(two_runs, monkeypatch):
-    def offline(self, *args, **kwargs):
+def test_imagenet_offline_says_what_to_do(two_runs, monkeypatch, tmp_path):
+    def offline(*args, **kwargs):
         raise OSError("Name or service not known")
 
-    monkeypatch.setattr(ResNet50_Weights, "get_state_dict", offline)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(imagenet.urllib.request, "urlopen", offline)
     at = app("pages/tta.py")
     at.toggle(key="tta_imagenet").set_value(True).run()
     assert not at.exception and any("put it at" in e.value for e in at.error)
@@ -98,6 +101,49 @@ def test_imagenet_offline_says_what_to_do(two_runs, monkeypatch):
 
     said = " ".join(m.value for m in at.markdown)  # the preprocessing the classifier really uses
     assert f"resized to {RESIZE} " in said and f"10 crops of {CROP}x{CROP} " in said
+
+
+class _Download:
+    """The weights' server, as urlopen hands it back: 2 MB, in 1 MB blocks;
+    the run that reads it is stopped after the first block, as a click on
+    Cancel (or anything else) stops it."""
+
+    headers = {"Content-Length": str(2 << 20)}
+
+    def __init__(self):
+        self.blocks = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def read(self, size):
+        self.blocks += 1
+        if self.blocks > 1:
+            raise StopException()
+        return bytes(size)
+
+
+def test_the_imagenet_download_shows_its_progress_and_can_be_cancelled(two_runs, monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    served = []
+    monkeypatch.setattr(
+        imagenet.urllib.request, "urlopen", lambda url, timeout: served.append(_Download()) or served[-1]
+    )
+    at = app("pages/tta.py")
+    at.toggle(key="tta_imagenet").set_value(True).run()
+    (bar,) = at.get("progress")
+    assert bar.proto.text.startswith("downloaded 1 of 2 MB · ") and bar.proto.value == 50
+    (cancel,) = [b for b in at.button if b.label == "Cancel"]
+    assert not [p for p in (tmp_path / "hub").rglob("*") if p.is_file()]  # the partial file went with the stopped run
+    cancel.click().run()
+    assert not at.exception and [t.value for t in at.toast] == [
+        "Cancelled: downloading the ImageNet ResNet-50 weights (about 100 MB). What had finished is kept."
+    ]
+    assert not at.get("progress") and not imagenet.weights_present()
+    assert len(served) == 1 and at.toggle(key="tta_imagenet").value is False  # switched off, not restarted
 
 
 def test_the_residual_net_is_the_default_and_the_toggle_adds_the_plain_one(two_runs):

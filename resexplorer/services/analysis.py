@@ -194,6 +194,12 @@ def cached(run: Run, epoch: int, kind: str, **overrides) -> dict | None:
     return _read(run, epoch, _file_name(kind, _settings(kind, overrides)))
 
 
+def shipped_beside(run: Run, epoch: int, kind: str, **overrides) -> bool:
+    """Whether this result lies in the run's own folder: for a shipped run,
+    that it came with it (what a user computes for one goes to their cache)."""
+    return (_locations(run, epoch)[0] / _file_name(kind, _settings(kind, overrides))).is_file()
+
+
 def older_tta_record(run: Run, epoch: int, kind: str, **overrides) -> dict | None:
     """The newest cached TTA record (tta_testset, tta_corruptions) of these
     settings scored before the current tta_eval.SCORING, or None. The page
@@ -290,7 +296,14 @@ def _run_analysis(kind, run, model, images, labels, settings, progress, device) 
 # opens with everything drawn: the cheap probes at every kept checkpoint,
 # the slow sweeps at the end only (the 2-D slice is left to users).
 PRECOMPUTE_EVERY_MOMENT = ("inside", "gradients")
-PRECOMPUTE_AT_END = ("lesion_single", "lesion_random", "landscape_1d", "interpolation")
+PRECOMPUTE_AT_END = (
+    "lesion_single",
+    "lesion_random",
+    "landscape_1d",
+    "interpolation",
+    "tta_testset",
+    "tta_corruptions",
+)
 
 
 def precompute(run: Run, pool: ImagePool, device: str = "auto", log: Callable[[str], None] = lambda text: None) -> None:
