@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 from helpers import ROOT, make_image_folder, wait_for_job
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect, sync_playwright
 
 from resexplorer.runs.recipe import TrainConfig
+from resexplorer.services.planning import QUICK_DEMO
 from resexplorer.services.reference import reference_runs
 from resexplorer.training.jobs import JobManager
 from ui.sidebar import PAGES
@@ -356,3 +358,91 @@ def test_the_live_chart_keeps_the_users_zoom_and_hidden_entries_while_it_refresh
         browser.close()
     assert live[0] == pytest.approx(zoomed)
     assert sorted(live[1]) == ["plain-8 test error", "plain-8 training error"]
+
+
+def test_what_a_newcomer_tripped_over_is_fixed_on_every_page(served_app):
+    """The walk of issue 21, page by page, each with a screenshot to look at:
+    the Train chart fits the job; TTA's tables fit, its heat maps read
+    as percentages and the test-set scores are there on opening; the Runs
+    table is the picker; a long action says how long is left and cancels."""
+    url, runs, _ = served_app
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), headless=True, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+
+        # 1. Train & compare: the axis fits the job; the 30-epoch reference runs are clipped, and a
+        # double-click shows them whole, kept across the live chart's refreshes
+        page.goto(f"{url}/train")
+        expect(page.get_by_text("Expected duration")).to_be_visible(timeout=60_000)
+        page.get_by_role("button", name="Start").click()
+        _drawn(page, "resnet-20", "training error")
+        tested = "(gd.data.find(t => t.name === 'resnet-20 test error')?.x.length || 0)"
+        page.wait_for_function(
+            f"() => {{ const gd = {_LIVE}; return gd && gd.data && {tested} >= 3; }}", timeout=120_000
+        )
+        assert _live(page, "gd._fullLayout.xaxis.range")[1] == pytest.approx(
+            dict(QUICK_DEMO.overrides)["epochs"] * 1.02
+        )
+        references_end = "Math.max(...gd.data.filter(t => t.meta && t.meta.reference).flatMap(t => [...t.x]))"
+        assert _live(page, references_end) == 30
+        page.screenshot(path=str(ARTIFACTS / "21-1-train-axis-fits-the-job.png"), full_page=True)
+        whole = f"() => {{ const gd = {_LIVE}; return gd && gd._fullLayout && gd._fullLayout.xaxis.range[1] >= 30; }}"
+        for _ in range(5):
+            area = _box(page.locator(".st-key-live_chart .nsewdrag").last)
+            page.mouse.dblclick(area["x"] + area["width"] / 2, area["y"] + area["height"] / 2)
+            page.wait_for_timeout(600)
+            if page.evaluate(whole):
+                break
+        page.wait_for_timeout(4500)  # two refreshes later, the chart still shows everything
+        page.wait_for_function(whole, timeout=10_000)
+        page.screenshot(path=str(ARTIFACTS / "21-1-train-double-click-shows-all.png"), full_page=True)
+
+        # 2-4. Test-time augmentation: the shipped resnet-56 on the sample images
+        _nav(page, "Test-time augmentation")
+        expect(page.get_by_role("heading", name="airplane_00.jpg")).to_be_visible(timeout=180_000)
+        tables = page.locator("[data-testid=stDataFrame]")
+        expect(tables.first).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(1000)  # the grids lay out their columns
+        widths = tables.evaluate_all(
+            "grids => grids.filter(g => g.offsetParent).map(g => { const s = g.querySelector('.dvn-scroller');"
+            " return s ? [s.scrollWidth, s.clientWidth] : null; }).filter(Boolean)"
+        )
+        assert widths and all(scroll <= client + 1 for scroll, client in widths), widths  # every column shows
+        heat = page.locator(".js-plotly-plot", has=page.locator(".colorbar")).first  # the samples' accuracy map
+        expect(heat).to_be_visible(timeout=60_000)
+        ticks = heat.evaluate("gd => [...gd.querySelectorAll('.colorbar .cbaxis text')].map(t => t.textContent)")
+        assert ticks and ticks[0] == "0" and ticks[-1] == "100" and not any("." in t for t in ticks), ticks
+        expect(page.get_by_text("Shipped with this reference run").first).to_be_visible(timeout=120_000)
+        assert not page.get_by_role("button", name="Score every strategy").count()  # no wait, no button
+        page.screenshot(path=str(ARTIFACTS / "21-2-tta.png"), full_page=True)
+
+        # 5. Runs: ticking a row of the table plots that run
+        _nav(page, "Runs")
+        grid = page.locator("[data-testid=stDataFrame]").first
+        expect(grid).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("No run ticked yet")).to_be_visible()
+        for _ in range(3):
+            grid.click(position={"x": 15, "y": 35 + 17})  # the first data row's tick box
+            try:
+                page.wait_for_function(f"() => ({_DRAWN_MODELS})().length > 0", timeout=20_000)
+                break
+            except PlaywrightTimeout:
+                continue
+        drawn = page.evaluate(_DRAWN_MODELS)
+        assert len({name.rsplit(" ", 2)[0] for name in drawn}) == 1, drawn  # one run, its two curves
+        page.screenshot(path=str(ARTIFACTS / "21-5-runs-ticked-row.png"), full_page=True)
+
+        # 6. Inside: a 2-D slice says how long is left, and Cancel stops it
+        _nav(page, "Inside the nets")
+        expect(page.get_by_role("heading", name="Layer responses (Fig. 7)")).to_be_visible(timeout=60_000)
+        page.get_by_text("2-D slice (slower").click()
+        page.get_by_role("button", name="Compute the 2-D slices").click()
+        progress = page.locator("[data-testid=stProgress]")
+        expect(progress.filter(has_text="left")).to_be_visible(timeout=120_000)
+        page.screenshot(path=str(ARTIFACTS / "21-6-inside-progress-and-cancel.png"), full_page=True)
+        page.get_by_role("button", name="Cancel").click()
+        expect(page.get_by_text("Cancelled: 2-D loss slice")).to_be_visible(timeout=30_000)
+        expect(progress).to_have_count(0, timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "21-6-inside-cancelled.png"), full_page=True)
+        browser.close()
