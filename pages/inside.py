@@ -188,9 +188,11 @@ def lesions_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None:
     single, randomly = _cached(checkpoints, "lesion_single"), _cached(checkpoints, "lesion_random")
     missing = sum(r is None for _, r in single + randomly)
     label = f"Compute the lesion sweeps ({missing} missing; about 10–40 s per 56-layer net on a CPU)"
-    if missing and st.button(label, key="lesion_go"):
+    ask = st.empty()
+    if missing and ask.button(label, key="lesion_go"):
         single = [(c, r or analyses.result(c.run, c.epoch, "lesion_single")) for c, r in single]
         randomly = [(c, r or analyses.result(c.run, c.epoch, "lesion_random")) for c, r in randomly]
+        ask.empty()  # asked and answered: the button goes now, not at the next rerun
     single, randomly = _present(single), _present(randomly)
     charts = _explained_beside(
         "test error after deleting one block (left), or k random blocks (right). A deleted residual block keeps "
@@ -226,14 +228,16 @@ def landscape_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None
     """1-D slices and paths from initialisation: computed on request, then cached."""
     st.header("Loss landscape (Li et al. 2018)")
     ones, paths = _cached(checkpoints, "landscape_1d"), _cached(checkpoints, "interpolation")
-    missing = sum(r is None for _, r in ones + paths)
+    # no path from initialisation to the weights at initialisation: never missing there
+    missing = sum(r is None for _, r in ones) + sum(r is None for c, r in paths if c.epoch > 0)
     label = f"Compute the 1-D slices and the paths from initialisation ({missing} missing; about 30 s each on a CPU)"
-    if missing and st.button(label, key="landscape_go"):
+    ask = st.empty()
+    if missing and ask.button(label, key="landscape_go"):
         ones = [(c, r or analyses.result(c.run, c.epoch, "landscape_1d")) for c, r in ones]
-        # no path from initialisation to the weights at initialisation
         paths = [
             (c, r or (analyses.result(c.run, c.epoch, "interpolation") if c.epoch > 0 else None)) for c, r in paths
         ]
+        ask.empty()
     ones, paths = _present(ones), _present(paths)
     charts = _explained_beside(
         "the training loss along a random direction through the weights (left; BN and biases fixed, every filter "
@@ -271,8 +275,10 @@ def plane_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None:
     """2-D slices: slower still, computed on request, then cached."""
     with st.expander("2-D slice (slower: 121 points per net)"):
         planes = _cached(checkpoints, "landscape_2d")
-        if any(p is None for _, p in planes) and st.button("Compute the 2-D slices", key="landscape_2d_go"):
+        ask = st.empty()
+        if any(p is None for _, p in planes) and ask.button("Compute the 2-D slices", key="landscape_2d_go"):
             planes = [(c, p or analyses.result(c.run, c.epoch, "landscape_2d")) for c, p in planes]
+            ask.empty()
         drawn = _present(planes)
         if drawn:
             st.plotly_chart(

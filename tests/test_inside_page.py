@@ -117,3 +117,14 @@ def test_a_cancelled_analysis_says_how_long_was_left_and_waits_for_the_users_wor
     assert {"plain-8 @ end (epoch 2)", "resnet-8 @ end (epoch 2)"} <= set(points(figures(at)))
     at.run()  # cached now: neither the offer nor the analysis again
     assert "again:analysis:inside" not in [b.key for b in at.button] and started.count("inside") == 3
+
+
+def test_at_initialisation_the_landscape_button_goes_once_the_slices_are_computed(two_runs):
+    """There is no path from initialisation to the weights at initialisation,
+    so that moment lacks none once its slices are there."""
+    at = app("pages/inside.py")
+    at.select_slider(key="inside_moment").set_value("initialisation").run()
+    assert "(2 missing;" in at.button(key="landscape_go").label  # the two slices only
+    at.button(key="landscape_go").click().run()
+    assert not at.exception and not at.error
+    assert "landscape_go" not in [b.key for b in at.button]

@@ -64,6 +64,7 @@ def test_true_classes_give_accuracy_and_the_test_set_is_scored_once(two_runs):
     button = next(b for b in at.button if b.key.startswith("tta_eval_"))
     button.click().run()
     assert not at.exception and not at.error
+    assert not any(b.key.startswith("tta_eval_") for b in at.button)  # answered: gone at once
     maps = [fig for fig in figures(at) if "heatmap" in trace_types(fig)]
     assert len(maps) == 3  # uploads' accuracy, clean test set, corruptions
     rows = values(maps[2]["data"][0]["y"])
