@@ -1,5 +1,7 @@
 """AppTest of the test-time augmentation page."""
 
+import json
+
 import pytest
 from helpers import ROOT, app, figures, trace_types, values
 from image_corpus import corpus
@@ -16,7 +18,11 @@ def test_samples_get_a_table_per_model_bars_and_a_view_gallery(two_runs):
     tables = [t.value for t in at.dataframe]
     assert len(tables) == 3  # 3 default samples x 1 model
     assert tables[0]["strategy"].tolist() == list(STRATEGIES) and set(MERGES) <= set(tables[0].columns)
-    assert tables[0]["cost"].str.startswith("10 passes").tolist()[list(STRATEGIES).index("10-crop")]
+    assert tables[0].columns.tolist()[:3] == ["strategy", "passes", "ms"]  # the cost before the merges
+    assert tables[0].set_index("strategy").loc["10-crop", "passes"] == 10
+    config = json.loads(at.dataframe[0].proto.columns)  # the cost columns as the browser gets them: narrow
+    assert (config["ms"]["label"], config["ms"]["type_config"]["format"]) == ("≈ ms", "%.1f")
+    assert config["passes"]["type_config"]["format"] == "%d" and config["passes"]["width"] <= 75  # narrow
     bars = [fig for fig in figures(at) if trace_types(fig) == {"bar"}]
     assert len(bars) == 3 and [trace["name"] for trace in bars[0]["data"]] == list(STRATEGIES)
     none = next(trace for trace in bars[0]["data"] if trace["name"] == "none")

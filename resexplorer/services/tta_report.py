@@ -29,18 +29,20 @@ def _top(result: TTAResult, classes: Sequence[str]) -> str:
 
 
 def answer_rows(answers: Answers, classes: Sequence[str], merge: str) -> list[dict]:
-    """A row per strategy: each merge's top class and probability, and the
-    strategy's cost: forward passes, and milliseconds, approximate (≈) since
-    predict_every runs the views strategies share once and shares out the time."""
+    """A row per strategy: its cost first, as plain numbers (forward passes;
+    milliseconds, approximate since predict_every runs the views strategies
+    share once and shares out the time), then each merge's top class and
+    probability, "cat 87%". Cost first and in short cells: the table sits in
+    a narrow column, and what is cut off or scrolled to is the end."""
     rows = []
     for strategy, by_merge in answers.items():
         shown = by_merge[merge]
-        passes = f"{shown.forward_passes} pass{'es' if shown.forward_passes > 1 else ''}"
         rows.append(
             {
                 "strategy": strategy,
+                "passes": int(shown.forward_passes),
+                "ms": round(float(shown.milliseconds), 1),
                 **{name: _top(result, classes) for name, result in by_merge.items()},
-                "cost": f"{passes}, ≈{shown.milliseconds:.0f} ms",
             }
         )
     return rows
