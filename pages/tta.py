@@ -195,12 +195,13 @@ def _scores_of(run, loaded, n_clean: int, merge: str, analyses: Analyses) -> Non
         scores, cost = st.columns([3, 1])
         key = f"tta_clean_{run.run_id}"
         scores.plotly_chart(
-            heatmap(grid, merges, strategies, "accuracy %", text_format=".2f"),
+            heatmap(grid, merges, strategies, "accuracy %", text_format=".1f"),
             width="stretch",
             key=key,
             config=chart_config(key),
         )
-        cost.dataframe(costs, hide_index=True)
+        accuracy = st.column_config.NumberColumn("accuracy %", format="%.1f")  # as the heat map writes it
+        cost.dataframe(costs, hide_index=True, column_config={"accuracy %": accuracy})
         st.caption(tta_report.testset_caption(clean, merge))
     if corrupted:
         grid, strategies, cases = tta_report.corruption_changes(corrupted, merge)

@@ -138,7 +138,7 @@ def clean_scores(clean: dict, merge: str) -> tuple[list[list[float | None]], lis
         costs.append(
             {
                 "strategy": s,
-                "accuracy %": _round(_percent(_accuracy(clean, accuracy, s, merge))),
+                "accuracy %": _round(_percent(_accuracy(clean, accuracy, s, merge)), 1),  # as the heat map writes it
                 "passes per image": _round(passes.get(s)),
                 "ms per image": _round(ms),
             }
@@ -146,8 +146,8 @@ def clean_scores(clean: dict, merge: str) -> tuple[list[list[float | None]], lis
     return grid, merges, strategies, costs
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def corruption_changes(corrupted: dict, merge: str) -> tuple[list[list[float | None]], list[str], list[str]]:
