@@ -402,10 +402,9 @@ def predict_all(
 
 # The models predict_every has run, each with the image batch shapes it ran
 # them on. A model's first pass at a shape pays once for what later passes
-# reuse (oneDNN choosing and building its kernels, buffers allocated): tens
-# to hundreds of milliseconds that are no strategy's cost, and that would
-# have inflated every strategy of the first image a model answered. Held
-# weakly: a model the app lets go is forgotten with it.
+# reuse (kernels chosen and built, buffers allocated, threads started): no
+# strategy's cost, yet it inflated every strategy of the first image a model
+# answered. Held weakly: a model the app lets go is forgotten with it.
 _WARMED: weakref.WeakKeyDictionary[nn.Module, set[tuple]] = weakref.WeakKeyDictionary()
 
 

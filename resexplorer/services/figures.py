@@ -377,7 +377,6 @@ def heatmap(
         "xgap": 1,
         "ygap": 1,
         "colorscale": "RdBu" if diverging else "Viridis",  # plotly.py's RdBu: red low, blue high
-        # The colour bar's ticks in the cells' format without the sign (a "+" reads oddly on a scale).
         "colorbar": {"title": {"text": colour_title, "side": "right"}, **ticks},
         "hovertemplate": "%{y} · %{x}: %{text}<extra></extra>",  # the cell's own text
     }
