@@ -102,8 +102,36 @@ def _true_class(number: int, name: str, classes: list[str]) -> int | None:
     return None if said == "unknown" else classes.index(said)
 
 
+def _answer_columns() -> dict:
+    """The answer table's cost columns, first and narrow (as wide as "passes"
+    and "1334.7" need, under Streamlit's "small" 75 px), so that with each
+    merge's short cells ("cat 87%") the table fits the three quarters of the
+    page it has: at 1280 px, unless a class name is long (automobile). The
+    three stay pinned where the merges must be scrolled to."""
+    return {
+        "strategy": st.column_config.TextColumn("strategy", pinned=True),
+        "passes": st.column_config.NumberColumn(
+            "passes",
+            format="%d",
+            width=60,
+            pinned=True,
+            help="Forward passes: views of the image run through the model",
+        ),
+        "ms": st.column_config.NumberColumn(
+            "≈ ms",
+            format="%.1f",
+            width=64,
+            pinned=True,
+            help="Milliseconds for this image: the strategy's share of one pass that ran every view the strategies "
+            "share, by the views it runs. The model was warmed up first, so the first image's costs compare with "
+            "the others'.",
+        ),
+    }
+
+
 def _model_answers(number: int, model: str, answers: dict, pixels, classes: list[str], merge: str, strategy: str):
-    st.dataframe(tta_report.answer_rows(answers, classes, merge), hide_index=True, width="stretch")
+    rows = tta_report.answer_rows(answers, classes, merge)
+    st.dataframe(rows, hide_index=True, width="stretch", column_config=_answer_columns())
     _draw(probability_bars(classes, tta_report.merged_probabilities(answers, merge)), f"tta_bars_{number}_{model}")
     pictures, captions = tta_report.view_gallery(pixels, answers[strategy][merge], classes)
     st.image(pictures, caption=captions, width=96)
@@ -177,12 +205,13 @@ def _scores_of(run, loaded, n_clean: int, merge: str, analyses: Analyses) -> Non
         scores, cost = st.columns([3, 1])
         key = f"tta_clean_{run.run_id}"
         scores.plotly_chart(
-            heatmap(grid, merges, strategies, "accuracy %", text_format=".2f"),
+            heatmap(grid, merges, strategies, "accuracy %", text_format=".1f"),
             width="stretch",
             key=key,
             config=chart_config(key),
         )
-        cost.dataframe(costs, hide_index=True)
+        accuracy = st.column_config.NumberColumn("accuracy %", format="%.1f")  # as the heat map writes it
+        cost.dataframe(costs, hide_index=True, column_config={"accuracy %": accuracy})
         st.caption(tta_report.testset_caption(clean, merge))
         if run.run_id in analyses.shipped and analysis.shipped_beside(run, epoch, "tta_testset", n=n_clean):
             st.caption(SHIPPED_SCORES)

@@ -1,4 +1,6 @@
+import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -214,15 +216,32 @@ def test_heatmap_writes_every_number_on_a_readable_scale():
     assert list(cells.y) == ["none", "flip"] and fig.layout.yaxis.autorange == "reversed"  # rows top to bottom as given
     assert fig.layout.xaxis.side == "top" and cells.colorbar.title.text == "accuracy %"
     assert format(100.0, cells.colorbar.tickformat) == "100.0"  # not "100.000000"
+    assert cells.hovertemplate == "%{y} · %{x}: %{text}<extra></extra>"  # the hover says what the cell says
     change = heatmap([[1.0, -3.0]], ["a", "b"], ["r"], "points", diverging=True, text_format="+.1f")
     (cells,) = change.data
-    assert [list(row) for row in cells.text] == [["+1.0", "-3.0"]]
-    assert format(3.0, cells.colorbar.tickformat) == "3.0" and cells.zmid == 0  # no "+" on the scale
+    assert [list(row) for row in cells.text] == [["+1.0", "-3.0"]] and cells.zmid == 0
+    # a range that follows the data: plotly's own tick labels, never one label written twice over a narrow range
+    assert cells.colorbar.tickformat is None
+    fixed = heatmap([[1.0, -3.0]], ["a", "b"], ["r"], "points", diverging=True, text_format="+.1f", zmin=-5, zmax=5)
+    assert format(3.0, fixed.data[0].colorbar.tickformat) == "3.0"  # no "+" on the scale
     low, high = cells.colorscale[0][1], cells.colorscale[-1][1]  # red below zero, blue above
     red = [int(c) for c in low[4:-1].split(",")]
     blue = [int(c) for c in high[4:-1].split(",")]
     assert red[0] > red[2] and blue[2] > blue[0]
     assert change.data[0].zmin is None  # the range follows the data unless fixed
+
+
+def test_an_accuracy_map_of_one_value_keeps_its_0_to_100_scale_in_whole_percents():
+    """Every cell 100 (a few images, all right): the colour bar still runs
+    0-100 in whole numbers, no "100.000000", and nothing a person reads has
+    more decimals than the cells'."""
+    fig = heatmap([[100.0] * 4] * 7, list("abcd"), list("1234567"), "accuracy %", text_format=".0f", zmin=0, zmax=100)
+    trace = fig.to_dict()["data"][0]
+    assert (trace["zmin"], trace["zmax"]) == (0, 100) and trace["colorbar"]["tickformat"] == ".0f"
+    assert [format(tick, trace["colorbar"]["tickformat"]) for tick in (0, 20, 100)] == ["0", "20", "100"]
+    assert {text for row in trace["text"] for text in row} == {"100"}
+    assert "%{text}" in trace["hovertemplate"] and "%{z" not in trace["hovertemplate"]
+    assert not re.search(r"\d\.\d{2,}", json.dumps({k: trace[k] for k in ("text", "colorbar", "hovertemplate")}))
 
 
 def test_loss_slices_share_one_colour_scale():

@@ -1,5 +1,8 @@
 """AppTest of the test-time augmentation page."""
 
+import json
+import re
+
 import pytest
 import torch
 from helpers import ROOT, app, figures, trace_types, values
@@ -18,7 +21,11 @@ def test_samples_get_a_table_per_model_bars_and_a_view_gallery(two_runs):
     tables = [t.value for t in at.dataframe]
     assert len(tables) == 3  # 3 default samples x 1 model
     assert tables[0]["strategy"].tolist() == list(STRATEGIES) and set(MERGES) <= set(tables[0].columns)
-    assert tables[0]["cost"].str.startswith("10 passes").tolist()[list(STRATEGIES).index("10-crop")]
+    assert tables[0].columns.tolist()[:3] == ["strategy", "passes", "ms"]  # the cost before the merges
+    assert tables[0].set_index("strategy").loc["10-crop", "passes"] == 10
+    config = json.loads(at.dataframe[0].proto.columns)  # the cost columns as the browser gets them: narrow
+    assert (config["ms"]["label"], config["ms"]["type_config"]["format"]) == ("≈ ms", "%.1f")
+    assert config["passes"]["type_config"]["format"] == "%d" and config["passes"]["width"] <= 75  # narrow
     bars = [fig for fig in figures(at) if trace_types(fig) == {"bar"}]
     assert len(bars) == 3 and [trace["name"] for trace in bars[0]["data"]] == list(STRATEGIES)
     none = next(trace for trace in bars[0]["data"] if trace["name"] == "none")
@@ -61,6 +68,9 @@ def test_true_classes_give_accuracy_and_the_test_set_is_scored_once(two_runs):
     ]
     assert [v for row in accuracy["data"][0]["z"] for v in row] == expected  # class 0 is options[1]
     assert (accuracy["data"][0]["zmin"], accuracy["data"][0]["zmax"]) == (0, 100)
+    # a single image: every cell 0 or 100, on a bar that still runs 0-100 in whole percents
+    assert accuracy["data"][0]["colorbar"]["tickformat"] == ".0f"
+    assert {t for row in accuracy["data"][0]["text"] for t in row} <= {"0", "100"}
     button = next(b for b in at.button if b.key.startswith("tta_eval_"))
     button.click().run()
     assert not at.exception and not at.error
@@ -78,10 +88,14 @@ def test_true_classes_give_accuracy_and_the_test_set_is_scored_once(two_runs):
     expected = [[100 * clean["accuracy"][s][m] for m in clean["merges"]] for s in clean["strategies"]]
     assert [v for row in drawn["z"] for v in row] == pytest.approx([v for row in expected for v in row])  # the scores
     assert all(text for row in drawn["text"] for text in row)  # every cell written
+    written = [format(v, ".1f") for row in expected for v in row]  # one decimal: the second is below the noise
+    assert [text for row in drawn["text"] for text in row] == written and "%{text}" in drawn["hovertemplate"]
+    changes = maps[2]["data"][0]
+    assert all(re.fullmatch(r"[+-]\d+\.\d", text) for row in changes["text"] for text in row if text)
     costs = next(t.value for t in at.dataframe if "passes per image" in t.value.columns)
     selective = costs.set_index("strategy").loc["selective"]  # its accuracy against its average cost
     assert selective["passes per image"] == round(clean["passes_per_image"]["selective"], 2)
-    assert selective["accuracy %"] == round(100 * clean["accuracy"]["selective"]["mean probs"], 2)
+    assert selective["accuracy %"] == round(100 * clean["accuracy"]["selective"]["mean probs"], 1)  # as drawn
     assert not any("not yet scored" in c.value for c in at.caption)
     at = app("pages/tta.py")  # cached: no button, charts at once
     assert not any(b.key.startswith("tta_eval_") for b in at.button)

@@ -381,9 +381,17 @@ def heatmap(
 ) -> go.Figure:
     """A labelled grid of numbers (accuracy per strategy x merge, change
     under corruptions), each cell written out, rows top to bottom as given.
-    Diverging: red below zero, blue above. zmin/zmax fix the colour range."""
+    Diverging: red below zero, blue above. zmin/zmax fix the colour range.
+    Every number a person reads is in text_format: the cells, their hover,
+    and the colour bar's ticks where the range is fixed."""
     values = [[_number(v) for v in row] for row in z]
     text = [["" if v is None else format(v, text_format) for v in row] for row in values]
+    fixed = zmin is not None and zmax is not None
+    # A fixed range (accuracy 0-100) gets round ticks, written as the cells are, without their sign (a "+"
+    # reads oddly on a scale). A range that follows the data can be narrow, where a fixed number of
+    # decimals writes one label several times (88.0, 88.0, 88.1): there plotly's own tick labels, which
+    # carry the decimals the tick spacing needs, no more.
+    ticks = {"tickformat": text_format.lstrip("+- ")} if fixed else {}
     trace = {
         "type": "heatmap",
         "z": values,
@@ -395,9 +403,8 @@ def heatmap(
         "xgap": 1,
         "ygap": 1,
         "colorscale": "RdBu" if diverging else "Viridis",  # plotly.py's RdBu: red low, blue high
-        # The colour bar's ticks in the cells' format without the sign (a "+" reads oddly on a scale).
-        "colorbar": {"title": {"text": colour_title, "side": "right"}, "tickformat": text_format.lstrip("+- ")},
-        "hovertemplate": "%{y} · %{x}: %{z:.2f}<extra></extra>",
+        "colorbar": {"title": {"text": colour_title, "side": "right"}, **ticks},
+        "hovertemplate": "%{y} · %{x}: %{text}<extra></extra>",  # the cell's own text
     }
     if diverging:
         trace["zmid"] = 0

@@ -29,18 +29,20 @@ def _top(result: TTAResult, classes: Sequence[str]) -> str:
 
 
 def answer_rows(answers: Answers, classes: Sequence[str], merge: str) -> list[dict]:
-    """A row per strategy: each merge's top class and probability, and the
-    strategy's cost: forward passes, and milliseconds, approximate (≈) since
-    predict_every runs the views strategies share once and shares out the time."""
+    """A row per strategy: its cost first, as plain numbers (forward passes;
+    milliseconds, approximate since predict_every runs the views strategies
+    share once and shares out the time), then each merge's top class and
+    probability, "cat 87%". Cost first and in short cells: the table sits in
+    a narrow column, and what is cut off or scrolled to is the end."""
     rows = []
     for strategy, by_merge in answers.items():
         shown = by_merge[merge]
-        passes = f"{shown.forward_passes} pass{'es' if shown.forward_passes > 1 else ''}"
         rows.append(
             {
                 "strategy": strategy,
+                "passes": int(shown.forward_passes),
+                "ms": round(float(shown.milliseconds), 1),
                 **{name: _top(result, classes) for name, result in by_merge.items()},
-                "cost": f"{passes}, ≈{shown.milliseconds:.0f} ms",
             }
         )
     return rows
@@ -136,7 +138,7 @@ def clean_scores(clean: dict, merge: str) -> tuple[list[list[float | None]], lis
         costs.append(
             {
                 "strategy": s,
-                "accuracy %": _round(_percent(_accuracy(clean, accuracy, s, merge))),
+                "accuracy %": _round(_percent(_accuracy(clean, accuracy, s, merge)), 1),  # as the heat map writes it
                 "passes per image": _round(passes.get(s)),
                 "ms per image": _round(ms),
             }
@@ -144,8 +146,8 @@ def clean_scores(clean: dict, merge: str) -> tuple[list[list[float | None]], lis
     return grid, merges, strategies, costs
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def corruption_changes(corrupted: dict, merge: str) -> tuple[list[list[float | None]], list[str], list[str]]:
