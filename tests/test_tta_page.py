@@ -13,6 +13,8 @@ from resexplorer.data.images import decode_upload
 from resexplorer.science import imagenet
 from resexplorer.science.inference import load_run_model
 from resexplorer.science.tta import MERGES, STRATEGIES, predict
+from resexplorer.services import analysis
+from resexplorer.services.reference import reference_runs
 
 
 def test_samples_get_a_table_per_model_bars_and_a_view_gallery(two_runs):
@@ -79,7 +81,6 @@ def test_true_classes_give_accuracy_and_the_test_set_is_scored_once(two_runs):
     assert len(maps) == 3  # uploads' accuracy, clean test set, corruptions
     rows = values(maps[2]["data"][0]["y"])
     assert rows[0] == "clean" and len(rows) == 16
-    from resexplorer.services import analysis
 
     run = two_runs["resnet-8"]
     clean = analysis.cached(run, run.metrics("epoch")[-1]["epoch"], "tta_testset", n=10000)
@@ -170,7 +171,6 @@ def test_the_residual_net_is_the_default_and_the_toggle_adds_the_plain_one(two_r
 
 
 def test_a_test_set_record_of_an_earlier_version_shows_what_it_lacks_as_not_yet_scored(two_runs):
-    from resexplorer.services import analysis
     from resexplorer.storage import atomic_write_json
 
     run = two_runs["resnet-8"]
@@ -220,3 +220,21 @@ def test_the_selective_gallery_shows_every_view_and_says_which_ran(two_runs):
         assert [c.split(": ")[0] for c in captions] == names and "not run" not in captions[0]
         ran = [not c.endswith(": not run") for c in captions]
         assert all(ran) or not any(ran[1:])  # all six views, or the image alone
+
+
+def test_the_page_opens_on_the_shipped_runs_test_set_scores_with_no_wait(tmp_path, monkeypatch):
+    """A newcomer with no runs of their own: the shipped run the page picks
+    comes with its test-set scores, clean and corrupted, so the heat maps
+    and the cost table are there at once, and no button asks them to wait."""
+    monkeypatch.setenv("RESEXPLORER_RUNS", str(tmp_path / "runs"))
+    at = app("pages/tta.py")
+    assert not at.exception and not at.error
+    (shown,) = at.multiselect(key="tta_runs").value
+    run = next(r for r in reference_runs() if r.run_id == shown)
+    assert not any(b.key.startswith("tta_eval_") for b in at.button)
+    maps = [fig for fig in figures(at) if "heatmap" in trace_types(fig)]
+    clean, corrupted = maps[-2]["data"][0], maps[-1]["data"][0]  # after the samples' accuracy map
+    shipped = analysis.cached(run, analysis.kept_moments(run)[-1][1], "tta_testset")
+    assert values(clean["y"]) == shipped["strategies"] and values(corrupted["y"])[0] == "clean"
+    assert any("passes per image" in t.value.columns for t in at.dataframe)
+    assert any(c.value.startswith("Shipped with this reference run") for c in at.caption)
