@@ -202,7 +202,7 @@ def _scores_of(run, loaded, n_clean: int, merge: str, analyses: Analyses) -> Non
     clean, corrupted = clean or older_clean, corrupted or older_corrupted
     if clean:
         grid, merges, strategies, costs = tta_report.clean_scores(clean, merge)
-        scores, cost = st.columns([3, 1])
+        scores, cost = st.columns([3, 2])  # room for the cost table whole: every column read, none cut
         key = f"tta_clean_{run.run_id}"
         scores.plotly_chart(
             heatmap(grid, merges, strategies, "accuracy %", text_format=".1f"),
@@ -210,8 +210,12 @@ def _scores_of(run, loaded, n_clean: int, merge: str, analyses: Analyses) -> Non
             key=key,
             config=chart_config(key),
         )
-        accuracy = st.column_config.NumberColumn("accuracy %", format="%.1f")  # as the heat map writes it
-        cost.dataframe(costs, hide_index=True, column_config={"accuracy %": accuracy})
+        columns = {
+            "accuracy %": st.column_config.NumberColumn("accuracy %", format="%.1f"),  # as the heat map writes it
+            "passes per image": st.column_config.NumberColumn("passes", help="Forward passes per image, on average"),
+            "ms per image": st.column_config.NumberColumn("ms", help="Milliseconds per image, the strategy alone"),
+        }
+        cost.dataframe(costs, hide_index=True, column_config=columns)
         st.caption(tta_report.testset_caption(clean, merge))
         if run.run_id in analyses.shipped and analysis.shipped_beside(run, epoch, "tta_testset", n=n_clean):
             st.caption(SHIPPED_SCORES)

@@ -413,9 +413,14 @@ def test_what_a_newcomer_tripped_over_is_fixed_on_every_page(served_app):
         expect(heat).to_be_visible(timeout=60_000)
         ticks = heat.evaluate("gd => [...gd.querySelectorAll('.colorbar .cbaxis text')].map(t => t.textContent)")
         assert ticks and ticks[0] == "0" and ticks[-1] == "100" and not any("." in t for t in ticks), ticks
-        expect(page.get_by_text("Shipped with this reference run").first).to_be_visible(timeout=120_000)
+        page.screenshot(path=str(ARTIFACTS / "21-2-tta-per-image-table.png"), full_page=True)
+        heat.scroll_into_view_if_needed()  # the page scrolls inside its main pane: screenshots show what is in view
+        page.screenshot(path=str(ARTIFACTS / "21-3-tta-accuracy-map.png"), full_page=True)
+        shipped = page.get_by_text("Shipped with this reference run").first
+        expect(shipped).to_be_visible(timeout=120_000)
         assert not page.get_by_role("button", name="Score every strategy").count()  # no wait, no button
-        page.screenshot(path=str(ARTIFACTS / "21-2-tta.png"), full_page=True)
+        page.get_by_role("heading", name="Which strategies really help? The test set").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "21-4-tta-test-set-on-opening.png"), full_page=True)
 
         # 5. Runs: ticking a row of the table plots that run
         _nav(page, "Runs")

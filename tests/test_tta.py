@@ -421,3 +421,39 @@ def test_the_costs_of_every_strategy_leave_out_the_models_first_pass():
     assert model.batches == [distinct] * 3  # warm already: the next image costs one pass
     predict_every(model, _pixels(2, seed=6), NORMALIZE)
     assert model.batches == [distinct] * 3 + [2 * distinct] * 2  # a new shape is warmed up too
+
+
+class _Burst(nn.Module):
+    """A quick model with one slow call, the n-th: another program taking
+    the machine for a moment (a deterministic sleep, not a benchmark)."""
+
+    def __init__(self, slow_call: int, burst_s: float):
+        super().__init__()
+        self.slow_call, self.burst_s, self.calls = slow_call, burst_s, 0
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls == self.slow_call:
+            time.sleep(self.burst_s)
+        return self.net(x)
+
+
+def test_a_burst_of_other_work_does_not_make_one_strategy_look_costly():
+    """cost_per_image takes each strategy's best of several rounds: a burst
+    during one round of the 5-crop strategy leaves its cost at what its
+    views cost, not 0.5 s spread over 8 images (62 ms each)."""
+    from resexplorer.science.tta_eval import cost_per_image
+
+    images = _pixels(8, seed=3)
+    calls_before_5crop = (
+        1
+        + sum(  # the warm-up, then the strategies before it in the first round
+            1 for name in list(STRATEGIES)[: list(STRATEGIES).index("5-crop")]
+        )
+    )
+    model = _Burst(slow_call=calls_before_5crop + 1, burst_s=0.5)
+    cost = cost_per_image(model, images, NORMALIZE)
+    assert model.calls > calls_before_5crop + 1  # the burst happened, in 5-crop's first round
+    assert cost["5-crop"] < 1000 * 0.5 / len(images) / 4
+    assert cost["5-crop"] < 20 * cost["none"] + 5  # 5 views against 1, with room for timer noise
