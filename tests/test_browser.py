@@ -5,6 +5,7 @@ another build). Screenshots land in tests/artifacts/ for a person to look at.
 """
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -444,7 +445,8 @@ def test_what_a_newcomer_tripped_over_is_fixed_on_every_page(served_app):
         page.get_by_text("2-D slice (slower").click()
         page.get_by_role("button", name="Compute the 2-D slices").click()
         progress = page.locator("[data-testid=stProgress]")
-        expect(progress.filter(has_text="left")).to_be_visible(timeout=120_000)
+        expect(progress.filter(has_text=re.compile(r"· about \d+ (s|min) left"))).to_be_visible(timeout=120_000)
+        progress.first.scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / "21-6-inside-progress-and-cancel.png"), full_page=True)
         page.get_by_role("button", name="Cancel").click()
         expect(page.get_by_text("Cancelled: 2-D loss slice")).to_be_visible(timeout=30_000)
