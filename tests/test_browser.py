@@ -437,6 +437,7 @@ def test_what_a_newcomer_tripped_over_is_fixed_on_every_page(served_app):
                 continue
         drawn = page.evaluate(_DRAWN_MODELS)
         assert len({name.rsplit(" ", 2)[0] for name in drawn}) == 1, drawn  # one run, its two curves
+        expect(page.get_by_role("button", name="Metrics of these runs (CSV)")).to_be_visible(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "21-5-runs-ticked-row.png"), full_page=True)
 
         # 6. Inside: a 2-D slice says how long is left, and Cancel stops it
