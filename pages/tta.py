@@ -192,7 +192,8 @@ def _scores_of(run, loaded, n_clean: int, merge: str, analyses: Analyses) -> Non
     older_clean = None if clean else analysis.older_tta_record(run, epoch, "tta_testset", n=n_clean)
     older_corrupted = None if corrupted else analysis.older_tta_record(run, epoch, "tta_corruptions")
     again = " again" if older_clean or older_corrupted else ""
-    label = f"Score every strategy on the test set{again} ({loaded.name}; about 1-5 minutes on a CPU)"
+    what = "Score every strategy on the test set" if clean is None else "Score every strategy under the corruptions"
+    label = f"{what}{again} ({loaded.name}; about 1-5 minutes on a CPU)"
     ask = st.empty()
     if (clean is None or corrupted is None) and ask.button(label, key=f"tta_eval_{run.run_id}"):
         clean = analyses.result(run, epoch, "tta_testset", n=n_clean)
@@ -205,13 +206,13 @@ def _scores_of(run, loaded, n_clean: int, merge: str, analyses: Analyses) -> Non
         scores, cost = st.columns([3, 2])  # room for the cost table whole: every column read, none cut
         key = f"tta_clean_{run.run_id}"
         scores.plotly_chart(
-            heatmap(grid, merges, strategies, "accuracy %", text_format=".1f"),
+            heatmap(grid, merges, strategies, "accuracy %", text_format=f".{tta_report.ACCURACY_DECIMALS}f"),
             width="stretch",
             key=key,
             config=chart_config(key),
         )
         columns = {
-            "accuracy %": st.column_config.NumberColumn("accuracy %", format="%.1f"),  # as the heat map writes it
+            "accuracy %": st.column_config.NumberColumn("accuracy %", format=f"%.{tta_report.ACCURACY_DECIMALS}f"),
             "passes per image": st.column_config.NumberColumn("passes", help="Forward passes per image, on average"),
             "ms per image": st.column_config.NumberColumn("ms", help="Milliseconds per image, the strategy alone"),
         }

@@ -140,7 +140,7 @@ def test_x_axis_in_iterations_log_scale_markers_and_faded_reference():
         assert faded.opacity == 0.3 and faded.meta["reference"] and faded.legendgroup != "plain-56"
         assert faded.legendgroup == _trace(fig, "plain-56", "training error").legendgroup
     titles = [t.legendgrouptitle.text for t in fig.data if t.legendgrouptitle.text]
-    assert len(titles) == 1 and titles[0].startswith("reference runs (faded)<br>clipped to this job's 100 iterations")
+    assert titles == ["reference runs (faded)"]  # as long as the job: nothing clipped, nothing said
     assert not _trace(fig, "resnet-20", "test error").opacity  # the user's runs stay opaque
     # Table 6, resnet-20: a dotted line in its colour and a label
     (note,) = fig.layout.annotations
@@ -408,6 +408,9 @@ def test_the_x_axis_fits_the_jobs_schedule_and_clips_longer_reference_runs_as_th
     by_iteration = error_curves([job], faded=[reference], x_axis="iteration")
     assert by_iteration.layout.xaxis.range == (0, pytest.approx(400 * 1.02))
     assert "400 iterations" in next(t.legendgrouptitle.text for t in by_iteration.data if t.legendgrouptitle.text)
+    longer = error_curves([_scheduled("resnet-20", 2, 160)], faded=[reference])  # nothing cut: nothing said
+    assert longer.layout.xaxis.range == (0, pytest.approx(160 * 1.02))
+    assert [t.legendgrouptitle.text for t in longer.data if t.legendgrouptitle.text] == ["reference runs (faded)"]
     # without reference runs, or without a job, the axis is the data's own
     assert error_curves([job]).layout.xaxis.range is None
     assert error_curves([], faded=[reference]).layout.xaxis.range is None

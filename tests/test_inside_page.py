@@ -87,8 +87,8 @@ def test_a_cancelled_analysis_says_how_long_was_left_and_waits_for_the_users_wor
     """A click on Cancel makes Streamlit stop the run at the progress bar's
     next update and rerun the page: here the first layer-response analysis
     stops half way, as such a run does, then Cancel is clicked. The page
-    does not start it again by itself, says it was cancelled, and computes
-    it when asked; what did finish (the gradients) is kept."""
+    starts none of the analyses it computes by itself again (the gradients
+    neither), says they were cancelled, and computes them when asked."""
     real, started = analysis.compute, []
 
     def stopped_half_way(run, epoch, kind, pool, progress=None, **kw):
@@ -104,19 +104,20 @@ def test_a_cancelled_analysis_says_how_long_was_left_and_waits_for_the_users_wor
     (bar,) = at.get("progress")
     assert re.fullmatch(r"plain-8: half way · about \d+ s left", bar.proto.text) and bar.proto.value == 50
     (cancel,) = [b for b in at.button if b.label == "Cancel"]
-    assert cancel.key == f"cancel:analysis:inside:{two_runs['plain-8'].run_id}@2"
+    assert cancel.key == f"cancel:analysis:unasked:inside:{two_runs['plain-8'].run_id}@2"
     cancel.click().run()
     assert not at.exception and [t.value for t in at.toast] == [
         "Cancelled: layer responses of plain-8. What had finished is kept."
     ]
-    assert started.count("inside") == 1 and "gradients" in started  # not started again; the rest went on
-    again = at.button(key="again:analysis:inside")
-    assert "cancelled" in again.label and not at.get("progress")
+    assert started == ["inside"] and not at.get("progress")  # nothing started again, the gradients neither
+    again = at.button(key="again:analysis:unasked")
+    assert "Cancelled" in again.label
     again.click().run()
-    assert not at.exception and started.count("inside") == 3  # both runs' responses, on the user's word
+    assert not at.exception and started.count("inside") == 3 and started.count("gradients") == 2  # on their word
     assert {"plain-8 @ end (epoch 2)", "resnet-8 @ end (epoch 2)"} <= set(points(figures(at)))
-    at.run()  # cached now: neither the offer nor the analysis again
-    assert "again:analysis:inside" not in [b.key for b in at.button] and started.count("inside") == 3
+    assert "again:analysis:unasked" not in [b.key for b in at.button]  # gone once they ran
+    at.run()  # cached now: neither the offer nor the analyses again
+    assert "again:analysis:unasked" not in [b.key for b in at.button] and len(started) == 5
 
 
 def test_at_initialisation_the_landscape_button_goes_once_the_slices_are_computed(two_runs):

@@ -6,19 +6,24 @@ export default function (component) {
   const { data, setStateValue } = component;
   const selector = `.st-key-${CSS.escape(data.chart)} .js-plotly-plot`;
   let last = null;
-  // "auto": the user asked for all the data (a double-click), which must
-  // win over a range the next figure sets (the Train page fits its job).
-  const axisRange = (axis) => {
-    if (!axis) return null;
-    if (axis.autorange === true) return "auto";
-    return axis.autorange === false && axis.range ? axis.range.slice() : null;
+  const fixedRange = (axis) => (axis && axis.autorange === false && axis.range ? axis.range.slice() : null);
+  // What the user last did to each axis, read from the relayout event
+  // itself, not from the chart's state: a legend click on an auto-ranged
+  // chart is not a request for all the data.
+  const axes = { x: null, y: null };
+  const userAxis = (gd, event, axis) => {
+    const name = `${axis}axis`;
+    if (event[`${name}.autorange`] === true) {
+      // A double-click: all the data on x, over a range the figure fits to
+      // the job (the Train page); y goes back to the figure's own range,
+      // which already holds all the data (a log axis fitted, not in decades).
+      return axis === "x" ? "auto" : null;
+    }
+    if (`${name}.range[0]` in event || `${name}.range` in event) return fixedRange(gd.layout[name]);
+    return undefined; // this event left the axis alone
   };
   const report = (gd) => {
-    const view = {
-      x: axisRange(gd.layout.xaxis),
-      y: axisRange(gd.layout.yaxis),
-      hidden: gd.data.filter((t) => t.visible === "legendonly").map((t) => t.name),
-    };
+    const view = { ...axes, hidden: gd.data.filter((t) => t.visible === "legendonly").map((t) => t.name) };
     const text = JSON.stringify(view);
     if (text !== last) {
       last = text;
@@ -29,7 +34,15 @@ export default function (component) {
     const gd = document.querySelector(selector);
     if (!gd || gd.__viewKept || typeof gd.on !== "function") return;
     gd.__viewKept = true;
-    gd.on("plotly_relayout", () => report(gd));
+    if (axes.x === null) axes.x = fixedRange(gd.layout.xaxis); // a remount drawn with a kept zoom
+    if (axes.y === null) axes.y = fixedRange(gd.layout.yaxis);
+    gd.on("plotly_relayout", (event) => {
+      for (const axis of ["x", "y"]) {
+        const said = userAxis(gd, event || {}, axis);
+        if (said !== undefined) axes[axis] = said;
+      }
+      report(gd);
+    });
     gd.on("plotly_restyle", () => report(gd));
   };
   const observer = new MutationObserver(attach);

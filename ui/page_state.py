@@ -62,6 +62,9 @@ def pool_for(run, source: str) -> ImagePool:
     return analysis.pool_for(run, image_pool(source))
 
 
+UNASKED = "analysis:unasked"  # the long action of the analyses a page starts by itself
+
+
 class Analyses:
     """The analyses (services/analysis.py) of the runs a page shows. Each is
     read from its cache if it is there, else computed now on the data
@@ -74,7 +77,7 @@ class Analyses:
         self.source = source
         self.shipped = set(shipped)
         self._said: set[str] = set()
-        self._offered: dict[str, bool] = {}  # cancelled action -> its "compute it now" was clicked
+        self._again: bool | None = None  # after a cancel: whether "compute them now" was clicked, once asked
 
     def result(self, run, epoch: int, kind: str, unasked: bool = False, **settings) -> dict | None:
         """`unasked`: the page computes this by itself, not on a click, so
@@ -82,8 +85,9 @@ class Analyses:
         found = analysis.cached(run, epoch, kind, **settings)
         if found is not None:
             return found
-        action = f"analysis:{kind}"
-        if unasked and was_cancelled(action) and not self._asked_again(action, kind):
+        # What the page starts by itself is one action: a Cancel stops it all, not just the analysis under way.
+        action = UNASKED if unasked else f"analysis:{kind}"
+        if unasked and was_cancelled(action) and not self._asked_again():
             return None
         name = run.config()["model_name"]
         try:
@@ -95,7 +99,8 @@ class Analyses:
             st.info(pool.note)
             self._said.add(pool.note)
         try:
-            with long_action(f"{analysis.KIND_NAMES[kind]} of {name}", action, f"{run.run_id}@{epoch}") as progress:
+            piece = f"{kind}:{run.run_id}@{epoch}"
+            with long_action(f"{analysis.KIND_NAMES[kind]} of {name}", action, piece) as progress:
                 return analysis.compute(
                     run,
                     epoch,
@@ -109,12 +114,14 @@ class Analyses:
             st.error(f"{name}: {err}")
             return None
 
-    def _asked_again(self, action: str, kind: str) -> bool:
-        """Once per page run and cancelled kind: say so, with a button to start it again."""
-        if action not in self._offered:
-            self._offered[action] = st.button(
-                f"The {analysis.KIND_NAMES[kind]} was cancelled: compute it now",
-                key=f"again:{action}",
-                icon=":material/replay:",
+    def _asked_again(self) -> bool:
+        """Once per page run: say the page's own analyses were cancelled, with
+        a button to start them again (gone once they run)."""
+        if self._again is None:
+            slot = st.empty()
+            self._again = slot.button(
+                "Cancelled: compute this page's analyses now", key=f"again:{UNASKED}", icon=":material/replay:"
             )
-        return self._offered[action]
+            if self._again:
+                slot.empty()
+        return self._again

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,11 +75,13 @@ def download_weights(progress: Callable[[float, str], None] | None = None) -> Pa
     path = Path(weights_file())
     if path.is_file():
         return path
-    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
-    digest = hashlib.sha256()
+    partial, digest = None, hashlib.sha256()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with urllib.request.urlopen(WEIGHTS.url, timeout=30) as response, open(partial, "wb") as out:
+        # A file of its own: the app's sessions are threads of one process, and two may download at once.
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        partial = Path(name)
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(WEIGHTS.url, timeout=30) as response:
             total, got = int(response.headers.get("Content-Length") or 0), 0
             while block := response.read(1 << 20):
                 out.write(block)
@@ -96,7 +99,8 @@ def download_weights(progress: Callable[[float, str], None] | None = None) -> Pa
             f"If this machine is offline, download {WEIGHTS.url} elsewhere and put it at {path}."
         ) from err
     finally:
-        partial.unlink(missing_ok=True)
+        if partial is not None:
+            partial.unlink(missing_ok=True)
     return path
 
 

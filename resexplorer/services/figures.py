@@ -167,9 +167,9 @@ def error_curves(
     chart shows them whole)."""
     span = _scheduled_span(curves, x_axis) if faded else None
     group_title = REFERENCE_GROUP
-    if span is not None:
-        shown = f"{span:,.0f} {'iterations' if x_axis == 'iteration' else 'epochs'}"
-        group_title = f"{REFERENCE_GROUP}<br>clipped to this job's {shown};<br>double-click the chart for all"
+    if span is not None and (_scheduled_span(faded, x_axis) or 0) > span:  # only said where something is cut
+        group_title = f"{REFERENCE_GROUP}<br>clipped to this job's {span:,.0f} {_x_unit(x_axis)};<br>"
+        group_title += "double-click the chart for all"
     data: list[dict] = []
     for n, curve in enumerate(faded):
         data += _curve_traces(curve, x_axis, reference=True, first_reference=n == 0, group_title=group_title)
@@ -218,7 +218,7 @@ def error_curves(
         positive = [v for trace in data for v in trace["y"] if v > 0] + [v for v in marked if v > 0]
         if positive:  # fitted: plotly's own log range rounds out to whole decades
             yaxis["range"] = [math.log10(min(positive) / 1.2), math.log10(min(100.0, max(positive) * 1.2))]
-    xaxis: dict = {"title": {"text": "iterations" if x_axis == "iteration" else "epochs"}}
+    xaxis: dict = {"title": {"text": _x_unit(x_axis)}}
     if span is not None:
         xaxis["range"] = [0, span * 1.02]  # room for the last marker
     layout = {
@@ -235,6 +235,10 @@ def error_curves(
     if title:
         layout["title"] = {"text": title}
     return _figure(data, layout)
+
+
+def _x_unit(x_axis: str) -> str:
+    return "iterations" if x_axis == "iteration" else "epochs"
 
 
 def _scheduled_span(curves: Sequence[Curve], x_axis: str) -> float | None:
