@@ -195,3 +195,16 @@ def test_the_shipped_tta_costs_compare_across_strategies():
             if s not in record.get("unsure_below", {})  # selective: its passes vary by image
         }
         assert max(per_pass.values()) < 2.5 * min(per_pass.values()), (model, per_pass)
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_each_run_ships_what_the_pages_draw_on_opening(group):
+    """Every analysis the reference build computes, at every kept moment or
+    at the end (TTA's test-set scores, clean and corrupted, among them), is
+    cached beside the run: a page that opens on a shipped run draws it at
+    once, with no button to wait on."""
+    for run in reference_runs(group):
+        for epoch in MOMENTS:
+            kinds = analysis.PRECOMPUTE_EVERY_MOMENT + (analysis.PRECOMPUTE_AT_END if epoch == END else ())
+            for kind in kinds:
+                assert analysis.shipped_beside(run, epoch, kind), (run.run_id, epoch, kind)
