@@ -10,7 +10,7 @@ from resexplorer.science.imagenet import CROP, RESIZE, classify, download_weight
 from resexplorer.science.tta import MERGE_ABOUT, MERGES, STRATEGIES
 from resexplorer.services import analysis, tta_report
 from resexplorer.services.figures import chart_config, heatmap, probability_bars
-from ui.long_action import forget_cancelled, long_action, was_cancelled
+from ui.long_action import long_action
 from ui.page_state import Analyses, Picked, pick_trained_models, session_defaults
 from ui.sidebar import page_frame
 
@@ -253,6 +253,10 @@ def testset_section(chosen: Picked, data_source: str, merge: str) -> None:
         _scores_of(run, loaded, n_clean, merge, analyses)
 
 
+def _switch_imagenet_off() -> None:
+    st.session_state["tta_imagenet"] = False
+
+
 def imagenet_section(images: list[DecodedImage]) -> None:
     st.header("What is it really? An ImageNet ResNet-50")
     st.markdown(
@@ -261,9 +265,6 @@ def imagenet_section(images: list[DecodedImage]) -> None:
         f"paper's way: the shorter side resized to {RESIZE} (the weights' own preprocessing), then 10 crops of "
         f"{CROP}x{CROP} (corners, centre and their mirrors), probabilities averaged."
     )
-    if was_cancelled(IMAGENET_DOWNLOAD):  # the switch that started it goes off, or the download would restart
-        forget_cancelled(IMAGENET_DOWNLOAD)
-        st.session_state["tta_imagenet"] = False
     if not st.toggle(
         "Label these images with ImageNet ResNet-50 (downloads about 100 MB on first use)", key="tta_imagenet"
     ):
@@ -271,7 +272,9 @@ def imagenet_section(images: list[DecodedImage]) -> None:
     try:
         if not weights_present():  # fetched here, not in the cached loader, so it can show progress
             with long_action(
-                "downloading the ImageNet ResNet-50 weights (about 100 MB)", IMAGENET_DOWNLOAD
+                "downloading the ImageNet ResNet-50 weights (about 100 MB)",
+                IMAGENET_DOWNLOAD,
+                on_cancel=_switch_imagenet_off,  # or the toggle, still on, would start it again
             ) as progress:
                 download_weights(progress)
         net = _imagenet()

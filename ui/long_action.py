@@ -23,8 +23,10 @@ CANCELLED = "cancelled_actions"  # session state: {action key: what was cancelle
 Progress = Callable[[float, str], None]
 
 
-def _cancel(key: str, what: str) -> None:
+def _cancel(key: str, what: str, then: Callable[[], None] | None) -> None:
     st.session_state.setdefault(CANCELLED, {})[key] = what
+    if then:
+        then()
     st.toast(f"Cancelled: {what}. What had finished is kept.", icon=":material/cancel:")
 
 
@@ -37,11 +39,13 @@ def forget_cancelled(key: str) -> None:
 
 
 @contextlib.contextmanager
-def long_action(what: str, key: str, part: str = "") -> Iterator[Progress]:
+def long_action(what: str, key: str, part: str = "", on_cancel: Callable[[], None] | None = None) -> Iterator[Progress]:
     """Progress bar and Cancel button for `what`, gone when it ends; yields
     progress(done in [0, 1], text). Starting it forgets an earlier cancel.
     `part` tells apart the pieces of one action a page run goes through
-    (an analysis of each run): a cancel of any piece cancels the action."""
+    (an analysis of each run): a cancel of any piece cancels the action.
+    `on_cancel` runs in the Cancel's callback, before the page reruns: the
+    place to switch off a widget that would start the action again."""
     forget_cancelled(key)
     slot = st.empty()
     with slot.container():
@@ -51,7 +55,7 @@ def long_action(what: str, key: str, part: str = "") -> Iterator[Progress]:
             "Cancel",
             key=f"cancel:{key}:{part}",
             on_click=_cancel,
-            args=(key, what),
+            args=(key, what, on_cancel),
             icon=":material/cancel:",
             help="Stops it at its next step; what had finished is kept.",
         )

@@ -105,8 +105,11 @@ def download_weights(progress: Callable[[float, str], None] | None = None) -> Pa
 
 
 def _published_weights() -> Path:
-    """The weights file, downloaded once; refused unless it is the published one."""
-    path = download_weights()
+    """The weights file, downloaded once; refused unless it is the published
+    one (a download is checked as it arrives; a file found there, here)."""
+    if not weights_present():
+        return download_weights()
+    path = Path(weights_file())
     if not _sha256(path).startswith(PUBLISHED_SHA256_PREFIX):
         raise ImageNetUnavailable(
             f"{path} is not the published weights (its SHA-256 does not start with {PUBLISHED_SHA256_PREFIX}); "
