@@ -303,6 +303,19 @@ def _live(page, expression: str, timeout: float = 30_000):
     return handle.json_value()["value"]
 
 
+def _live_points(page, trace: str, at_least: int, timeout: float = 120_000) -> int:
+    """How many points the live chart's `trace` has, once it has `at_least`.
+    A refresh can swap the chart's element for one still being drawn, so the
+    trace may be missing for a moment: that counts as no points yet."""
+    handle = page.wait_for_function(
+        f"""() => {{ const gd = {_LIVE};
+            const n = (gd && gd.data && gd.data.find(t => t.name === '{trace}')?.x.length) || 0;
+            return n >= {at_least} ? n : null; }}""",
+        timeout=timeout,
+    )
+    return handle.json_value()
+
+
 def test_the_live_chart_keeps_the_users_zoom_and_hidden_entries_while_it_refreshes(served_app):
     """A job adds points every step; the chart redraws every 2 s and keeps
     the user's zoom box and the model they hid in the legend."""
@@ -316,10 +329,7 @@ def test_the_live_chart_keeps_the_users_zoom_and_hidden_entries_while_it_refresh
             ["plain-8", "resnet-8"], str(folder), TrainConfig(epochs=300, batch_size=16, log_every=1)
         )
         _drawn(page, "resnet-8", "training error")
-        points = "gd.data.find(t => t.name === 'resnet-8 training error').x.length"
-        page.wait_for_function(
-            f"() => {{ const gd = {_LIVE}; return gd && gd.data && {points} >= 4; }}", timeout=120_000
-        )
+        seen = _live_points(page, "resnet-8 training error", at_least=4)
 
         hidden_two = "gd.data.filter(t => t.visible === 'legendonly').length === 2"
         hidden = f"() => {{ const gd = {_LIVE}; return gd && {hidden_two}; }}"
@@ -346,11 +356,8 @@ def test_the_live_chart_keeps_the_users_zoom_and_hidden_entries_while_it_refresh
         page.wait_for_timeout(2500)  # the zoom has reached Python and come back in a redrawn chart
         zoomed = _live(page, "gd._fullLayout.xaxis.range")
         assert zoomed[1] - zoomed[0] < 0.5 * span
-        seen = _live(page, points)
-
-        page.wait_for_function(  # refreshed with new points
-            f"() => {{ const gd = {_LIVE}; return gd && gd.data && {points} >= {seen + 3}; }}", timeout=120_000
-        )
+        seen = _live_points(page, "resnet-8 training error", at_least=seen)
+        _live_points(page, "resnet-8 training error", at_least=seen + 3)  # refreshed with new points
         page.wait_for_timeout(2500)  # and once more
         live = _live(
             page, "[gd._fullLayout.xaxis.range, gd.data.filter(t => t.visible === 'legendonly').map(t => t.name)]"
@@ -378,10 +385,7 @@ def test_what_a_newcomer_tripped_over_is_fixed_on_every_page(served_app):
         expect(page.get_by_text("Expected duration")).to_be_visible(timeout=60_000)
         page.get_by_role("button", name="Start").click()
         _drawn(page, "resnet-20", "training error")
-        tested = "(gd.data.find(t => t.name === 'resnet-20 test error')?.x.length || 0)"
-        page.wait_for_function(
-            f"() => {{ const gd = {_LIVE}; return gd && gd.data && {tested} >= 3; }}", timeout=120_000
-        )
+        _live_points(page, "resnet-20 test error", at_least=3)
         assert _live(page, "gd._fullLayout.xaxis.range")[1] == pytest.approx(
             dict(QUICK_DEMO.overrides)["epochs"] * 1.02
         )
