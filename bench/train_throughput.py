@@ -34,6 +34,7 @@ from resexplorer.system import resolve_device  # noqa: E402
 from resexplorer.training.engine import (  # noqa: E402
     Callback,
     Race,
+    compiled_step,
     new_member,
     uses_channels_last,
 )
@@ -79,6 +80,7 @@ def standard_loop(loader, model, device, steps: int, channels_last: bool = False
             start, seen = time.perf_counter(), 0
         if i == steps + 3:
             break
+        torch.compiler.cudagraph_mark_step_begin()  # a compiled CUDA step replays graphs, as in the engine
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -127,7 +129,7 @@ def fixed_batch(model_name: str, batch: int, steps: int, device, channels_last: 
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     if compiled:
-        model = torch.compile(model)  # compiled in the warm-up steps
+        model = compiled_step(model, torch.device(device))  # as the engine compiles; in the warm-up steps
     return standard_loop([(x, y)] * (steps + 3), model, device, steps, channels_last)
 
 

@@ -32,6 +32,19 @@ def test_auto_compiles_where_the_run_is_long_enough_to_win(setting, epochs, imag
     assert compile_wanted(config, images, torch.device(device)) is wanted
 
 
+def test_a_cuda_step_is_compiled_to_replay_cuda_graphs_and_a_cpu_step_is_not(monkeypatch):
+    """Small nets on a GPU are bound by kernel launches, which CUDA graphs
+    remove; on the CPU there are none to replay. (That the graphs are
+    recorded and train as eager does is bench/gpu_checks.py's, on a GPU.)"""
+    modes = []
+    monkeypatch.setattr(engine.torch, "compile", lambda module, mode=None: modes.append(mode) or module)
+    net = nn.Linear(2, 2)
+    engine.compiled_step(net, torch.device("cuda", 1))
+    engine.compiled_step(net, CPU)
+    assert modes == ["reduce-overhead", None]
+    assert engine.replays_graphs(torch.device("cuda", 0)) and not engine.replays_graphs(CPU)
+
+
 def _race(data, config) -> tuple[Race, list]:
     records = []
 
@@ -45,7 +58,7 @@ def _race(data, config) -> tuple[Race, list]:
 
 def test_a_step_that_fails_to_compile_goes_on_eager(tiny_data, monkeypatch):
     class CannotCompile(nn.Module):
-        def __init__(self, module):
+        def __init__(self, module, **options):
             super().__init__()
             self.module = module
 
