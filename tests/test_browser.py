@@ -316,9 +316,26 @@ def _live_points(page, trace: str, at_least: int, timeout: float = 120_000) -> i
     return handle.json_value()
 
 
-def test_the_live_chart_keeps_the_users_zoom_and_hidden_entries_while_it_refreshes(served_app):
-    """A job adds points every step; the chart redraws every 2 s and keeps
-    the user's zoom box and the model they hid in the legend."""
+# Counts, frame by frame, whether the live chart's place shows a drawn chart
+# (a visible plot with curves, or the still that stands in for it) and how
+# often Streamlit mounted a new chart element there.
+_FRAMES = """() => { const f = window.__frames = {shown: 0, blank: 0, mounts: 0}; const known = new WeakSet();
+    const tick = () => { const place = document.querySelector('.st-key-live_chart');
+        if (place) {
+            const plots = [...place.querySelectorAll('.js-plotly-plot')];
+            plots.filter(g => !known.has(g)).forEach(g => { known.add(g); f.mounts++; });
+            const shown = [...plots, ...place.querySelectorAll('.chart-still')].some(g =>
+                getComputedStyle(g).visibility === 'visible' && g.querySelector('.scatterlayer .trace'));
+            shown ? f.shown++ : f.blank++;
+        }
+        requestAnimationFrame(tick); };
+    requestAnimationFrame(tick); }"""
+
+
+def test_the_live_chart_keeps_the_users_view_and_never_blinks_while_it_refreshes(served_app):
+    """A job adds points every step; the chart redraws every 2 s, keeps the
+    user's zoom box and the model they hid in the legend, and never shows
+    an empty frame, though Streamlit mounts every redraw afresh."""
     url, runs, folder = served_app
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=_chromium(), headless=True, args=CHROMIUM_FLAGS)
@@ -330,6 +347,7 @@ def test_the_live_chart_keeps_the_users_zoom_and_hidden_entries_while_it_refresh
         )
         _drawn(page, "resnet-8", "training error")
         seen = _live_points(page, "resnet-8 training error", at_least=4)
+        page.evaluate(_FRAMES)
 
         hidden_two = "gd.data.filter(t => t.visible === 'legendonly').length === 2"
         hidden = f"() => {{ const gd = {_LIVE}; return gd && {hidden_two}; }}"
@@ -362,10 +380,13 @@ def test_the_live_chart_keeps_the_users_zoom_and_hidden_entries_while_it_refresh
         live = _live(
             page, "[gd._fullLayout.xaxis.range, gd.data.filter(t => t.visible === 'legendonly').map(t => t.name)]"
         )
+        frames = page.evaluate("() => window.__frames")
         page.screenshot(path=str(ARTIFACTS / "8-live-chart-kept-view.png"), full_page=True)
         browser.close()
     assert live[0] == pytest.approx(zoomed)
     assert sorted(live[1]) == ["plain-8 test error", "plain-8 training error"]
+    assert frames["mounts"] >= 4, frames  # redrawn afresh several times while watched
+    assert frames["blank"] == 0, frames
 
 
 def test_what_a_newcomer_tripped_over_is_fixed_on_every_page(served_app):

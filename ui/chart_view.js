@@ -45,8 +45,49 @@ export default function (component) {
     });
     gd.on("plotly_restyle", () => report(gd));
   };
-  const observer = new MutationObserver(attach);
+
+  // No blink at a refresh. Streamlit mounts the new chart hidden while it
+  // settles, though plotly has already drawn it: shown at once, it is whole.
+  // For the frames before it is drawn at all, a still copy of the last
+  // drawn chart stands in its place (static, clicks pass through it).
+  const box = `.st-key-${CSS.escape(data.chart)}`;
+  const style = document.createElement("style");
+  style.textContent = `${box} { position: relative; } ${box} .js-plotly-plot { visibility: visible !important; }
+    ${box} > .chart-still { position: absolute; top: 0; left: 0; pointer-events: none; }`;
+  document.head.appendChild(style);
+  const drawn = (gd) =>
+    gd._fullData &&
+    gd.querySelector(".main-svg") &&
+    gd.querySelectorAll(".cartesianlayer .trace").length >= gd._fullData.filter((t) => t.visible === true).length;
+  let lastDrawn = null;
+  let still = null;
+  const standIn = () => {
+    const container = document.querySelector(box);
+    if (!container) return;
+    const live = [...container.querySelectorAll(".js-plotly-plot")].find(drawn);
+    if (live) {
+      lastDrawn = live;
+      if (still) still.remove();
+      still = null;
+    } else if (!still && lastDrawn) {
+      const picture = lastDrawn.querySelector(".svg-container");
+      if (!picture) return;
+      still = picture.cloneNode(true); // a node already detached by the remount still holds its drawing
+      still.classList.add("chart-still");
+      container.appendChild(still);
+    }
+  };
+
+  const observer = new MutationObserver(() => {
+    attach();
+    standIn();
+  });
   observer.observe(document.body, { childList: true, subtree: true });
   attach();
-  return () => observer.disconnect();
+  standIn();
+  return () => {
+    observer.disconnect();
+    style.remove();
+    if (still) still.remove();
+  };
 }

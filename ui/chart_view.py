@@ -8,6 +8,10 @@ mounts it afresh, which drops that state. So a small component in the page
 reports the view to Python; the next figure is drawn with it
 (figures.with_view). A double-click on the chart (autoscale) hands the axes
 back to the data, over any range the figure itself sets.
+
+The remount also made the chart blink at every refresh (a frame or two
+with no chart). The same component shows the new chart as soon as plotly
+has drawn it and, until then, a still copy of the last one in its place.
 """
 
 from __future__ import annotations
