@@ -23,7 +23,7 @@ from resexplorer.runs.recipe import TrainConfig
 from resexplorer.services.planning import QUICK_DEMO
 from resexplorer.services.reference import reference_runs
 from resexplorer.training.jobs import JobManager
-from ui.sidebar import PAGES
+from ui.sidebar import PAGES, tab_title
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM_FLAGS = [
@@ -107,7 +107,19 @@ def served_app(tmp_path):
 
 
 def _nav(page, label: str) -> None:
-    page.locator("[data-testid=stSidebar]").get_by_role("link", name=label).first.click()
+    """Click the sidebar's link to a page, and click once more if the page
+    has not opened in 15 s: Streamlit folds a page switch into a rerun asked
+    for at the same moment (the live chart's refresh, say), and the newer
+    request's page wins; a person would click again."""
+    link = page.locator("[data-testid=stSidebar]").get_by_role("link", name=label).first
+    opened = f"() => document.title === {tab_title(label)!r}"
+    for _ in range(2):
+        link.click()
+        try:
+            page.wait_for_function(opened, timeout=15_000)
+            return
+        except PlaywrightTimeout:
+            pass
 
 
 # The traces plotly drew on the page: figures.py names each error curve's

@@ -55,12 +55,15 @@ export default function (component) {
   style.textContent = `${box} { position: relative; } ${box} .js-plotly-plot { visibility: visible !important; }
     ${box} > .chart-still { position: absolute; top: 0; left: 0; pointer-events: none; }`;
   document.head.appendChild(style);
+  // Drawn: plotly has laid it out and drawn its curves (a curve without
+  // points yet may have no group of its own, so one group will do).
   const drawn = (gd) =>
     gd._fullData &&
     gd.querySelector(".main-svg") &&
-    gd.querySelectorAll(".cartesianlayer .trace").length >= gd._fullData.filter((t) => t.visible === true).length;
+    (gd.querySelector(".cartesianlayer .trace") || !gd._fullData.some((t) => t.visible === true));
   let lastDrawn = null;
   let still = null;
+  const STILL_MS = 1000; // never longer: a still left over the live chart would freeze it
   const standIn = () => {
     const container = document.querySelector(box);
     if (!container) return;
@@ -75,6 +78,11 @@ export default function (component) {
       still = picture.cloneNode(true); // a node already detached by the remount still holds its drawing
       still.classList.add("chart-still");
       container.appendChild(still);
+      const shown = still;
+      setTimeout(() => {
+        shown.remove();
+        if (still === shown) [still, lastDrawn] = [null, null]; // and none again before a chart is drawn
+      }, STILL_MS);
     }
   };
 

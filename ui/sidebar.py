@@ -107,12 +107,17 @@ def _data_source() -> str:
     return folder
 
 
+def tab_title(title: str) -> str:
+    """The browser tab's title of the page whose entry in PAGES is `title`."""
+    return f"{title} · ResNet Explorer" if title != "Home" else "ResNet Explorer"
+
+
 def page_frame(title: str) -> Frame:
     """Set the page up and draw the sidebar; returns its choices. `title`
     is the page's entry in PAGES (its browser-tab title)."""
     # The icon is a local file: a material-symbol favicon would be fetched from Google at every visit.
     st.set_page_config(
-        page_title=f"{title} · ResNet Explorer" if title != "Home" else "ResNet Explorer",
+        page_title=tab_title(title),
         page_icon=str(ROOT / "assets" / "favicon.png"),
         layout="wide",
     )
