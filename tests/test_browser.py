@@ -358,7 +358,7 @@ def test_the_live_chart_keeps_the_users_view_and_never_blinks_while_it_refreshes
             ["plain-8", "resnet-8"], str(folder), TrainConfig(epochs=300, batch_size=16, log_every=1)
         )
         _drawn(page, "resnet-8", "training error")
-        seen = _live_points(page, "resnet-8 training error", at_least=4)
+        _live_points(page, "resnet-8 training error", at_least=4)
         page.evaluate(_FRAMES)
 
         hidden_two = "gd.data.filter(t => t.visible === 'legendonly').length === 2"
@@ -386,7 +386,7 @@ def test_the_live_chart_keeps_the_users_view_and_never_blinks_while_it_refreshes
         page.wait_for_timeout(2500)  # the zoom has reached Python and come back in a redrawn chart
         zoomed = _live(page, "gd._fullLayout.xaxis.range")
         assert zoomed[1] - zoomed[0] < 0.5 * span
-        seen = _live_points(page, "resnet-8 training error", at_least=seen)
+        seen = _live_points(page, "resnet-8 training error", at_least=1)  # now (a long curve is thinned)
         _live_points(page, "resnet-8 training error", at_least=seen + 3)  # refreshed with new points
         page.wait_for_timeout(2500)  # and once more
         live = _live(
