@@ -10,7 +10,15 @@ from resexplorer.runs.transfer import archive_bytes, import_runs
 from resexplorer.services.curves import curve_from_run, curves_csv
 from resexplorer.services.figures import chart_config, error_curves
 from resexplorer.services.reference import REFERENCE_RUNS_DIR, is_shipped, recipe_note
-from resexplorer.services.run_table import RUN_COLUMNS, curve_label, positions_of, resumable, run_rows, ticked_runs
+from resexplorer.services.run_table import (
+    COLUMN_NAMES,
+    RUN_COLUMNS,
+    curve_label,
+    positions_of,
+    resumable,
+    run_rows,
+    ticked_runs,
+)
 from resexplorer.training.jobs import JobBusy, JobManager
 from ui.page_state import session_defaults
 from ui.sidebar import page_frame
@@ -22,15 +30,12 @@ CONFIRM_DELETE_DAMAGED = "confirm_delete_damaged"  # the box that confirms delet
 IMPORT_REPORT = "runs_import_report"  # session state: what an import did, said after its rerun
 TABLE = "runs_table"  # the table's key; session state: its selection, the positions of the ticked rows
 TABLE_ROWS = "runs_table_rows"  # session state: the run ids of the table's rows as last drawn
-ERROR_FORMAT = "%.2f"
+ERROR_FORMAT = "%.2f"  # the two decimals run_table keeps
 COLUMN_CONFIG = {
-    "when": st.column_config.TextColumn(help="When the run was created, in this machine's time"),
-    "final test error %": st.column_config.NumberColumn(format=ERROR_FORMAT, help="After the last epoch trained"),
-    "final train error %": st.column_config.NumberColumn(format=ERROR_FORMAT, help="After the last epoch trained"),
-    "best test error %": st.column_config.NumberColumn(format=ERROR_FORMAT, help="The lowest of any epoch"),
-    "epochs": st.column_config.TextColumn(help="Trained / planned"),
-    "where": st.column_config.TextColumn(help="Shipped with the app, or yours"),
-    "run": st.column_config.TextColumn("run id"),
+    c.name: st.column_config.NumberColumn(c.label, format=ERROR_FORMAT, help=c.help)
+    if c.percent
+    else st.column_config.TextColumn(c.label, help=c.help)
+    for c in RUN_COLUMNS
 }
 
 
@@ -141,7 +146,7 @@ def run_table(everything: dict, shipped: set[str]) -> list:
         rows,
         hide_index=True,
         width="stretch",
-        column_order=RUN_COLUMNS,
+        column_order=COLUMN_NAMES,
         column_config=COLUMN_CONFIG,
         key=TABLE,
         on_select="rerun",

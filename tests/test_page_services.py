@@ -592,17 +592,19 @@ def test_a_row_per_run_and_a_message_per_unreadable_one(two_runs, tmp_path):
 def test_the_runs_table_leads_with_model_time_and_errors_and_ends_with_the_id(two_runs):
     residual = two_runs["resnet-8"]
     (row,), _ = run_table.run_rows([residual], shipped=())
-    assert tuple(row) == run_table.RUN_COLUMNS
-    assert run_table.RUN_COLUMNS[:5] == (
+    assert tuple(row) == run_table.COLUMN_NAMES
+    assert run_table.COLUMN_NAMES[:5] == (
         "model",
         "when",
         "final test error %",
         "final train error %",
         "best test error %",
     )
-    assert run_table.RUN_COLUMNS[-1] == "run" and row["run"] == residual.run_id
+    assert run_table.COLUMN_NAMES[-1] == "run" and row["run"] == residual.run_id
     assert row["model"] == "resnet-8" and row["when"] == run_table.when(residual.config()["created"])
-    assert all(isinstance(row[column], float) for column in run_table.RUN_COLUMNS if column.endswith("error %"))
+    errors = [column.name for column in run_table.RUN_COLUMNS if column.percent]
+    assert errors == [name for name in run_table.COLUMN_NAMES if name.endswith("error %")]
+    assert all(isinstance(row[name], float) for name in errors)
 
 
 def test_when_a_run_was_made_reads_as_date_and_minute_in_the_zone_asked():

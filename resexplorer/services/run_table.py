@@ -4,7 +4,8 @@ and how far a group of runs has trained (Home's "still training" note)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 
@@ -14,23 +15,49 @@ if TYPE_CHECKING:
     from ..runs.store import Run
 
 RESUMABLE = ("interrupted", "cancelled", "failed", "diverged")  # statuses a resume continues from
-# The Runs table's columns, in its order: what people read first (which model,
-# when, how well it did), the long run id last.
-RUN_COLUMNS = (
-    "model",
-    "when",
-    "final test error %",
-    "final train error %",
-    "best test error %",
-    "status",
-    "epochs",
-    "where",
-    "run",
-)
+
+
+@dataclass(frozen=True)
+class RunColumn:
+    """A column of the Runs table: its name (a row's key), its cell from a
+    run's summary and whether the run is shipped, what its header's help
+    says, its header when not its name, and whether it holds an error in %
+    (a number, so the table sorts by it)."""
+
+    name: str
+    cell: Callable[[dict, bool], object]
+    help: str | None = None
+    label: str | None = None
+    percent: bool = False
 
 
 def _percent(fraction: float | None) -> float | None:
     return None if fraction is None else round(100 * fraction, 2)
+
+
+# The Runs table's columns, in its order: what people read first (which model,
+# when, how well it did), the long run id last.
+RUN_COLUMNS = (
+    RunColumn("model", lambda s, _: s["model"]),
+    RunColumn("when", lambda s, _: when(s["created"]), "When the run was created, in this machine's time"),
+    RunColumn(
+        "final test error %", lambda s, _: _percent(s["final_test_error"]), "After the last epoch trained", percent=True
+    ),
+    RunColumn(
+        "final train error %",
+        lambda s, _: _percent(s["final_train_error"]),
+        "After the last epoch trained",
+        percent=True,
+    ),
+    RunColumn(
+        "best test error %", lambda s, _: _percent(s["best_test_error"]), "The lowest of any epoch", percent=True
+    ),
+    RunColumn("status", lambda s, _: s["status"]),
+    RunColumn("epochs", lambda s, _: f"{s['epochs_done']}/{s['epochs']}", "Trained / planned"),
+    RunColumn("where", lambda _, shipped: "shipped" if shipped else "yours", "Shipped with the app, or yours"),
+    RunColumn("run", lambda s, _: s["run_id"], label="run id"),
+)
+COLUMN_NAMES = tuple(column.name for column in RUN_COLUMNS)
 
 
 def when(created: str | None, zone: tzinfo | None = None) -> str:
@@ -49,9 +76,9 @@ def when(created: str | None, zone: tzinfo | None = None) -> str:
 
 
 def run_rows(runs: Iterable[Run], shipped: Collection[str]) -> tuple[list[dict], list[str]]:
-    """A table row per readable run, its keys in RUN_COLUMNS' order (errors
-    in %, numbers so the table sorts by them; "shipped" for the ids in
-    `shipped`, else "yours"), and a message for each run that cannot be read."""
+    """A table row per readable run, its keys RUN_COLUMNS' names in order
+    ("shipped" for the ids in `shipped`, else "yours"), and a message for
+    each run that cannot be read."""
     rows, problems = [], []
     for run in runs:
         try:
@@ -60,19 +87,7 @@ def run_rows(runs: Iterable[Run], shipped: Collection[str]) -> tuple[list[dict],
             problems.append(f"{run.path.name}: {err}")
             continue
         problems.extend(f"{run.run_id}: {problem}" for problem in s["problems"])
-        rows.append(
-            {
-                "model": s["model"],
-                "when": when(s["created"]),
-                "final test error %": _percent(s["final_test_error"]),
-                "final train error %": _percent(s["final_train_error"]),
-                "best test error %": _percent(s["best_test_error"]),
-                "status": s["status"],
-                "epochs": f"{s['epochs_done']}/{s['epochs']}",
-                "where": "shipped" if run.run_id in shipped else "yours",
-                "run": s["run_id"],
-            }
-        )
+        rows.append({column.name: column.cell(s, run.run_id in shipped) for column in RUN_COLUMNS})
     return rows, problems
 
 
