@@ -46,6 +46,11 @@ def _computed(checkpoints: list[Checkpoint], kind: str, analyses: Analyses) -> l
     return [(c, r) for c in checkpoints if (r := analyses.result(c.run, c.epoch, kind, unasked=True))]
 
 
+def _missing(checkpoints: list[Checkpoint], kinds: tuple[str, ...]) -> int:
+    """How many of these analyses of these checkpoints are not cached yet."""
+    return sum(analysis.cached(c.run, c.epoch, kind) is None for c in checkpoints for kind in kinds)
+
+
 def _present(pairs) -> list[Result]:
     return [(c, r) for c, r in pairs if r]
 
@@ -190,6 +195,7 @@ def lesions_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None:
     label = f"Compute the lesion sweeps ({missing} missing; about 10–40 s per 56-layer net on a CPU)"
     ask = st.empty()
     if missing and ask.button(label, key="lesion_go"):
+        analyses.as_one(missing)
         single = [(c, r or analyses.result(c.run, c.epoch, "lesion_single")) for c, r in single]
         randomly = [(c, r or analyses.result(c.run, c.epoch, "lesion_random")) for c, r in randomly]
         ask.empty()  # asked and answered: the button goes now, not at the next rerun
@@ -233,6 +239,7 @@ def landscape_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None
     label = f"Compute the 1-D slices and the paths from initialisation ({missing} missing; about 30 s each on a CPU)"
     ask = st.empty()
     if missing and ask.button(label, key="landscape_go"):
+        analyses.as_one(missing)
         ones = [(c, r or analyses.result(c.run, c.epoch, "landscape_1d")) for c, r in ones]
         paths = [
             (c, r or (analyses.result(c.run, c.epoch, "interpolation") if c.epoch > 0 else None)) for c, r in paths
@@ -277,6 +284,7 @@ def plane_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None:
         planes = _cached(checkpoints, "landscape_2d")
         ask = st.empty()
         if any(p is None for _, p in planes) and ask.button("Compute the 2-D slices", key="landscape_2d_go"):
+            analyses.as_one(sum(p is None for _, p in planes))
             planes = [(c, p or analyses.result(c.run, c.epoch, "landscape_2d")) for c, p in planes]
             ask.empty()
         drawn = _present(planes)
@@ -296,6 +304,7 @@ st.title("Inside the nets")
 st.markdown(INTRO)
 shown, offer = checkpoints_to_show(frame.runs_dir)
 page_analyses = Analyses(frame.data_source, offer.shipped)
+page_analyses.as_one(_missing(shown, ("inside", "gradients")))  # what the page computes by itself, one action
 inside_results = _computed(shown, "inside", page_analyses)
 responses_section(inside_results)
 branch_ratio_section(inside_results)

@@ -196,6 +196,7 @@ def _scores_of(run, loaded, n_clean: int, merge: str, analyses: Analyses) -> Non
     label = f"{what}{again} ({loaded.name}; about 1-5 minutes on a CPU)"
     ask = st.empty()
     if (clean is None or corrupted is None) and ask.button(label, key=f"tta_eval_{run.run_id}"):
+        analyses.as_one((clean is None) + (corrupted is None))
         clean = analyses.result(run, epoch, "tta_testset", n=n_clean)
         if clean is not None:  # else the images are unusable, and the message says why
             corrupted = analyses.result(run, epoch, "tta_corruptions")

@@ -477,13 +477,15 @@ def test_what_a_newcomer_tripped_over_is_fixed_on_every_page(served_app):
         expect(page.get_by_role("button", name="Metrics of these runs (CSV)")).to_be_visible(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "21-5-runs-ticked-row.png"), full_page=True)
 
-        # 6. Inside: a 2-D slice says how long is left, and Cancel stops it
+        # 6. Inside: the 2-D slices of the two nets shown are one action, which says which of them is under
+        # way and how long is left for both, and Cancel stops it
         _nav(page, "Inside the nets")
         expect(page.get_by_role("heading", name="Layer responses (Fig. 7)")).to_be_visible(timeout=60_000)
         page.get_by_text("2-D slice (slower").click()
         page.get_by_role("button", name="Compute the 2-D slices").click()
         progress = page.locator("[data-testid=stProgress]")
-        expect(progress.filter(has_text=re.compile(r"· about \d+ (s|min) left"))).to_be_visible(timeout=120_000)
+        under_way = re.compile(r"1 of 2 · .+ · about \d+ (s|min) left")
+        expect(progress.filter(has_text=under_way)).to_be_visible(timeout=120_000)
         progress.first.scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / "21-6-inside-progress-and-cancel.png"), full_page=True)
         page.get_by_role("button", name="Cancel").click()

@@ -11,7 +11,7 @@ import pytest
 
 from resexplorer.nets.config import ModelConfig
 from resexplorer.runs.recipe import TrainConfig
-from resexplorer.services.countdown import Countdown
+from resexplorer.services.countdown import Countdown, Pieces
 from resexplorer.services.curves import (
     Curve,
     curve_from_run,
@@ -424,6 +424,18 @@ def test_a_double_click_for_all_the_data_wins_over_the_range_the_figure_sets():
     assert zoomed_out["xaxis"]["autorange"] is True and "range" not in zoomed_out["xaxis"]
     kept = with_view(fitted(), {"x": None, "y": None, "hidden": []})
     assert kept.layout.xaxis.range == (0, pytest.approx(4 * 1.02))  # no word from the user: the fit stays
+
+
+def test_the_pieces_of_one_action_are_counted_and_timed_together():
+    """Four analyses started by one click: the second one's bar counts it
+    among the four and says the time left for all four, not for itself."""
+    now = [0.0]
+    pieces = Pieces(4, countdown=Countdown(clock=lambda: now[0]))
+    now[0], pieces.done = 30.0, 1  # one piece took 30 s
+    whole, text = pieces.progress(0.5, "plain-8: point 3 of 121")
+    assert whole == pytest.approx(0.375)
+    assert text == "2 of 4 · plain-8: point 3 of 121 · about 50 s left"  # 30 s for 3/8: 50 s for the other 5/8
+    assert pieces.progress(2.0, "")[0] == pytest.approx(0.5)  # a piece is never more than done
 
 
 def test_a_countdown_says_the_time_left_at_the_rate_so_far_once_it_can_tell():

@@ -101,8 +101,9 @@ def test_a_cancelled_analysis_says_how_long_was_left_and_waits_for_the_users_wor
     monkeypatch.setattr(analysis, "compute", stopped_half_way)
     monkeypatch.setattr(countdown, "SURE_AFTER_SECONDS", 0.0)  # an estimate at once, without a wait
     at = app("pages/inside.py")
-    (bar,) = at.get("progress")
-    assert re.fullmatch(r"plain-8: half way · about \d+ s left", bar.proto.text) and bar.proto.value == 50
+    (bar,) = at.get("progress")  # the page's own analyses are one action: two runs' responses and gradients
+    assert re.fullmatch(r"1 of 4 · plain-8: half way · about \d+ s left", bar.proto.text), bar.proto.text
+    assert bar.proto.value == 12  # half of the first of four
     (cancel,) = [b for b in at.button if b.label == "Cancel"]
     assert cancel.key == f"cancel:analysis:unasked:inside:{two_runs['plain-8'].run_id}@2"
     cancel.click().run()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 import streamlit as st
 
-from resexplorer.services.countdown import Countdown
+from resexplorer.services.countdown import Countdown, Pieces
 
 CANCELLED = "cancelled_actions"  # session state: {action key: what was cancelled}
 
@@ -39,18 +39,25 @@ def forget_cancelled(key: str) -> None:
 
 
 @contextlib.contextmanager
-def long_action(what: str, key: str, part: str = "", on_cancel: Callable[[], None] | None = None) -> Iterator[Progress]:
+def long_action(
+    what: str,
+    key: str,
+    part: str = "",
+    on_cancel: Callable[[], None] | None = None,
+    pieces: Pieces | None = None,
+) -> Iterator[Progress]:
     """Progress bar and Cancel button for `what`, gone when it ends; yields
     progress(done in [0, 1], text). Starting it forgets an earlier cancel.
     `part` tells apart the pieces of one action a page run goes through
-    (an analysis of each run): a cancel of any piece cancels the action.
-    `on_cancel` runs in the Cancel's callback, before the page reruns: the
-    place to switch off a widget that would start the action again."""
+    (an analysis of each run): a cancel of any piece cancels the action;
+    with `pieces`, the bar counts them and times them all. `on_cancel` runs
+    in the Cancel's callback, before the page reruns: the place to switch
+    off a widget that would start the action again."""
     forget_cancelled(key)
     slot = st.empty()
     with slot.container():
         bar_place, button_place = st.columns([6, 1], vertical_alignment="center")
-        bar = bar_place.progress(0.0, text=f"{what}…")
+        bar = bar_place.progress(pieces.done / pieces.count if pieces else 0.0, text=f"{what}…")
         button_place.button(
             "Cancel",
             key=f"cancel:{key}:{part}",
@@ -63,7 +70,10 @@ def long_action(what: str, key: str, part: str = "", on_cancel: Callable[[], Non
 
     def progress(done: float, text: str) -> None:
         done = min(max(float(done), 0.0), 1.0)
-        bar.progress(done, text=f"{text} · {countdown.left(done)}")
+        if pieces:
+            bar.progress(*pieces.progress(done, text))
+        else:
+            bar.progress(done, text=f"{text} · {countdown.left(done)}")
 
     try:
         yield progress

@@ -20,6 +20,7 @@ import streamlit as st
 from resexplorer.errors import ResExplorerError
 from resexplorer.services import analysis
 from resexplorer.services.analysis import ImagePool
+from resexplorer.services.countdown import Pieces
 from ui.long_action import long_action, was_cancelled
 from ui.run_picker import SHORTCUT_LABELS, Picked, pick_runs, pick_trained_models
 
@@ -78,6 +79,13 @@ class Analyses:
         self.shipped = set(shipped)
         self._said: set[str] = set()
         self._again: bool | None = None  # after a cancel: whether "compute them now" was clicked, once asked
+        self._pieces: Pieces | None = None  # what as_one announced, while pieces of it are to come
+
+    def as_one(self, pieces: int) -> None:
+        """The next `pieces` analyses computed here are one action to the
+        user (a button's, or what the page computes by itself): their bars
+        say "2 of 4" and the time left for all, not for the one under way."""
+        self._pieces = Pieces(pieces) if pieces > 1 else None
 
     def result(self, run, epoch: int, kind: str, unasked: bool = False, **settings) -> dict | None:
         """`unasked`: the page computes this by itself, not on a click, so
@@ -89,6 +97,16 @@ class Analyses:
         action = UNASKED if unasked else f"analysis:{kind}"
         if unasked and was_cancelled(action) and not self._asked_again():
             return None
+        pieces = self._pieces
+        try:
+            return self._compute(run, epoch, kind, action, pieces, settings)
+        finally:  # a piece is over, whatever came of it
+            if pieces:
+                pieces.done += 1
+                if pieces.done >= pieces.count:
+                    self._pieces = None
+
+    def _compute(self, run, epoch: int, kind: str, action: str, pieces: Pieces | None, settings: dict) -> dict | None:
         name = run.config()["model_name"]
         try:
             pool = pool_for(run, self.source)
@@ -100,7 +118,7 @@ class Analyses:
             self._said.add(pool.note)
         try:
             piece = f"{kind}:{run.run_id}@{epoch}"
-            with long_action(f"{analysis.KIND_NAMES[kind]} of {name}", action, piece) as progress:
+            with long_action(f"{analysis.KIND_NAMES[kind]} of {name}", action, piece, pieces=pieces) as progress:
                 return analysis.compute(
                     run,
                     epoch,

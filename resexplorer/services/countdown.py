@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from .planning import format_duration
 
@@ -33,3 +34,20 @@ class Countdown:
     def left(self, done: float) -> str:
         seconds = self.seconds_left(done)
         return "estimating the time left…" if seconds is None else f"about {format_duration(seconds)} left"
+
+
+@dataclass
+class Pieces:
+    """An action made of `count` pieces, each with its own progress bar (an
+    analysis of each of several runs): the bars count the pieces and say
+    the time left for all of them, at the rate since the first began."""
+
+    count: int
+    done: int = 0  # pieces finished
+    countdown: Countdown = field(default_factory=Countdown)
+
+    def progress(self, done: float, text: str) -> tuple[float, str]:
+        """The whole action's fraction done and the bar's text, while the
+        piece under way is `done` through and says `text`."""
+        whole = (self.done + min(max(done, 0.0), 1.0)) / self.count
+        return whole, f"{self.done + 1} of {self.count} · {text} · {self.countdown.left(whole)}"
