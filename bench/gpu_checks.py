@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from resexplorer.data.sources import load_dataset  # noqa: E402
 from resexplorer.nets.config import ModelConfig  # noqa: E402
 from resexplorer.runs.recipe import TrainConfig  # noqa: E402
-from resexplorer.training.engine import Race, device_of, evaluate, new_member  # noqa: E402
+from resexplorer.training.engine import Race, device_of, new_member  # noqa: E402
 
 CONFIG = dict(epochs=2, batch_size=128, lr=0.05, train_subset=4096, test_subset=1000, bf16=False, compile="off")
 MODELS = ("plain-20", "resnet-20")
@@ -53,16 +53,9 @@ def _weights_apart(a: Race, b: Race) -> float:
     return worst
 
 
-def _scores(race: Race) -> list[tuple[float, float]]:
-    """Each model's test loss and error, on the race's test split."""
-    return [
-        evaluate(m.model, race.tests[device_of(m)], race.normalizers[device_of(m)], race.autocast) for m in race.members
-    ]
-
-
 def _trains_as(a: Race, b: Race) -> tuple[bool, str]:
     """Whether race a's models reach what race b's do, and the figures."""
-    pairs = list(zip(_scores(a), _scores(b)))
+    pairs = [(a.test_scores(ma), b.test_scores(mb)) for ma, mb in zip(a.members, b.members)]
     ok = all(abs(la - lb) <= 0.1 * lb and abs(ea - eb) <= 0.05 for (la, ea), (lb, eb) in pairs)
     said = "; ".join(
         f"{m.name}: test loss {la:.3f} vs {lb:.3f}, error {100 * ea:.1f}% vs {100 * eb:.1f}%"

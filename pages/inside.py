@@ -48,7 +48,7 @@ def _computed(checkpoints: list[Checkpoint], kind: str, analyses: Analyses) -> l
 
 def _missing(checkpoints: list[Checkpoint], kinds: tuple[str, ...]) -> int:
     """How many of these analyses of these checkpoints are not cached yet."""
-    return sum(analysis.cached(c.run, c.epoch, kind) is None for c in checkpoints for kind in kinds)
+    return sum(r is None for kind in kinds for _, r in _cached(checkpoints, kind))
 
 
 def _present(pairs) -> list[Result]:
@@ -193,12 +193,9 @@ def lesions_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None:
     single, randomly = _cached(checkpoints, "lesion_single"), _cached(checkpoints, "lesion_random")
     missing = sum(r is None for _, r in single + randomly)
     label = f"Compute the lesion sweeps ({missing} missing; about 10–40 s per 56-layer net on a CPU)"
-    ask = st.empty()
-    if missing and ask.button(label, key="lesion_go"):
-        analyses.as_one(missing)
+    if analyses.offer(label, "lesion_go", missing):
         single = [(c, r or analyses.result(c.run, c.epoch, "lesion_single")) for c, r in single]
         randomly = [(c, r or analyses.result(c.run, c.epoch, "lesion_random")) for c, r in randomly]
-        ask.empty()  # asked and answered: the button goes now, not at the next rerun
     single, randomly = _present(single), _present(randomly)
     charts = _explained_beside(
         "test error after deleting one block (left), or k random blocks (right). A deleted residual block keeps "
@@ -237,14 +234,11 @@ def landscape_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None
     # no path from initialisation to the weights at initialisation: never missing there
     missing = sum(r is None for _, r in ones) + sum(r is None for c, r in paths if c.epoch > 0)
     label = f"Compute the 1-D slices and the paths from initialisation ({missing} missing; about 30 s each on a CPU)"
-    ask = st.empty()
-    if missing and ask.button(label, key="landscape_go"):
-        analyses.as_one(missing)
+    if analyses.offer(label, "landscape_go", missing):
         ones = [(c, r or analyses.result(c.run, c.epoch, "landscape_1d")) for c, r in ones]
         paths = [
             (c, r or (analyses.result(c.run, c.epoch, "interpolation") if c.epoch > 0 else None)) for c, r in paths
         ]
-        ask.empty()
     ones, paths = _present(ones), _present(paths)
     charts = _explained_beside(
         "the training loss along a random direction through the weights (left; BN and biases fixed, every filter "
@@ -282,11 +276,9 @@ def plane_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None:
     """2-D slices: slower still, computed on request, then cached."""
     with st.expander("2-D slice (slower: 121 points per net)"):
         planes = _cached(checkpoints, "landscape_2d")
-        ask = st.empty()
-        if any(p is None for _, p in planes) and ask.button("Compute the 2-D slices", key="landscape_2d_go"):
-            analyses.as_one(sum(p is None for _, p in planes))
+        missing = sum(p is None for _, p in planes)
+        if analyses.offer("Compute the 2-D slices", "landscape_2d_go", missing):
             planes = [(c, p or analyses.result(c.run, c.epoch, "landscape_2d")) for c, p in planes]
-            ask.empty()
         drawn = _present(planes)
         if drawn:
             st.plotly_chart(

@@ -194,13 +194,10 @@ def _scores_of(run, loaded, n_clean: int, merge: str, analyses: Analyses) -> Non
     again = " again" if older_clean or older_corrupted else ""
     what = "Score every strategy on the test set" if clean is None else "Score every strategy under the corruptions"
     label = f"{what}{again} ({loaded.name}; about 1-5 minutes on a CPU)"
-    ask = st.empty()
-    if (clean is None or corrupted is None) and ask.button(label, key=f"tta_eval_{run.run_id}"):
-        analyses.as_one((clean is None) + (corrupted is None))
+    if analyses.offer(label, f"tta_eval_{run.run_id}", (clean is None) + (corrupted is None)):
         clean = analyses.result(run, epoch, "tta_testset", n=n_clean)
         if clean is not None:  # else the images are unusable, and the message says why
             corrupted = analyses.result(run, epoch, "tta_corruptions")
-        ask.empty()  # asked and answered: the button goes now, not at the next rerun
     clean, corrupted = clean or older_clean, corrupted or older_corrupted
     if clean:
         grid, merges, strategies, costs = tta_report.clean_scores(clean, merge)

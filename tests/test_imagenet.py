@@ -82,6 +82,20 @@ class _Cancelled(BaseException):
     """What a page's Cancel raises inside the progress call (Streamlit's rerun is a BaseException)."""
 
 
+def test_a_download_is_read_once_and_a_file_changed_since_is_checked_again(monkeypatch, tmp_path):
+    payload = os.urandom((1 << 20) + 7)
+    _serve(monkeypatch, tmp_path, payload)
+    path = imagenet.download_weights()
+    hashed = []
+    real = imagenet._sha256
+    monkeypatch.setattr(imagenet, "_sha256", lambda p: hashed.append(p) or real(p))
+    assert imagenet._published_weights() == path and hashed == []  # checked as it arrived
+    path.write_bytes(b"not the weights")
+    with pytest.raises(imagenet.ImageNetUnavailable, match="is not the published weights"):
+        imagenet._published_weights()
+    assert hashed == [path]
+
+
 def test_a_cancelled_or_damaged_download_leaves_nothing_behind(monkeypatch, tmp_path):
     _serve(monkeypatch, tmp_path, os.urandom(2 << 20))
 

@@ -63,6 +63,16 @@ def pool_for(run, source: str) -> ImagePool:
     return analysis.pool_for(run, image_pool(source))
 
 
+def button_once(label: str, key: str, **options) -> bool:
+    """A button that goes as soon as it is clicked, not at the next rerun:
+    what it asked for is drawn in its stead."""
+    slot = st.empty()
+    clicked = slot.button(label, key=key, **options)
+    if clicked:
+        slot.empty()
+    return clicked
+
+
 UNASKED = "analysis:unasked"  # the long action of the analyses a page starts by itself
 
 
@@ -86,6 +96,15 @@ class Analyses:
         user (a button's, or what the page computes by itself): their bars
         say "2 of 4" and the time left for all, not for the one under way."""
         self._pieces = Pieces(pieces) if pieces > 1 else None
+
+    def offer(self, label: str, key: str, missing: int) -> bool:
+        """A button for `missing` analyses not cached yet (none missing: no
+        button). True once clicked: the button goes, and the next `missing`
+        analyses computed here are one action (as_one)."""
+        if not (missing and button_once(label, key)):
+            return False
+        self.as_one(missing)
+        return True
 
     def result(self, run, epoch: int, kind: str, unasked: bool = False, **settings) -> dict | None:
         """`unasked`: the page computes this by itself, not on a click, so
@@ -136,10 +155,7 @@ class Analyses:
         """Once per page run: say the page's own analyses were cancelled, with
         a button to start them again (gone once they run)."""
         if self._again is None:
-            slot = st.empty()
-            self._again = slot.button(
+            self._again = button_once(
                 "Cancelled: compute this page's analyses now", key=f"again:{UNASKED}", icon=":material/replay:"
             )
-            if self._again:
-                slot.empty()
         return self._again

@@ -63,6 +63,18 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+# The weights files this process has found to be the published ones, by
+# path, size and modification time: a download is checked as it arrives, so
+# loading it right after (the TTA page downloads, then loads) reads its
+# 100 MB once, not twice; a file changed since is checked again.
+_CHECKED: set[tuple[str, int, int]] = set()
+
+
+def _identity(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return str(path), stat.st_size, stat.st_mtime_ns
+
+
 def weights_present() -> bool:
     return Path(weights_file()).is_file()
 
@@ -93,6 +105,7 @@ def download_weights(progress: Callable[[float, str], None] | None = None) -> Pa
         if not digest.hexdigest().startswith(PUBLISHED_SHA256_PREFIX):
             raise ValueError("the download is damaged: its SHA-256 is not the published one")
         os.replace(partial, path)
+        _CHECKED.add(_identity(path))
     except Exception as err:  # URLError, timeouts, a damaged download: all say the same
         raise ImageNetUnavailable(
             f"Could not get the ImageNet ResNet-50 weights ({type(err).__name__}: {str(err)[:160]}). "
@@ -110,11 +123,14 @@ def _published_weights() -> Path:
     if not weights_present():
         return download_weights()
     path = Path(weights_file())
+    if _identity(path) in _CHECKED:
+        return path
     if not _sha256(path).startswith(PUBLISHED_SHA256_PREFIX):
         raise ImageNetUnavailable(
             f"{path} is not the published weights (its SHA-256 does not start with {PUBLISHED_SHA256_PREFIX}); "
             f"delete it, and download {WEIGHTS.url} again."
         )
+    _CHECKED.add(_identity(path))
     return path
 
 

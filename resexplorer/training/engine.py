@@ -504,7 +504,7 @@ class Race:
         member.wall_s += seconds
         test_loss = test_error = None
         if epochs_done % self.config.eval_every == 0 or epochs_done == self.config.epochs:
-            test_loss, test_error = self._evaluate(member)
+            test_loss, test_error = self.test_scores(member)
         event = EpochEvent(
             model=member.name,
             epoch=epochs_done,
@@ -520,7 +520,8 @@ class Race:
         )
         self._emit("on_epoch_end", member, event)
 
-    def _evaluate(self, member: Member) -> tuple[float, float]:
+    def test_scores(self, member: Member) -> tuple[float, float]:
+        """The member's test loss and error on the race's test split (summed over ranks under torchrun)."""
         device = device_of(member)
         loss, error = evaluate(member.model, self.tests[device], self.normalizers[device], self.autocast)
         if not self.ranks.distributed:
