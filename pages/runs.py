@@ -22,6 +22,7 @@ from resexplorer.services.run_table import (
 from resexplorer.training.jobs import JobBusy, JobManager
 from ui.page_state import session_defaults
 from ui.sidebar import page_frame
+from ui.text import literal
 
 DEFAULTS = {"include_reference": True}
 DELETE_PROBLEMS = "runs_delete_problems"  # session state: what a delete refused, said after its rerun
@@ -45,8 +46,9 @@ def runs_on_offer(runs_dir: str) -> tuple[dict, set[str]]:
     the shipped folder does not make them the user's to delete. Stops the
     page when there are none."""
     include = st.toggle("Include the shipped reference runs", key="include_reference", persist_state="page")
-    listed, damaged = RunStore(runs_dir).scan()
+    listed, damaged, not_runs = RunStore(runs_dir).scan()
     damaged_section(damaged, runs_dir)
+    not_runs_section(not_runs)
     shipped = RunStore(REFERENCE_RUNS_DIR).list() if include else []
     everything = {run.run_id: run for run in [*listed, *shipped]}
     if not everything:
@@ -104,6 +106,20 @@ def damaged_section(damaged: list, runs_dir: str) -> None:
     confirm = st.checkbox(f"Yes, delete the {len(damaged)} damaged run(s) for good", key=CONFIRM_DELETE_DAMAGED)
     if st.button("Delete damaged runs", disabled=not confirm, key="delete_damaged"):
         _delete_runs([run.run_id for run in damaged], runs_dir)
+
+
+def not_runs_section(not_runs: list) -> None:
+    """Folders with run files that do not prove they are runs: named, so
+    nothing vanishes without a word, and never offered for deletion (a
+    runs folder may be pointed at other programs' folders)."""
+    if not_runs:
+        st.caption(
+            literal(
+                f"{len(not_runs)} folder(s) here are not a run, so are left as they are: "
+                f"{', '.join(folder.run_id for folder in not_runs)} (files like a run's, "
+                "but neither the mark of a ResNet Explorer run nor a config that reads as one)."
+            )
+        )
 
 
 def _delete_runs(run_ids: list[str], runs_dir: str) -> None:

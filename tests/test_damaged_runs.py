@@ -104,7 +104,7 @@ def _folder(tmp_path, good_run, damages) -> tuple:
 def test_a_damaged_run_is_named_with_what_is_wrong_and_the_others_stay_listed(tmp_path, good_run, name):
     root, good = _folder(tmp_path, good_run, [name])
     damaged_id = f"20260101-000000-resnet-8-{name}"
-    runs, damaged = RunStore(root).scan()
+    runs, damaged, _ = RunStore(root).scan()
     listed = [r.run_id for r in runs]
     assert good in listed
     words = DAMAGE[name][1]
@@ -170,5 +170,5 @@ def test_the_runs_page_deletes_the_damaged_runs_and_keeps_the_good(tmp_path, goo
     at.button(key="delete_damaged").click().run()
     assert not at.exception and not at.error
     assert sorted(p.name for p in root.iterdir()) == [good]
-    runs, damaged = RunStore(root).scan()
+    runs, damaged, _ = RunStore(root).scan()
     assert [run.run_id for run in runs] == [good] and not damaged

@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list runs with status and final errors")
     runs.add_argument("--runs", default="runs")
 
+    delete = sub.add_parser(
+        "delete", help="delete run folders, damaged ones too (a folder that is not provably a run is left alone)"
+    )
+    delete.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+
     export = sub.add_parser("export", help="runs as one zip, to look at (or resume) on another machine")
     export.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     export.add_argument("-o", "--output", required=True, metavar="ZIP")
@@ -187,6 +192,7 @@ def _run_command(args: argparse.Namespace, job: ProgressWriter | None, stop: _St
     commands = {
         "evaluate": _evaluate,
         "runs": _list_runs,
+        "delete": _delete,
         "check-claims": _check_claims,
         "export": _export,
         "import": _import,
@@ -435,8 +441,8 @@ def _check_claims(args) -> int:
 
 
 def _list_runs(args) -> int:
-    runs, damaged = RunStore(args.runs).scan()
-    if not runs and not damaged:
+    runs, damaged, not_runs = RunStore(args.runs).scan()
+    if not runs and not damaged and not not_runs:
         print(f"no runs in {args.runs}")
         return 0
     if runs:
@@ -446,7 +452,25 @@ def _list_runs(args) -> int:
             print(f"note: {run.run_id}: {problem}")
     for run in damaged:
         print(f"{run.run_id}  damaged: {run.problem.removeprefix(f'{run.run_id} is damaged: ')}")
+    for folder in not_runs:
+        print(f"{folder.run_id}  {folder.problem.removeprefix(f'{folder.run_id} is ')}")
     return 0
+
+
+def _delete(args) -> int:
+    """Each run folder named, damaged or not, once it proves it is a run
+    (RunStore.delete); one refusal does not stop the others."""
+    refused = 0
+    for given in args.run_dirs:
+        path = Path(given).expanduser()
+        try:
+            RunStore(path.parent).delete(path.name)
+        except ResExplorerError as err:
+            print(f"error: {err}", file=sys.stderr)
+            refused += 1
+            continue
+        print(f"deleted {path}")
+    return EXIT_USAGE if refused else 0
 
 
 def _export(args) -> int:

@@ -1,6 +1,8 @@
 """The run store: one folder per trained model, readable while it grows.
 
     runs/<run_id>/
+      .resexplorer-run   the marker, written first: this folder is a run, so
+                         the store may delete it (RUN_MARKER)
       config.json        model, training and data settings, library versions
       metrics.jsonl      one JSON record per event, appended and flushed
       status.json        running | done | cancelled | diverged | failed
@@ -16,6 +18,14 @@ and checkpoints that agree: a checkpoint newer than the last record is an
 uncommitted leftover, ignored by readers and removed on resume. (Run
 folders written before this keep their newest epoch in last.pt.)
 
+A folder is the store's to delete only if it proves it is a run: its
+marker, or (folders made before the marker) a config that reads whole as a
+run's. A runs folder may be pointed at anything, and other programs'
+folders are named as "not a run" and left alone, however much they look
+like runs. Run ids follow one rule (RUN_ID), checked wherever an id comes
+from outside (an imported archive); ids and `created` read the same clock,
+UTC, so runs sort in the order they were made wherever they were made.
+
 Every write that replaces a file is atomic (storage.py); metrics only grow.
 A run whose status says running but whose process is gone reads as
 'interrupted' and resumes from its newest committed epoch. Plain files
@@ -25,14 +35,16 @@ only: reading a run needs no torch (checkpoints.py reads the checkpoints).
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 import socket
 import sys
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from .. import faults
 from ..errors import RunDamaged, RunError
@@ -47,6 +59,17 @@ FORMAT_VERSION = 1  # of run folders and of checkpoints
 CHECKPOINT_SUFFIXES = (".pt", ".pt.xz")  # .pt.xz: compact shipped checkpoints
 WRITER_LOCK = "writer.lock"  # held by the one process writing a run (Run.writer)
 LEGACY_LAST = "last.pt"  # the newest epoch of run folders written before epoch commits
+RUN_MARKER = ".resexplorer-run"  # written first into every run folder the store makes
+MARKER_TEXT = f"{RUN_FORMAT}\n".encode()  # what the marker holds: any other content proves nothing
+RUN_FILES = ("config.json", "metrics.jsonl", "status.json")  # what makes a folder look like a run
+# A run id: the store's own `<UTC stamp>-<model name>-<6 hex>`, or any name
+# of the same alphabet; a plain folder name on every OS (no separators, no
+# dot or space at either end, nothing a file system refuses), short enough
+# for any path limit.
+RUN_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,118}[A-Za-z0-9])?")
+RUN_ID_MAX = 120
+# Names Windows reserves for devices, whatever follows the dot.
+RESERVED_NAMES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 
 
 def _command_line() -> str:
@@ -55,8 +78,33 @@ def _command_line() -> str:
     return " ".join([program, *sys.argv[1:]])
 
 
+def utc_now() -> datetime:
+    """The one clock of run ids and `created` (and job ids): UTC, so runs
+    made under different time zones still sort in the order they were made."""
+    return datetime.now(timezone.utc)
+
+
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return utc_now().isoformat(timespec="seconds")
+
+
+def id_stamp() -> str:
+    """The time part of a run or job id."""
+    return utc_now().strftime("%Y%m%d-%H%M%S")
+
+
+def run_id_problem(run_id) -> str | None:
+    """Why this is not a run id (RUN_ID), or None: checked where an id comes
+    from outside, before it names a folder."""
+    if not isinstance(run_id, str) or not run_id:
+        return "a run id is a non-empty name"
+    if len(run_id) > RUN_ID_MAX:
+        return f"a run id is at most {RUN_ID_MAX} characters; this one has {len(run_id)}"
+    if not RUN_ID.fullmatch(run_id):
+        return "a run id is letters, digits, '.', '_' and '-', starting and ending with a letter or digit"
+    if run_id.split(".")[0].lower() in RESERVED_NAMES:
+        return f"{run_id.split('.')[0]} is a name Windows reserves for a device"
+    return None
 
 
 def middle_epoch(epochs: int) -> int:
@@ -80,6 +128,20 @@ class DamagedRun:
     run_id: str
     path: Path
     problem: str
+
+
+@dataclass(frozen=True)
+class NotARun(DamagedRun):
+    """A folder with files a run has, that does not prove it is one: named
+    so it does not vanish without a word, and never deleted."""
+
+
+class Scan(NamedTuple):
+    """What a runs folder holds."""
+
+    runs: list[Run]  # readable runs, oldest first
+    damaged: list[DamagedRun]  # runs (proven by their marker) whose config cannot be read
+    not_runs: list[NotARun]  # folders with run files that are not provably runs
 
 
 # metrics file -> (its version, its records, its problems): pages read a
@@ -116,6 +178,33 @@ class Run:
     @property
     def checkpoint_dir(self) -> Path:
         return self.path / "checkpoints"
+
+    @property
+    def marker_path(self) -> Path:
+        return self.path / RUN_MARKER
+
+    def marked(self) -> bool:
+        """Whether the store's own marker is here (see provably_a_run)."""
+        try:
+            return self.marker_path.read_bytes() == MARKER_TEXT
+        except OSError:
+            return False
+
+    def mark(self) -> None:
+        atomic_write_bytes(MARKER_TEXT, self.marker_path)
+
+    def provably_a_run(self) -> bool:
+        """Whether this folder proves it is a run, so is the store's to
+        delete: its marker, or (a folder made before the marker) a config
+        that reads whole as a run's. A damaged run without its marker
+        proves nothing: it is left for its owner to delete."""
+        if self.marked():
+            return True
+        try:
+            self.config()
+        except RunError:
+            return False
+        return True
 
     def writer(self) -> HeldLock:
         """Claim the run for writing (training it, resuming it) until
@@ -346,9 +435,11 @@ class RunStore:
     ) -> Run:
         """A new run folder; `extra` adds to its config (versions, group...)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        stamp = id_stamp()
         for _ in range(20):
             run_id = f"{stamp}-{model_config.name}-{secrets.token_hex(3)}"
+            if run_id_problem(run_id):
+                raise RunError(f"{model_config.name}: the model name is too long to name a run folder")
             try:
                 (self.root / run_id).mkdir()
                 break
@@ -370,6 +461,7 @@ class RunStore:
             **(extra or {}),
         }
         try:
+            run.mark()  # first: whatever happens next, the folder proves it is a run
             atomic_write_json(config, run.config_path)
             run.checkpoint_dir.mkdir()
             run.set_status("running")
@@ -379,54 +471,72 @@ class RunStore:
         faults.point("run-created")
         return run
 
-    def get(self, run_id: str) -> Run:
-        """The run of this id: a folder right inside the root, never a path
-        that leads out of it ("../x")."""
+    def _inside(self, run_id: str) -> Path:
+        """The folder of this id: right inside the root, never a path that
+        leads out of it ("../x")."""
         path = self.root / run_id
         if path.parent.resolve() != self.root.resolve() or run_id in ("", ".", ".."):
             raise RunError(f"{run_id!r} is not a run of {self.root}")
-        run = Run(path)
+        return path
+
+    def get(self, run_id: str) -> Run:
+        """The run of this id, inside the root (_inside)."""
+        run = Run(self._inside(run_id))
         run.config()  # raises RunError when it is not a run
         return run
 
     def list(self) -> list[Run]:
-        """Every readable run, oldest first (scan() names the damaged ones)."""
-        return self.scan()[0]
+        """Every readable run, oldest first (scan() names the others)."""
+        return self.scan().runs
 
-    def scan(self) -> tuple[list[Run], list[DamagedRun]]:
-        """The readable runs, oldest first, and the damaged ones: folders
-        with run files whose config cannot be read. Other folders (hidden
-        ones, empty ones, those of other tools) are skipped."""
+    def scan(self) -> Scan:
+        """The readable runs, oldest first; the damaged ones (marked runs
+        whose config cannot be read); and folders with run files that do
+        not prove they are runs. Other folders (hidden ones, empty ones,
+        those of other tools without run files) are skipped."""
+        found = Scan([], [], [])
         if not self.root.is_dir():
-            return [], []
-        runs, damaged = [], []
+            return found
         for path in sorted(self.root.iterdir()):
             if path.name.startswith(".") or not path.is_dir():
                 continue
             run = Run(path)
             try:
                 run.config()
-                runs.append(run)
+                found.runs.append(run)
+                continue
             except RunDamaged as err:
-                damaged.append(DamagedRun(run.run_id, path, str(err)))
+                problem = str(err)
             except RunError:
-                if run.metrics_path.exists() or run.status_path.exists():  # a run whose config went missing
-                    problem = f"{run.run_id} is damaged: its config.json is missing; delete the run"
-                    damaged.append(DamagedRun(run.run_id, path, problem))
-        return runs, damaged
+                problem = f"{run.run_id} is damaged: its config.json is missing; delete the run"
+            if run.marked():
+                found.damaged.append(DamagedRun(run.run_id, path, problem))
+            elif any((path / name).exists() for name in RUN_FILES):
+                found.not_runs.append(NotARun(run.run_id, path, _not_a_run(run.run_id)))
+        return found
 
     def delete(self, run_id: str) -> None:
-        """Delete a run folder of this store. A link is refused, not
-        followed: what it points at is not this store's to delete."""
+        """Delete a run folder of this store, damaged or not, once it
+        proves it is a run (Run.provably_a_run: checked before anything
+        goes). A link is refused, not followed: what it points at is not
+        this store's to delete."""
         if (self.root / run_id).is_symlink():
             raise RunError(f"{run_id} is a link to another folder; not deleted (remove the link yourself)")
-        try:
-            run = self.get(run_id)
-        except RunDamaged:  # still a run of this store (get confined it first): it can go
-            run = Run(self.root / run_id)
+        run = Run(self._inside(run_id))
+        if not run.path.is_dir():
+            raise RunError(f"no run {run_id} in {self.root}")
+        if not run.provably_a_run():
+            raise RunError(_not_a_run(run_id))
         if run.status().get("status") == "running":
             raise RunError(f"run {run_id} is still training; cancel it first")
         shutil.rmtree(run.path)
+
+
+def _not_a_run(name: str) -> str:
+    return (
+        f"{name} is not a run: it has no {RUN_MARKER} marker and its config.json does not read as a run's, "
+        "so it is left as it is (delete it yourself if it is one)"
+    )
 
 
 def open_run(path: str | Path) -> Run:

@@ -74,7 +74,7 @@ def catalog(runs_dir: str | Path, trained_only: bool = False) -> Catalog:
     load. An unreadable runs folder counts as empty."""
     shipped = RunStore(reference.REFERENCE_RUNS_DIR).list()
     try:
-        yours, damaged = RunStore(runs_dir).scan()
+        yours, damaged, _ = RunStore(runs_dir).scan()
     except (ResExplorerError, OSError):
         yours, damaged = [], []
     keep = [run for run in [*shipped, *yours] if not trained_only or run.checkpoint_path("last").exists()]
