@@ -37,3 +37,8 @@ class BusyError(ResExplorerError):
 
 class DiskFullError(ResExplorerError):
     """A write found no space left; the file it would replace is kept."""
+
+
+class FolderError(ResExplorerError):
+    """A folder that cannot be used as asked: a file in its place, no
+    permission, a read-only disk. The message names it and what to do."""

@@ -6,18 +6,19 @@ target (rename is atomic on POSIX and on Windows via os.replace).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
 from . import faults
-from .errors import DiskFullError
+from .errors import DiskFullError, FolderError
 
 FULL_BELOW = 1 << 20  # bytes free under which a failed write counts as a full disk
 TEMP_SUFFIX = ".tmp"  # a write in progress: ".<name>.<random>.tmp" beside its target
@@ -76,6 +77,58 @@ def atomic_write_bytes(data: bytes, path: Path, kill_point: str | None = None) -
 def atomic_write_json(obj, path: Path) -> None:
     data = json.dumps(obj, indent=2, sort_keys=True).encode()
     atomic_write(path, lambda handle: handle.write(data))
+
+
+def nearest_folder(path: Path) -> Path:
+    """The folder itself or, while it does not exist yet, its nearest
+    existing ancestor: where its free space is asked."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path if path.is_dir() else path.parent
+
+
+def _trouble(err: OSError, folder: Path) -> str:
+    """What is wrong with a folder, in words, from the error using it gave."""
+    blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        return "is a file, not a folder" if blocker == folder else f"cannot be made: {blocker} is a file"
+    if err.errno == errno.EROFS:
+        return "is on a read-only disk"
+    if isinstance(err, PermissionError):
+        return "cannot be written to (permission denied)"
+    return f"cannot be used ({err.strerror or err})"
+
+
+@contextlib.contextmanager
+def folder_in_use(folder: Path, role: str, remedy: str) -> Iterator[None]:
+    """Use a folder (make it, write in it), an OSError becoming one line
+    that names it and what to do: FolderError('the runs folder X is a file,
+    not a folder; choose another runs folder'). A full disk stays a
+    DiskFullError."""
+    folder = Path(folder)
+    try:
+        yield
+    except (DiskFullError, FolderError):
+        raise
+    except OSError as err:
+        if disk_full(err, nearest_folder(folder)):
+            raise DiskFullError(
+                f"no space left on {folder}; free some space, or choose a folder on another disk"
+            ) from err
+        raise FolderError(f"{role} {folder} {_trouble(err, folder)}; {remedy}") from err
+
+
+def writable_folder(folder: Path, role: str, remedy: str) -> Path:
+    """The folder, made if missing and proven writable (a file made and
+    removed in it), or FolderError: asked before work that would write
+    there, so the user hears of it before the data set loads."""
+    folder = Path(folder)
+    with folder_in_use(folder, role, remedy):
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    return folder
 
 
 def remove_leftovers(folder: Path) -> int:

@@ -6,7 +6,7 @@ probes, the Runs table. Cases whose right answer is known."""
 import io
 import os
 import re
-from datetime import UTC, timedelta, timezone
+from datetime import timedelta, timezone
 from types import SimpleNamespace
 
 import numpy as np
@@ -609,13 +609,15 @@ def test_the_runs_table_leads_with_model_time_and_errors_and_ends_with_the_id(tw
 
 def test_when_a_run_was_made_reads_as_date_and_minute_in_the_zone_asked():
     created = "2026-11-29T13:05:42+00:00"  # as a run's config keeps it
-    assert run_table.when(created, UTC) == "2026-11-29 13:05"
+    assert run_table.when(created, timezone.utc) == "2026-11-29 13:05"
     assert run_table.when(created, timezone(timedelta(hours=-14))) == "2026-11-28 23:05"
     assert run_table.when("2026-11-29T13:05:42") == "2026-11-29 13:05"  # no zone: taken as it is
     assert run_table.when(None) == "" and run_table.when("last week") == "last week"
     # the text sorts as the times do, so the table sorts by it
     times = ["2026-11-29T09:00:00+00:00", "2026-01-02T23:59:00+00:00", "2025-12-31T10:00:00+00:00"]
-    assert sorted(run_table.when(t, UTC) for t in times) == [run_table.when(t, UTC) for t in sorted(times)]
+    assert sorted(run_table.when(t, timezone.utc) for t in times) == [
+        run_table.when(t, timezone.utc) for t in sorted(times)
+    ]
 
 
 def test_ticked_rows_name_runs_by_their_place_in_the_rows_given_whatever_the_sort():

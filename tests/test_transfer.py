@@ -234,3 +234,122 @@ def test_the_runs_page_imports_an_upload_and_offers_ticked_runs_as_a_zip(race_ru
     at.file_uploader(key="import_zip").set_value([("runs.zip", b"junk", "application/zip")]).run()
     at.button(key="import_runs").click().run()
     assert any("not a readable zip archive" in e.value for e in at.error)
+
+
+# --- what an archive may hold: caps checked from its directory, before a byte is written
+
+
+def _bomb(run_id: str, members: dict[str, bytes], runs: list[str] | None = None) -> bytes:
+    """A crafted archive: these members, listed with their true sizes and
+    checksums, compressed as hard as deflate can."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+        manifest = {
+            "format": transfer.ARCHIVE_FORMAT,
+            "version": transfer.ARCHIVE_VERSION,
+            "runs": runs or [run_id],
+            "files": {name: _entry(data) for name, data in members.items()},
+        }
+        archive.writestr(MANIFEST, json.dumps(manifest))
+    return out.getvalue()
+
+
+def _nothing_written(root) -> bool:
+    return not root.exists() or not list(root.iterdir())
+
+
+def test_a_zip_bomb_is_refused_from_its_directory_before_anything_is_written(tmp_path):
+    zeros = bytes(64 << 20)  # 64 MiB of zeros: about 64 KB compressed
+    crafted = _bomb("20260101-000000-resnet-8-bomb", {"20260101-000000-resnet-8-bomb/checkpoints/epoch-0001.pt": zeros})
+    assert len(crafted) < len(zeros) // 500
+    store = RunStore(tmp_path / "runs")
+    with pytest.raises(ArchiveError, match="compress"):
+        import_runs(io.BytesIO(crafted), store)
+    assert _nothing_written(store.root)
+
+
+def test_an_archive_over_what_its_runs_can_hold_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(transfer, "MAX_RUN_BYTES", 1 << 20)
+    run_id = "20260101-000000-resnet-8-big"
+    members = {f"{run_id}/analysis/part-{i}.json": secrets_bytes(300 << 10) for i in range(4)}
+    store = RunStore(tmp_path / "runs")
+    with pytest.raises(ArchiveError, match="more than a run"):
+        import_runs(io.BytesIO(_bomb(run_id, members)), store)
+    assert _nothing_written(store.root)
+
+
+def test_an_archive_bigger_than_the_free_disk_is_refused(exported, tmp_path, monkeypatch):
+    monkeypatch.setattr(transfer, "_free_bytes", lambda folder: 1000)
+    store = RunStore(tmp_path / "runs")
+    with pytest.raises(ArchiveError, match="free"):
+        import_runs(io.BytesIO(exported), store)
+    assert _nothing_written(store.root)
+
+
+def test_an_archive_of_too_many_files_or_runs_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(transfer, "MAX_FILES_PER_RUN", 10)
+    run_id = "20260101-000000-resnet-8-many"
+    many = {f"{run_id}/analysis/{i}.json": b"{}" for i in range(11)}
+    with pytest.raises(ArchiveError, match="11 files"):
+        import_runs(io.BytesIO(_bomb(run_id, many)), RunStore(tmp_path / "a"))
+    monkeypatch.setattr(transfer, "MAX_RUNS", 3)
+    ids = [f"20260101-000000-resnet-8-{i}" for i in range(4)]
+    with pytest.raises(ArchiveError, match="4 runs"):
+        import_runs(io.BytesIO(_bomb(ids[0], {f"{ids[0]}/config.json": b"{}"}, runs=ids)), RunStore(tmp_path / "b"))
+    assert _nothing_written(tmp_path / "a" / "runs") and _nothing_written(tmp_path / "b")
+
+
+def secrets_bytes(n: int) -> bytes:
+    import os
+
+    return os.urandom(n)
+
+
+@pytest.mark.parametrize(
+    "run_id",
+    ["x" * 300, "run\x00id", "run\nid", " ", "a b", "-leading", "trailing.", "CON", "nul.txt", ""],
+    ids=["300 characters", "NUL", "newline", "a lone space", "a space", "leading dash", "trailing dot", "CON", "nul"]
+    + ["empty"],
+)
+def test_an_id_that_is_not_a_run_id_is_refused_with_one_line(tmp_path, capsys, run_id):
+    archive = tmp_path / "odd.zip"
+    archive.write_bytes(_bomb(run_id, {}, runs=[run_id]))
+    assert main(["import", str(archive), "--runs", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and "not a run id" in err, err
+    assert _nothing_written(tmp_path / "runs")
+
+
+def test_the_store_makes_only_ids_its_own_rule_accepts(race_runs):
+    from resexplorer.runs.store import run_id_problem
+
+    assert all(run_id_problem(run.run_id) is None for run in race_runs)
+    assert all(run_id_problem(run.run_id) is None for run in RunStore("assets/runs").list())
+
+
+def test_two_imports_of_one_archive_at_once_leave_one_copy_and_say_already_there(exported, race_runs, tmp_path):
+    """The other import lands the same run between this one's check and its
+    rename: a clean 'already there', not ENOTEMPTY."""
+    import os
+
+    store = RunStore(tmp_path / "runs")
+    real_rename, raced = os.rename, []
+
+    def rename(source, target):
+        if not raced:
+            raced.append(target)
+            os.rename = real_rename
+            import_runs(io.BytesIO(exported), store)  # the other import, all the way through
+        return real_rename(source, target)
+
+    os.rename = rename
+    try:
+        report = import_runs(io.BytesIO(exported), store)
+    finally:
+        os.rename = real_rename
+    assert raced and not report.imported
+    assert all("already" in line and "not overwritten" in line for line in report.skipped), report.skipped
+    assert sorted(p.name for p in store.root.iterdir()) == sorted(r.run_id for r in race_runs)
+    assert all(store.get(r.run_id).kept_epochs() == r.kept_epochs() for r in race_runs)

@@ -19,9 +19,10 @@ from pathlib import Path
 from ..errors import ResExplorerError
 from ..nets.config import ModelConfig
 from ..runs.recipe import TrainConfig, settings
-from ..runs.store import RunStore, open_run
+from ..runs.store import RUN_FOLDER_REMEDY, RUNS_FOLDER_REMEDY, RunStore, open_run
 from ..services.claims import GROUP_CLAIMS, claims_of_runs
 from ..services.reference import REFERENCE_GROUPS, group_runs
+from ..storage import writable_folder
 from ..training.failures import failure_of
 from ..training.jobs import CANCEL_FILE, REQUEST_FILE, ProgressWriter, machine_claim
 
@@ -275,6 +276,7 @@ class _StopFlag:
 def _train(models, config: TrainConfig, data_source, cache, runs_root, job, stop: _StopFlag) -> int:
     from ..training.launch import new_race
 
+    writable_folder(Path(runs_root).expanduser(), "the runs folder", RUNS_FOLDER_REMEDY)  # before the data loads
     with _processes(config.device, job) as (ranks, device):
         data = _ranked_data(ranks, data_source, cache, job)
         callbacks = _callbacks(job) if ranks.writer else []
@@ -294,6 +296,7 @@ def _resume(run_dirs, data_source, cache, device, job, stop: _StopFlag) -> int:
             raise ResExplorerError(
                 f"{run.path} is {status}; only interrupted, cancelled, failed or diverged runs resume"
             )
+        writable_folder(run.path, "the run folder", RUN_FOLDER_REMEDY)  # before the data loads
     with _processes(device or runs[0].train_config().device, job) as (ranks, rank_device):
         data = _ranked_data(ranks, data_source, cache, job)
         callbacks = _callbacks(job) if ranks.writer else []

@@ -50,7 +50,7 @@ from .. import faults
 from ..errors import RunDamaged, RunError
 from ..nets.config import ModelConfig
 from ..processes import process_of, this_process
-from ..storage import HeldLock, atomic_write_bytes, atomic_write_json, remove_leftovers
+from ..storage import HeldLock, atomic_write_bytes, atomic_write_json, folder_in_use, remove_leftovers
 from .checks import config_problem, describe_problems, parse_metrics
 from .recipe import TrainConfig
 
@@ -59,6 +59,8 @@ FORMAT_VERSION = 1  # of run folders and of checkpoints
 CHECKPOINT_SUFFIXES = (".pt", ".pt.xz")  # .pt.xz: compact shipped checkpoints
 WRITER_LOCK = "writer.lock"  # held by the one process writing a run (Run.writer)
 LEGACY_LAST = "last.pt"  # the newest epoch of run folders written before epoch commits
+RUNS_FOLDER_REMEDY = "choose another runs folder (the sidebar's Runs folder, or --runs)"
+RUN_FOLDER_REMEDY = "make it writable, or copy the run into a runs folder you can write to"
 RUN_MARKER = ".resexplorer-run"  # written first into every run folder the store makes
 MARKER_TEXT = f"{RUN_FORMAT}\n".encode()  # what the marker holds: any other content proves nothing
 RUN_FILES = ("config.json", "metrics.jsonl", "status.json")  # what makes a folder look like a run
@@ -434,19 +436,22 @@ class RunStore:
         self, model_config: ModelConfig, train_config: TrainConfig, data_info: dict, extra: dict | None = None
     ) -> Run:
         """A new run folder; `extra` adds to its config (versions, group...)."""
-        self.root.mkdir(parents=True, exist_ok=True)
         stamp = id_stamp()
-        for _ in range(20):
-            run_id = f"{stamp}-{model_config.name}-{secrets.token_hex(3)}"
-            if run_id_problem(run_id):
-                raise RunError(f"{model_config.name}: the model name is too long to name a run folder")
-            try:
-                (self.root / run_id).mkdir()
-                break
-            except FileExistsError:
-                continue
-        else:
-            raise RunError(f"could not create a run folder under {self.root}")
+        with folder_in_use(self.root, "the runs folder", RUNS_FOLDER_REMEDY):
+            self.root.mkdir(parents=True, exist_ok=True)
+            for _ in range(20):
+                run_id = f"{stamp}-{model_config.name}-{secrets.token_hex(3)}"
+                if run_id_problem(run_id):
+                    raise RunError(f"{model_config.name}: the model name is too long to name a run folder")
+                try:
+                    (self.root / run_id).mkdir()
+                    break
+                except FileExistsError:
+                    if not self.root.is_dir():
+                        raise
+                    continue
+            else:
+                raise RunError(f"could not create a run folder under {self.root}")
         run = Run(self.root / run_id)
         config = {
             "format": RUN_FORMAT,

@@ -8,11 +8,17 @@ somewhere else (`export` / `import`, and the Runs page).
       analysis/...              (the cached analyses, so pages open fast)
 
 An archive is someone else's file: import takes nothing it has not checked.
-Every member must be a plain file listed in the manifest, inside one of its
-runs, no bigger than MAX_FILE_BYTES, and match its checksum; a run is
-unpacked beside the runs folder's runs, its config and every checkpoint
-read back (weights_only) before it is renamed into place, and a run id
-that exists already is never overwritten.
+From the archive's directory, before a byte is written: every run id
+follows the store's rule (store.RUN_ID); every member is a plain file
+listed in the manifest with the same size, inside one of its runs; and
+the archive stays within caps that no real export comes near (MAX_RUNS
+runs, MAX_FILES_PER_RUN files and MAX_RUN_BYTES per run, MAX_FILE_BYTES per
+file, a compression ratio of at most MAX_RATIO, and room left on the disk),
+so a zip bomb is refused unopened. Then each run is unpacked beside the
+runs folder's runs, every byte counted against its checksum, its config,
+checkpoints (weights_only) and cached analyses read back, before it is
+renamed into place; a run id that exists already is never overwritten,
+even by an import racing this one.
 """
 
 from __future__ import annotations
@@ -30,13 +36,27 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from ..errors import DiskFullError, ResExplorerError, RunError
-from ..storage import TEMP_SUFFIX, disk_full
-from .store import CHECKPOINT_SUFFIXES, WRITER_LOCK, Run, RunStore
+from ..storage import TEMP_SUFFIX, disk_full, nearest_folder, writable_folder
+from .store import (
+    CHECKPOINT_SUFFIXES,
+    RUN_MARKER,
+    RUNS_FOLDER_REMEDY,
+    WRITER_LOCK,
+    Run,
+    RunStore,
+    run_id_problem,
+)
 
 ARCHIVE_FORMAT = "resexplorer-runs"
 ARCHIVE_VERSION = 1
 MANIFEST = "resexplorer-runs.json"
 MAX_FILE_BYTES = 2 << 30  # one checkpoint of a very deep net is far below
+MAX_RUN_BYTES = 8 << 30  # a run: its kept checkpoints (ResNet-1202's are about 0.3 GB), metrics, analyses
+MAX_FILES_PER_RUN = 2000  # a shipped run has about 20 (checkpoints, metrics, cached analyses)
+MAX_RUNS = 1000  # per archive
+MAX_RATIO = 100  # uncompressed / compressed, for members over RATIO_FROM: real ones are below 10
+RATIO_FROM = 64 << 10  # smaller members cannot make a bomb under the file count
+DISK_RESERVE = 256 << 20  # left free after an import, for the jobs that may be writing there
 MAX_MANIFEST_BYTES = 16 << 20
 CHUNK = 1 << 20
 IMPORTING = ".importing-"  # the hidden folder a run is unpacked in before it is renamed into place
@@ -62,7 +82,7 @@ def _run_files(run: Run) -> list[Path]:
     for path in sorted(run.path.rglob("*")):
         if path.is_symlink() or not path.is_file():
             continue
-        if path.name == WRITER_LOCK or path.name.endswith(TEMP_SUFFIX):
+        if path.name in (WRITER_LOCK, RUN_MARKER) or path.name.endswith(TEMP_SUFFIX):  # the importer marks its own
             continue
         files.append(path)
     return files
@@ -116,20 +136,27 @@ def import_runs(source: str | Path | BinaryIO, store: RunStore, label: str | Non
         raise ArchiveError(f"{label} is not a readable zip archive ({err})") from err
     with archive:
         manifest = _manifest(archive, label)
-        _check_members(archive, manifest, label)
-        store.root.mkdir(parents=True, exist_ok=True)
+        files = _check_members(archive, manifest, label)
+        _check_room(files, store.root, label)
+        writable_folder(store.root, "the runs folder", RUNS_FOLDER_REMEDY)
         report = ImportReport()
         for run_id in manifest["runs"]:
-            if (store.root / run_id).exists():
+            try:
+                if (store.root / run_id).exists():
+                    raise _AlreadyThere
+                _import_run(archive, files[run_id], run_id, store.root, label)
+            except _AlreadyThere:
                 report.skipped.append(f"{run_id} is in {store.root} already; not overwritten")
                 continue
-            try:
-                _import_run(archive, manifest, run_id, store.root, label)
             except ArchiveError as err:  # this run is refused; the others are still looked at
                 report.skipped.append(f"{run_id} not imported: {err}")
                 continue
             report.imported.append(run_id)
     return report
+
+
+class _AlreadyThere(Exception):
+    """The run's id is in the runs folder already (or arrived during the import)."""
 
 
 def _manifest(archive: zipfile.ZipFile, label: str) -> dict:
@@ -150,9 +177,15 @@ def _manifest(archive: zipfile.ZipFile, label: str) -> dict:
     runs, files = manifest.get("runs"), manifest.get("files")
     if not isinstance(runs, list) or not isinstance(files, dict) or not all(isinstance(r, str) for r in runs):
         raise ArchiveError(f"{label} is damaged: its {MANIFEST} lacks its list of runs or files")
+    if len(runs) > MAX_RUNS:
+        raise ArchiveError(f"{label} holds {len(runs):,} runs, over the {MAX_RUNS:,} one import takes; split it")
+    if len(set(runs)) != len(runs):
+        raise ArchiveError(f"{label} is damaged: its {MANIFEST} lists a run twice")
     for run_id in runs:
-        if not _plain_name(run_id):
-            raise ArchiveError(f"{label}: {run_id!r} is not a run id (a single plain folder name)")
+        problem = run_id_problem(run_id)
+        if problem:
+            shown = repr(run_id) if len(run_id) <= 60 else repr(run_id[:40]) + f"... ({len(run_id)} characters)"
+            raise ArchiveError(f"{label}: {shown} is not a run id ({problem}); nothing was imported")
     for name, entry in files.items():
         sized = isinstance(entry, dict) and isinstance(entry.get("size"), int)
         if not sized or not isinstance(entry.get("sha256"), str):
@@ -160,14 +193,14 @@ def _manifest(archive: zipfile.ZipFile, label: str) -> dict:
     return manifest
 
 
-def _plain_name(name: str) -> bool:
-    return bool(name) and name not in (".", "..") and not name.startswith(".") and "/" not in name and "\\" not in name
-
-
-def _check_members(archive: zipfile.ZipFile, manifest: dict, label: str) -> None:
+def _check_members(archive: zipfile.ZipFile, manifest: dict, label: str) -> dict[str, list[tuple[str, dict]]]:
     """Refuse the whole archive for one member out of place: a path that
-    leads out of its run (zip-slip), a link, a file too big or unlisted."""
+    leads out of its run (zip-slip), a link, a file too big, unlisted, or
+    compressed as only a bomb is; or a run over its caps. Returns each
+    run's (name, manifest entry) pairs: the archive is read once, whatever
+    its number of runs."""
     runs = set(manifest["runs"])
+    files: dict[str, list[tuple[str, dict]]] = {run_id: [] for run_id in manifest["runs"]}
     for info in archive.infolist():
         name = info.filename
         if name == MANIFEST or info.is_dir():
@@ -186,25 +219,62 @@ def _check_members(archive: zipfile.ZipFile, manifest: dict, label: str) -> None
             raise ArchiveError(f"{label}: {name} is a link; links are never imported, so nothing was")
         if name not in manifest["files"]:
             raise ArchiveError(f"{label}: {name} is not in its {MANIFEST}; nothing was imported")
-        if info.file_size > MAX_FILE_BYTES or manifest["files"][name]["size"] > MAX_FILE_BYTES:
+        entry = manifest["files"][name]
+        if info.file_size > MAX_FILE_BYTES or entry["size"] > MAX_FILE_BYTES:
             raise ArchiveError(
                 f"{label}: {name} is over the {MAX_FILE_BYTES >> 30} GiB a run's file may hold; nothing was imported"
             )
+        if info.file_size != entry["size"]:
+            raise ArchiveError(f"{label} is damaged: {name} is not the size its {MANIFEST} says; nothing was imported")
+        if info.file_size > RATIO_FROM and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise ArchiveError(
+                f"{label}: {name} would compress {info.file_size // max(info.compress_size, 1):,} to 1, as only a "
+                "zip bomb does; nothing was imported"
+            )
+        files[parts[0]].append((name, entry))
     missing = sorted(set(manifest["files"]) - set(archive.namelist()))
     if missing:
         raise ArchiveError(f"{label} is damaged: {', '.join(missing[:3])} listed but missing; nothing was imported")
+    for run_id, members in files.items():
+        if len(members) > MAX_FILES_PER_RUN:
+            raise ArchiveError(
+                f"{label}: {run_id} holds {len(members):,} files, more than the {MAX_FILES_PER_RUN:,} a run may; "
+                "nothing was imported"
+            )
+        size = sum(entry["size"] for _, entry in members)
+        if size > MAX_RUN_BYTES:
+            raise ArchiveError(
+                f"{label}: {run_id} would unpack to {size / 2**30:.1f} GiB, more than a run may hold "
+                f"({MAX_RUN_BYTES >> 30} GiB); nothing was imported"
+            )
+    return files
 
 
-def _import_run(archive: zipfile.ZipFile, manifest: dict, run_id: str, root: Path, label: str) -> None:
+def _free_bytes(folder: Path) -> int:
+    return shutil.disk_usage(folder).free
+
+
+def _check_room(files: dict[str, list[tuple[str, dict]]], root: Path, label: str) -> None:
+    """The whole archive unpacked must leave DISK_RESERVE free where the runs go."""
+    size = sum(entry["size"] for members in files.values() for _, entry in members)
+    free = _free_bytes(nearest_folder(root))
+    if size + DISK_RESERVE > free:
+        raise ArchiveError(
+            f"{label} would unpack to {size / 2**20:,.0f} MB, and {root} has {free / 2**20:,.0f} MB free "
+            f"(an import leaves {DISK_RESERVE >> 20} MB); free some space, or import into another runs folder"
+        )
+
+
+def _import_run(archive: zipfile.ZipFile, members: list[tuple[str, dict]], run_id: str, root: Path, label: str) -> None:
     """Unpack one run in a hidden folder of the runs folder, check it, then
     rename it into place (the same disk, so the rename is one step)."""
     staging = root / f"{IMPORTING}{secrets.token_hex(4)}"
     try:
         staged = staging / run_id
         try:
-            for name, entry in manifest["files"].items():
-                if name.split("/", 1)[0] == run_id:
-                    _extract(archive, name, entry, staging / name, label)
+            staged.mkdir(parents=True)
+            for name, entry in members:
+                _extract(archive, name, entry, staging / name, label)
         except OSError as err:
             if disk_full(err, root):
                 raise DiskFullError(f"no space left on {root}: {run_id} was not imported; free some space") from err
@@ -219,11 +289,24 @@ def _import_run(archive: zipfile.ZipFile, manifest: dict, run_id: str, root: Pat
                     load_checkpoint(path)  # weights_only, checksum and structure: refused here, not later
         except ResExplorerError as err:
             raise ArchiveError(str(err)) from err
-        if (root / run_id).exists():  # arrived meanwhile: still never overwritten
-            raise ArchiveError(f"it appeared in {root} during the import; not overwritten")
-        os.rename(staged, root / run_id)
+        run.mark()  # checked: now it proves it is a run
+        _place(staged, root / run_id)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _place(staged: Path, target: Path) -> None:
+    """Rename a checked run into place, never over a run of that id: one
+    that arrived meanwhile (another import of the same archive, say) makes
+    the rename fail, which is the check that cannot race."""
+    if target.exists():
+        raise _AlreadyThere
+    try:
+        os.rename(staged, target)
+    except OSError:
+        if target.exists():  # ENOTEMPTY or EEXIST (POSIX), FileExistsError (Windows): the other one won
+            raise _AlreadyThere from None
+        raise
 
 
 def _extract(archive: zipfile.ZipFile, name: str, entry: dict, target: Path, label: str) -> None:

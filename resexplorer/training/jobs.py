@@ -27,21 +27,21 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from ..data.sources import default_cache_dir
 from ..errors import BusyError
 from ..processes import process_of, start_time
 from ..runs.recipe import TrainConfig
-from ..runs.store import Run
-from ..storage import HeldLock, atomic_write_json
+from ..runs.store import RUN_FOLDER_REMEDY, RUNS_FOLDER_REMEDY, Run, id_stamp, utc_now
+from ..storage import HeldLock, atomic_write_json, folder_in_use, writable_folder
 from .engine import Callback, EpochEvent, Member, Race, StepEvent, device_of
 from .failures import Failure, crashed
 
 JOBS_FOLDER = ".jobs"
 COMPILING = "compiling the training step (a minute or so, before the first step)"
 MACHINE_LOCK = "training-job.lock"  # in the user cache: one app job per machine
+CACHE_REMEDY = "set RESEXPLORER_CACHE to a folder you can write to (the machine's training lock lives there)"
 REQUEST_FILE = "request.json"
 CANCEL_FILE = "cancel"  # left by Job.cancel(); the worker checks it every step
 FINAL_STATES = ("done", "cancelled", "failed")
@@ -57,15 +57,17 @@ class JobBusy(BusyError):
 def machine_claim() -> HeldLock:
     """The machine's device, held by one app job's worker at a time across
     runs folders (a lock in the user cache, freed when the worker ends or
-    dies); JobBusy when another holds it. (The command line's own train and
-    resume do not take it: they train beside anything, as their user chose.)"""
-    return HeldLock(
-        default_cache_dir() / MACHINE_LOCK,
-        lambda: JobBusy(
-            "a training job started from another runs folder is using this machine; "
-            "wait for it to end, or stop it from that folder's Train page"
-        ),
-    )
+    dies); JobBusy when another holds it, FolderError when the cache cannot
+    hold the lock. (The command line's own train and resume do not take it:
+    they train beside anything, as their user chose.)"""
+    with folder_in_use(default_cache_dir(), "the user cache", CACHE_REMEDY):
+        return HeldLock(
+            default_cache_dir() / MACHINE_LOCK,
+            lambda: JobBusy(
+                "a training job started from another runs folder is using this machine; "
+                "wait for it to end, or stop it from that folder's Train page"
+            ),
+        )
 
 
 def _worker_running(pid: int, started: float | None) -> bool:
@@ -257,10 +259,14 @@ class JobManager:
 
     def start_resume(self, runs: list[Run], data: str, cache: str | None = None) -> Job:
         """Continue these runs from their last checkpoints."""
+        for run in runs:  # said at Start, not by the worker a minute later
+            writable_folder(run.path, "the run folder", RUN_FOLDER_REMEDY)
         return self._start({"command": "resume", "run_dirs": [str(r.path) for r in runs], "data": data, "cache": cache})
 
     def _start(self, request: dict) -> Job:
-        self.root.mkdir(parents=True, exist_ok=True)
+        writable_folder(self.runs_root, "the runs folder", RUNS_FOLDER_REMEDY)
+        with folder_in_use(self.runs_root, "the runs folder", RUNS_FOLDER_REMEDY):
+            self.root.mkdir(exist_ok=True)
         with open(self.root / "lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # two tabs pressing Start at once: one wins
             busy = self.active()
@@ -269,7 +275,7 @@ class JobManager:
                     f"a training job ({busy.job_id}) is running; wait for it or stop it before starting another"
                 )
             machine_claim().release()  # free now; the worker claims it for its life
-            job_dir = self.root / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+            job_dir = self.root / f"{id_stamp()}-{secrets.token_hex(3)}"
             job_dir.mkdir()
             atomic_write_json(request, job_dir / REQUEST_FILE)
             command = [sys.executable, "-m", "resexplorer", "run-job", str(job_dir)]
@@ -286,7 +292,7 @@ class JobManager:
                     start_new_session=True,
                 )
             _CHILDREN[child.pid] = child
-            created = datetime.now(UTC).isoformat(timespec="seconds")
+            created = utc_now().isoformat(timespec="seconds")
             record = {"job_id": job_dir.name, "pid": child.pid, "started": start_time(child.pid), "created": created}
             atomic_write_json(record, job_dir / "job.json")
             return Job(job_dir)
