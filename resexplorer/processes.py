@@ -21,12 +21,15 @@ def this_process() -> dict:
 
 
 def process_of(pid, started=None) -> psutil.Process | None:
-    """The live process with this pid and, when given, this start time."""
+    """The live process with this pid and, when given, this start time. A
+    zombie (exited, never waited for: its parent gone where no init reaps
+    orphans, as in a container) is dead, though psutil calls it running."""
     try:
         process = psutil.Process(int(pid))
         if started is not None and abs(process.create_time() - float(started)) > SAME_START_S:
             return None
-        return process if process.is_running() else None
+        alive = process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+        return process if alive else None
     except (psutil.Error, ValueError, TypeError, OverflowError):
         return None
 

@@ -314,3 +314,85 @@ def test_a_checkpoint_whose_bytes_rotted_is_refused_not_loaded(finished_runs, tm
     with pytest.raises(CheckpointError, match="checksum"):
         load_run_checkpoint(Run(copy), "last")
     assert load_run_checkpoint(Run(copy), 2)["epoch"] == 2  # the other checkpoints are fine
+
+
+def test_run_ids_and_created_read_one_clock_whatever_the_time_zone(tmp_path):
+    """Made under a time zone 14 hours from UTC, a run's id still carries
+    the UTC time its `created` says, so runs from anywhere sort as made."""
+    script = (
+        "import json, sys\n"
+        "from resexplorer.nets.config import ModelConfig\n"
+        "from resexplorer.runs.recipe import TrainConfig\n"
+        "from resexplorer.runs.store import RunStore\n"
+        "run = RunStore(sys.argv[1]).create(ModelConfig('resnet', 8), TrainConfig(epochs=1), {})\n"
+        "print(json.dumps([run.run_id, run.config()['created']]))\n"
+    )
+    env = {**os.environ, "TZ": "Pacific/Kiritimati", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env, capture_output=True, text=True)
+    run_id, created = json.loads(done.stdout)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.strptime(created[:19], "%Y-%m-%dT%H:%M:%S"))
+    assert created.endswith("+00:00") and run_id.startswith(stamp), (run_id, created)
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_sigterm_and_sighup_stop_training_as_ctrl_c_does(tmp_path, signame):
+    """The system's or a closed terminal's request to end: the race stops at
+    the next step, commits what it finished, marks the run cancelled with
+    why, and exits, as for Ctrl+C; the run resumes."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    common = ["--data", "synthetic", "--batch-size", "32", "--lr", "0.05", "--device", "cpu", "--runs", str(tmp_path)]
+    trainer = subprocess.Popen(
+        _cli("train", "--model", "resnet-14", "--epochs", "40", *common),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 300
+        while _epochs_written(tmp_path, "resnet-14") < 1 and time.time() < deadline:
+            time.sleep(0.1)
+        trainer.send_signal(getattr(signal, signame))
+        code = trainer.wait(60)
+    finally:
+        if trainer.poll() is None:
+            trainer.kill()
+    assert code == 130, trainer.stderr.read()
+    run = RunStore(tmp_path).list()[0]
+    status = run.status()
+    assert status["status"] == "cancelled" and signame in status["message"], status
+    epochs = [r["epoch"] for r in run.metrics("epoch")]
+    assert epochs and epochs[-1] < 40 and load_run_checkpoint(run, "last")["epoch"] == epochs[-1]
+
+
+def test_a_dead_worker_reads_dead_even_as_a_zombie_no_one_reaped(tmp_path):
+    """A process that has exited but was never waited for (its parent gone,
+    no init to reap it) is not alive: its run reads interrupted, its job
+    failed, and the runs folder takes another job."""
+    from resexplorer.processes import process_of, start_time
+    from resexplorer.training import jobs
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])  # never waited for: a zombie once it exits
+    started = start_time(child.pid)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        with open(f"/proc/{child.pid}/stat") as handle:
+            if handle.read().split(")")[-1].split()[0] == "Z":
+                break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the child never became a zombie")
+    try:
+        assert process_of(child.pid, started) is None
+        run = RunStore(tmp_path / "runs").create(ModelConfig("resnet", 8), TrainConfig(epochs=1), {})
+        record = json.loads(run.status_path.read_text())
+        run.status_path.write_text(json.dumps({**record, "pid": child.pid, "started": started}))
+        assert run.status()["status"] == "interrupted"
+        job_dir = tmp_path / "runs" / jobs.JOBS_FOLDER / "20260101-000000-abcdef"
+        job_dir.mkdir(parents=True)
+        (job_dir / "job.json").write_text(json.dumps({"pid": child.pid, "started": started}))
+        (job_dir / "progress.json").write_text(json.dumps({"state": "running", "runs": {}}))
+        assert jobs.Job(job_dir).status()["state"] == "failed"
+        assert JobManager(tmp_path / "runs").active() is None
+    finally:
+        child.wait()

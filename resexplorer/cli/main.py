@@ -29,6 +29,7 @@ from ..training.jobs import CANCEL_FILE, REQUEST_FILE, ProgressWriter, machine_c
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 REQUIRED_SETTINGS = {"epochs"}  # a run's length is always chosen, never defaulted
+STOPPABLE = {"train", "resume", "run-job", "build-reference"}  # commands that stop at the next step on a signal
 
 
 class _Parser(argparse.ArgumentParser):
@@ -160,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     job_dir = args.job_dir if args.command == "run-job" else None
     # A job started by the app reports its progress and its end into job_dir.
     job = ProgressWriter(job_dir) if job_dir else None
-    previous_handler = signal.getsignal(signal.SIGINT)
-    stop = _StopFlag(job_dir)  # early: a Stop may come while data loads
+    # Early: a stop may come while data loads. Only commands that stop
+    # cleanly take the signals; the others end on them as any program does.
+    stop = _StopFlag(job_dir, listen=args.command in STOPPABLE)
     try:
         code = _run_command(args, job, stop)
     except ResExplorerError as err:
@@ -174,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             job.fail(failure_of(err))
         raise
     finally:
-        signal.signal(signal.SIGINT, previous_handler)
+        stop.restore()
     if job:
         job.finish("cancelled" if code == EXIT_INTERRUPTED else "done")
     return code
@@ -254,22 +256,48 @@ def _callbacks(job: ProgressWriter | None) -> list:
 
 
 class _StopFlag:
-    """Ctrl+C (or the app's Stop, which also leaves a file in the job folder)
-    asks the race to stop within one step; the runs stay resumable."""
+    """Ctrl+C, SIGTERM (the system or a process manager asking it to end),
+    SIGHUP (its terminal closed), or the app's Stop (SIGINT, and a file in
+    the job folder): the race stops within one step, commits what it
+    finished, and its runs read cancelled, with why, and resume. A second
+    signal quits at once. Under torchrun only SIGINT is taken: torchrun
+    sends SIGTERM to the other ranks when one fails, and a rank waiting for
+    the next step's all-reduce with a dead peer would only hang."""
 
-    def __init__(self, job_dir: str | None = None):
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # those this OS has (Windows: no SIGHUP)
+    WHY = {
+        "SIGINT": "Ctrl+C (SIGINT)",
+        "SIGTERM": "SIGTERM: the system or another program asked it to end",
+        "SIGHUP": "SIGHUP: its terminal closed",
+    }
+
+    def __init__(self, job_dir: str | None = None, listen: bool = True):
+        """listen=False: a flag no signal sets, for commands that do not stop cleanly."""
+        from ..training import distributed
+
         self.stopped = False
+        self.reason = ""
         self.cancel_file = Path(job_dir) / CANCEL_FILE if job_dir else None
-        signal.signal(signal.SIGINT, self._handle)
+        names = () if not listen else self.SIGNALS[:1] if distributed.launched() else self.SIGNALS
+        self.signals = [getattr(signal, name) for name in names if hasattr(signal, name)]
+        self.previous = {signum: signal.signal(signum, self._handle) for signum in self.signals}
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
 
     def _handle(self, signum, frame):
-        if self.stopped:  # a second Ctrl+C quits at once
+        if self.stopped:  # a second signal quits at once
             raise KeyboardInterrupt
         self.stopped = True
+        if self.cancel_file is not None and self.cancel_file.exists():
+            self.reason = "stopped from the app"
+        else:
+            self.reason = f"stopped by {self.WHY[signal.Signals(signum).name]}"
 
     def __call__(self) -> bool:
         if not self.stopped and self.cancel_file is not None and self.cancel_file.exists():
-            self.stopped = True
+            self.stopped, self.reason = True, "stopped from the app"
         return self.stopped
 
 
@@ -345,8 +373,18 @@ def _race(race, runs, callbacks, stop: _StopFlag) -> int:
         for callback in callbacks[:1]:  # the progress bar, where this process has one
             callback.close()
     if race.ranks.writer:
+        if stop.reason:
+            _say_why_cancelled(runs, stop.reason)
         _print_summary(runs, time.perf_counter() - started)
     return EXIT_INTERRUPTED if stop.stopped else 0
+
+
+def _say_why_cancelled(runs, reason: str) -> None:
+    """The cancelled runs' status says what stopped them."""
+    for run in runs:
+        status = run.status()
+        if status.get("status") == "cancelled":
+            run.set_status("cancelled", f"{status.get('message') or 'cancelled'} ({reason})")
 
 
 def _evaluate(args) -> int:
