@@ -99,3 +99,120 @@ def describe_problems(problems: list[str]) -> list[str]:
     if len(problems) > PROBLEMS_SHOWN:
         problems = [*problems[:PROBLEMS_SHOWN], f"and {len(problems) - PROBLEMS_SHOWN} more"]
     return [f"metrics.jsonl {'; '.join(problems)}; skipped"]
+
+
+# --- cached analyses (<run>/analysis/epoch-NNNN/<kind>-<key>.json) -------------
+# A cached result is read by the pages as it stands, and an imported
+# archive can carry any JSON there, so each kind's record is held to what
+# its readers take from it (services/analysis.py, inside_series.py,
+# tta_report.py); a record that fails is recomputed, not drawn.
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, NUMBER) and not isinstance(value, bool)
+
+
+def _numbers(value) -> bool:
+    return isinstance(value, list) and all(_is_number(v) for v in value)
+
+
+def _strings(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _number_grid(value) -> bool:
+    return isinstance(value, list) and all(_numbers(row) for row in value)
+
+
+def _named(check):
+    """A dict of names to values that pass `check`."""
+    return lambda value: isinstance(value, dict) and all(isinstance(k, str) and check(v) for k, v in value.items())
+
+
+def _int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _ints(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+
+
+_SCORES = _named(_named(_is_number))  # strategy -> merge -> accuracy
+_SLICE = {"axes": _number_grid, "loss": _numbers, "error": _numbers}
+# kind -> {field: check}; and which fields run along which (same lengths).
+ANALYSIS_FIELDS = {
+    "inside": {
+        "layer_names": _strings,
+        "response_std": _numbers,
+        "block_names": _strings,
+        "branch_ratio": _numbers,
+        "n_images": _int,
+    },
+    "gradients": {
+        "layer_names": _strings,
+        "weight_grad_norm": _numbers,
+        "block_names": _strings,
+        "input_grad_norm": _numbers,
+        "loss": _is_number,
+    },
+    "lesion_single": {
+        "block_names": _strings,
+        "baseline_error": _is_number,
+        "error_without": _numbers,
+        "plain_pad": lambda v: isinstance(v, list) and all(isinstance(x, bool) for x in v),
+    },
+    "lesion_random": {"ks": _ints, "mean_error": _numbers, "errors": _number_grid, "draws": _int},
+    "landscape_1d": _SLICE,
+    "interpolation": _SLICE,
+    "landscape_2d": {"axes": _number_grid, "loss": _number_grid, "error": _number_grid},
+    "tta_testset": {
+        "strategies": _strings,
+        "merges": _strings,
+        "accuracy": _SCORES,
+        "ms_per_image": _named(_is_number),
+        "views": _named(_is_number),
+    },
+    "tta_corruptions": {
+        "strategies": _strings,
+        "merges": _strings,
+        "corruptions": _strings,
+        "accuracy": _named(_SCORES),  # "clean" or "<corruption> <severity>" -> scores
+    },
+}
+ALONG = {  # fields whose lists have one entry per entry of the first (non-empty)
+    "inside": [("layer_names", "response_std"), ("block_names", "branch_ratio")],
+    "gradients": [("layer_names", "weight_grad_norm"), ("block_names", "input_grad_norm")],
+    "lesion_single": [("block_names", "error_without", "plain_pad")],
+    "lesion_random": [("ks", "mean_error", "errors")],
+}
+
+
+def analysis_kind(file_name: str) -> str:
+    """The kind of a cached analysis from its file's name, <kind>-<key>.json."""
+    return file_name.rsplit("-", 1)[0]
+
+
+def analysis_problem(kind: str, record) -> str | None:
+    """What makes a cached analysis of this kind unusable, or None."""
+    fields = ANALYSIS_FIELDS.get(kind)
+    if fields is None:
+        return f"{kind!r} is not a kind of analysis"
+    if not isinstance(record, dict):
+        return "is not a JSON object"
+    if record.get("kind") != kind:
+        return f"is not a {kind} result"
+    for name, check in fields.items():
+        if name not in record:
+            return f"has no {name}"
+        if not check(record[name]):
+            return f"has a {name} of the wrong shape"
+    for names in ALONG.get(kind, []):
+        lengths = {len(record[name]) for name in names}
+        if len(lengths) != 1 or 0 in lengths:
+            return f"has {', '.join(names)} of different or no lengths"
+    if (
+        kind in ("landscape_1d", "interpolation")
+        and [len(record["loss"]), len(record["error"])] != [len(record["axes"][0]) if record["axes"] else -1] * 2
+    ):
+        return "has a loss or error that does not follow its axis"
+    return None

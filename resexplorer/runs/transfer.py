@@ -37,6 +37,7 @@ from typing import BinaryIO
 
 from ..errors import DiskFullError, ResExplorerError, RunError
 from ..storage import TEMP_SUFFIX, disk_full, nearest_folder, writable_folder
+from .checks import analysis_kind, analysis_problem
 from .store import (
     CHECKPOINT_SUFFIXES,
     RUN_MARKER,
@@ -144,7 +145,7 @@ def import_runs(source: str | Path | BinaryIO, store: RunStore, label: str | Non
             try:
                 if (store.root / run_id).exists():
                     raise _AlreadyThere
-                _import_run(archive, files[run_id], run_id, store.root, label)
+                report.skipped.extend(_import_run(archive, files[run_id], run_id, store.root, label))
             except _AlreadyThere:
                 report.skipped.append(f"{run_id} is in {store.root} already; not overwritten")
                 continue
@@ -265,9 +266,12 @@ def _check_room(files: dict[str, list[tuple[str, dict]]], root: Path, label: str
         )
 
 
-def _import_run(archive: zipfile.ZipFile, members: list[tuple[str, dict]], run_id: str, root: Path, label: str) -> None:
+def _import_run(
+    archive: zipfile.ZipFile, members: list[tuple[str, dict]], run_id: str, root: Path, label: str
+) -> list[str]:
     """Unpack one run in a hidden folder of the runs folder, check it, then
-    rename it into place (the same disk, so the rename is one step)."""
+    rename it into place (the same disk, so the rename is one step).
+    Returns what was left out of it (cached analyses of the wrong shape)."""
     staging = root / f"{IMPORTING}{secrets.token_hex(4)}"
     try:
         staged = staging / run_id
@@ -289,10 +293,29 @@ def _import_run(archive: zipfile.ZipFile, members: list[tuple[str, dict]], run_i
                     load_checkpoint(path)  # weights_only, checksum and structure: refused here, not later
         except ResExplorerError as err:
             raise ArchiveError(str(err)) from err
+        dropped = _drop_misshapen_analyses(run)
         run.mark()  # checked: now it proves it is a run
         _place(staged, root / run_id)
+        return dropped
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _drop_misshapen_analyses(run: Run) -> list[str]:
+    """Cached analyses are a cache: one the pages could not draw is left
+    out of the import (the run is not), and recomputed when asked for."""
+    dropped = []
+    for path in sorted((run.path / "analysis").rglob("*.json")):
+        kind = analysis_kind(path.stem + path.suffix)
+        try:
+            problem = analysis_problem(kind, json.loads(path.read_bytes().decode("utf-8")))
+        except ValueError:
+            problem = "is not valid JSON"
+        if problem:
+            path.unlink()
+            where = path.relative_to(run.path).as_posix()
+            dropped.append(f"{run.run_id}: its cached {where} {problem}; left out (recomputed when needed)")
+    return dropped
 
 
 def _place(staged: Path, target: Path) -> None:

@@ -27,6 +27,7 @@ from ..data.samples import CIFAR10_CLASSES, cifar_samples
 from ..data.sources import default_cache_dir, load_dataset, stratified_subset
 from ..errors import ConfigError, DataError, ResExplorerError
 from ..nets.probes import gradient_norms, inside_stats
+from ..runs.checks import analysis_problem
 from ..runs.store import Run, middle_epoch
 from ..science.inference import load_run_model
 from ..science.landscape import interpolation, slice_1d, slice_2d
@@ -191,7 +192,7 @@ def _locations(run: Run, epoch: int) -> list[Path]:
 
 
 def cached(run: Run, epoch: int, kind: str, **overrides) -> dict | None:
-    return _read(run, epoch, _file_name(kind, _settings(kind, overrides)))
+    return _read(run, epoch, kind, _file_name(kind, _settings(kind, overrides)))
 
 
 def shipped_beside(run: Run, epoch: int, kind: str, **overrides) -> bool:
@@ -210,20 +211,25 @@ def older_tta_record(run: Run, epoch: int, kind: str, **overrides) -> dict | Non
         older = (
             {**settings, "scoring": version} if version > 1 else {k: v for k, v in settings.items() if k != "scoring"}
         )
-        found = _read(run, epoch, _file_name(kind, older))
+        found = _read(run, epoch, kind, _file_name(kind, older))
         if found is not None:
             return found
     return None
 
 
-def _read(run: Run, epoch: int, name: str) -> dict | None:
+def _read(run: Run, epoch: int, kind: str, name: str) -> dict | None:
+    """The cached result, checked against what its kind's readers take from
+    it (checks.analysis_problem): a damaged or misshapen one counts as
+    missing, so it is recomputed, never drawn."""
     for folder in _locations(run, epoch):
         path = folder / name
         if path.is_file():
             try:
-                return json.loads(path.read_text())
+                record = json.loads(path.read_bytes().decode("utf-8"))
             except (OSError, ValueError):
-                continue  # a damaged cache entry is recomputed
+                continue
+            if analysis_problem(kind, record) is None:
+                return record
     return None
 
 
