@@ -3,7 +3,7 @@ far each explanation can be trusted."""
 
 import streamlit as st
 
-from resexplorer.data.images import ACCEPTED, decode_upload, enlarged
+from resexplorer.data.images import ACCEPTED, UPLOAD_MB, decode_upload, enlarged
 from resexplorer.data.samples import class_in_name, is_cifar_sample, samples_by_name
 from resexplorer.errors import ResExplorerError
 from resexplorer.science.attribution import (
@@ -19,6 +19,7 @@ from resexplorer.services.figures import chart_config, lines_chart
 from ui.long_action import long_action
 from ui.page_state import Picked, pick_trained_models, pool_for, session_defaults
 from ui.sidebar import page_frame
+from ui.text import literal
 
 INTRO = (
     "Which pixels make a net say *cat*? Captum's attribution methods answer for each model, plain "
@@ -88,17 +89,17 @@ def _sample_image(classes: list[str]):
 
 def _uploaded_image():
     """The user's file; (image, no class, the decoded file). Stops the page until there is one."""
-    upload = st.file_uploader("An image file", type=list(ACCEPTED), key="attr_upload")
+    upload = st.file_uploader("An image file", type=list(ACCEPTED), key="attr_upload", max_upload_size=UPLOAD_MB)
     if upload is None:
         st.info("Upload a photo: it is centre-cropped and resized to the 32x32 pixels the models see.")
         st.stop()
     try:
         decoded = decode_upload(upload.name, upload.getvalue())
     except ResExplorerError as err:
-        st.error(str(err))
+        st.error(literal(str(err)))
         st.stop()
     for note in decoded.notes:
-        st.caption(note)
+        st.caption(literal(note))
     return decoded.model_input(), None, decoded
 
 

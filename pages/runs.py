@@ -6,7 +6,7 @@ import streamlit as st
 
 from resexplorer.errors import ResExplorerError
 from resexplorer.runs.store import RunStore
-from resexplorer.runs.transfer import archive_bytes, import_runs
+from resexplorer.runs.transfer import UPLOAD_MB, archive_bytes, import_runs
 from resexplorer.services.curves import curve_from_run, curves_csv
 from resexplorer.services.figures import chart_config, error_curves
 from resexplorer.services.reference import REFERENCE_RUNS_DIR, is_shipped, recipe_note
@@ -66,7 +66,7 @@ def after_delete() -> None:
     if DELETE_PROBLEMS not in st.session_state:
         return
     for refused in st.session_state.pop(DELETE_PROBLEMS):
-        st.error(refused)
+        st.error(literal(refused))
     # Set before the boxes are drawn this run, so the browser's boxes are cleared too.
     st.session_state[CONFIRM_DELETE] = st.session_state[CONFIRM_DELETE_DAMAGED] = False
 
@@ -78,22 +78,23 @@ def import_section(runs_dir: str) -> None:
             "A zip of runs exported by ResNet Explorer",
             type=["zip"],
             key="import_zip",
+            max_upload_size=UPLOAD_MB,
             help="Every file is checked before it lands; a run whose id is here already is kept, not overwritten.",
         )
         if st.button("Import", disabled=upload is None, key="import_runs"):
             try:
                 report = import_runs(io.BytesIO(upload.getvalue()), RunStore(runs_dir), label=upload.name)
             except ResExplorerError as err:
-                st.error(str(err))
+                st.error(literal(str(err)))
                 return
             st.session_state[IMPORT_REPORT] = report
             st.rerun()
         report = st.session_state.pop(IMPORT_REPORT, None)
         if report is not None:
             if report.imported:
-                st.success(f"Imported {len(report.imported)} run(s): {', '.join(report.imported)}")
+                st.success(literal(f"Imported {len(report.imported)} run(s): {', '.join(report.imported)}"))
             for reason in report.skipped:
-                st.warning(reason)
+                st.warning(literal(reason))
 
 
 def damaged_section(damaged: list, runs_dir: str) -> None:
@@ -102,7 +103,7 @@ def damaged_section(damaged: list, runs_dir: str) -> None:
     if not damaged:
         return
     for run in damaged:
-        st.warning(run.problem)
+        st.warning(literal(run.problem))
     confirm = st.checkbox(f"Yes, delete the {len(damaged)} damaged run(s) for good", key=CONFIRM_DELETE_DAMAGED)
     if st.button("Delete damaged runs", disabled=not confirm, key="delete_damaged"):
         _delete_runs([run.run_id for run in damaged], runs_dir)
@@ -151,7 +152,7 @@ def run_table(everything: dict, shipped: set[str]) -> list:
     """The runs, a row each; the runs of the rows the user ticks are returned."""
     rows, problems = run_rows(everything.values(), shipped)
     for problem in problems:
-        st.warning(problem)
+        st.warning(literal(problem))
     row_ids = [row["run"] for row in rows]  # in the order the table is given its rows, which its selection counts in
     carry_ticks(row_ids)
     st.caption(
@@ -215,9 +216,9 @@ def _resume(yours: list, runs_dir: str, data_source: str) -> None:
             JobManager(runs_dir).start_resume(unfinished, data_source)
             st.success("Resuming: follow it on the Train & compare page.")
         except JobBusy as err:
-            st.warning(str(err))
+            st.warning(literal(str(err)))
         except ResExplorerError as err:
-            st.error(str(err))
+            st.error(literal(str(err)))
 
 
 def _delete(yours: list, runs_dir: str) -> None:

@@ -32,6 +32,7 @@ from resexplorer.training.failures import Failure
 from resexplorer.training.jobs import JobBusy, JobManager
 from ui.chart_view import kept_view
 from ui.sidebar import page_frame
+from ui.text import literal
 
 REFRESH_S = 2.0
 ROWS = "train_rows"  # session state: the row ids of the models, in order
@@ -235,9 +236,9 @@ def start_and_stop(manager: JobManager, models: list[str], config: TrainConfig, 
             st.session_state["watching"] = True
             st.rerun()
         except JobBusy as err:
-            st.warning(str(err))
+            st.warning(literal(str(err)))
         except ResExplorerError as err:
-            st.error(str(err))
+            st.error(literal(str(err)))
     stop_help = "Stops within one step; completed epochs are kept and can be resumed."
     if stop_col.button("Stop", disabled=active is None, key="stop", help=stop_help):
         active.cancel()
@@ -259,7 +260,7 @@ def chart_options() -> dict:
 
 
 def _explain_failure(failure: Failure) -> None:
-    st.error(f"The job failed: {failure.message}")
+    st.error(literal(f"The job failed: {failure.message}"))
     hint = FAILURE_HINTS.get(failure.kind, failure.what_to_do)
     if hint:
         st.info(hint[0].upper() + hint[1:] + ".")

@@ -3,7 +3,7 @@ own images and on the test set, and what it costs."""
 
 import streamlit as st
 
-from resexplorer.data.images import ACCEPTED, DecodedImage, decode_many, decode_upload, enlarged
+from resexplorer.data.images import ACCEPTED, UPLOAD_MB, DecodedImage, decode_many, decode_upload, enlarged
 from resexplorer.data.samples import class_in_name, samples_by_name
 from resexplorer.errors import ResExplorerError
 from resexplorer.science.imagenet import CROP, RESIZE, classify, download_weights, load_imagenet_model, weights_present
@@ -13,6 +13,7 @@ from resexplorer.services.figures import chart_config, heatmap, probability_bars
 from ui.long_action import long_action
 from ui.page_state import Analyses, Picked, pick_trained_models, session_defaults
 from ui.sidebar import page_frame
+from ui.text import literal
 
 INTRO = (
     "Show the model several views of an image (mirrored, shifted, cropped, zoomed) and merge its answers. "
@@ -58,10 +59,12 @@ def chosen_images() -> list[DecodedImage]:
         names = st.multiselect("Samples", list(paths), key="tta_samples", persist_state="page")
         decoded, problems = [decode_upload(name, paths[name].read_bytes()) for name in names], []
     else:
-        uploads = st.file_uploader("Image files", type=list(ACCEPTED), accept_multiple_files=True, key="tta_upload")
+        uploads = st.file_uploader(
+            "Image files", type=list(ACCEPTED), accept_multiple_files=True, key="tta_upload", max_upload_size=UPLOAD_MB
+        )
         decoded, problems = decode_many((u.name, u.getvalue()) for u in uploads or [])
     for problem in problems:
-        st.error(problem)
+        st.error(literal(problem))
     if not decoded:
         st.info(
             "Pick samples or upload images (jpg, png, webp, bmp, gif, tiff). Each is centre-cropped to a square "
@@ -140,13 +143,13 @@ def _model_answers(number: int, model: str, answers: dict, pixels, classes: list
 def image_section(number: int, image: DecodedImage, chosen: Picked, merge: str, strategy: str):
     """One image: its input, its true class, and a tab per model with every
     strategy's answer. Returns the true class and each model's answers."""
-    st.subheader(image.name)
+    st.subheader(literal(image.name))
     pixels = image.model_input()  # uint8 [3, 32, 32]
     about, tabs_col = st.columns([1, 3])
     with about:
         st.image(enlarged(pixels, 5), caption="the 32x32 input", width=160)
         width, height = image.original_size
-        st.caption(f"{width}x{height} pixels" + "".join(f"; {note}" for note in image.notes))
+        st.caption(literal(f"{width}x{height} pixels" + "".join(f"; {note}" for note in image.notes)))
         truth = _true_class(number, image.name, chosen.classes)
     per_model = []
     with tabs_col:
@@ -277,11 +280,11 @@ def imagenet_section(images: list[DecodedImage]) -> None:
                 download_weights(progress)
         net = _imagenet()
     except ResExplorerError as err:
-        st.error(str(err))
+        st.error(literal(str(err)))
         return
     for image in images:
         top = classify(net, image.rgb)
-        st.markdown(f"**{image.name}**: " + ", ".join(f"{name} {100 * p:.1f}%" for name, p in top))
+        st.markdown(f"**{literal(image.name)}**: " + ", ".join(f"{name} {100 * p:.1f}%" for name, p in top))
 
 
 frame = page_frame("Test-time augmentation")

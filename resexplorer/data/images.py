@@ -29,6 +29,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..errors import ResExplorerError
 
 MAX_UPLOAD_BYTES = 30 * 1024 * 1024
+UPLOAD_MB = MAX_UPLOAD_BYTES >> 20  # the same, as the pages' uploaders take it (they refuse more before it is sent)
 MAX_PIXELS = 64_000_000  # a 64-megapixel photo; more is refused unread
 PREVIEW_SIZE = 512  # longest side kept for display
 EXIF_ORIENTATION = 0x0112

@@ -59,6 +59,7 @@ MAX_RATIO = 100  # uncompressed / compressed, for members over RATIO_FROM: real 
 RATIO_FROM = 64 << 10  # smaller members cannot make a bomb under the file count
 DISK_RESERVE = 256 << 20  # left free after an import, for the jobs that may be writing there
 MAX_MANIFEST_BYTES = 16 << 20
+UPLOAD_MB = 200  # the largest archive the Runs page takes as an upload (the command line takes any)
 CHUNK = 1 << 20
 IMPORTING = ".importing-"  # the hidden folder a run is unpacked in before it is renamed into place
 
