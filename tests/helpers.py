@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 import time
 from pathlib import Path
 
@@ -110,3 +111,12 @@ def wait_for_job(runs_dir: Path, timeout: float = 600) -> dict:
     while job.active and time.time() < deadline:
         time.sleep(0.5)
     return job.status()
+
+
+def drawn(element) -> str:
+    """The text a message element draws: its Markdown source with the
+    escapes and word joiners of ui.text.literal undone (pages show the
+    package's messages and file names through it)."""
+    from ui.text import JOINER
+
+    return re.sub(r"\\(.)", r"\1", element.value).replace(JOINER, "")

@@ -9,7 +9,7 @@ import shutil
 import socket
 
 import pytest
-from helpers import app
+from helpers import app, drawn
 
 from resexplorer.cli import main
 from resexplorer.nets.config import ModelConfig
@@ -151,7 +151,7 @@ def test_pages_that_offer_runs_survive_damaged_ones(tmp_path, good_run, monkeypa
     monkeypatch.setattr(reference, "REFERENCE_RUNS_DIR", tmp_path / "no-shipped-runs")
     at = app(page)
     assert not at.exception, at.exception
-    said = " ".join(w.value for w in [*at.warning, *at.caption, *at.info])
+    said = " ".join(drawn(w) for w in [*at.warning, *at.caption, *at.info])
     if page == "pages/runs.py":
         assert good in at.dataframe[0].value["run"].tolist()
         for name, (_, words) in CONFIG_DAMAGE.items():

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import app, make_image_folder
+from helpers import app, drawn, make_image_folder
 
 from resexplorer.cli import main
 from resexplorer.errors import FolderError
@@ -165,7 +165,7 @@ def test_start_on_the_train_page_says_what_to_do_when_the_cache_is_a_file(pages_
     assert not at.exception
     at.button(key="start").click().run()
     assert not at.exception, at.exception
-    said = " ".join(e.value for e in at.error).replace("\\", "")
+    said = " ".join(drawn(e) for e in at.error)
     assert str(cache) in said and "RESEXPLORER_CACHE" in said, said
     assert JobManager(runs).jobs() == []
 
@@ -178,7 +178,7 @@ def test_resume_on_the_runs_page_says_what_to_do_when_the_cache_is_a_file(pages_
     tick_runs(at, [run_id])
     at.button(key="resume").click().run()
     assert not at.exception, at.exception
-    said = " ".join(e.value for e in at.error).replace("\\", "")
+    said = " ".join(drawn(e) for e in at.error)
     assert str(cache) in said and "RESEXPLORER_CACHE" in said, said
 
 
@@ -190,5 +190,5 @@ def test_the_train_page_says_what_to_do_when_the_runs_folder_is_a_file(tmp_path,
     assert not at.exception
     at.button(key="start").click().run()
     assert not at.exception, at.exception
-    said = " ".join(e.value for e in at.error).replace("\\", "")
+    said = " ".join(drawn(e) for e in at.error)
     assert str(runs) in said and "is a file, not a folder" in said, said

@@ -6,11 +6,10 @@ listed and can go; a folder that is not provably a run is named as "not a
 run" and left alone, by the store, the `delete` command and the Runs page."""
 
 import json
-import re
 import shutil
 
 import pytest
-from helpers import app
+from helpers import app, drawn
 
 from resexplorer.cli import main
 from resexplorer.errors import RunError
@@ -134,7 +133,7 @@ def test_the_runs_page_deletes_the_damaged_runs_and_leaves_other_programs_folder
     monkeypatch.setenv("RESEXPLORER_RUNS", str(root))
     monkeypatch.setattr(reference, "REFERENCE_RUNS_DIR", tmp_path / "no-shipped-runs")
     at = app("pages/runs.py")
-    said = re.sub(r"\\(.)", r"\1", " ".join(w.value for w in [*at.warning, *at.caption, *at.info]))  # as drawn
+    said = " ".join(drawn(w) for w in [*at.warning, *at.caption, *at.info])
     assert "1 damaged" in at.checkbox(key="confirm_delete_damaged").label
     for name in _foreign_names():
         assert name in said, name

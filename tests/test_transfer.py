@@ -215,7 +215,7 @@ def test_the_command_line_exports_and_imports(race_runs, tmp_path, capsys):
 
 
 def test_the_runs_page_imports_an_upload_and_offers_ticked_runs_as_a_zip(race_runs, exported, tmp_path, monkeypatch):
-    from helpers import app, tick_runs
+    from helpers import app, drawn, tick_runs
 
     from resexplorer.services import reference
 
@@ -225,7 +225,7 @@ def test_the_runs_page_imports_an_upload_and_offers_ticked_runs_as_a_zip(race_ru
     at.file_uploader(key="import_zip").set_value([("runs.zip", exported, "application/zip")]).run()
     at.button(key="import_runs").click().run()
     assert not at.exception and not at.error
-    assert any("Imported 2 run(s)" in s.value for s in at.success)
+    assert any("Imported 2 run(s)" in drawn(s) for s in at.success)
     ids = [r.run_id for r in race_runs]
     assert sorted(at.dataframe[0].value["run"].tolist()) == sorted(ids)
     tick_runs(at, ids)

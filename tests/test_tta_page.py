@@ -5,7 +5,7 @@ import re
 
 import pytest
 import torch
-from helpers import ROOT, app, figures, trace_types, values
+from helpers import ROOT, app, drawn, figures, trace_types, values
 from image_corpus import corpus
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
@@ -50,8 +50,8 @@ def test_every_corpus_file_uploaded_at_once(two_runs):
     ).run()
     assert not at.exception
     bad = [name for name, (_, expected) in files.items() if expected != "ok"]
-    assert sorted(e.value.split(":")[0] for e in at.error) == sorted(bad)
-    assert [s.value for s in at.subheader][: len(files) - len(bad)] == [n for n, (_, e) in files.items() if e == "ok"]
+    assert sorted(drawn(e).split(":")[0] for e in at.error) == sorted(bad)
+    assert [drawn(s) for s in at.subheader][: len(files) - len(bad)] == [n for n, (_, e) in files.items() if e == "ok"]
 
 
 def test_true_classes_give_accuracy_and_the_test_set_is_scored_once(two_runs):
