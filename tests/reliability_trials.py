@@ -5,7 +5,14 @@ independent check that the product behaves as a careful user expects when
 training is killed (kill -9, at each named point of resexplorer/faults.py and
 at random moments), when run files are damaged, when checkpoints are crafted,
 when runs are deleted, when two processes want the same thing, when the
-numbers are bad, when data folders are odd, and when the disk is full.
+numbers are bad, when data folders are odd, and when the disk is full; and
+(a third round, I) when the runs folder holds other programs' folders,
+when an archive to import is hostile (a zip bomb, too big for the disk, too
+many runs, ids that are not ids, misshapen cached analyses, two imports of
+it at once), when folders are files, read-only or cannot be made, when
+training is sent SIGTERM or SIGHUP, when a dead worker is a zombie, when the
+time zone is far from UTC, and whether each of the app's uploaders takes
+what the package takes.
 
 "Survived" means: no Python traceback reaches the user; a refused mistake of
 the command line exits with code 2 and one line that names the file, run or
@@ -21,6 +28,8 @@ runs at most two trials at a time, and exits with status 0 whatever it
 finds. The disk-full trials mount a small tmpfs (root only); where that
 fails, or with --no-mount, the command line runs in a child of this script
 whose writes to the 'full' folder fail with ENOSPC, as a full disk's do.
+The read-only trials bind-mount a folder read-only (root); where that
+fails, or with --no-mount, its permission bits are taken away instead.
 --verbose also prints what the product said in each trial, and its time.
 """
 
@@ -29,6 +38,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import hashlib
 import itertools
 import json
 import os
@@ -48,6 +58,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
@@ -55,18 +66,22 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402
 import torch  # noqa: E402
 from image_corpus import bomb_png  # noqa: E402
+from test_foreign_folders import FOREIGN, OWNERS_FILE  # noqa: E402
 
-from resexplorer import faults, storage  # noqa: E402
+from resexplorer import errors, faults, processes, storage  # noqa: E402
 from resexplorer.cli import main as cli_main  # noqa: E402
 from resexplorer.data.synthetic import make_synthetic, write_image_folder  # noqa: E402
-from resexplorer.errors import ResExplorerError  # noqa: E402
+from resexplorer.errors import ResExplorerError, RunError  # noqa: E402
+from resexplorer.runs import store as run_store  # noqa: E402
+from resexplorer.runs import transfer  # noqa: E402
 from resexplorer.runs.checkpoints import load_checkpoint, load_run_checkpoint, save_checkpoint  # noqa: E402
 from resexplorer.runs.recipe import TrainConfig  # noqa: E402
 from resexplorer.runs.store import Run, RunStore  # noqa: E402
-from resexplorer.services import reference  # noqa: E402
-from resexplorer.training.jobs import Job, JobBusy, JobManager  # noqa: E402
+from resexplorer.services import analysis, reference  # noqa: E402
+from resexplorer.training.jobs import JOBS_FOLDER, Job, JobBusy, JobManager  # noqa: E402
 
 CATEGORIES = {
     "A": "kill -9",
@@ -77,6 +92,7 @@ CATEGORIES = {
     "F": "bad numbers",
     "G": "odd data folders",
     "H": "disk full",
+    "I": "third round",  # foreign folders, hostile archives, file-system trouble, signals
 }
 EPOCHS = 4
 # resnet-8 alone on a small slice of the synthetic set, epochs not yet said
@@ -1129,7 +1145,7 @@ def child_on_full_disk(disk: str, after: str, *args: str) -> int:
     def free_bytes(where: Path) -> int:
         return 0 if full() and Path(where).resolve().is_relative_to(folder) else real_free(where)
 
-    os.fsync, storage._free_bytes = fsync, free_bytes
+    os.fsync, storage._free_bytes, transfer._free_bytes = fsync, free_bytes, free_bytes  # an import asks too
     return cli_main(list(args))
 
 
@@ -1234,6 +1250,493 @@ trial("H", "full right after the first checkpoint: said; resumes once freed", di
 trial("H", "resume on a full disk: said, previous epoch kept", resume_on_a_full_disk)
 trial("H", "resume once space is freed: every epoch there", resume_after_space_is_freed)
 trial("H", "a data cache that cannot be written only costs speed", data_cache_on_a_full_disk)
+
+
+# I. third round: foreign folders, hostile archives, file-system trouble, signals ----------
+
+# Other programs' folders in a runs folder (the same kinds the unit tests use).
+
+
+def _foreign_runs_folder(name: str) -> tuple[Path, Path, dict[str, Path]]:
+    """A runs folder with a good run and one folder of another program's per FOREIGN kind."""
+    S.ready()
+    root = S.folder(name) / "runs"
+    good = copy_run(S.good["resnet-8"], root)
+    folders = {}
+    for number, (kind, config) in enumerate(FOREIGN.items()):
+        folder = root / f"other-program-{number}"
+        folder.mkdir()
+        (folder / "config.json").write_bytes(config)
+        (folder / OWNERS_FILE).write_text("years of work")
+        folders[kind] = folder
+    return root, good, folders
+
+
+def foreign_folder(kind: str) -> None:
+    root, good, folders = _foreign_runs_folder(f"foreign-{kind}")
+    folder = folders[kind]
+    files = file_bytes(folder)
+    found = RunStore(root).scan()
+    if folder.name in [d.run_id for d in found.damaged]:
+        raise NotSurvived(f"scan lists {folder.name} as a damaged run (so the app would offer to delete it)")
+    if folder.name not in [n.run_id for n in found.not_runs]:
+        raise NotSurvived(f"scan does not name {folder.name} in not_runs: {[n.run_id for n in found.not_runs]}")
+    if [run.run_id for run in found.runs] != [good.name]:
+        raise NotSurvived(f"scan lists the runs {[run.run_id for run in found.runs]}, expected {good.name}")
+    try:
+        RunStore(root).delete(folder.name)
+        raise NotSurvived(f"the store deleted {folder.name}")
+    except RunError as err:
+        note(f"delete({folder.name!r}): {err}")
+        if "not a run" not in str(err):
+            raise NotSurvived(f"the store's refusal does not say it is not a run: {str(err)[:300]}") from err
+    _intact(folder, files, "the other program's folder (after the store's delete)")
+    line = refused(cli("delete", folder), "delete", folder.name)
+    if "not a run" not in line:
+        raise NotSurvived(f"delete's line does not say it is not a run: {line[:300]}")
+    _intact(folder, files, "the other program's folder (after the delete command)")
+
+
+def damaged_run_of_ours() -> None:
+    root, good, folders = _foreign_runs_folder("foreign-and-damaged")
+    damaged = copy_run(S.cut["resnet-8"], root, "20260101-000000-resnet-8-damaged")
+    if not (damaged / run_store.RUN_MARKER).is_file():
+        raise NotSurvived(f"a run the store made carries no {run_store.RUN_MARKER}")
+    _truncate_half(damaged / "config.json")
+    kept = {path: file_bytes(path) for path in [good, *folders.values()]}
+    found = RunStore(root).scan()
+    if [d.run_id for d in found.damaged] != [damaged.name]:
+        raise NotSurvived(f"scan's damaged runs are {[d.run_id for d in found.damaged]}, expected {damaged.name}")
+    note(f"damaged: {found.damaged[0].problem}")
+    said = succeeded(cli("delete", damaged), "delete the damaged run")
+    note(f"delete: {said.out.strip()[:200]}")
+    if damaged.exists():
+        raise NotSurvived("the damaged run is still there")
+    for path, files in kept.items():
+        _intact(path, files, path.name)
+
+
+def _crafted_archive(path: Path, members: dict[str, bytes], runs: list[str]) -> Path:
+    """An archive of these members, listed in a correct manifest (true sizes
+    and checksums), compressed as hard as deflate can."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+        entries = {name: {"size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for name, d in members.items()}
+        manifest = {"format": transfer.ARCHIVE_FORMAT, "version": transfer.ARCHIVE_VERSION, "runs": runs}
+        archive.writestr(transfer.MANIFEST, json.dumps({**manifest, "files": entries}))
+    return path
+
+
+def _nothing_under(runs: Path, what: str) -> None:
+    if runs.exists() and any(runs.iterdir()):
+        raise NotSurvived(f"{what} wrote {', '.join(sorted(p.name for p in runs.iterdir()))[:200]} under {runs.name}")
+
+
+def zip_bomb() -> None:
+    base = S.folder("zip-bomb")
+    run_id = "20260101-000000-resnet-8-bomb"
+    zeros = bytes(64 << 20)
+    archive = _crafted_archive(base / "bomb.zip", {f"{run_id}/checkpoints/epoch-0001.pt": zeros}, [run_id])
+    note(f"64 MiB of zeros in a {archive.stat().st_size / 2**10:.0f} KiB archive")
+    (base / "runs").mkdir()
+    refused(cli("import", archive, "--runs", base / "runs"), "import", archive.name)
+    _nothing_under(base / "runs", "the refused import")
+
+
+def archive_over_the_free_disk() -> None:
+    with full_disk("import-full") as disk:
+        run_id = "20260101-000000-resnet-8-large"
+        archive = disk.path.parent / "large.zip"  # beside the small disk, not on it
+        _crafted_archive(archive, {f"{run_id}/checkpoints/epoch-0001.pt": os.urandom(1 << 20)}, [run_id])
+        runs = disk.path / "runs"
+        disk.fill()
+        line = refused(disk.cli("import", archive, "--runs", runs), "import", archive.name, str(runs))
+        disk.free()
+        if runs.exists():  # the runs folder is made only once the archive is known to fit
+            raise NotSurvived(f"the import wrote to the disk before it found no room ({line[:200]})")
+        others = sorted(p.name for p in disk.path.iterdir() if p.name != "filler")
+        if others:
+            raise NotSurvived(f"the refused import left {others} on the disk")
+
+
+def import_of_many_runs() -> None:
+    """As many tiny runs as an import takes (each only a config): quickly."""
+    S.ready()
+    base = S.folder("many-runs")
+    config = json.loads(S.good["resnet-8"].joinpath("config.json").read_bytes())
+    ids = [f"20260101-000000-resnet-8-{i:06x}" for i in range(transfer.MAX_RUNS)]
+    members = {f"{run_id}/config.json": json.dumps({**config, "run_id": run_id}).encode() for run_id in ids}
+    archive = _crafted_archive(base / "many.zip", members, ids)
+    began = time.monotonic()
+    result = succeeded(cli("import", archive, "--runs", base / "runs"), "import")
+    seconds = time.monotonic() - began
+    imported = [line for line in result.out.splitlines() if line.startswith("imported ")]
+    note(f"{len(ids)} runs: {len(imported)} imported, {len(ids) - len(imported)} skipped, in {seconds:.1f} s")
+    if seconds > 30:
+        raise NotSurvived(f"an import of {len(ids)} tiny runs took {seconds:.0f} s")
+    if len(imported) + sum(line.startswith("skipped: ") for line in result.out.splitlines()) != len(ids):
+        raise NotSurvived(f"the import did not account for every run: {result.out.strip()[-200:]}")
+
+
+def import_over_max_runs() -> None:
+    base = S.folder("too-many-runs")
+    ids = [f"20260101-000000-resnet-8-{i:06x}" for i in range(transfer.MAX_RUNS + 1)]
+    archive = _crafted_archive(base / "too-many.zip", {f"{run_id}/config.json": b"{}" for run_id in ids}, ids)
+    line = refused(cli("import", archive, "--runs", base / "runs"), "import", archive.name)
+    if f"{len(ids):,}" not in line and str(len(ids)) not in line:
+        raise NotSurvived(f"the line does not say how many runs it holds: {line[:300]}")
+    _nothing_under(base / "runs", "the refused import")
+
+
+NOT_IDS = {"300 characters": "x" * 300, "a NUL byte": "run\x00id", "a newline": "run\nid", "a lone space": " "}
+
+
+def not_a_run_id(name: str) -> None:
+    base = S.folder(f"not-an-id-{name}")
+    run_id = NOT_IDS[name]
+    archive = _crafted_archive(base / "odd.zip", {}, [run_id])
+    refused(cli("import", archive, "--runs", base / "runs"), "import", "not a run id")
+    _nothing_under(base / "runs", "the refused import")
+
+
+MISSHAPEN = {
+    "a JSON string": lambda record: "inside",
+    "a list": lambda record: [record],
+    "an object without response_std": lambda record: {k: v for k, v in record.items() if k != "response_std"},
+}
+
+
+def misshapen_analysis(name: str) -> None:
+    S.ready()
+    base = S.folder(f"analysis-{name}")
+    run = Run(copy_run(S.good["resnet-8"], base / "runs"))
+    epoch = run.committed_epoch()
+    pool = analysis.ImagePool.from_dataset(make_synthetic())
+    record = product(lambda: analysis.compute(run, epoch, "inside", pool, device="cpu"), "compute")
+    made = sorted((run.path / analysis.ANALYSIS_DIR / f"epoch-{epoch:04d}").glob("inside-*.json"))
+    if len(made) != 1 or analysis.cached(run, epoch, "inside") is None:
+        raise NotSurvived(f"the computed analysis is not cached as expected: {[p.name for p in made]}")
+    made[0].write_text(json.dumps(MISSHAPEN[name](record)))
+    shown = analysis.cached(run, epoch, "inside")
+    if shown is not None:
+        raise NotSurvived(f"a cached analysis that is {name} is read as one: {str(shown)[:120]}")
+    archive = base / "run.zip"
+    product(lambda: transfer.export_runs([run], archive), "export")
+    target = base / "imported"
+    result = succeeded(cli("import", archive, "--runs", target), "import")
+    note(f"import: {' | '.join(result.out.strip().splitlines())[:400]}")
+    if f"imported {run.run_id}" not in result.out.splitlines():
+        raise NotSurvived(f"the run was not imported: {result.out.strip()[:300]}")
+    skipped = [line for line in result.out.splitlines() if line.startswith("skipped: ")]
+    if not any("left out" in line and made[0].name in line for line in skipped):
+        raise NotSurvived(f"the import does not say the bad analysis was left out: {result.out.strip()[:300]}")
+    landed = Run(target / run.run_id)
+    if (landed.path / made[0].relative_to(run.path)).exists():
+        raise NotSurvived("the misshapen analysis was imported")
+    if product(lambda: landed.metrics("epoch"), "metrics") != run.metrics("epoch"):
+        raise NotSurvived("the imported run's epochs differ")
+    product(lambda: load_run_checkpoint(landed), "the imported run's checkpoint")
+
+
+@contextlib.contextmanager
+def read_only(folder: Path) -> Iterator[Path]:
+    """The folder read-only, as the OS enforces it: a read-only bind mount
+    (root, whom permission bits do not stop); else its bits taken away."""
+    mounted = False
+    if S.mount and hasattr(os, "geteuid") and os.geteuid() == 0:
+        if subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True).returncode == 0:
+            mounted = True
+            if subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], capture_output=True).returncode != 0:
+                subprocess.run(["umount", str(folder)], capture_output=True)
+                mounted = False
+    folders = [folder, *(p for p in folder.rglob("*") if p.is_dir())]
+    if not mounted:
+        for path in folders:
+            path.chmod(0o555)
+    note("on a read-only bind mount" if mounted else "in a folder without write permission")
+    try:
+        try:
+            (folder / "probe").write_text("x")
+        except OSError:
+            pass
+        else:
+            (folder / "probe").unlink()
+            raise NotSurvived(f"set-up: {folder.name} could not be made read-only here")
+        yield folder
+    finally:
+        if mounted:
+            for options in ([], ["-l"]):
+                if subprocess.run(["umount", *options, str(folder)], capture_output=True).returncode == 0:
+                    break
+        else:
+            for path in folders:
+                path.chmod(0o755)
+
+
+def _runs_file(base: Path) -> Path:
+    path = base / "runs-is-a-file"
+    path.write_text("not a folder")
+    return path
+
+
+FOLDER_TROUBLE = {
+    "is a file": _runs_file,
+    "is read-only": lambda base: base / "runs",
+    "cannot be made (its parent is a file)": lambda base: _runs_file(base) / "runs",
+}
+
+
+def folder_trouble(name: str) -> None:
+    """train, import and resume with a runs folder that cannot be written: one line naming it."""
+    S.ready()
+    base = S.folder(f"runs-folder-{name}")
+    archive = base / "run.zip"
+    transfer.export_runs([Run(S.good["resnet-8"])], archive)
+    runs = FOLDER_TROUBLE[name](base)
+    run_dir = runs / S.cut["resnet-8"].name
+    if name == "is read-only":
+        copy_run(S.cut["resnet-8"], runs)
+    kept = file_bytes(runs) if runs.is_dir() else None
+    commands = {
+        "train": [*ONE_MODEL, "--epochs", "1", "--runs", runs],
+        "import": ["import", archive, "--runs", runs],
+        "resume": ["resume", run_dir, "--data", "synthetic"],
+    }
+    with read_only(runs) if name == "is read-only" else contextlib.nullcontext():
+        for command, argv in commands.items():
+            refused(cli(*argv), command, str(runs))
+        succeeded(cli("runs", "--runs", runs), "runs")
+    if kept is not None and file_bytes(runs) != kept:
+        raise NotSurvived("the read-only runs folder's files changed")
+    if name == "is a file" and runs.read_text() != "not a folder":
+        raise NotSurvived("the file standing for the runs folder changed")
+
+
+def cache_is_a_file() -> None:
+    """The app's Start when RESEXPLORER_CACHE (where the machine lock lives) is a file."""
+    base = S.folder("cache-a-file")
+    cache, runs = base / "cache-is-a-file", base / "runs"
+    cache.write_text("not a folder")
+    real, os.environ["RESEXPLORER_CACHE"] = os.environ["RESEXPLORER_CACHE"], str(cache)
+    job = None
+    try:
+        job = JobManager(runs).start_training(["resnet-8"], "synthetic", TrainConfig(epochs=1))
+    except ResExplorerError as err:
+        note(f"Start: {type(err).__name__}: {err}")
+        if not isinstance(err, errors.FolderError) or str(cache) not in str(err):
+            raise NotSurvived(f"{type(err).__name__} that does not name the cache: {str(err)[:300]}") from err
+    except Exception as err:
+        raise NotSurvived(f"Start raised {type(err).__name__}: {str(err)[:300]}") from err
+    finally:
+        os.environ["RESEXPLORER_CACHE"] = real
+    if job is not None:
+        _stop_job(job)
+        raise NotSurvived(f"a job started with the cache a file; it ended {job.status()['state']}")
+    if JobManager(runs).jobs():
+        raise NotSurvived(f"the refused Start left job folders {[j.job_id for j in JobManager(runs).jobs()]}")
+
+
+def signal_stops_training(signame: str) -> None:
+    S.ready()
+    runs = S.folder(f"signal-{signame}") / "runs"
+    process = start(*ONE_MODEL, "--epochs", "8", "--train-subset", "512", "--runs", runs)
+    deadline = time.monotonic() + TIMEOUT_S
+    while process.poll() is None and time.monotonic() < deadline:
+        if run_folders(runs) and epochs_of(run_folders(runs)[0]):
+            break
+        time.sleep(0.02)
+    if process.poll() is not None:
+        raise NotSurvived(f"train ended before its first epoch was seen: {last_line(finish(process).err)}")
+    process.send_signal(getattr(signal, signame))
+    result = finish(process)
+    no_traceback(result, "train")
+    note(f"exit {result.code} on {signame}: {last_line(result.err)}")
+    if result.code != 130:
+        raise NotSurvived(f"exit {result.code} on {signame}, expected 130: {last_line(result.err)}")
+    [path] = run_folders(runs)
+    status, before = Run(path).status(), Run(path).metrics("epoch")
+    note(f"{path.name}: epochs {epochs_of(path)}, {status.get('status')}: {status.get('message')}")
+    if status.get("status") != "cancelled" or signame not in status.get("message", ""):
+        raise NotSurvived(f"the run reads {status.get('status')} ({status.get('message', '')[:200]})")
+    epochs = [r["epoch"] for r in before]
+    if not epochs or epochs != list(range(1, len(epochs) + 1)) or len(epochs) >= 8:
+        raise NotSurvived(f"the run has epoch records {epochs}")
+    ckpt = product(lambda: load_run_checkpoint(Run(path)), "the last checkpoint")
+    if ckpt["epoch"] != epochs[-1]:
+        raise NotSurvived(f"the last checkpoint is of epoch {ckpt['epoch']}, the metrics reach {epochs[-1]}")
+    succeeded(cli("resume", path, "--data", "synthetic"), "resume")
+    records = Run(path).metrics("epoch")
+    if [r["epoch"] for r in records] != list(range(1, 9)) or Run(path).status().get("status") != "done":
+        raise NotSurvived(f"after resume: epochs {epochs_of(path)}, {Run(path).status().get('status')}")
+    if records[: len(before)] != before:
+        raise NotSurvived("resume changed the epochs committed before the signal")
+
+
+def zombie_worker() -> None:
+    """A worker that exited but was never waited for (as where no init reaps orphans)."""
+    S.ready()
+    root = S.folder("zombie") / "runs"
+    child = subprocess.Popen([sys.executable, "-c", "pass"])  # never waited for until the end
+    try:
+        started = psutil.Process(child.pid).create_time()
+        if not _wait(lambda: psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE, 30):
+            raise NotSurvived("set-up: the child never became a zombie")
+        if processes.process_of(child.pid, started) is not None:
+            raise NotSurvived(f"process_of takes the zombie {child.pid} for a live process")
+        path = copy_run(S.good["resnet-8"], root)
+        record = {"status": "running", "message": "", "pid": child.pid, "started": started}
+        (path / "status.json").write_text(json.dumps({**record, "host": socket.gethostname()}))
+        if Run(path).status().get("status") != "interrupted":
+            raise NotSurvived(f"a run whose process is a zombie reads {Run(path).status().get('status')}")
+        job_dir = root / JOBS_FOLDER / "20260101-000000-abcdef"
+        job_dir.mkdir(parents=True)
+        (job_dir / "job.json").write_text(json.dumps({"job_id": job_dir.name, "pid": child.pid, "started": started}))
+        (job_dir / "progress.json").write_text(json.dumps({"state": "running", "runs": {}}))
+        state = Job(job_dir).status()["state"]
+        if state != "failed":
+            raise NotSurvived(f"a job whose worker is a zombie reads {state}")
+        if JobManager(root).active() is not None:
+            raise NotSurvived("the zombie's job still holds the runs folder's job slot")
+    finally:
+        child.wait()
+
+
+def run_made_far_from_utc() -> None:
+    S.ready()
+    runs = S.folder("kiritimati") / "runs"
+    env = child_env(TZ="Pacific/Kiritimati")
+    zone = subprocess.run(
+        [sys.executable, "-c", "import time; print(time.strftime('%z'))"], env=env, capture_output=True, text=True
+    ).stdout.strip()
+    if zone != "+1400":
+        raise NotSurvived(f"set-up: this machine does not know Pacific/Kiritimati (its offset reads {zone!r})")
+    succeeded(cli(*ONE_MODEL, "--epochs", "1", "--runs", runs, env=env), "train")
+    [path] = run_folders(runs)
+    created = Run(path).config()["created"]
+    note(f"{path.name}, created {created}")
+    when = datetime.fromisoformat(created)
+    if when.utcoffset() is None:
+        raise NotSurvived(f"created {created!r} does not say its time zone")
+    try:
+        stamp = datetime.strptime(path.name[:15], "%Y%m%d-%H%M%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise NotSurvived(f"the run id {path.name} does not start with a time stamp") from None
+    if not 0 <= (when - stamp).total_seconds() <= 2:  # the id is stamped a moment before `created` is written
+        raise NotSurvived(f"the run id's stamp {path.name[:15]} is not the UTC time of created {created}")
+
+
+def two_imports_at_once() -> None:
+    """The same archive imported twice at once, ten times over."""
+    S.ready()
+    base = S.folder("two-imports")
+    for number in range(4):
+        copy_run(S.good["resnet-8"], base / "source", f"20260101-00000{number}-resnet-8-race{number}")
+    copy_run(S.good["plain-8"], base / "source")
+    sources = {p.name: Run(p) for p in run_folders(base / "source")}
+    archive = base / "runs.zip"
+    transfer.export_runs(list(sources.values()), archive)
+    for repetition in range(10):
+        runs = base / f"runs-{repetition}"
+        results = [finish(p) for p in [start("import", archive, "--runs", runs) for _ in range(2)]]
+        imported = {run_id: 0 for run_id in sources}
+        for result in results:
+            succeeded(result, f"import (repetition {repetition + 1})")
+            lines = result.out.splitlines()
+            for run_id in sources:
+                already = [line for line in lines if line.startswith(f"skipped: {run_id} ") and "already" in line]
+                if f"imported {run_id}" in lines:
+                    imported[run_id] += 1
+                elif not any("not overwritten" in line for line in already):
+                    raise NotSurvived(f"repetition {repetition + 1}: about {run_id}: {' | '.join(lines)[:300]}")
+        if set(imported.values()) != {1}:
+            raise NotSurvived(f"repetition {repetition + 1}: imported {imported} times")
+        there = sorted(p.name for p in runs.iterdir())
+        if there != sorted(sources):
+            raise NotSurvived(f"repetition {repetition + 1}: the runs folder holds {there}")
+        for run_id, source in sources.items():
+            landed = Run(runs / run_id)
+            if product(partial(landed.metrics, "epoch"), "metrics") != source.metrics("epoch"):
+                raise NotSurvived(f"repetition {repetition + 1}: {run_id}'s epochs differ")
+            product(partial(load_run_checkpoint, landed), f"{run_id}'s checkpoint")
+    note(f"10 x 2 imports of {len(sources)} runs")
+
+
+# The app's uploaders (tests/helpers.app, as the app tests drive them): what each takes, in MB.
+UPLOADERS = """
+import json
+from helpers import app
+limits = {"import_zip": app("pages/runs.py").file_uploader(key="import_zip").proto.max_upload_size_mb}
+for page, source, key in [("pages/tta.py", "tta_source", "tta_upload"),
+                          ("pages/attributions.py", "attr_source", "attr_upload")]:
+    at = app(page)
+    at.radio(key=source).set_value("Upload").run()
+    limits[key] = at.file_uploader(key=key).proto.max_upload_size_mb
+print(json.dumps(limits))
+"""
+
+
+def upload_limits() -> None:
+    """Streamlit refuses an upload over its limit before the app sees it: an
+    image uploader must take what the package takes (MAX_UPLOAD_BYTES), or
+    the user gets Streamlit's words, or uploads megabytes only to be refused;
+    and the server's cap (server.maxUploadSize) is the largest uploader's."""
+    from resexplorer.data.images import MAX_UPLOAD_BYTES
+
+    path = ROOT / ".streamlit" / "config.toml"
+    try:  # one key read by its line: tomllib is Python 3.11's
+        found = re.search(r"^maxUploadSize\s*=\s*(\d+)", path.read_text(), re.M)
+    except OSError as err:
+        raise NotSurvived(f"{path.name} cannot be read: {err}") from err
+    cap = int(found.group(1)) if found else None
+    base = S.folder("upload-limits")
+    env = child_env(PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]), RESEXPLORER_RUNS=base / "runs")
+    done = subprocess.run(
+        [sys.executable, "-c", UPLOADERS],
+        cwd=ROOT,
+        env={**env, "RESEXPLORER_DATA": "synthetic"},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    try:
+        limits = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise NotSurvived(f"set-up: the pages could not be drawn: {last_line(done.stderr)}") from None
+    image_mb = MAX_UPLOAD_BYTES / 2**20
+    note(f"server.maxUploadSize = {cap!r}; uploaders {limits}; MAX_UPLOAD_BYTES = {image_mb:g} MB")
+    if cap is None:
+        raise NotSurvived(f"{path.name} sets no server.maxUploadSize (Streamlit's default is 200 MB)")
+    wrong = {key: mb for key, mb in limits.items() if key != "import_zip" and mb != image_mb}
+    if wrong:
+        raise NotSurvived(f"image uploaders take {wrong} MB, the package takes {image_mb:g} MB")
+    zip_mb = getattr(transfer, "UPLOAD_MB", None)
+    if limits["import_zip"] != zip_mb:
+        raise NotSurvived(f"the Runs page's zip uploader takes {limits['import_zip']} MB, the package {zip_mb} MB")
+    if cap != max(limits.values()):
+        raise NotSurvived(f"server.maxUploadSize is {cap!r} MB, the largest uploader takes {max(limits.values())} MB")
+
+
+for _kind in FOREIGN:
+    trial("I", f"a foreign folder whose config.json is {_kind}: not a run, not deleted", foreign_folder, _kind)
+trial("I", "a damaged run of ours beside foreign folders: listed damaged, deleted", damaged_run_of_ours)
+trial("I", "import a zip bomb (64 MiB of zeros): refused, nothing written", zip_bomb)
+trial("I", "import an archive bigger than the free disk: refused before writing", archive_over_the_free_disk)
+trial("I", f"import {transfer.MAX_RUNS:,} tiny runs: done in under 30 s", import_of_many_runs, serial=True)
+trial("I", f"import {transfer.MAX_RUNS + 1:,} runs: refused in one line", import_over_max_runs)
+for _name in NOT_IDS:
+    trial("I", f"import a run id of {_name}: 'not a run id', nothing written", not_a_run_id, _name)
+for _name in MISSHAPEN:
+    trial("I", f"a cached analysis that is {_name}: recomputed, left out of an import", misshapen_analysis, _name)
+for _name in FOLDER_TROUBLE:
+    trial("I", f"the runs folder {_name}: train, import, resume say so in a line", folder_trouble, _name)
+trial("I", "RESEXPLORER_CACHE a file: the app's Start refused naming it", cache_is_a_file, serial=True)
+for _signame in ("SIGTERM", "SIGHUP"):
+    trial("I", f"{_signame} to train after epoch 1: exit 130, cancelled, resumes", signal_stops_training, _signame)
+trial("I", "a worker that is a zombie: its run interrupted, its job failed", zombie_worker)
+trial("I", "a run made under TZ=Pacific/Kiritimati: its id stamped in UTC", run_made_far_from_utc)
+trial("I", "two imports of one archive at once, ten times: one copy each", two_imports_at_once)
+trial("I", "uploads: each uploader takes what the package takes, the server cap the largest", upload_limits)
 
 
 # --- running them ---------------------------------------------------------------------

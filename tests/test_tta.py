@@ -215,7 +215,7 @@ def _predict_table(table: np.ndarray, weights, merge="majority vote"):
 
     class Lookup(nn.Module):
         def forward(self, x):
-            return rows[x[:, 0, 0, 0].long()]
+            return rows[x[:, 0, 0, 0].long()]  # novermin (a tensor method, not Python 2's long)
 
     def marked(v):
         def view(x):

@@ -446,9 +446,7 @@ class RunStore:
                 try:
                     (self.root / run_id).mkdir()
                     break
-                except FileExistsError:
-                    if not self.root.is_dir():
-                        raise
+                except FileExistsError:  # the same id drawn by another process this second
                     continue
             else:
                 raise RunError(f"could not create a run folder under {self.root}")
