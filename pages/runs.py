@@ -116,7 +116,7 @@ def not_runs_section(not_runs: list) -> None:
     if not_runs:
         st.caption(
             literal(
-                f"{len(not_runs)} folder(s) here are not a run, so are left as they are: "
+                f"Left as {'it is' if len(not_runs) == 1 else 'they are'}, not a run: "
                 f"{', '.join(folder.run_id for folder in not_runs)} (files like a run's, "
                 "but neither the mark of a ResNet Explorer run nor a config that reads as one)."
             )
