@@ -40,3 +40,13 @@ def two_runs(tmp_path, monkeypatch):
     race, runs = new_race(models, data, TrainConfig(epochs=2, batch_size=16, lr=0.05, device="cpu"), tmp_path / "runs")
     race.run()
     return runs
+
+
+@pytest.fixture(autouse=True)
+def _playground_runners_stop():
+    """A Playground page opened by a test leaves its training thread running
+    until its session is missed; each test's are stopped when it ends."""
+    yield
+    from resexplorer.training import playground
+
+    playground.stop_all()

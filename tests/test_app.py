@@ -20,8 +20,23 @@ from resexplorer.services.reference import recipe_note, reference_runs
 from resexplorer.services.run_table import curve_label
 from resexplorer.training.jobs import JobManager
 
-PAGES = ["pages/train.py", "pages/inside.py", "pages/attributions.py", "pages/tta.py", "pages/runs.py"]
-NAVIGATION = ["Home", "Train & compare", "Inside the nets", "Attributions", "Test-time augmentation", "Runs"]
+PAGES = [
+    "pages/train.py",
+    "pages/inside.py",
+    "pages/attributions.py",
+    "pages/tta.py",
+    "pages/runs.py",
+    "pages/playground.py",
+]
+NAVIGATION = [
+    "Home",
+    "Train & compare",
+    "Inside the nets",
+    "Attributions",
+    "Test-time augmentation",
+    "Runs",
+    "Playground",
+]
 
 
 def _navigation(at) -> list[str]:

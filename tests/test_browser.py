@@ -141,8 +141,17 @@ FIRST_VISITS = {
     "attributions": ("Attributions", "text=Attribution maps"),
     "tta": ("Test-time augmentation", _CHART),
     "runs": ("Runs", "[data-testid=stDataFrame]"),
+    "playground": ("Playground", _CHART),
 }
-NAVIGATION = ["Home", "Train & compare", "Inside the nets", "Attributions", "Test-time augmentation", "Runs"]
+NAVIGATION = [
+    "Home",
+    "Train & compare",
+    "Inside the nets",
+    "Attributions",
+    "Test-time augmentation",
+    "Runs",
+    "Playground",
+]
 
 
 @pytest.mark.parametrize("path", list(FIRST_VISITS))
@@ -493,3 +502,55 @@ def test_what_a_newcomer_tripped_over_is_fixed_on_every_page(served_app):
         expect(progress).to_have_count(0, timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "21-6-inside-cancelled.png"), full_page=True)
         browser.close()
+
+
+# The Playground's curves chart: the last step drawn and each model's last
+# training error (playground_figures.curves marks its traces).
+_PLAYGROUND_CURVES = """() => {
+  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+    const traces = (gd.data || []).filter(t => t.meta && t.meta.measure === 'error' && t.meta.split === 'train');
+    if (traces.length) {
+      const steps = traces[0].x || [];
+      return {step: steps.length ? steps[steps.length - 1] : 0, models: traces.map(t => t.meta.model)};
+    }
+  }
+  return null;
+}"""
+
+
+def _playground_step(page) -> int:
+    seen = page.evaluate(_PLAYGROUND_CURVES)
+    return seen["step"] if seen else -1
+
+
+def test_a_playground_link_reproduces_its_experiment_and_the_charts_follow_play_and_pause(tmp_path):
+    """A shared link: its settings are applied, the charts update while it
+    trains, and they stop on Pause."""
+    proc, url = _serve({**os.environ, "RESEXPLORER_RUNS": str(tmp_path / "runs")})
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=_chromium(), headless=True, args=CHROMIUM_FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.goto(f"{url}/playground?data=moons&depth=20&width=8&shortcut=both&noise=0.1&seed=3")
+            expect(page.get_by_role("heading", name="Playground")).to_be_visible(timeout=120_000)
+            expect(page.get_by_role("combobox", name="Data", exact=True)).to_have_value("Moons", timeout=30_000)
+            depth = page.locator("[data-testid=stSlider]").filter(has_text="Depth")
+            expect(depth.get_by_role("slider")).to_have_value("20", timeout=30_000)
+            page.wait_for_function(f"() => ({_PLAYGROUND_CURVES})() !== null", timeout=60_000)
+            assert sorted(page.evaluate(_PLAYGROUND_CURVES)["models"]) == ["plain", "residual"]
+            first = _playground_step(page)
+            page.wait_for_function(f"() => ({_PLAYGROUND_CURVES})().step > {first}", timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "8-playground.png"), full_page=True)
+            page.get_by_role("button", name="Pause").click()
+            expect(page.get_by_text("Paused: step")).to_be_visible(timeout=30_000)
+            page.wait_for_timeout(1_000)  # the last redraw of the paused step
+            paused = _playground_step(page)
+            page.wait_for_timeout(2_000)
+            assert _playground_step(page) == paused
+            assert f"step {paused} of" in page.get_by_text("Paused: step").inner_text()
+            assert "depth=20" in page.url and "data=moons" in page.url  # the link still says the experiment
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(20)

@@ -55,6 +55,12 @@ PAGES = (
         "Test-time augmentation: on your photos and the test set",
     ),
     Page("pages/runs.py", "Runs", ":material/folder_open:", "Runs: compare, delete and resume runs"),
+    Page(
+        "pages/playground.py",
+        "Playground",
+        ":material/scatter_plot:",
+        "Playground: deep plain and residual nets on 2-D points, live in seconds",
+    ),
 )
 
 SOURCES = {
