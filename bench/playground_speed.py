@@ -130,24 +130,28 @@ def main() -> None:
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0, help="per round of the steps/s comparison")
+    parser.add_argument("--browser-only", action="store_true", help="skip the steps/s comparison (1)")
     args = parser.parse_args()
     config = PlaygroundConfig()
     print(f"defaults: {config}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
 
     bare, app = [], []
-    for _ in range(args.repeats):
+    for _ in range(0 if args.browser_only else args.repeats):
         bare.append(bare_steps_per_s(config, args.seconds))
         app.append(app_steps_per_s(config, args.seconds))
-    b, a = statistics.median(bare), statistics.median(app)
-    print("1. steps per second (median of rounds; a step trains every model once)")
-    print(f"   bare torch loop  {b:7.1f}   ({', '.join(f'{v:.1f}' for v in bare)})")
-    print(f"   the app's runner {a:7.1f}   ({', '.join(f'{v:.1f}' for v in app)})")
-    print(f"   ratio app / bare {a / b:7.2f}   (goal >= 0.8)\n")
+    if bare:
+        b, a = statistics.median(bare), statistics.median(app)
+        print("1. steps per second (median of rounds; a step trains every model once)")
+        print(f"   bare torch loop  {b:7.1f}   ({', '.join(f'{v:.1f}' for v in bare)})")
+        print(f"   the app's runner {a:7.1f}   ({', '.join(f'{v:.1f}' for v in app)})")
+        print(f"   ratio app / bare {a / b:7.2f}   (goal >= 0.8)\n")
 
     from playwright.sync_api import sync_playwright
 
-    proc, url = _serve({**os.environ})
+    proc, url = _serve(
+        {**os.environ, **dict(v.split("=", 1) for v in os.environ.get("BENCH_SERVER_ENV", "").split() if v)}
+    )
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=args.chromium, headless=True, args=FLAGS)

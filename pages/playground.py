@@ -151,17 +151,15 @@ def status_line(runner: PlaygroundRunner) -> None:
 
 
 def charts(runner: PlaygroundRunner, show_test: bool) -> None:
+    """Three charts, so a refresh draws three (each panel its own chart
+    would be five): the surfaces, the curves, and inside the nets."""
     snapshot = runner.snapshot
     points = chart_points(runner.race.points)
-    columns = st.columns(len(snapshot["models"]))
-    for column, model in zip(columns, snapshot["models"]):
-        fig = figures.surface(snapshot, model, points["train"], points["test"] if show_test else None)
-        column.plotly_chart(fig, key=f"pg_surface_{model}", config=chart_config(f"playground-{model}"))
+    fig = figures.surfaces(snapshot, points["train"], points["test"] if show_test else None)
+    st.plotly_chart(fig, key="pg_surfaces", config=chart_config("playground-surfaces"))
     measure = st.session_state.get("pg_measure", "error")
     st.plotly_chart(figures.curves(snapshot, measure), key="pg_curves", config=chart_config("playground-curves"))
-    grads, ratios = st.columns(2)
-    grads.plotly_chart(figures.per_layer(snapshot, "grad_norms"), key="pg_grads", config=chart_config("gradients"))
-    ratios.plotly_chart(figures.per_layer(snapshot, "branch_ratios"), key="pg_ratios", config=chart_config("ratios"))
+    st.plotly_chart(figures.inside(snapshot), key="pg_inside", config=chart_config("playground-inside"))
     st.caption(
         "Left: the gradient of each layer's weights in the last step, input (stem) to output (head): where the "
         "plain net's gradients shatter or explode. Right: how much each block changes what reaches it, "

@@ -143,15 +143,7 @@ FIRST_VISITS = {
     "runs": ("Runs", "[data-testid=stDataFrame]"),
     "playground": ("Playground", _CHART),
 }
-NAVIGATION = [
-    "Home",
-    "Train & compare",
-    "Inside the nets",
-    "Attributions",
-    "Test-time augmentation",
-    "Runs",
-    "Playground",
-]
+NAVIGATION = [page.title for page in PAGES]  # test_app.py holds them to the list a user reads
 
 
 @pytest.mark.parametrize("path", list(FIRST_VISITS))
@@ -544,10 +536,14 @@ def test_a_playground_link_reproduces_its_experiment_and_the_charts_follow_play_
             page.screenshot(path=str(ARTIFACTS / "8-playground.png"), full_page=True)
             page.get_by_role("button", name="Pause").click()
             expect(page.get_by_text("Paused: step")).to_be_visible(timeout=30_000)
-            page.wait_for_timeout(1_000)  # the last redraw of the paused step
             paused = _playground_step(page)
+            for _ in range(10):  # the redraw under way as Pause was clicked may land a moment later
+                page.wait_for_timeout(1_000)
+                paused, before = _playground_step(page), paused
+                if paused == before:
+                    break
             page.wait_for_timeout(2_000)
-            assert _playground_step(page) == paused
+            assert _playground_step(page) == paused  # paused: no step since
             assert f"step {paused} of" in page.get_by_text("Paused: step").inner_text()
             assert "depth=20" in page.url and "data=moons" in page.url  # the link still says the experiment
             browser.close()

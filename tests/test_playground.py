@@ -156,14 +156,19 @@ def test_the_server_trains_as_many_as_it_has_slots_and_the_others_wait():
         second.join(5)
 
 
-def test_a_session_that_went_away_stops_training_and_frees_its_slot(monkeypatch):
-    monkeypatch.setattr(playground, "GONE_AFTER_S", 0.3)
+def test_a_session_that_went_away_stops_training_frees_its_slot_and_plays_on_when_back(monkeypatch):
+    monkeypatch.setattr(playground, "AWAY_AFTER_S", 0.3)
     slots = Slots(1)
     runner = PlaygroundRunner(PlaygroundConfig(depth=6, width=8), slots=slots)
     try:
         runner.play()
-        assert _until(lambda: runner.state == "stopped", timeout=10)  # nobody called seen()
+        assert _until(lambda: runner.state == "away", timeout=10)  # nobody called seen()
         assert _until(lambda: slots.used == 0)
+        away_at = runner.race.step
+        time.sleep(0.3)
+        assert runner.race.step == away_at
+        runner.seen()  # the page draws again
+        assert _until(lambda: runner.race.step > away_at) and runner.state in ("playing", "away")
     finally:
         runner.stop()
         runner.join(5)
@@ -199,10 +204,16 @@ def test_the_page_opens_playing_the_defaults_and_draws_every_chart():
     runner = at.session_state["playground_runner"]
     try:
         assert runner.config == PlaygroundConfig() and runner.state in ("playing", "waiting")
-        figs = figures(at)
-        assert len(figs) == 5  # two surfaces, the curves, gradients, ratios
-        names = {trace.get("name") for fig in figs for trace in fig["data"]}
-        assert {"plain, train", "with shortcuts, test", "plain", "with shortcuts"} <= names
+        surfaces, curves, inside = figures(at)
+        assert [t["type"] for t in surfaces["data"]].count("heatmap") == 2  # plain beside residual
+        assert {t["name"] for t in curves["data"]} == {
+            "plain, train",
+            "plain, test",
+            "with shortcuts, train",
+            "with shortcuts, test",
+        }
+        measures = {(t["meta"]["model"], t["meta"]["measure"]) for t in inside["data"]}
+        assert measures == {(m, k) for m in ("plain", "residual") for k in ("grad_norms", "branch_ratios")}
         assert dict(at.query_params) == PlaygroundConfig().to_query()
     finally:
         _stop(at)
@@ -232,7 +243,7 @@ def test_a_changed_setting_starts_a_new_experiment_and_the_url_follows():
         assert first.state == "stopped" and second is not first
         assert second.config.shortcut == "off" and second.config.depth == 8
         assert at.query_params["shortcut"] == "off" and at.query_params["depth"] == "8"
-        assert len(figures(at)) == 4  # one surface: the plain net alone
+        assert [t["type"] for t in figures(at)[0]["data"]].count("heatmap") == 1  # the plain net alone
     finally:
         first.join(5)
         _stop(at)

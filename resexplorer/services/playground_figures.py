@@ -22,63 +22,99 @@ def _layout(**extra) -> dict:
     return {"margin": {"l": 50, "r": 10, "t": 40, "b": 40}, "uirevision": UIREVISION, **extra}
 
 
-def surface(snapshot: dict, model: str, points: tuple, test_points: tuple | None = None) -> go.Figure:
-    """The probability of the blue class over the plane, with the training
-    points (and, if given, the test points as rings) on top.
-    points: (xs, ys, labels) as lists."""
-    axis = snapshot["axis"]
-    data = [
-        {
-            "type": "heatmap",
-            "x": axis,
-            "y": axis,
-            "z": snapshot["models"][model]["surface"],
-            "zmin": 0,
-            "zmax": 1,
-            "colorscale": [[0, "#ffe8cc"], [0.5, "#f8f9fa"], [1, "#d0ebff"]],
-            "showscale": False,
-            "hovertemplate": "x %{x:.2f}, y %{y:.2f}<br>P(blue) %{z:.2f}<extra></extra>",
-        }
-    ]
-    shown = [("train", points)] + ([("test", test_points)] if test_points else [])
-    for which, (xs, ys, labels) in shown:
+def _panels(count: int, gap: float = 0.08) -> list[list[float]]:
+    """Side-by-side x domains for `count` panels of one figure: one chart
+    drawn once a refresh costs the browser less than one per panel."""
+    width = (1 - gap * (count - 1)) / count
+    return [[i * (width + gap), i * (width + gap) + width] for i in range(count)]
+
+
+def _axis(index: int, name: str) -> str:
+    """'x', 'x2', ... as traces name their axes; 'xaxis', 'xaxis2' in the layout."""
+    return name if index == 0 else f"{name}{index + 1}"
+
+
+def _title(snapshot: dict, model: str) -> str:
+    error = snapshot["history"][model]["train_error"][-1]
+    title = f"{NAMES[model]}: training error {100 * error:.0f}%" if error is not None else NAMES[model]
+    diverged = snapshot["models"][model]["diverged_at"]
+    return title + (f" (diverged at step {diverged})" if diverged else "")
+
+
+def surfaces(snapshot: dict, points: tuple, test_points: tuple | None = None) -> go.Figure:
+    """Each model's probability of the blue class over the plane, side by
+    side, with the training points (and, if given, the test points as
+    rings) on top. points: (xs, ys, labels) as lists."""
+    axis, models = snapshot["axis"], list(snapshot["models"])
+    span = [axis[0], axis[-1]]
+    data, layout = [], _layout(height=360, annotations=[], showlegend=False)
+    for i, (model, domain) in enumerate(zip(models, _panels(len(models)))):
+        x, y = _axis(i, "x"), _axis(i, "y")
         data.append(
             {
-                "type": "scatter",
-                "mode": "markers",
-                "x": xs,
-                "y": ys,
-                "name": f"{which} points",
-                "marker": {
-                    # the class as a number on a two-colour scale: a list of colour
-                    # names is validated name by name (a quarter of a second a chart)
-                    "color": labels,
-                    "colorscale": [[0, CLASS_COLOURS[0]], [1, CLASS_COLOURS[1]]],
-                    "cmin": 0,
-                    "cmax": 1,
-                    "size": 5 if which == "train" else 6,
-                    "symbol": "circle" if which == "train" else "circle-open",
-                    "line": {"width": 0.5 if which == "train" else 1.5, "color": "white" if which == "train" else None},
-                },
-                "hoverinfo": "skip",
-                "showlegend": False,
+                "type": "heatmap",
+                "x": axis,
+                "y": axis,
+                "z": snapshot["models"][model]["surface"],
+                "zmin": 0,
+                "zmax": 1,
+                "colorscale": [[0, "#ffe8cc"], [0.5, "#f8f9fa"], [1, "#d0ebff"]],
+                "showscale": False,
+                "xaxis": x,
+                "yaxis": y,
+                "hovertemplate": "x %{x:.2f}, y %{y:.2f}<br>P(blue) %{z:.2f}<extra></extra>",
             }
         )
-    state = snapshot["models"][model]
-    error = snapshot["history"][model]["train_error"][-1]
-    title = f"{NAMES[model]}: training error {100 * error:.0f}%" if error is not None else f"{NAMES[model]}"
-    if state["diverged_at"]:
-        title += f" (diverged at step {state['diverged_at']})"
-    span = [axis[0], axis[-1]]
-    return _figure(
-        data,
-        _layout(
-            title={"text": title},
-            xaxis={"range": span, "showgrid": False, "zeroline": False, "constrain": "domain"},
-            yaxis={"range": span, "showgrid": False, "zeroline": False, "scaleanchor": "x"},
-            height=340,
-        ),
-    )
+        for which, (xs, ys, labels) in [("train", points)] + ([("test", test_points)] if test_points else []):
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "markers",
+                    "x": xs,
+                    "y": ys,
+                    "xaxis": x,
+                    "yaxis": y,
+                    "marker": {
+                        # the class as a number on a two-colour scale: a list of colour
+                        # names is validated name by name (a quarter of a second a chart)
+                        "color": labels,
+                        "colorscale": [[0, CLASS_COLOURS[0]], [1, CLASS_COLOURS[1]]],
+                        "cmin": 0,
+                        "cmax": 1,
+                        "size": 5 if which == "train" else 6,
+                        "symbol": "circle" if which == "train" else "circle-open",
+                    },
+                    "hoverinfo": "skip",
+                    "meta": {"model": model, "points": which},
+                }
+            )
+        layout["xaxis" if i == 0 else f"xaxis{i + 1}"] = {
+            "domain": domain,
+            "range": span,
+            "showgrid": False,
+            "zeroline": False,
+        }
+        layout["yaxis" if i == 0 else f"yaxis{i + 1}"] = {
+            "range": span,
+            "showgrid": False,
+            "zeroline": False,
+            "scaleanchor": x,
+            **({"anchor": x} if i else {}),
+        }
+        if i:
+            layout[f"xaxis{i + 1}"]["anchor"] = y
+        layout["annotations"].append(
+            {
+                "text": f"<b>{_title(snapshot, model)}</b>",
+                "x": sum(domain) / 2,
+                "y": 1.0,
+                "xref": "paper",
+                "yref": "paper",
+                "yanchor": "bottom",
+                "showarrow": False,
+            }
+        )
+    return _figure(data, layout)
 
 
 def curves(snapshot: dict, measure: str = "error") -> go.Figure:
@@ -115,34 +151,43 @@ def curves(snapshot: dict, measure: str = "error") -> go.Figure:
     )
 
 
-def per_layer(snapshot: dict, key: str) -> go.Figure:
-    """A value per layer (grad_norms: every linear layer, input to output)
-    or per block (branch_ratios), one line per model, plain beside residual."""
-    data = []
-    for model, state in snapshot["models"].items():
-        values = state[key]
-        if key == "grad_norms":
-            x = snapshot["layer_names"]
-        else:
-            x = [f"b{i}" for i in range(1, len(values) + 1)]
-        data.append(
-            {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "x": x,
-                "y": values,
-                "name": NAMES[model],
-                "line": {"color": COLOURS[model]},
-                "marker": {"size": 4},
-            }
-        )
-    title = "||dL/dW|| of the last step" if key == "grad_norms" else "||F(x)|| / ||x||"
-    return _figure(
-        data,
-        _layout(
-            xaxis={"title": {"text": "layer, input to output" if key == "grad_norms" else "block"}, "type": "category"},
-            yaxis={"title": {"text": title}, "type": "log"},
-            legend={"orientation": "h", "y": -0.3},
-            height=300,
-        ),
+def inside(snapshot: dict) -> go.Figure:
+    """Two panels, one line per model, plain beside residual: the gradient
+    norm of each linear layer in the last step (input to output), and
+    ||F(x)|| / ||x|| of each block."""
+    data, layout = [], _layout(height=320, legend={"orientation": "h", "y": -0.3}, annotations=[])
+    panels = (
+        ("grad_norms", "||dL/dW|| of the last step", "layer, input to output"),
+        ("branch_ratios", "||F(x)|| / ||x||", "block"),
     )
+    for i, ((key, y_title, x_title), domain) in enumerate(zip(panels, _panels(len(panels), gap=0.12))):
+        for model, state in snapshot["models"].items():
+            values = state[key]
+            x = snapshot["layer_names"] if key == "grad_norms" else [f"b{j}" for j in range(1, len(values) + 1)]
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": x,
+                    "y": values,
+                    "name": NAMES[model],
+                    "legendgroup": model,
+                    "showlegend": i == 0,
+                    "line": {"color": COLOURS[model]},
+                    "xaxis": _axis(i, "x"),
+                    "yaxis": _axis(i, "y"),
+                    "meta": {"model": model, "measure": key},
+                }
+            )
+        layout["xaxis" if i == 0 else f"xaxis{i + 1}"] = {
+            "domain": domain,
+            "type": "category",
+            "title": {"text": x_title},
+            **({"anchor": "y2"} if i else {}),
+        }
+        layout["yaxis" if i == 0 else f"yaxis{i + 1}"] = {
+            "type": "log",
+            "title": {"text": y_title},
+            **({"anchor": "x2"} if i else {}),
+        }
+    return _figure(data, layout)

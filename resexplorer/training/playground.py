@@ -5,8 +5,8 @@ PlaygroundConfig is the whole experiment (what the page's URL holds);
 PointRace trains its models on identical mini-batches, one step at a time,
 and takes snapshots (plain numbers for the charts); PlaygroundRunner runs a
 race in a background thread of the server for one browser session: it
-plays, pauses, steps once, stops at the step cap or when the session has
-not been seen for GONE_AFTER_S, and trains only while it holds one of the
+plays, pauses, steps once, stops at the step cap or while the session is
+not seen (AWAY_AFTER_S: its page closed), and trains only while it holds one of the
 server's Slots (one per core), so a class on one server shares the cores
 and a user who has to wait is told so.
 """
@@ -40,7 +40,11 @@ STEP_CAP = 2000
 GRID = 41  # points per axis of the decision surface
 SNAPSHOT_S = 0.25  # a snapshot at most this often while playing (the page draws twice a second)
 SLICE_S = 0.05  # steps run between two looks at pause, the cap and the session
-GONE_AFTER_S = 15.0  # a session not seen for this long has gone away: its training stops
+# A session not seen for this long (its page closed, or another page open)
+# has gone away: its training stops, and goes on if the page draws again.
+# The page draws twice a second, so this is four missed draws.
+AWAY_AFTER_S = 2.0
+PAUSED_THREAD_S = 60.0  # a paused experiment's thread waits this long for Play, then ends
 MOMENTUM = 0.9
 # The defaults tell the whole story within this many steps (two or three
 # seconds on a laptop's CPU): the deep plain net near chance, the same net
@@ -329,8 +333,9 @@ def stop_all() -> None:
 
 class PlaygroundRunner:
     """A race trained in a thread of its own while playing. States: paused,
-    waiting (for a slot), playing, done (the step cap), stopped (the
-    session went away, or a new experiment replaced it)."""
+    waiting (for a slot), playing, away (its session was not seen for
+    AWAY_AFTER_S: the thread has ended, and seen() starts it again), done
+    (the step cap), stopped (a new experiment replaced it)."""
 
     def __init__(self, config: PlaygroundConfig, slots: Slots = SERVER_SLOTS, step_cap: int = STEP_CAP):
         self.config = config
@@ -351,14 +356,18 @@ class PlaygroundRunner:
         return self._snapshot
 
     def seen(self) -> None:
-        """The session is still there (the page calls this as it draws)."""
+        """The session is still there (the page calls this as it draws): an
+        experiment that stopped while it was away plays on."""
         self._seen = time.monotonic()
+        if self.state == "away":
+            self.state = "paused"
+            self.play()
 
     def play(self) -> None:
         if self.state in ("done", "stopped"):
             return
         self.state = "waiting" if not self._holding else "playing"
-        self.seen()
+        self._seen = time.monotonic()
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._run, name="playground", daemon=True)
             self._thread.start()
@@ -399,12 +408,14 @@ class PlaygroundRunner:
         last_snapshot, window = 0.0, (time.perf_counter(), self.race.step)
         try:
             while True:
-                if time.monotonic() - self._seen > GONE_AFTER_S:
-                    self.state = "stopped"
-                if self.state in ("stopped", "done"):
+                if self.state in ("playing", "waiting") and time.monotonic() - self._seen > AWAY_AFTER_S:
+                    self.state = "away"
+                if self.state in ("stopped", "done", "away"):
                     return
                 if self.state == "paused":
                     self._release()
+                    if time.monotonic() - self._seen > PAUSED_THREAD_S:
+                        return  # a paused experiment's thread ends; play() starts another
                     self._wake.wait(1.0)
                     self._wake.clear()
                     window = (time.perf_counter(), self.race.step)
