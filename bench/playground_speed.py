@@ -115,7 +115,7 @@ def redraws_and_pause(browser, url: str, seconds: float = 6.0) -> tuple[float, f
         step = seen and seen["step"]
         if step and step != last:
             redraws, last = redraws + (last is not None), step
-        time.sleep(0.02)
+        time.sleep(0.05)
     rate = redraws / (time.perf_counter() - start)
     clicked = time.perf_counter()
     page.get_by_role("button", name="Pause").click()

@@ -26,7 +26,7 @@ from resexplorer.training.playground import (
 from ui.sidebar import page_frame
 from ui.text import literal
 
-REFRESH_S = 0.5  # the charts redraw twice a second while it trains
+REFRESH_S = 0.5  # the charts redraw about twice a second while it trains (bench/playground_speed.py)
 RUNNER = "playground_runner"  # session state: this session's PlaygroundRunner
 KEY = "pg_"  # widget keys: KEY + the PlaygroundConfig field
 DATA_NAMES = {"spirals": "Two spirals", "moons": "Moons", "circles": "Circles", "xor": "XOR", "blobs": "Gaussian blobs"}
