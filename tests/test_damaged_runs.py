@@ -36,6 +36,8 @@ def _replace_config(run_path, change) -> None:
     (run_path / "config.json").write_text(json.dumps(change(config)))
 
 
+DEEP = "[" * 100_000 + "]" * 100_000  # 200 KB that no JSON parser reads: RecursionError
+
 # name: (damage, the words that say what is wrong)
 CONFIG_DAMAGE = {
     "config-not-utf8": (lambda p: (p / "config.json").write_bytes(b"\xff\xfe{\x00}"), "not UTF-8"),
@@ -46,6 +48,8 @@ CONFIG_DAMAGE = {
     ),
     "config-lacks-keys": (lambda p: _replace_config(p, lambda c: {"format": c["format"]}), "lacks model_name"),
     "config-bad-model": (lambda p: _replace_config(p, lambda c: {**c, "model": {"arch": 7}}), "model settings"),
+    # nested deeper than a JSON parser goes: RecursionError, not JSONDecodeError
+    "config-nested-too-deep": (lambda p: (p / "config.json").write_text(DEEP), "not valid JSON"),
     "config-bad-train": (
         lambda p: _replace_config(p, lambda c: {**c, "train": {"epochs": "x"}}),
         "training settings are invalid (a value of the wrong type)",
@@ -55,6 +59,7 @@ METRICS_DAMAGE = {
     "metrics-not-utf8": (lambda p: _insert_metric_line(p, b'{"kind":"train","step":\xff}'), "line 4 is not UTF-8"),
     "metrics-line-not-an-object": (lambda p: _insert_metric_line(p, b"[1, 2]"), "line 4 is not a JSON object"),
     "metrics-line-not-json": (lambda p: _insert_metric_line(p, b"{kind: epoch"), "line 4 is not valid JSON"),
+    "metrics-line-nested-too-deep": (lambda p: _insert_metric_line(p, DEEP.encode()), "line 4 is not valid JSON"),
     "epoch-record-lacks-keys": (lambda p: _insert_metric_line(p, b'{"kind":"epoch"}'), "line 4 is an epoch record"),
     "epoch-record-bad-probes": (
         lambda p: _insert_metric_line(
@@ -73,6 +78,7 @@ STATUS_DAMAGE = {
         None,
     ),
     "status-not-an-object": (lambda p: (p / "status.json").write_text("[]"), None),
+    "status-nested-too-deep": (lambda p: (p / "status.json").write_text(DEEP), None),
 }
 DAMAGE = {**CONFIG_DAMAGE, **METRICS_DAMAGE, **STATUS_DAMAGE}
 

@@ -353,3 +353,12 @@ def test_two_imports_of_one_archive_at_once_leave_one_copy_and_say_already_there
     assert all("already" in line and "not overwritten" in line for line in report.skipped), report.skipped
     assert sorted(p.name for p in store.root.iterdir()) == sorted(r.run_id for r in race_runs)
     assert all(store.get(r.run_id).kept_epochs() == r.kept_epochs() for r in race_runs)
+
+
+def test_a_member_this_disk_cannot_write_refuses_its_run_with_a_line_not_a_traceback(tmp_path):
+    """'r/a' and 'r/a/b' both files: the second cannot be written under the first."""
+    run_id = "20260101-000000-resnet-8-clash"
+    crafted = _bomb(run_id, {f"{run_id}/a": b"x", f"{run_id}/a/b": b"y"})
+    report = import_runs(io.BytesIO(crafted), RunStore(tmp_path / "runs"))
+    assert not report.imported and "cannot be written here" in report.skipped[0], report.skipped
+    assert _nothing_written(tmp_path / "runs")

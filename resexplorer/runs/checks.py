@@ -83,7 +83,7 @@ def parse_metrics(raw: bytes) -> tuple[list[dict], list[str]]:
             problem = "is not a JSON object" if not isinstance(record, dict) else record_problem(record)
         except UnicodeDecodeError:
             problem = "is not UTF-8 text"
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: nested deeper than a parser goes
             problem = "is not valid JSON"
         if problem is None:
             records.append(record)

@@ -231,7 +231,7 @@ class Run:
             config = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
             problem = "config.json is not UTF-8 text"
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: nested deeper than a parser goes
             problem = "config.json is not valid JSON (cut short?)"
         else:
             if not isinstance(config, dict):
@@ -333,7 +333,7 @@ class Run:
         """The status record; 'running' whose process is gone reads 'interrupted'."""
         try:
             record = json.loads(self.status_path.read_bytes().decode("utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             record = None
         if not isinstance(record, dict) or not isinstance(record.get("status"), str):
             return {"status": "interrupted", "message": "no readable status: the run was stopped while starting"}
@@ -511,7 +511,8 @@ class RunStore:
             except RunDamaged as err:
                 problem = str(err)
             except RunError:
-                problem = f"{run.run_id} is damaged: its config.json is missing; delete the run"
+                what = "not a run's" if run.config_path.exists() else "missing"
+                problem = f"{run.run_id} is damaged: its config.json is {what}; delete the run"
             if run.marked():
                 found.damaged.append(DamagedRun(run.run_id, path, problem))
             elif any((path / name).exists() for name in RUN_FILES):
@@ -532,12 +533,19 @@ class RunStore:
             raise RunError(_not_a_run(run_id))
         if run.status().get("status") == "running":
             raise RunError(f"run {run_id} is still training; cancel it first")
-        shutil.rmtree(run.path)
+        with folder_in_use(run.path, "the run folder", "close what holds its files, then delete it again"):
+            # The marker goes last: a delete stopped half way (a file in use) leaves a
+            # folder that still proves it is a run, so a second delete can finish it.
+            for child in run.path.iterdir():
+                if child.name != RUN_MARKER:
+                    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+            run.marker_path.unlink(missing_ok=True)
+            run.path.rmdir()
 
 
 def _not_a_run(name: str) -> str:
     return (
-        f"{name} is not a run: it has no {RUN_MARKER} marker and its config.json does not read as a run's, "
+        f"{name} is not a run: it has no {RUN_MARKER} marker and no config.json that reads as a run's, "
         "so it is left as it is (delete it yourself if it is one)"
     )
 

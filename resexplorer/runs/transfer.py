@@ -170,8 +170,8 @@ def _manifest(archive: zipfile.ZipFile, label: str) -> dict:
         raise ArchiveError(f"{label}: its {MANIFEST} is too large to be one")
     try:
         manifest = json.loads(archive.read(MANIFEST).decode("utf-8"))
-    except (zipfile.BadZipFile, OSError, ValueError) as err:  # ValueError: not UTF-8, not JSON, bad CRC
-        raise ArchiveError(f"{label} is damaged: its {MANIFEST} cannot be read ({err})") from err
+    except (zipfile.BadZipFile, OSError, ValueError, RecursionError) as err:  # not UTF-8, not JSON, bad CRC, too deep
+        raise ArchiveError(f"{label} is damaged: its {MANIFEST} cannot be read ({type(err).__name__})") from err
     if not isinstance(manifest, dict) or manifest.get("format") != ARCHIVE_FORMAT:
         raise ArchiveError(f"{label} is not a ResNet Explorer export ({MANIFEST} has another format)")
     if not isinstance(manifest.get("version"), int) or manifest["version"] > ARCHIVE_VERSION:
@@ -283,7 +283,9 @@ def _import_run(
         except OSError as err:
             if disk_full(err, root):
                 raise DiskFullError(f"no space left on {root}: {run_id} was not imported; free some space") from err
-            raise
+            # a member this disk cannot hold as named (too long, a file where its folder goes, a name
+            # this OS refuses): this run is refused, the others are still looked at
+            raise ArchiveError(f"its files cannot be written here ({err.strerror or err})") from err
         from .checkpoints import load_checkpoint  # torch: only once there is something to check
 
         run = Run(staged)
@@ -310,7 +312,7 @@ def _drop_misshapen_analyses(run: Run) -> list[str]:
         kind = analysis_kind(path.stem + path.suffix)
         try:
             problem = analysis_problem(kind, json.loads(path.read_bytes().decode("utf-8")))
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than a parser goes
             problem = "is not valid JSON"
         if problem:
             path.unlink()
@@ -327,10 +329,10 @@ def _place(staged: Path, target: Path) -> None:
         raise _AlreadyThere
     try:
         os.rename(staged, target)
-    except OSError:
+    except OSError as err:
         if target.exists():  # ENOTEMPTY or EEXIST (POSIX), FileExistsError (Windows): the other one won
             raise _AlreadyThere from None
-        raise
+        raise ArchiveError(f"it could not be moved into {target.parent} ({err.strerror or err})") from err
 
 
 def _extract(archive: zipfile.ZipFile, name: str, entry: dict, target: Path, label: str) -> None:

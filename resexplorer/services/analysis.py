@@ -226,7 +226,7 @@ def _read(run: Run, epoch: int, kind: str, name: str) -> dict | None:
         if path.is_file():
             try:
                 record = json.loads(path.read_bytes().decode("utf-8"))
-            except (OSError, ValueError):
+            except (OSError, ValueError, RecursionError):  # damaged, or nested deeper than a parser goes
                 continue
             if analysis_problem(kind, record) is None:
                 return record

@@ -172,7 +172,7 @@ class Job:
         state comes from its worker's liveness, as for a crash)."""
         try:
             record = json.loads((self.path / name).read_bytes().decode("utf-8"))
-        except (OSError, ValueError):  # ValueError: not UTF-8, not JSON
+        except (OSError, ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep
             return {}
         return record if isinstance(record, dict) else {}
 
