@@ -2,6 +2,8 @@
 shortcut's effect shows in seconds on any laptop. The whole experiment is
 in the page's URL, so a link reproduces it."""
 
+import time
+
 import streamlit as st
 
 from resexplorer.data.points import GENERATORS
@@ -26,6 +28,7 @@ from resexplorer.training.playground import (
 from ui.sidebar import page_frame
 from ui.text import literal
 
+WAIT_SAID_S = 1.0  # a wait for a slot is said once it lasts this long (a start takes a moment too)
 REFRESH_S = 0.5  # the charts redraw about twice a second while it trains (bench/playground_speed.py)
 RUNNER = "playground_runner"  # session state: this session's PlaygroundRunner
 KEY = "pg_"  # widget keys: KEY + the PlaygroundConfig field
@@ -50,9 +53,16 @@ def _settings_from_url() -> list[str]:
     """On the session's first run, the widgets start from the URL (a shared
     link, a bookmark, a refresh); what it holds that cannot be used is said."""
     config, problems = PlaygroundConfig.from_query(st.query_params.to_dict())
+    _fill_widgets(config)
+    return problems
+
+
+def _fill_widgets(config: PlaygroundConfig) -> None:
+    """Widgets without a value take the experiment's: Streamlit forgets a
+    widget's value when its page is left, so coming back finds the
+    experiment still training with its settings, not the widgets' defaults."""
     for name, value in config.__dict__.items():
         st.session_state.setdefault(KEY + name, value)
-    return problems
 
 
 def settings() -> PlaygroundConfig:
@@ -111,12 +121,13 @@ def runner_for(config: PlaygroundConfig) -> PlaygroundRunner:
         st.session_state[RUNNER] = runner
     if st.query_params.to_dict() != config.to_query():
         st.query_params.from_dict(config.to_query())
+    runner.seen()  # back from another page: an experiment that stopped while away plays on
     return runner
 
 
 def controls(runner: PlaygroundRunner) -> None:
     play_col, step_col, reset_col, _ = st.columns([1, 1, 1, 5])
-    playing = runner.state in ("playing", "waiting")
+    playing = runner.state in ("playing", "waiting", "away")
     if play_col.button(
         "Pause" if playing else "Play",
         key="pg_play",
@@ -134,9 +145,14 @@ def controls(runner: PlaygroundRunner) -> None:
         st.rerun()
 
 
+def _buttons(state: str) -> str:
+    """What the Play button offers in a state: a change redraws the page."""
+    return {"playing": "pause", "waiting": "pause", "paused": "play", "away": "pause"}.get(state, "none")
+
+
 def status_line(runner: PlaygroundRunner) -> None:
     step = runner.snapshot["step"]
-    if runner.state == "waiting":
+    if runner.state == "waiting" and runner.waiting_since and time.monotonic() - runner.waiting_since > WAIT_SAID_S:
         st.warning(
             f"Waiting for a free slot: this server trains {SERVER_SLOTS.size} playground experiment(s) at once, "
             "and all are busy. It starts by itself as soon as one frees."
@@ -147,7 +163,8 @@ def status_line(runner: PlaygroundRunner) -> None:
         st.caption(f"Done: step {step} of {STEP_CAP}. Reset starts again; any setting starts a new experiment.")
     else:
         rate = f", {runner.steps_per_s:,.0f} steps/s" if runner.state == "playing" and runner.steps_per_s else ""
-        st.caption(f"{runner.state.capitalize()}: step {step} of {STEP_CAP}{rate}.")
+        state = "Playing" if runner.state in ("waiting", "away") else runner.state.capitalize()
+        st.caption(f"{state}: step {step} of {STEP_CAP}{rate}.")
 
 
 def charts(runner: PlaygroundRunner, show_test: bool) -> None:
@@ -168,11 +185,15 @@ def charts(runner: PlaygroundRunner, show_test: bool) -> None:
     )
 
 
-def link_problems() -> None:
-    """On the session's first run: what the link holds that cannot be used."""
+def starting_values() -> None:
+    """The widgets' values: on the session's first run from the link (and
+    what it holds that cannot be used is said), after that from the
+    experiment under way."""
     if RUNNER not in st.session_state:
         for problem in _settings_from_url():
             st.warning(literal(f"The link's {problem}; its default is used."))
+    else:
+        _fill_widgets(st.session_state[RUNNER].config)
 
 
 def experiment() -> PlaygroundConfig:
@@ -199,7 +220,7 @@ def live_view(show_test: bool, drawn_state: str) -> None:
     def _live() -> None:
         runner = st.session_state[RUNNER]
         runner.seen()
-        if runner.state != drawn_state and runner.state in ("done", "stopped", "paused"):
+        if _buttons(runner.state) != _buttons(drawn_state):
             st.rerun(scope="app")  # the buttons outside change too: Play, not Pause
         status_line(runner)
         charts(runner, show_test)
@@ -210,7 +231,7 @@ def live_view(show_test: bool, drawn_state: str) -> None:
 frame = page_frame("Playground")
 st.title("Playground")
 st.markdown(INTRO)
-link_problems()
+starting_values()
 runner = runner_for(experiment())
 controls(runner)
 live_view(view_options(), runner.state)

@@ -2,6 +2,7 @@
 identical batches, the background runner and its server slots, the URL
 that holds the experiment, and the page."""
 
+import threading
 import time
 
 import pytest
@@ -264,3 +265,69 @@ def test_pause_step_and_reset_on_the_page():
     finally:
         runner.stop()
         _stop(at)
+
+
+def test_coming_back_from_another_page_finds_the_experiment_with_its_settings():
+    at = app()
+    at.query_params.update({"data": "circles", "depth": "12", "width": "8", "lr": "0.03"})
+    at.switch_page("pages/playground.py").run()
+    runner = at.session_state["playground_runner"]
+    at.switch_page("app.py").run()
+    at.switch_page("pages/playground.py").run()
+    try:
+        assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+        assert at.session_state["playground_runner"] is runner  # the same experiment, not a new one
+        assert (runner.config.data, runner.config.depth, runner.config.width) == ("circles", 12, 8)
+        assert at.query_params["depth"] == "12" and at.segmented_control(key="pg_shortcut").value == "both"
+    finally:
+        _stop(at)
+
+
+def _threads_of_a_new_thread() -> int:
+    """torch's thread count as a thread started now sees it (Streamlit runs
+    each page's script on a new thread)."""
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    return seen[0]
+
+
+def test_torch_trains_on_one_thread_while_an_experiment_trains_and_gets_its_threads_back():
+    before = _threads_of_a_new_thread()
+    runner = PlaygroundRunner(PlaygroundConfig(depth=6, width=8), slots=Slots(1))
+    try:
+        runner.play()
+        assert _until(lambda: runner.state == "playing")
+        assert _until(lambda: _threads_of_a_new_thread() == 1)
+        runner.pause()
+        assert _until(lambda: runner.slots.used == 0) and _until(lambda: _threads_of_a_new_thread() == before)
+    finally:
+        runner.stop()
+        runner.join(5)
+    assert _threads_of_a_new_thread() == before
+
+
+def test_a_pause_or_stop_is_never_undone_by_the_training_thread():
+    for _ in range(20):  # the thread's own state changes race the page's
+        runner = PlaygroundRunner(PlaygroundConfig(depth=6, width=8), slots=Slots(1))
+        runner.play()
+        runner.stop()
+        runner.join(5)
+        assert runner.state == "stopped" and runner.slots.used == 0
+        runner = PlaygroundRunner(PlaygroundConfig(depth=6, width=8), slots=Slots(1))
+        runner.play()
+        runner.pause()
+        time.sleep(0.05)
+        assert runner.state == "paused"
+        runner.stop()
+        runner.join(5)
+
+
+def test_the_initial_weights_come_from_the_seed_alone_whatever_else_draws_meanwhile():
+    first = PointRace(PlaygroundConfig(depth=10, width=8))
+    torch.manual_seed(12345)  # another session's work moves the process-wide generator
+    torch.randn(1000)
+    second = PointRace(PlaygroundConfig(depth=10, width=8))
+    for a, b in zip(first.models["plain"].state_dict().values(), second.models["plain"].state_dict().values()):
+        assert torch.equal(a, b)

@@ -13,6 +13,7 @@ is not in place, as in models.py. Read bottom-up: the block, the net.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 
 import torch
@@ -82,7 +83,10 @@ class MLPBlock(nn.Module):
 
 
 class PointNet(nn.Module):
-    def __init__(self, config: MLPConfig):
+    def __init__(self, config: MLPConfig, generator: torch.Generator | None = None):
+        """generator: where the initial weights are drawn from; a seeded one
+        makes them independent of the process-wide generator, which other
+        threads of a server draw from at any moment."""
         super().__init__()
         self.config = config
         self.stem = nn.Sequential(nn.Linear(IN_FEATURES, config.width, bias=not config.batch_norm))
@@ -92,14 +96,14 @@ class PointNet(nn.Module):
             *(MLPBlock(config.width, config.shortcut, config.batch_norm) for _ in range(config.blocks))
         )
         self.head = nn.Linear(config.width, CLASSES)
-        self._initialise()
+        self._initialise(generator)
 
-    def _initialise(self) -> None:
+    def _initialise(self, generator: torch.Generator | None) -> None:
         """He et al.'s normal initialisation (fan-in: the forward signal is
         what a plain net without BN would lose), biases at zero."""
         for module in self.modules():
             if isinstance(module, nn.Linear):
-                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu", generator=generator)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
         if self.config.zero_init and self.config.shortcut:
@@ -139,15 +143,18 @@ class PointNet(nn.Module):
         return ratios
 
 
-def build_point_net(config: MLPConfig) -> PointNet:
-    return PointNet(config)
+def build_point_net(config: MLPConfig, seed: int) -> PointNet:
+    """The net of this config, its initial weights drawn from this seed alone."""
+    return PointNet(config, torch.Generator().manual_seed(seed))
 
 
 def twin_of(net: PointNet, shortcut: bool) -> PointNet:
     """The same net with the shortcut on or off, from the same initial
     weights (zero-init applied to a residual twin alone)."""
-    twin = PointNet(MLPConfig(**{**net.config.to_dict(), "shortcut": shortcut}))
-    twin.load_state_dict(net.state_dict())
+    twin = copy.deepcopy(net)
+    twin.config = MLPConfig(**{**net.config.to_dict(), "shortcut": shortcut})
+    for block in twin.layers:
+        block.has_shortcut = shortcut
     if twin.config.zero_init and shortcut:
         twin._zero_branches()
     return twin

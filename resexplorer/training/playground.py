@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from ..data.points import GENERATORS, SPAN, make_points
 from ..errors import ConfigError
-from ..nets.mlp import MLPConfig, PointNet, twin_of
+from ..nets.mlp import MLPConfig, PointNet, build_point_net, twin_of
 
 SHORTCUTS = ("off", "on", "both")  # both: the plain net and its residual twin
 OPTIMIZERS = ("sgd", "adam")
@@ -151,12 +151,6 @@ def _parse(raw: str, kind: type):
 # --- the race: models stepping on identical batches ---------------------------
 
 
-def _seeded_net(config: MLPConfig, seed: int) -> PointNet:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return PointNet(config)
-
-
 class PointRace:
     """The experiment's models, from the same initial weights, trained on the
     same mini-batches in the same order."""
@@ -165,7 +159,7 @@ class PointRace:
         self.config = config
         self.points = make_points(config.data, config.noise, config.seed)
         configs = config.model_configs()
-        first = _seeded_net(next(iter(configs.values())), config.seed)
+        first = build_point_net(next(iter(configs.values())), config.seed)
         self.models = {
             name: first if i == 0 else twin_of(first, c.shortcut) for i, (name, c) in enumerate(configs.items())
         }
@@ -306,17 +300,34 @@ SERVER_SLOTS = Slots()
 # --- one browser session's training, in the background --------------------------
 
 
-def _one_thread_here() -> None:
-    """Train this thread's tiny steps on one core. With two, each step of a
-    background thread ran 10 times slower than the same step on the main
-    thread (bench/playground_speed.py: 6 against 59 steps/s), as its
-    OpenMP team fought the spinning workers of the others'. Where torch's
-    threads are OpenMP's, the number is this thread's alone; elsewhere it
-    would be the whole server's, so it is left as it is."""
-    if "OpenMP" in torch.__config__.parallel_info():
-        torch.set_num_threads(1)
+class _OneThread:
+    """While any experiment trains, the server's torch runs on one thread.
+    A Playground step is many tiny ops; on a background thread with two,
+    each step ran 10 times slower than on the main thread (30 steps: 3.7 s
+    against 0.47 s), as the other threads' OpenMP and MKL workers spun on
+    the same cores; torch's thread count is the process's, not a thread's,
+    so it is set for all while any trains and given back when none does."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._training = 0
+        self._saved = 1
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._training == 0:
+                self._saved = torch.get_num_threads()
+                torch.set_num_threads(1)
+            self._training += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._training -= 1
+            if self._training == 0:
+                torch.set_num_threads(self._saved)
 
 
+ONE_THREAD = _OneThread()
 _RUNNERS: weakref.WeakSet = weakref.WeakSet()  # every runner alive, stopped when the server exits
 
 
@@ -335,18 +346,21 @@ class PlaygroundRunner:
     """A race trained in a thread of its own while playing. States: paused,
     waiting (for a slot), playing, away (its session was not seen for
     AWAY_AFTER_S: the thread has ended, and seen() starts it again), done
-    (the step cap), stopped (a new experiment replaced it)."""
+    (the step cap), stopped (a new experiment replaced it). The state
+    changes under one lock, from the page's threads and the runner's own."""
 
     def __init__(self, config: PlaygroundConfig, slots: Slots = SERVER_SLOTS, step_cap: int = STEP_CAP):
         self.config = config
         self.race = PointRace(config)
         self.slots, self.step_cap = slots, step_cap
         self.state = "paused"
-        self._lock = threading.Lock()  # the race: one stepper at a time
+        self.waiting_since: float | None = None  # when it began to wait for a slot
+        self._state = threading.Lock()  # the state, and whether a thread runs
+        self._race = threading.Lock()  # the race: one stepper at a time
         self._wake = threading.Event()
-        self._holding = False
+        self._running = False  # a thread is in _run (set and cleared under _state)
+        self._holding = False  # a slot is held (only the thread touches it)
         self._seen = time.monotonic()
-        self._thread: threading.Thread | None = None
         self._snapshot = self.race.snapshot()
         self.steps_per_s = 0.0
         _RUNNERS.add(self)
@@ -360,87 +374,121 @@ class PlaygroundRunner:
         experiment that stopped while it was away plays on."""
         self._seen = time.monotonic()
         if self.state == "away":
-            self.state = "paused"
-            self.play()
+            self.play(after_away=True)
 
-    def play(self) -> None:
-        if self.state in ("done", "stopped"):
-            return
-        self.state = "waiting" if not self._holding else "playing"
-        self._seen = time.monotonic()
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="playground", daemon=True)
-            self._thread.start()
+    def play(self, after_away: bool = False) -> None:
+        with self._state:
+            if self.state in ("done", "stopped") or (after_away and self.state != "away"):
+                return
+            if self.state not in ("playing", "waiting"):
+                self.state, self.waiting_since = "waiting", time.monotonic()
+            self._seen = time.monotonic()
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="playground", daemon=True).start()
         self._wake.set()
 
     def pause(self) -> None:
-        if self.state in ("playing", "waiting"):
+        with self._state:
+            if self.state not in ("playing", "waiting"):
+                return
             self.state = "paused"
-            self._wake.set()
-            with self._lock:  # the slice under way ends first: the paused view shows the paused step
-                self._snapshot = self.race.snapshot()
+        self._wake.set()
+        with self._race:  # the slice under way ends first: the paused view shows the paused step
+            self._snapshot = self.race.snapshot()
 
     def step_once(self) -> None:
         """One step, while paused."""
         if self.state != "paused" or self.race.step >= self.step_cap:
             return
-        with self._lock:
+        with self._race:
             self.race.train_step()
             self._snapshot = self.race.snapshot()
         if self.race.step >= self.step_cap:
-            self.state = "done"
+            self._set("done", when=("paused",))
 
     def stop(self) -> None:
-        self.state = "stopped"
+        with self._state:
+            self.state = "stopped"
         self._wake.set()
 
     def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
+        deadline = time.monotonic() + (timeout if timeout is not None else 1e9)
+        while self._running and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def _set(self, state: str, when: tuple[str, ...]) -> bool:
+        """Move to `state` if the state is still one of `when`: a Pause or a
+        Stop from the page is never overwritten by the thread's own change."""
+        with self._state:
+            if self.state not in when:
+                return False
+            self.state = state
+            return True
+
+    def _exit_if(self, states: tuple[str, ...]) -> bool:
+        """Whether the thread ends now; decided under the lock, so a play()
+        at that moment starts a new thread rather than trust this one."""
+        with self._state:
+            if self.state in states:
+                self._release()  # here, not after: a thread started next may take a slot at once
+                self._running = False
+                return True
+            return False
 
     def _release(self) -> None:
         if self._holding:
             self._holding = False
             self.slots.give_back()
+            ONE_THREAD.leave()
+
+    def _take(self) -> bool:
+        self._holding = self.slots.take()
+        if self._holding:
+            ONE_THREAD.enter()
+        return self._holding
 
     def _run(self) -> None:
-        _one_thread_here()
-        last_snapshot, window = 0.0, (time.perf_counter(), self.race.step)
         try:
-            while True:
-                if self.state in ("playing", "waiting") and time.monotonic() - self._seen > AWAY_AFTER_S:
-                    self.state = "away"
-                if self.state in ("stopped", "done", "away"):
-                    return
-                if self.state == "paused":
-                    self._release()
-                    if time.monotonic() - self._seen > PAUSED_THREAD_S:
-                        return  # a paused experiment's thread ends; play() starts another
-                    self._wake.wait(1.0)
-                    self._wake.clear()
-                    window = (time.perf_counter(), self.race.step)
+            self._loop()
+        except BaseException:  # a bug: the thread ends, and says so in the server's log
+            with self._state:
+                self._release()
+                self._running = False
+                self.state = "stopped"
+            raise
+
+    def _loop(self) -> None:
+        last_snapshot, window = 0.0, (time.perf_counter(), self.race.step)
+        while True:
+            if time.monotonic() - self._seen > AWAY_AFTER_S:
+                self._set("away", when=("playing", "waiting"))
+            if self._exit_if(("stopped", "done", "away")):
+                return
+            if self.state == "paused":
+                self._release()
+                if time.monotonic() - self._seen > PAUSED_THREAD_S and self._exit_if(("paused",)):
+                    return  # a paused experiment's thread ends; play() starts another
+                self._wake.wait(1.0)
+                self._wake.clear()
+                window = (time.perf_counter(), self.race.step)
+                continue
+            if not self._holding and not self._take():
+                self._wake.wait(0.2)
+                self._wake.clear()
+                continue
+            self._set("playing", when=("waiting",))
+            with self._race:
+                if self.state != "playing":  # paused or stopped meanwhile: looked at again above
                     continue
-                if not self._holding:
-                    self._holding = self.slots.take()
-                    if not self._holding:
-                        self.state = "waiting"
-                        self._wake.wait(0.2)
-                        self._wake.clear()
-                        continue
-                    self.state = "playing"
-                with self._lock:
-                    if self.state != "playing":  # paused or stopped while this thread waited for the lock
-                        continue
-                    until = time.perf_counter() + SLICE_S
-                    while time.perf_counter() < until and self.race.step < self.step_cap:
-                        self.race.train_step()
-                    now = time.perf_counter()
-                    if now - last_snapshot >= SNAPSHOT_S or self.race.step >= self.step_cap:
-                        self._snapshot = self.race.snapshot()
-                        last_snapshot = time.perf_counter()
-                        started, first = window
-                        self.steps_per_s = (self.race.step - first) / max(now - started, 1e-9)
-                if self.race.step >= self.step_cap or len(self.race.diverged) == len(self.race.models):
-                    self.state = "done"
-        finally:
-            self._release()
+                until = time.perf_counter() + SLICE_S
+                while time.perf_counter() < until and self.race.step < self.step_cap:
+                    self.race.train_step()
+                now = time.perf_counter()
+                if now - last_snapshot >= SNAPSHOT_S or self.race.step >= self.step_cap:
+                    self._snapshot = self.race.snapshot()
+                    last_snapshot = time.perf_counter()
+                    started, first = window
+                    self.steps_per_s = (self.race.step - first) / max(now - started, 1e-9)
+            if self.race.step >= self.step_cap or len(self.race.diverged) == len(self.race.models):
+                self._set("done", when=("playing",))
