@@ -29,7 +29,7 @@ from ui.sidebar import page_frame
 from ui.text import literal
 
 WAIT_SAID_S = 1.0  # a wait for a slot is said once it lasts this long (a start takes a moment too)
-REFRESH_S = 0.5  # the charts redraw about twice a second while it trains (bench/playground_speed.py)
+REFRESH_S = 0.4  # asked this long after the last redraw ends: twice a second or more (bench/playground_speed.py)
 RUNNER = "playground_runner"  # session state: this session's PlaygroundRunner
 KEY = "pg_"  # widget keys: KEY + the PlaygroundConfig field
 DATA_NAMES = {"spirals": "Two spirals", "moons": "Moons", "circles": "Circles", "xor": "XOR", "blobs": "Gaussian blobs"}
