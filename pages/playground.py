@@ -174,8 +174,7 @@ def charts(runner: PlaygroundRunner, show_test: bool) -> None:
     points = chart_points(runner.race.points)
     fig = figures.surfaces(snapshot, points["train"], points["test"] if show_test else None)
     st.plotly_chart(fig, key="pg_surfaces", config=chart_config("playground-surfaces"))
-    measure = st.session_state.get("pg_measure", "error")
-    st.plotly_chart(figures.curves(snapshot, measure), key="pg_curves", config=chart_config("playground-curves"))
+    st.plotly_chart(figures.curves(snapshot), key="pg_curves", config=chart_config("playground-curves"))
     st.plotly_chart(figures.inside(snapshot), key="pg_inside", config=chart_config("playground-inside"))
     st.caption(
         "Left: the gradient of each layer's weights in the last step, input (stem) to output (head): where the "
@@ -207,9 +206,7 @@ def experiment() -> PlaygroundConfig:
 def view_options() -> bool:
     """How the charts are drawn (not the experiment, so not in the URL);
     returns whether to show the test points."""
-    view_col, measure_col = st.columns([1, 3])
-    measure_col.segmented_control("Curves", ["error", "loss"], key="pg_measure", default="error", required=True)
-    return view_col.toggle("Show test points", key="pg_show_test")
+    return st.toggle("Show test points", key="pg_show_test")
 
 
 def live_view(show_test: bool, drawn_state: str) -> None:

@@ -117,36 +117,37 @@ def surfaces(snapshot: dict, points: tuple, test_points: tuple | None = None) ->
     return _figure(data, layout)
 
 
-def curves(snapshot: dict, measure: str = "error") -> go.Figure:
-    """Training (thin, dashed) and test (bold) loss or error of every model
-    against steps, as the Train page draws Fig. 6."""
+def curves(snapshot: dict) -> go.Figure:
+    """Training (thin, dashed) and test (bold) error, above, and loss,
+    below, of every model against steps, in one chart: as the Train page
+    draws Fig. 6. A legend entry hides a line in both panels."""
     history, data = snapshot["history"], []
-    scale = 100 if measure == "error" else 1
-    for model in snapshot["models"]:
-        for split, dash, width in (("train", "dash", 1.5), ("test", "solid", 3)):
-            values = history[model][f"{split}_{measure}"]
-            data.append(
-                {
-                    "type": "scatter",
-                    "mode": "lines",
-                    "x": history["step"],
-                    "y": [None if v is None else scale * v for v in values],
-                    "name": f"{NAMES[model]}, {split}",
-                    "line": {"color": COLOURS[model], "dash": dash, "width": width},
-                    "meta": {"model": model, "split": split, "measure": measure},
-                }
-            )
-    y_title = "error (%)" if measure == "error" else "cross-entropy loss"
+    for measure, y_axis, scale in (("error", "y", 100), ("loss", "y2", 1)):
+        for model in snapshot["models"]:
+            for split, dash, width in (("train", "dash", 1.5), ("test", "solid", 3)):
+                values = history[model][f"{split}_{measure}"]
+                data.append(
+                    {
+                        "type": "scatter",
+                        "mode": "lines",
+                        "x": history["step"],
+                        "y": [None if v is None else scale * v for v in values],
+                        "yaxis": y_axis,
+                        "name": f"{NAMES[model]}, {split}",
+                        "legendgroup": f"{model} {split}",
+                        "showlegend": measure == "error",
+                        "line": {"color": COLOURS[model], "dash": dash, "width": width},
+                        "meta": {"model": model, "split": split, "measure": measure},
+                    }
+                )
     return _figure(
         data,
         _layout(
-            xaxis={"title": {"text": "step"}},
-            yaxis={
-                "title": {"text": y_title},
-                **({"range": [0, 60]} if measure == "error" else {"rangemode": "tozero"}),
-            },
-            legend={"orientation": "h", "y": -0.25},
-            height=320,
+            xaxis={"title": {"text": "step"}, "anchor": "y2"},
+            yaxis={"title": {"text": "error (%)"}, "range": [0, 60], "domain": [0.55, 1]},
+            yaxis2={"title": {"text": "loss"}, "rangemode": "tozero", "domain": [0, 0.45]},
+            legend={"orientation": "h", "y": -0.2},
+            height=440,
         ),
     )
 

@@ -50,7 +50,7 @@ MOMENTUM = 0.9
 # seconds on a laptop's CPU): the deep plain net near chance, the same net
 # with shortcuts and a shallow plain net fitting the spirals. Training error
 # at step 200, over seeds 0-3 on one or two threads: plain-50 41-55%,
-# residual-50 0-6%, plain-6 0-4% (tests/test_playground.py holds seed 0).
+# residual-50 0-6%, plain-6 0-4% (tests/test_playground.py holds seeds 0-3).
 # Sooner the curves are noisier: at step 100, residual-50 reads 3-41%.
 FINDING_STEPS = 200
 
