@@ -136,18 +136,25 @@ def curves(snapshot: dict) -> go.Figure:
                         "name": f"{NAMES[model]}, {split}",
                         "legendgroup": f"{model} {split}",
                         "showlegend": measure == "error",
-                        "line": {"color": COLOURS[model], "dash": dash, "width": width},
+                        "line": {"color": COLOURS[model], "dash": dash, "width": width if measure == "error" else 1},
+                        "opacity": 1 if measure == "error" else 0.5,
                         "meta": {"model": model, "split": split, "measure": measure},
                     }
                 )
     return _figure(
         data,
         _layout(
-            xaxis={"title": {"text": "step"}, "anchor": "y2"},
-            yaxis={"title": {"text": "error (%)"}, "range": [0, 60], "domain": [0.55, 1]},
-            yaxis2={"title": {"text": "loss"}, "rangemode": "tozero", "domain": [0, 0.45]},
-            legend={"orientation": "h", "y": -0.2},
-            height=440,
+            xaxis={"title": {"text": "step"}},
+            yaxis={"title": {"text": "error (%)"}, "range": [0, 60]},
+            yaxis2={
+                "title": {"text": "loss (thin)"},
+                "rangemode": "tozero",
+                "overlaying": "y",
+                "side": "right",
+                "showgrid": False,
+            },
+            legend={"orientation": "h", "y": -0.25},
+            height=340,
         ),
     )
 
