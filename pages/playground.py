@@ -23,7 +23,6 @@ from resexplorer.training.playground import (
     WIDTHS,
     PlaygroundConfig,
     PlaygroundRunner,
-    chart_points,
 )
 from ui.sidebar import page_frame
 from ui.text import literal
@@ -171,7 +170,7 @@ def charts(runner: PlaygroundRunner, show_test: bool) -> None:
     """Three charts, so a refresh draws three (each panel its own chart
     would be five): the surfaces, the curves, and inside the nets."""
     snapshot = runner.snapshot
-    points = chart_points(runner.race.points)
+    points = runner.race.point_lists
     fig = figures.surfaces(snapshot, points["train"], points["test"] if show_test else None)
     st.plotly_chart(fig, key="pg_surfaces", config=chart_config("playground-surfaces"))
     st.plotly_chart(figures.curves(snapshot), key="pg_curves", config=chart_config("playground-curves"))

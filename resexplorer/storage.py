@@ -53,7 +53,7 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None], kill_point: str
         raise
 
 
-def _free_bytes(folder: Path) -> int:
+def free_bytes(folder: Path) -> int:
     return shutil.disk_usage(folder).free
 
 
@@ -64,7 +64,7 @@ def disk_full(err: BaseException, folder: Path) -> bool:
         return True
     if isinstance(err, (OSError, RuntimeError)):
         try:
-            return _free_bytes(folder) < FULL_BELOW
+            return free_bytes(folder) < FULL_BELOW
         except OSError:
             return False
     return False

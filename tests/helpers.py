@@ -113,10 +113,15 @@ def wait_for_job(runs_dir: Path, timeout: float = 600) -> dict:
     return job.status()
 
 
-def drawn(element) -> str:
-    """The text a message element draws: its Markdown source with the
-    escapes and word joiners of ui.text.literal undone (pages show the
-    package's messages and file names through it)."""
+def as_drawn(markdown: str) -> str:
+    """The text Markdown from ui.text.literal draws: its escapes and word
+    joiners undone (pages show the package's messages and file names
+    through it)."""
     from ui.text import JOINER
 
-    return re.sub(r"\\(.)", r"\1", element.value).replace(JOINER, "")
+    return re.sub(r"\\(.)", r"\1", markdown).replace(JOINER, "")
+
+
+def drawn(element) -> str:
+    """The text a message element draws (as_drawn of its source)."""
+    return as_drawn(element.value)

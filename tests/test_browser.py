@@ -4,6 +4,7 @@ Needs Chromium (Debian's `chromium` package; set CHROMIUM_PATH to use
 another build). Screenshots land in tests/artifacts/ for a person to look at.
 """
 
+import contextlib
 import os
 import re
 import shutil
@@ -90,6 +91,22 @@ def _serve(env: dict) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
+@contextlib.contextmanager
+def _fresh_app_in_chromium(tmp_path):
+    """A freshly started `streamlit run app.py` (its runs folder in
+    tmp_path) and a headless Chromium: (browser, the app's address)."""
+    proc, url = _serve({**os.environ, "RESEXPLORER_RUNS": str(tmp_path / "runs")})
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=_chromium(), headless=True, args=CHROMIUM_FLAGS)
+            yield browser, url
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
 @pytest.fixture()
 def served_app(tmp_path):
     folder = make_image_folder(tmp_path / "images", n_train=60, n_test=30)
@@ -152,38 +169,28 @@ def test_every_page_opened_first_by_its_url_on_a_fresh_server_shows_the_whole_ap
     first thing the fresh server sees, and the app's navigation (titles,
     icons, the current page marked) and sidebar are there."""
     heading, drawn = FIRST_VISITS[path]
-    proc, url = _serve({**os.environ, "RESEXPLORER_RUNS": str(tmp_path / "runs")})
-    ARTIFACTS.mkdir(exist_ok=True)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=_chromium(), headless=True, args=CHROMIUM_FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1400})
-            page.goto(f"{url}/{path}")
-            expect(page.get_by_role("heading", name=heading).first).to_be_visible(timeout=120_000)
-            sidebar = page.locator("[data-testid=stSidebar]")
-            links = sidebar.locator("[data-testid=stPageLink-NavLink]")
-            expect(links).to_have_count(len(NAVIGATION), timeout=30_000)
-            assert [
-                t.strip() for t in links.locator("[data-testid=stMarkdownContainer]").all_inner_texts()
-            ] == NAVIGATION
-            icons = [p.icon.removeprefix(":material/").removesuffix(":") for p in PAGES]
-            assert links.locator("[data-testid=stIconMaterial]").all_inner_texts() == icons
-            expect(sidebar.get_by_text("Device:")).to_be_visible()
-            expect(sidebar.get_by_text("Data source")).to_be_visible()
-            expect(sidebar.get_by_text("Runs folder")).to_be_visible()
-            # Streamlit's own file-name navigation is hidden
-            expect(page.locator("[data-testid=stSidebarNav]")).to_have_count(0)
-            # the current page's entry is marked (a background the others lack)
-            backgrounds = links.evaluate_all("links => links.map(a => getComputedStyle(a).backgroundColor)")
-            current = NAVIGATION.index(heading) if heading in NAVIGATION else 0
-            assert len(set(backgrounds) - {backgrounds[current]}) == 1 and backgrounds.count(backgrounds[current]) == 1
-            expect(page.locator(drawn).first).to_be_visible(timeout=180_000)
-            page.wait_for_timeout(500)  # the last pictures decode
-            page.screenshot(path=str(ARTIFACTS / f"0-first-visit-{path or 'home'}.png"), full_page=True)
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(20)
+    with _fresh_app_in_chromium(tmp_path) as (browser, url):
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page.goto(f"{url}/{path}")
+        expect(page.get_by_role("heading", name=heading).first).to_be_visible(timeout=120_000)
+        sidebar = page.locator("[data-testid=stSidebar]")
+        links = sidebar.locator("[data-testid=stPageLink-NavLink]")
+        expect(links).to_have_count(len(NAVIGATION), timeout=30_000)
+        assert [t.strip() for t in links.locator("[data-testid=stMarkdownContainer]").all_inner_texts()] == NAVIGATION
+        icons = [p.icon.removeprefix(":material/").removesuffix(":") for p in PAGES]
+        assert links.locator("[data-testid=stIconMaterial]").all_inner_texts() == icons
+        expect(sidebar.get_by_text("Device:")).to_be_visible()
+        expect(sidebar.get_by_text("Data source")).to_be_visible()
+        expect(sidebar.get_by_text("Runs folder")).to_be_visible()
+        # Streamlit's own file-name navigation is hidden
+        expect(page.locator("[data-testid=stSidebarNav]")).to_have_count(0)
+        # the current page's entry is marked (a background the others lack)
+        backgrounds = links.evaluate_all("links => links.map(a => getComputedStyle(a).backgroundColor)")
+        current = NAVIGATION.index(heading) if heading in NAVIGATION else 0
+        assert len(set(backgrounds) - {backgrounds[current]}) == 1 and backgrounds.count(backgrounds[current]) == 1
+        expect(page.locator(drawn).first).to_be_visible(timeout=180_000)
+        page.wait_for_timeout(500)  # the last pictures decode
+        page.screenshot(path=str(ARTIFACTS / f"0-first-visit-{path or 'home'}.png"), full_page=True)
 
 
 def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(served_app):
@@ -525,35 +532,27 @@ def _playground_step(page) -> int:
 def test_a_playground_link_reproduces_its_experiment_and_the_charts_follow_play_and_pause(tmp_path):
     """A shared link: its settings are applied, the charts update while it
     trains, and they stop on Pause."""
-    proc, url = _serve({**os.environ, "RESEXPLORER_RUNS": str(tmp_path / "runs")})
-    ARTIFACTS.mkdir(exist_ok=True)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=_chromium(), headless=True, args=CHROMIUM_FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1600})
-            page.goto(f"{url}/playground?data=moons&depth=20&width=8&shortcut=both&noise=0.1&seed=3")
-            expect(page.get_by_role("heading", name="Playground")).to_be_visible(timeout=120_000)
-            expect(page.get_by_role("combobox", name="Data", exact=True)).to_have_value("Moons", timeout=30_000)
-            depth = page.locator("[data-testid=stSlider]").filter(has_text="Depth")
-            expect(depth.get_by_role("slider")).to_have_value("20", timeout=30_000)
-            page.wait_for_function(f"() => ({_PLAYGROUND_CURVES})() !== null", timeout=60_000)
-            assert sorted(page.evaluate(_PLAYGROUND_CURVES)["models"]) == ["plain", "residual"]
-            first = _playground_step(page)
-            page.wait_for_function(f"() => ({_PLAYGROUND_CURVES})().step > {first}", timeout=30_000)
-            page.screenshot(path=str(ARTIFACTS / "8-playground.png"), full_page=True)
-            page.get_by_role("button", name="Pause").click()
-            expect(page.get_by_text("Paused: step")).to_be_visible(timeout=30_000)
-            paused = _playground_step(page)
-            for _ in range(10):  # the redraw under way as Pause was clicked may land a moment later
-                page.wait_for_timeout(1_000)
-                paused, before = _playground_step(page), paused
-                if paused == before:
-                    break
-            page.wait_for_timeout(2_000)
-            assert _playground_step(page) == paused  # paused: no step since
-            assert f"step {paused} of" in page.get_by_text("Paused: step").inner_text()
-            assert "depth=20" in page.url and "data=moons" in page.url  # the link still says the experiment
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(20)
+    with _fresh_app_in_chromium(tmp_path) as (browser, url):
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        page.goto(f"{url}/playground?data=moons&depth=20&width=8&shortcut=both&noise=0.1&seed=3")
+        expect(page.get_by_role("heading", name="Playground")).to_be_visible(timeout=120_000)
+        expect(page.get_by_role("combobox", name="Data", exact=True)).to_have_value("Moons", timeout=30_000)
+        depth = page.locator("[data-testid=stSlider]").filter(has_text="Depth")
+        expect(depth.get_by_role("slider")).to_have_value("20", timeout=30_000)
+        page.wait_for_function(f"() => ({_PLAYGROUND_CURVES})() !== null", timeout=60_000)
+        assert sorted(page.evaluate(_PLAYGROUND_CURVES)["models"]) == ["plain", "residual"]
+        first = _playground_step(page)
+        page.wait_for_function(f"() => ({_PLAYGROUND_CURVES})().step > {first}", timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "8-playground.png"), full_page=True)
+        page.get_by_role("button", name="Pause").click()
+        expect(page.get_by_text("Paused: step")).to_be_visible(timeout=30_000)
+        paused = _playground_step(page)
+        for _ in range(10):  # the redraw under way as Pause was clicked may land a moment later
+            page.wait_for_timeout(1_000)
+            paused, before = _playground_step(page), paused
+            if paused == before:
+                break
+        page.wait_for_timeout(2_000)
+        assert _playground_step(page) == paused  # paused: no step since
+        assert f"step {paused} of" in page.get_by_text("Paused: step").inner_text()
+        assert "depth=20" in page.url and "data=moons" in page.url  # the link still says the experiment

@@ -76,6 +76,12 @@ def _one_line(capsys, *words) -> str:
     return err
 
 
+def _errors_drawn(at) -> str:
+    """The page's error messages as drawn, once it has run without an exception."""
+    assert not at.exception, at.exception
+    return " ".join(drawn(e) for e in at.error)
+
+
 TRAIN = ["train", "--model", "resnet-8", "--data", "synthetic", "--epochs", "1"]
 
 
@@ -164,8 +170,7 @@ def test_start_on_the_train_page_says_what_to_do_when_the_cache_is_a_file(pages_
     at = app("pages/train.py")
     assert not at.exception
     at.button(key="start").click().run()
-    assert not at.exception, at.exception
-    said = " ".join(drawn(e) for e in at.error)
+    said = _errors_drawn(at)
     assert str(cache) in said and "RESEXPLORER_CACHE" in said, said
     assert JobManager(runs).jobs() == []
 
@@ -177,8 +182,7 @@ def test_resume_on_the_runs_page_says_what_to_do_when_the_cache_is_a_file(pages_
     at = app("pages/runs.py")
     tick_runs(at, [run_id])
     at.button(key="resume").click().run()
-    assert not at.exception, at.exception
-    said = " ".join(drawn(e) for e in at.error)
+    said = _errors_drawn(at)
     assert str(cache) in said and "RESEXPLORER_CACHE" in said, said
 
 
@@ -189,6 +193,5 @@ def test_the_train_page_says_what_to_do_when_the_runs_folder_is_a_file(tmp_path,
     at = app("pages/train.py")
     assert not at.exception
     at.button(key="start").click().run()
-    assert not at.exception, at.exception
-    said = " ".join(drawn(e) for e in at.error)
+    said = _errors_drawn(at)
     assert str(runs) in said and "is a file, not a folder" in said, said

@@ -237,6 +237,16 @@ def _cli(*args):
     return [sys.executable, "-m", "resexplorer", *args]
 
 
+def _child_env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _train_cli(runs, model: str, epochs: int) -> list[str]:
+    """`train` of one small model on the synthetic set, on the CPU, into `runs`."""
+    settings = ["--data", "synthetic", "--batch-size", "32", "--lr", "0.05", "--device", "cpu"]
+    return _cli("train", "--model", model, "--epochs", str(epochs), *settings, "--runs", str(runs))
+
+
 def _epochs_written(root: Path, model: str) -> int:
     for path in root.glob(f"*-{model}-*"):
         return len(Run(path).metrics("epoch"))
@@ -244,16 +254,15 @@ def _epochs_written(root: Path, model: str) -> int:
 
 
 def test_kill_9_mid_epoch_leaves_a_run_that_loads_and_resumes_while_another_process_finishes(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    common = ["--data", "synthetic", "--batch-size", "32", "--lr", "0.05", "--device", "cpu", "--runs", str(tmp_path)]
+    env = _child_env()
     victim = subprocess.Popen(
-        _cli("train", "--model", "resnet-14", "--epochs", "12", *common),
+        _train_cli(tmp_path, "resnet-14", 12),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     neighbour = subprocess.Popen(
-        _cli("train", "--model", "plain-8", "--epochs", "3", *common),
+        _train_cli(tmp_path, "plain-8", 3),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -327,7 +336,7 @@ def test_run_ids_and_created_read_one_clock_whatever_the_time_zone(tmp_path):
         "run = RunStore(sys.argv[1]).create(ModelConfig('resnet', 8), TrainConfig(epochs=1), {})\n"
         "print(json.dumps([run.run_id, run.config()['created']]))\n"
     )
-    env = {**os.environ, "TZ": "Pacific/Kiritimati", "PYTHONPATH": str(ROOT)}
+    env = {**_child_env(), "TZ": "Pacific/Kiritimati"}
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env, capture_output=True, text=True)
     run_id, created = json.loads(done.stdout)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.strptime(created[:19], "%Y-%m-%dT%H:%M:%S"))
@@ -339,10 +348,9 @@ def test_sigterm_and_sighup_stop_training_as_ctrl_c_does(tmp_path, signame):
     """The system's or a closed terminal's request to end: the race stops at
     the next step, commits what it finished, marks the run cancelled with
     why, and exits, as for Ctrl+C; the run resumes."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    common = ["--data", "synthetic", "--batch-size", "32", "--lr", "0.05", "--device", "cpu", "--runs", str(tmp_path)]
+    env = _child_env()
     trainer = subprocess.Popen(
-        _cli("train", "--model", "resnet-14", "--epochs", "40", *common),
+        _train_cli(tmp_path, "resnet-14", 40),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

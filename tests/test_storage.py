@@ -20,7 +20,7 @@ def _full_disk(monkeypatch):
         handle.write(b"partial")
         raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
 
-    monkeypatch.setattr(storage, "_free_bytes", lambda folder: 0)
+    monkeypatch.setattr(storage, "free_bytes", lambda folder: 0)
     return failing_save
 
 

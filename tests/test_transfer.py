@@ -11,6 +11,7 @@ import zipfile
 import pytest
 import torch
 
+from resexplorer import storage
 from resexplorer.cli import main
 from resexplorer.nets.config import ModelConfig
 from resexplorer.runs import transfer
@@ -281,7 +282,7 @@ def test_an_archive_over_what_its_runs_can_hold_is_refused(tmp_path, monkeypatch
 
 
 def test_an_archive_bigger_than_the_free_disk_is_refused(exported, tmp_path, monkeypatch):
-    monkeypatch.setattr(transfer, "_free_bytes", lambda folder: 1000)
+    monkeypatch.setattr(storage, "free_bytes", lambda folder: 1000)
     store = RunStore(tmp_path / "runs")
     with pytest.raises(ArchiveError, match="free"):
         import_runs(io.BytesIO(exported), store)

@@ -7,7 +7,7 @@ import re
 import string
 from pathlib import Path
 
-from helpers import app
+from helpers import app, as_drawn
 
 from resexplorer.data import images
 from resexplorer.runs import transfer
@@ -41,7 +41,7 @@ def test_each_uploader_takes_what_the_package_takes_and_the_server_no_more_than_
 def test_literal_escapes_every_markdown_character_and_keeps_one_line():
     shown = literal(HOSTILE_NAME)
     assert "\n" not in shown
-    unescaped = re.sub(r"\\(.)", r"\1", shown).replace(JOINER, "")
+    unescaped = as_drawn(shown)
     assert unescaped == HOSTILE_NAME.replace("\n", " ")
     assert all(f"\\{c}" in literal(c) for c in string.punctuation)
 
@@ -50,27 +50,18 @@ def test_an_uploads_name_is_drawn_as_text_on_the_tta_page(tmp_path):
     """In the browser: a broken upload with a name full of Markdown is named
     in its error exactly as it is called, with no bold, link, colour, maths,
     emoji or code drawn from it."""
-    import os
-
-    from playwright.sync_api import expect, sync_playwright
-    from test_browser import CHROMIUM_FLAGS, _chromium, _serve
+    from playwright.sync_api import expect
+    from test_browser import _fresh_app_in_chromium
 
     name = HOSTILE_NAME.replace("\n", " ")  # a browser's file name holds no newline
     upload = {"name": name, "mimeType": "image/png", "buffer": b"not an image at all"}
-    proc, url = _serve({**os.environ, "RESEXPLORER_RUNS": str(tmp_path / "runs")})
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=_chromium(), headless=True, args=CHROMIUM_FLAGS)
-            page = browser.new_page()
-            page.goto(f"{url}/tta")
-            page.get_by_role("radiogroup", name="Images", exact=True).get_by_text("Upload", exact=True).click()
-            page.locator("input[type=file]").set_input_files(files=[upload])
-            error = page.locator("[data-testid=stAlertContentError]").first
-            expect(error).to_be_visible(timeout=60_000)
-            assert name in error.inner_text().replace(JOINER, ""), error.inner_text()
-            for tag in ("strong", "a", "code", "h1", "span.katex", "img"):
-                assert error.locator(tag).count() == 0, tag
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(20)
+    with _fresh_app_in_chromium(tmp_path) as (browser, url):
+        page = browser.new_page()
+        page.goto(f"{url}/tta")
+        page.get_by_role("radiogroup", name="Images", exact=True).get_by_text("Upload", exact=True).click()
+        page.locator("input[type=file]").set_input_files(files=[upload])
+        error = page.locator("[data-testid=stAlertContentError]").first
+        expect(error).to_be_visible(timeout=60_000)
+        assert name in error.inner_text().replace(JOINER, ""), error.inner_text()
+        for tag in ("strong", "a", "code", "h1", "span.katex", "img"):
+            assert error.locator(tag).count() == 0, tag

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from .. import storage
 from ..errors import DiskFullError, ResExplorerError, RunError
 from ..storage import TEMP_SUFFIX, disk_full, nearest_folder, writable_folder
 from .checks import analysis_kind, analysis_problem
@@ -252,14 +253,10 @@ def _check_members(archive: zipfile.ZipFile, manifest: dict, label: str) -> dict
     return files
 
 
-def _free_bytes(folder: Path) -> int:
-    return shutil.disk_usage(folder).free
-
-
 def _check_room(files: dict[str, list[tuple[str, dict]]], root: Path, label: str) -> None:
     """The whole archive unpacked must leave DISK_RESERVE free where the runs go."""
     size = sum(entry["size"] for members in files.values() for _, entry in members)
-    free = _free_bytes(nearest_folder(root))
+    free = storage.free_bytes(nearest_folder(root))
     if size + DISK_RESERVE > free:
         raise ArchiveError(
             f"{label} would unpack to {size / 2**20:,.0f} MB, and {root} has {free / 2**20:,.0f} MB free "

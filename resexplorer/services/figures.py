@@ -79,7 +79,7 @@ def _number(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _figure(data: list, layout: dict) -> go.Figure:
+def figure(data: list, layout: dict) -> go.Figure:
     """The figure of plain trace and layout dicts, validated once (building
     each go.Scatter first and then the figure validates everything twice).
     No template: plotly's default applies, unvalidated, and under Streamlit
@@ -234,7 +234,7 @@ def error_curves(
     }
     if title:
         layout["title"] = {"text": title}
-    return _figure(data, layout)
+    return figure(data, layout)
 
 
 def _x_unit(x_axis: str) -> str:
@@ -301,7 +301,7 @@ def lines_chart(
     xaxis = {"title": {"text": x_title}}
     if not numeric:
         xaxis["type"] = "category"  # in the order given
-    return _figure(
+    return figure(
         data,
         {
             "height": height,
@@ -359,7 +359,7 @@ def heatmap_panels(
                 "font": {"size": 14},
             }
         )
-    return _figure(
+    return figure(
         data,
         {
             **layout,
@@ -416,7 +416,7 @@ def heatmap(
         trace["zmin"] = zmin
     if zmax is not None:
         trace["zmax"] = zmax
-    return _figure(
+    return figure(
         [trace],
         {
             "height": height or max(32 * len(y) + 70, 160),  # a colour bar long enough to read
@@ -440,7 +440,7 @@ def probability_bars(classes: Sequence[str], series: dict[str, Sequence[float]])
         }
         for name, probs in series.items()
     ]
-    return _figure(
+    return figure(
         data,
         {
             "height": 300,

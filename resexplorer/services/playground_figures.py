@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-
-def _figure(data: list, layout: dict) -> go.Figure:
-    return go.Figure({"data": data, "layout": layout})
-
+from .figures import figure
 
 COLOURS = {"plain": "#d62828", "residual": "#1f6f9f"}  # the app's warm plain, cool residual
 CLASS_COLOURS = ("#f59f00", "#1c7ed6")  # orange, blue: TF Playground's two classes
@@ -114,7 +111,7 @@ def surfaces(snapshot: dict, points: tuple, test_points: tuple | None = None) ->
                 "showarrow": False,
             }
         )
-    return _figure(data, layout)
+    return figure(data, layout)
 
 
 def curves(snapshot: dict) -> go.Figure:
@@ -141,7 +138,7 @@ def curves(snapshot: dict) -> go.Figure:
                         "meta": {"model": model, "split": split, "measure": measure},
                     }
                 )
-    return _figure(
+    return figure(
         data,
         _layout(
             xaxis={"title": {"text": "step"}},
@@ -198,4 +195,4 @@ def inside(snapshot: dict) -> go.Figure:
             "title": {"text": y_title},
             **({"anchor": "x2"} if i else {}),
         }
-    return _figure(data, layout)
+    return figure(data, layout)

@@ -169,6 +169,7 @@ class PointRace:
         self._batches = torch.Generator().manual_seed(config.seed + 1)
         self._order = torch.empty(0, dtype=torch.long)
         self.history: dict = {"step": [], **{name: {k: [] for k in _CURVES} for name in self.models}}
+        self.point_lists = chart_points(self.points)  # the charts' points: they never change, so listed once
         self._record()  # step 0: the initial weights
 
     def _optimizer(self, model: PointNet) -> torch.optim.Optimizer:
