@@ -145,7 +145,9 @@ def curves(snapshot: dict) -> go.Figure:
             yaxis={"title": {"text": "error (%)"}, "range": [0, 60]},
             yaxis2={
                 "title": {"text": "loss (thin)"},
-                "rangemode": "tozero",
+                # log: a deep plain net's loss on its early BN statistics reaches 1e15,
+                # which on a linear axis flattens every other loss to the floor
+                "type": "log",
                 "overlaying": "y",
                 "side": "right",
                 "showgrid": False,
@@ -160,7 +162,7 @@ def inside(snapshot: dict) -> go.Figure:
     """Two panels, one line per model, plain beside residual: the gradient
     norm of each linear layer in the last step (input to output), and
     ||F(x)|| / ||x|| of each block."""
-    data, layout = [], _layout(height=320, legend={"orientation": "h", "y": -0.3}, annotations=[])
+    data, layout = [], _layout(height=340, legend={"orientation": "h", "y": -0.45}, annotations=[])
     panels = (
         ("grad_norms", "||dL/dW|| of the last step", "layer, input to output"),
         ("branch_ratios", "||F(x)|| / ||x||", "block"),
