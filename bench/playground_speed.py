@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from app_speed import FLAGS, _serve  # noqa: E402
 
-from resexplorer.training.playground import PlaygroundConfig, PlaygroundRunner, PointRace, Slots  # noqa: E402
+from resexplorer.training.playground import AWAY_AFTER_S, PlaygroundConfig, PlaygroundRunner, PointRace, Slots  # noqa: E402
 
 GAP = 0.20  # the training-error gap that counts as the finding shown
 
@@ -71,9 +71,11 @@ def app_steps_per_s(config: PlaygroundConfig, seconds: float) -> float:
     return steps / elapsed
 
 
-# The curves chart's traces: playground_figures.curves marks each with its model and split.
+# The curves chart's traces: playground_figures.curves marks each with its model
+# and split. The Playground draws its charts in a frame (ui/live_charts.py).
 _ERRORS = """() => {
-  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+  const frames = [...document.querySelectorAll('iframe')].map(f => f.contentDocument).filter(Boolean);
+  for (const gd of frames.flatMap(d => [...d.querySelectorAll('.js-plotly-plot')])) {
     const traces = (gd.data || []).filter(t => t.meta && t.meta.measure === 'error' && t.meta.split === 'train');
     if (traces.length === 2) {
       const last = t => { const y = t.y || []; return y.length ? y[y.length - 1] : null; };
@@ -87,6 +89,7 @@ _ERRORS = """() => {
 
 
 def time_to_gap(browser, url: str, timeout_s: float = 60) -> tuple[float, dict]:
+    time.sleep(AWAY_AFTER_S + 1)  # the last measurement's session has stopped training: each starts alone
     page = browser.new_page(viewport={"width": 1400, "height": 1400})
     start = time.perf_counter()
     page.goto(f"{url}/playground", wait_until="commit")

@@ -24,6 +24,7 @@ from resexplorer.training.playground import (
     PlaygroundConfig,
     PlaygroundRunner,
 )
+from ui.live_charts import live_charts
 from ui.sidebar import page_frame
 from ui.text import literal
 
@@ -167,14 +168,19 @@ def status_line(runner: PlaygroundRunner) -> None:
 
 
 def charts(runner: PlaygroundRunner, show_test: bool) -> None:
-    """Three charts, so a refresh draws three (each panel its own chart
-    would be five): the surfaces, the curves, and inside the nets."""
+    """Three charts, redrawn in place (ui/live_charts.py): the surfaces,
+    the curves, and inside the nets."""
     snapshot = runner.snapshot
     points = runner.race.point_lists
-    fig = figures.surfaces(snapshot, points["train"], points["test"] if show_test else None)
-    st.plotly_chart(fig, key="pg_surfaces", config=chart_config("playground-surfaces"))
-    st.plotly_chart(figures.curves(snapshot), key="pg_curves", config=chart_config("playground-curves"))
-    st.plotly_chart(figures.inside(snapshot), key="pg_inside", config=chart_config("playground-inside"))
+    live_charts(
+        [
+            figures.surfaces(snapshot, points["train"], points["test"] if show_test else None),
+            figures.curves(snapshot),
+            figures.inside(snapshot),
+        ],
+        [chart_config(f"playground-{name}") for name in ("surfaces", "curves", "inside")],
+        key="pg_charts",
+    )
     st.caption(
         "Left: the gradient of each layer's weights in the last step, input (stem) to output (head): where the "
         "plain net's gradients shatter or explode. Right: how much each block changes what reaches it, "

@@ -1,12 +1,16 @@
 """Shared helpers for the app tests."""
 
 import base64
+import contextlib
 import json
+import os
 import re
+import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from resexplorer.data.synthetic import make_synthetic, write_image_folder
@@ -56,8 +60,13 @@ def ticked_runs(at: AppTest) -> list[str]:
 
 
 def figures(at: AppTest) -> list[dict]:
-    """Every plotly chart on the page, as the figure JSON the browser gets."""
-    return [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
+    """Every plotly chart on the page, as the figure JSON the browser gets:
+    st.plotly_chart's, then those of the charts redrawn in place
+    (ui/live_charts.py, a component whose arguments hold its figures)."""
+    charts = [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
+    for element in at.get("component_instance"):
+        charts += json.loads(json.loads(element.proto.json_args).get("figures", "[]"))
+    return charts
 
 
 def values(array) -> list:
@@ -125,3 +134,25 @@ def as_drawn(markdown: str) -> str:
 def drawn(element) -> str:
     """The text a message element draws (as_drawn of its source)."""
     return as_drawn(element.value)
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """The folder made read-only for this process, as the OS enforces it:
+    a read-only bind mount for root (whom permission bits do not stop),
+    permission bits for anyone else."""
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    if root:
+        subprocess.run(["mount", "--bind", str(folder), str(folder)], check=True)
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True)
+    else:
+        folder.chmod(0o555)
+    try:
+        with pytest.raises(OSError):  # the fixture itself is checked: the folder really refuses writes
+            (folder / "probe").write_text("x")
+        yield folder
+    finally:
+        if root:
+            subprocess.run(["umount", str(folder)], check=True)
+        else:
+            folder.chmod(0o755)

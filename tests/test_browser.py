@@ -150,15 +150,27 @@ def _drawn(page, model: str, curve: str = "test error", timeout: float = 120_000
     page.wait_for_function(f"() => ({_DRAWN_MODELS})().includes('{model} {curve}')", timeout=timeout)
 
 
+# The charts redrawn in place (ui/live_charts.py) are drawn in a frame of their own.
+_LIVE_CHART = ".main-svg"
+
+
+def _chart(page):
+    return page.locator(_CHART)
+
+
+def _live_chart(page):
+    return page.frame_locator("iframe").locator(_LIVE_CHART)
+
+
 # Every page by its URL path, its heading and what marks it as drawn.
 FIRST_VISITS = {
-    "": ("ResNet Explorer", _CHART),
-    "train": ("Train & compare", _CHART),
-    "inside": ("Inside the nets", _CHART),
-    "attributions": ("Attributions", "text=Attribution maps"),
-    "tta": ("Test-time augmentation", _CHART),
-    "runs": ("Runs", "[data-testid=stDataFrame]"),
-    "playground": ("Playground", _CHART),
+    "": ("ResNet Explorer", _chart),
+    "train": ("Train & compare", _chart),
+    "inside": ("Inside the nets", _chart),
+    "attributions": ("Attributions", lambda page: page.locator("text=Attribution maps")),
+    "tta": ("Test-time augmentation", _chart),
+    "runs": ("Runs", lambda page: page.locator("[data-testid=stDataFrame]")),
+    "playground": ("Playground", _live_chart),
 }
 NAVIGATION = [page.title for page in PAGES]  # test_app.py holds them to the list a user reads
 
@@ -188,7 +200,7 @@ def test_every_page_opened_first_by_its_url_on_a_fresh_server_shows_the_whole_ap
         backgrounds = links.evaluate_all("links => links.map(a => getComputedStyle(a).backgroundColor)")
         current = NAVIGATION.index(heading) if heading in NAVIGATION else 0
         assert len(set(backgrounds) - {backgrounds[current]}) == 1 and backgrounds.count(backgrounds[current]) == 1
-        expect(page.locator(drawn).first).to_be_visible(timeout=180_000)
+        expect(drawn(page).first).to_be_visible(timeout=180_000)
         page.wait_for_timeout(500)  # the last pictures decode
         page.screenshot(path=str(ARTIFACTS / f"0-first-visit-{path or 'home'}.png"), full_page=True)
 
@@ -510,14 +522,18 @@ def test_what_a_newcomer_tripped_over_is_fixed_on_every_page(served_app):
         browser.close()
 
 
-# The Playground's curves chart: the last step drawn and each model's last
-# training error (playground_figures.curves marks its traces).
+# The Playground's curves chart, in the frame of the charts redrawn in place:
+# the last step drawn and each model's last training error
+# (playground_figures.curves marks its traces).
 _PLAYGROUND_CURVES = """() => {
-  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+  const frames = [...document.querySelectorAll('iframe')].map(f => f.contentDocument).filter(Boolean);
+  for (const gd of frames.flatMap(d => [...d.querySelectorAll('.js-plotly-plot')])) {
     const traces = (gd.data || []).filter(t => t.meta && t.meta.measure === 'error' && t.meta.split === 'train');
     if (traces.length) {
       const steps = traces[0].x || [];
-      return {step: steps.length ? steps[steps.length - 1] : 0, models: traces.map(t => t.meta.model)};
+      const marked = gd.__marked === true;
+      gd.__marked = true;  // a chart redrawn in place keeps this; one mounted afresh has not got it
+      return {step: steps.length ? steps[steps.length - 1] : 0, models: traces.map(t => t.meta.model), marked};
     }
   }
   return null;
@@ -543,6 +559,7 @@ def test_a_playground_link_reproduces_its_experiment_and_the_charts_follow_play_
         assert sorted(page.evaluate(_PLAYGROUND_CURVES)["models"]) == ["plain", "residual"]
         first = _playground_step(page)
         page.wait_for_function(f"() => ({_PLAYGROUND_CURVES})().step > {first}", timeout=30_000)
+        assert page.evaluate(_PLAYGROUND_CURVES)["marked"]  # the new steps were drawn into the same chart
         page.screenshot(path=str(ARTIFACTS / "8-playground.png"), full_page=True)
         page.get_by_role("button", name="Pause").click()
         expect(page.get_by_text("Paused: step")).to_be_visible(timeout=30_000)

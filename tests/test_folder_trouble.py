@@ -5,13 +5,11 @@ made (train, import, resume), a user cache that is a file or read-only
 read is still read."""
 
 import contextlib
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import app, drawn, make_image_folder
+from helpers import app, drawn, make_image_folder, read_only
 
 from resexplorer.cli import main
 from resexplorer.errors import FolderError
@@ -21,28 +19,6 @@ from resexplorer.runs.transfer import export_runs
 from resexplorer.services import reference
 from resexplorer.training.jobs import JobManager
 from resexplorer.training.launch import new_race
-
-
-@contextlib.contextmanager
-def read_only(folder: Path):
-    """The folder made read-only for this process, as the OS enforces it:
-    a read-only bind mount for root (whom permission bits do not stop),
-    permission bits for anyone else."""
-    root = hasattr(os, "geteuid") and os.geteuid() == 0
-    if root:
-        subprocess.run(["mount", "--bind", str(folder), str(folder)], check=True)
-        subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True)
-    else:
-        folder.chmod(0o555)
-    try:
-        with pytest.raises(OSError):  # the fixture itself is checked: the folder really refuses writes
-            (folder / "probe").write_text("x")
-        yield folder
-    finally:
-        if root:
-            subprocess.run(["umount", str(folder)], check=True)
-        else:
-            folder.chmod(0o755)
 
 
 @pytest.fixture(scope="module")

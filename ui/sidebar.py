@@ -16,6 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from resexplorer.system import device_summary
+from ui.gc_freeze import freeze_loaded_code
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -140,4 +141,5 @@ def page_frame(title: str) -> Frame:
             persist_state="session",
             help="Where your training runs are kept (RESEXPLORER_RUNS).",
         ).strip()
+    freeze_loaded_code()  # the page's modules are loaded by now: see ui/gc_freeze.py
     return Frame(data_source=source, runs_dir=runs_dir or "runs")

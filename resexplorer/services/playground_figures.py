@@ -1,18 +1,24 @@
 """The Playground's charts, from a PointRace snapshot (plain numbers):
 each model's decision surface with the points on it, the loss and error
 curves of every model, the gradient norm per layer and ||F(x)|| / ||x|| per
-block. Plotly, like every chart of the app; no streamlit here."""
+block. Plotly, like every chart of the app; no streamlit here.
+
+Each figure is plain plotly JSON (a dict), not a go.Figure: the Playground
+redraws them several times a second in the process that trains, and
+validating the surfaces' grids through go.Figure took 50 ms of it a redraw
+(bench/playground_speed.py). ui/live_charts.py and st.plotly_chart both
+take the dicts as they are."""
 
 from __future__ import annotations
-
-import plotly.graph_objects as go
-
-from .figures import figure
 
 COLOURS = {"plain": "#d62828", "residual": "#1f6f9f"}  # the app's warm plain, cool residual
 CLASS_COLOURS = ("#f59f00", "#1c7ed6")  # orange, blue: TF Playground's two classes
 NAMES = {"plain": "plain", "residual": "with shortcuts"}
 UIREVISION = "playground"  # zoom and hidden entries survive every redraw of a run
+
+
+def _figure(data: list, layout: dict) -> dict:
+    return {"data": data, "layout": layout}
 
 
 def _layout(**extra) -> dict:
@@ -38,7 +44,7 @@ def _title(snapshot: dict, model: str) -> str:
     return title + (f" (diverged at step {diverged})" if diverged else "")
 
 
-def surfaces(snapshot: dict, points: tuple, test_points: tuple | None = None) -> go.Figure:
+def surfaces(snapshot: dict, points: tuple, test_points: tuple | None = None) -> dict:
     """Each model's probability of the blue class over the plane, side by
     side, with the training points (and, if given, the test points as
     rings) on top. points: (xs, ys, labels) as lists."""
@@ -111,13 +117,14 @@ def surfaces(snapshot: dict, points: tuple, test_points: tuple | None = None) ->
                 "showarrow": False,
             }
         )
-    return figure(data, layout)
+    return _figure(data, layout)
 
 
-def curves(snapshot: dict) -> go.Figure:
-    """Training (thin, dashed) and test (bold) error, above, and loss,
-    below, of every model against steps, in one chart: as the Train page
-    draws Fig. 6. A legend entry hides a line in both panels."""
+def curves(snapshot: dict) -> dict:
+    """Training (thin, dashed) and test (bold) error of every model against
+    steps, as the Train page draws Fig. 6, with each one's loss drawn thin
+    over it on a log axis of its own at the right. A legend entry hides a
+    model's error and loss together."""
     history, data = snapshot["history"], []
     for measure, y_axis, scale in (("error", "y", 100), ("loss", "y2", 1)):
         for model in snapshot["models"]:
@@ -138,7 +145,7 @@ def curves(snapshot: dict) -> go.Figure:
                         "meta": {"model": model, "split": split, "measure": measure},
                     }
                 )
-    return figure(
+    return _figure(
         data,
         _layout(
             xaxis={"title": {"text": "step"}},
@@ -151,6 +158,9 @@ def curves(snapshot: dict) -> go.Figure:
                 "overlaying": "y",
                 "side": "right",
                 "showgrid": False,
+                # its own ticks (1, 10, 100 or 2, 3, 5), not ticks placed at the error
+                # axis's grid lines, which read 21.36706, 3.794571
+                "tickmode": "auto",
             },
             legend={"orientation": "h", "y": -0.25},
             height=340,
@@ -158,7 +168,7 @@ def curves(snapshot: dict) -> go.Figure:
     )
 
 
-def inside(snapshot: dict) -> go.Figure:
+def inside(snapshot: dict) -> dict:
     """Two panels, one line per model, plain beside residual: the gradient
     norm of each linear layer in the last step (input to output), and
     ||F(x)|| / ||x|| of each block."""
@@ -197,4 +207,4 @@ def inside(snapshot: dict) -> go.Figure:
             "title": {"text": y_title},
             **({"anchor": "x2"} if i else {}),
         }
-    return figure(data, layout)
+    return _figure(data, layout)
