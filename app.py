@@ -111,9 +111,11 @@ def shortcut_options_section() -> None:
     )
     unfinished = f" Still training: epoch {reached} of {planned}." if reached < planned else ""
     st.caption(
-        "The same recipe on plain-32 and resnet-32 with each of the paper's shortcut options (section 3.3): "
+        "The same recipe on plain-32 and resnet-32 with each of the paper's shortcut options (A and B from "
+        "section 3.3, C from section 4.1): "
         "A adds the input unchanged and pads zeros where the shape changes (no parameters), B projects with a "
-        "1×1 convolution only there, C projects on every shortcut. On ImageNet (Table 3) they differ little: "
+        "1×1 convolution only there, C projects on every shortcut. On ImageNet (Table 3, section 4.1) they differ "
+        "little: "
         "34-layer plain 28.54%, A 25.03%, B 24.52%, C 24.19% top-1 error; projections are not what fixes "
         f"degradation. {note}{unfinished}"
     )

@@ -216,7 +216,9 @@ def faithfulness_section(found: list, methods: list[str]) -> None:
         "the value of a heavily blurred copy of the image, so no grey squares appear that the net never saw "
         "(the artefact ROAD warns of). A faithful map makes the probability fall fast: a **lower area** under the "
         "curve (table, 0 to 1). The sparsely dotted line removes pixels in **random order** (mean of "
-        f"{RANDOM_ORDERS} orders): a map is informative only where its curve falls below it."
+        f"{RANDOM_ORDERS} orders; the shaded band, and the table's ± column for its area, are "
+        f"{explanations.BAND_SE} standard errors of that mean): a map is informative only where its curve "
+        "falls below the band."
     )
 
 

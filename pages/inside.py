@@ -79,8 +79,11 @@ def responses_section(inside: list[Result]) -> None:
     """Fig. 7: computed on first view (cheap)."""
     st.header("Layer responses (Fig. 7)")
     charts = _explained_beside(
-        "the standard deviation of each 3×3 layer's output after BN, before the ReLU or the addition. "
-        "Residual nets should sit lower than plain nets, and deeper residual nets lower still.",
+        "the standard deviation of each 3×3 layer's output after BN, before the ReLU or the addition, pooled over "
+        "every element (all images, channels and positions). The paper does not say whether it pools or "
+        "averages per channel; per channel reads lower (resnet-20's stem: 0.85 pooled, 0.61 per channel), so "
+        "compare shapes with its figure, not values. Residual nets should sit lower than plain nets, and deeper "
+        "residual nets lower still.",
         "ResNets have generally smaller responses than their plain counterparts, and the deeper ResNet-110 "
         "smaller than ResNet-20/56: with more layers, each layer modifies the signal less (section 4.2, Fig. 7).",
     )
@@ -163,8 +166,9 @@ def gradients_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None
     grads = _computed(checkpoints, "gradients", analyses)
     charts = _explained_beside(
         "the gradient of one training batch's loss, for every layer's weights (left) and arriving at every "
-        "block's input (right), on a log scale. With BN, a plain net's gradients do not vanish towards the "
-        "input; in a deep plain net they grow towards it instead (the first block's against the last's, below).",
+        "block's input (right, per value: the root mean square), on a log scale. With BN, a plain net's gradients "
+        "do not vanish towards the input; in a deep plain net they grow towards it instead (the first block's "
+        "against the last's, below).",
         "the plain nets' trouble is unlikely to be vanishing gradients: they use BN, and the backward gradients "
         "have healthy norms; deep plain nets may have exponentially low convergence rates instead (section 4.1).",
     )
@@ -174,15 +178,21 @@ def gradients_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None
         _draw(
             inputs,
             lines_chart(
-                inside_series.gradient_lines(grads, at_inputs=True), "block", "‖∂L/∂x‖ at block input", log_y=True
+                inside_series.gradient_lines(grads, at_inputs=True),
+                "block",
+                "∂L/∂x at block input, RMS per value",
+                log_y=True,
             ),
             "grad_inputs",
         )
     if grads:
         st.markdown(
-            "**What these data show.** The gradient at the first block's input, as a multiple of the last "
-            f"block's: {inside_series.gradient_growth(grads)}. Far above 1 means the gradient grows towards the "
-            "input (it explodes rather than vanishes): set that beside the paper's 'healthy norms'."
+            "**What these data show.** The gradient at the first block's input, per value (root mean square), as "
+            f"a multiple of the last block's: {inside_series.gradient_growth(grads)}. Above 1 the gradient grows "
+            "towards the input, below 1 it shrinks; far from 1 either way, it explodes or fades: set that beside the "
+            "paper's 'healthy norms'. Per value, because the first block's input holds 4× the values of the last's "
+            "(16×32×32 against 64×8×8): equal gradients per value would read 2× in raw norms, which the right-hand "
+            "chart's hover keeps."
         )
     _images_caption([r for _, r in grads])
 
@@ -201,8 +211,9 @@ def lesions_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None:
         "test error after deleting one block (left), or k random blocks (right). A deleted residual block keeps "
         "its shortcut. A plain net has none, so its block becomes the identity, or option A's subsample-and-pad "
         "where the block changes shape.",
-        "Veit et al. found that deleting single blocks barely hurts a ResNet, except where it downsamples, and "
-        "that error rises smoothly with the number deleted, as for an ensemble; a plain net collapses.",
+        "Veit et al. found, on deep nets (ResNet-110 on CIFAR-10), that deleting single blocks barely hurts a "
+        "ResNet, except where it downsamples, and that error rises smoothly with the number deleted, as for an "
+        "ensemble; a plain net collapses. Below the charts: how far the nets here bear that out.",
     )
     with charts:
         if not single and not randomly:
@@ -224,7 +235,9 @@ def lesions_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None:
             ),
             "lesion_random",
         )
-        _images_caption([r for _, r in single + randomly])
+    if single:
+        st.markdown(f"**What these data show.** {inside_series.lesion_reading(single)}")
+    _images_caption([r for _, r in single + randomly])
 
 
 def landscape_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None:

@@ -261,10 +261,13 @@ def _switch_imagenet_off() -> None:
 def imagenet_section(images: list[DecodedImage]) -> None:
     st.header("What is it really? An ImageNet ResNet-50")
     st.markdown(
-        "CIFAR-10 knows ten classes at 32x32. For a real photo, torchvision's ResNet-50 with ImageNet weights (the "
-        "paper's 50-layer bottleneck net, in torchvision's v1.5 form) labels it among 1,000 classes, tested the "
-        f"paper's way: the shorter side resized to {RESIZE} (the weights' own preprocessing), then 10 crops of "
-        f"{CROP}x{CROP} (corners, centre and their mirrors), probabilities averaged."
+        "CIFAR-10 knows ten classes at 32x32. For a real photo, torchvision's ResNet-50 with ImageNet weights "
+        "labels it among 1,000 classes. What it does, exactly: the shorter side resized to "
+        f"{RESIZE} pixels, then the paper's 10 crops of {CROP}x{CROP} (corners, centre and their mirrors), "
+        "probabilities averaged. That is not quite the paper's test: the paper resized the shorter side to 256 "
+        f"and tested its own nets; {RESIZE} is the preprocessing of torchvision's IMAGENET1K_V2 weights, "
+        "trained with a modern recipe (long schedule, strong augmentation) on torchvision's v1.5 ResNet-50 "
+        "(the downsampling stride on the 3x3 convolution, not the first 1x1)."
     )
     if not st.toggle(
         "Label these images with ImageNet ResNet-50 (downloads about 100 MB on first use)", key="tta_imagenet"

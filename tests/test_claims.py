@@ -92,7 +92,7 @@ def test_the_command_line_reports_each_check_and_fails_when_one_fails(tmp_path, 
     assert "[FAILS] resnet-56's final test error" in capsys.readouterr().out
 
 
-# --- section 3.3: shortcut options ---------------------------------------------------
+# --- section 4.1 (Table 3): shortcut options ------------------------------------------
 
 
 def _options_like_the_paper() -> dict[str, list[dict]]:

@@ -161,7 +161,7 @@ def test_rows_curves_and_check_results_name_model_and_method():
     assert random.label == "resnet-8 · random order" and random.y == [0.9, 0.7, 0.3]
     assert random.dash not in (saliency.dash, gradcam.dash)
     areas = explanations.deletion_areas(found, ["saliency"])
-    assert areas == [{"model": "resnet-8", "Saliency": 0.45, "random order": 0.65}]
+    assert areas == [{"model": "resnet-8", "Saliency": 0.45, "random order": 0.65, "random order ± 2 SE": None}]
     assert explanations.seconds_per_map(found, ["saliency", "gradcam"]) == "resnet-8: Saliency 0.25, Grad-CAM 0.25"
     checks = [
         ("plain-8", SanityCheck("saliency", ["classifier", "+ stage 3"], [0.9, 0.7], True)),
@@ -439,7 +439,8 @@ def test_lines_from_analysis_results():
     assert ratios.x == [1, 2] and ratios.y == [0.2, 0.4] and ratios.hover == RESULT["block_names"]
     (weights,) = inside_series.gradient_lines([(RESNET, RESULT)])
     (inputs,) = inside_series.gradient_lines([(RESNET, RESULT)], at_inputs=True)
-    assert weights.y == [1.0, 2.0, 3.0] and inputs.y == [4.0, 5.0] and inputs.hover == RESULT["block_names"]
+    assert weights.y == [1.0, 2.0, 3.0] and inputs.y == pytest.approx([4 / 128, 5 / 128])  # 16x32x32 values each
+    assert [h.split(",")[0] for h in inputs.hover] == RESULT["block_names"]
     deleted, intact = inside_series.lesion_single_lines([(RESNET, RESULT)])
     assert deleted.y == pytest.approx([10.0, 50.0]) and deleted.hover == RESULT["block_names"]
     assert intact.label.endswith(": nothing deleted") and intact.x == [1, 2] and intact.y == pytest.approx([8.0, 8.0])
@@ -516,12 +517,12 @@ def test_the_probe_history_reads_each_epoch_record_and_skips_those_without_probe
     assert not history.legacy
 
 
-def test_the_gradient_growth_says_first_against_last_block():
+def test_the_gradient_growth_says_first_against_last_block_per_value():
     plain = inside_series.Checkpoint(None, "plain-56", "plain-56 @ initialisation", 0, "plain")
     dead = inside_series.Checkpoint(None, "resnet-8", "resnet-8 @ end", 2)
-    results = [(plain, {"input_grad_norm": [8800.0, 40.0, 1.0]}), (dead, {"input_grad_norm": [1.0, 0.0]})]
+    results = [(plain, {"input_grad_norm": [8800.0] + [40.0] * 25 + [1.0]}), (dead, {"input_grad_norm": [1.0, 0.5, 0]})]
     assert inside_series.gradient_growth(results) == (
-        "plain-56 @ initialisation: 8,800.0×; resnet-8 @ end: no gradient at the last block"
+        "plain-56 @ initialisation: 4,400×; resnet-8 @ end: no gradient at the last block"
     )
 
 

@@ -112,7 +112,7 @@ def test_the_fig6_runs_show_what_the_paper_shows():
 
 
 def test_the_shortcut_option_runs_show_what_the_paper_shows():
-    """Section 3.3: every shortcut option fixes plain-32's training, and
+    """Section 4.1 (Table 3): every shortcut option fixes plain-32's training, and
     the options differ little from one another."""
     runs = reference_runs("shortcuts")
     assert all(r.status()["status"] == "done" for r in runs)

@@ -19,7 +19,7 @@ from .config import ModelConfig
 STAGE_WIDTHS = (16, 32, 64)  # filters per stage; maps 32x32, 16x16, 8x8
 
 
-# --- shortcuts (section 3.3) ------------------------------------------------
+# --- shortcuts (options A and B: section 3.3; C: section 4.1) ----------------
 
 
 class PadShortcut(nn.Module):

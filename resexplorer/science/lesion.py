@@ -133,9 +133,10 @@ def random_lesion(
     seed: int = 0,
     progress: Progress | None = None,
 ) -> RandomLesion:
-    """Delete k random blocks, k = 0..max_k, `draws` times each (Veit et
-    al., Fig. 5); the same seed draws the same sets for every model of the
-    same depth, so plain and residual nets lose the same blocks."""
+    """Delete k random blocks, k = 0..max_k, `draws` times each, as in Veit
+    et al.'s test error against the number of blocks deleted at random; the
+    same seed draws the same sets for every model of the same depth, so
+    plain and residual nets lose the same blocks."""
     n = len(model.blocks())
     max_k = min(max_k, n)
     rng = random.Random(seed)

@@ -8,8 +8,9 @@ plain-20, plain-56, resnet-20 and resnet-56 trained on one recipe:
     resnet-20's;
   - shortcuts fix the deep net: resnet-56's final training error is below
     plain-56's.
-Section 3.3's findings (ImageNet Table 3), as two checks on plain-32 and
-resnet-32 with shortcut options A, B and C:
+Section 4.1's findings (ImageNet Table 3), as two checks on plain-32 and
+resnet-32 with shortcut options A, B and C (section 3.3 defines A and B,
+section 4.1 adds C):
   - every option fixes the plain net: each ends with lower training error
     than plain-32;
   - the options differ little: their final test errors lie closer to each
@@ -73,7 +74,7 @@ def fig6_claims(epochs: Mapping[str, Sequence[dict]]) -> list[Claim]:
 
 
 def shortcut_claims(epochs: Mapping[str, Sequence[dict]]) -> list[Claim]:
-    """The two checks of section 3.3 on per-epoch records of SHORTCUT_MODELS
+    """The two checks of section 4.1 (Table 3) on per-epoch records of SHORTCUT_MODELS
     (as fig6_claims takes them), each with its numbers."""
     train, test, end = _errors(epochs, SHORTCUT_MODELS)
     configs = {name: ModelConfig.from_name(name) for name in SHORTCUT_MODELS}

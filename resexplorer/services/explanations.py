@@ -129,16 +129,27 @@ def seconds_per_map(explanations: Sequence[Explanation], methods: Sequence[str])
     )
 
 
+BAND_SE = 2  # the random baseline's band: this many standard errors of its mean either side
+
+
 def deletion_series(explanations: Sequence[Explanation], methods: Sequence[str]) -> list[Series]:
     """Each model's and method's deletion curve, then the model's random-order
-    baseline: probability of the explained class against the share of
+    baseline with its band (BAND_SE standard errors of the mean over its
+    orders): probability of the explained class against the share of
     pixels removed (%)."""
     series = []
     for ex in explanations:
         curves = [(f"{ex.model} · {METHODS[m]}", ex.deletion[m], METHOD_DASHES[m]) for m in methods]
         curves.append((f"{ex.model} · {RANDOM_ORDER}", ex.random_deletion, RANDOM_ORDER_DASH))
         series += [
-            Series(label, ex.model, [100 * f for f in curve.fractions], curve.probability, dash=dash)
+            Series(
+                label,
+                ex.model,
+                [100 * f for f in curve.fractions],
+                curve.probability,
+                dash=dash,
+                band=[BAND_SE * e for e in curve.spread] if curve.spread else None,
+            )
             for label, curve, dash in curves
         ]
     return series
@@ -152,6 +163,9 @@ def deletion_areas(explanations: Sequence[Explanation], methods: Sequence[str]) 
             "model": ex.model,
             **{METHODS[m]: round(ex.deletion[m].area, 3) for m in methods},
             RANDOM_ORDER: round(ex.random_deletion.area, 3),
+            f"{RANDOM_ORDER} ± {BAND_SE} SE": (
+                None if ex.random_deletion.area_se is None else round(BAND_SE * ex.random_deletion.area_se, 3)
+            ),
         }
         for ex in explanations
     ]

@@ -267,6 +267,31 @@ class Series:
     y: Sequence  # None where undefined (drawn as a gap)
     dash: str = "solid"  # plotly's dash name: solid, dash, dot, dashdot, longdash, longdashdot
     hover: Sequence[str] | None = None  # per point, e.g. layer names
+    band: Sequence[float] | None = None  # per point, a half-width drawn shaded around the line (its noise)
+
+
+def _translucent(colour: str, alpha: float = 0.18) -> str:
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red}, {green}, {blue}, {alpha})"
+
+
+def _band(s: Series, x: list) -> dict:
+    """The shaded band y +/- band around a series, as one closed shape."""
+    upper = [y + b for y, b in zip(s.y, s.band)]
+    lower = [y - b for y, b in zip(s.y, s.band)]
+    return {
+        "type": "scatter",
+        "mode": "lines",
+        "x": list(x) + list(x)[::-1],
+        "y": [_number(v) for v in upper + lower[::-1]],
+        "fill": "toself",
+        "fillcolor": _translucent(model_colour(s.model)),
+        "line": {"width": 0},
+        "hoverinfo": "skip",
+        "showlegend": False,
+        "legendgroup": s.label,
+        "name": f"{s.label} (band)",
+    }
 
 
 LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0}
@@ -297,6 +322,9 @@ def lines_chart(
             trace["text"] = [str(h) for h in s.hover]
             where += " · %{text}"
         trace["hovertemplate"] = f"<b>{label}</b><br>{where}<br>{y_title}: %{{y:.4g}}<extra></extra>"
+        if s.band:
+            data.append(_band(s, trace["x"]))
+            trace["legendgroup"] = s.label  # hiding the line hides its band
         data.append(trace)
     xaxis = {"title": {"text": x_title}}
     if not numeric:

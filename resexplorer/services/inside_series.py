@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..data.dataset import IMAGE_SIZE
 from ..nets.config import ModelConfig
+from ..nets.models import STAGE_WIDTHS
 from ..nets.probes import stage_means
 from . import analysis
 from .figures import Series
@@ -67,7 +69,7 @@ def response_lines(results: Sequence[Result], ranked: bool = False) -> list[Seri
 
 
 def ratio_lines(results: Sequence[Result]) -> list[Series]:
-    """‖F(x)‖ / ‖x‖ of each block, input to output."""
+    """‖F(x)‖ / ‖shortcut(x)‖ of each block, input to output."""
     return [
         Series(c.label, c.model, _numbered(r["branch_ratio"]), r["branch_ratio"], hover=r["block_names"])
         for c, r in results
@@ -79,22 +81,63 @@ def any_plain(checkpoints: Sequence[Checkpoint]) -> bool:
     return any(c.arch == "plain" for c in checkpoints)
 
 
+def block_input_values(model: str) -> list[int]:
+    """Values per image reaching each block's input: channels x height x
+    width. The first block of stages 2 and 3 still takes the stage before's
+    maps, so resnet-20's first block input has 16x32x32 values, four times
+    its last's 64x8x8, and equal gradients per value differ 2x in norm."""
+    n = ModelConfig.from_name(model).blocks_per_stage
+    values = []
+    for stage in range(len(STAGE_WIDTHS)):
+        for i in range(n):
+            source = stage - 1 if stage and i == 0 else stage  # the maps this block is given
+            side = IMAGE_SIZE >> source
+            values.append(STAGE_WIDTHS[source] * side * side)
+    return values
+
+
+def _per_value(norms: Sequence[float], model: str) -> list[float]:
+    """Root mean square per value from a norm: ||g|| / sqrt(values)."""
+    return [g / v**0.5 for g, v in zip(norms, block_input_values(model))]
+
+
 def gradient_lines(results: Sequence[Result], at_inputs: bool = False) -> list[Series]:
     """One batch's gradient norms: of every layer's weights, or arriving at
-    every block's input (at_inputs)."""
-    values, names = ("input_grad_norm", "block_names") if at_inputs else ("weight_grad_norm", "layer_names")
-    return [Series(c.label, c.model, _numbered(r[values]), r[values], hover=r[names]) for c, r in results]
+    every block's input (at_inputs). At the inputs, which hold 4x more values
+    in stage 1 than in stage 3, the line is the root mean square per value,
+    the raw norm in each point's hover."""
+    if not at_inputs:
+        return [
+            Series(c.label, c.model, _numbered(r["weight_grad_norm"]), r["weight_grad_norm"], hover=r["layer_names"])
+            for c, r in results
+        ]
+    lines = []
+    for c, r in results:
+        raw, names = r["input_grad_norm"], r["block_names"]
+        hover = [
+            f"{name}, ‖∂L/∂x‖ {g:.3g} over {v:,} values" for name, g, v in zip(names, raw, block_input_values(c.model))
+        ]
+        lines.append(Series(c.label, c.model, _numbered(raw), _per_value(raw, c.model), hover=hover))
+    return lines
+
+
+def _multiple(value: float) -> str:
+    return f"{value:,.2f}×" if value < 100 else f"{value:,.0f}×"
 
 
 def gradient_growth(results: Sequence[Result]) -> str:
-    """What the data show of each checkpoint's input gradients: how many
-    times larger at the first block's input than at the last's ("plain-56
-    @ initialisation: 8,800x"); above 1 the gradient grows towards the
-    input, it does not vanish."""
+    """What the data show of each checkpoint's input gradients: the root
+    mean square per value at the first block's input as a multiple of the
+    last block's ("plain-56 @ initialisation: 4,400×"); above 1 the gradient
+    grows towards the input, below 1 it shrinks. Per value, because the
+    first block's input has 4x the values of the last's."""
     parts = []
     for c, r in results:
-        first, last = r["input_grad_norm"][0], r["input_grad_norm"][-1]
-        parts.append(f"{c.label}: {first / last:,.1f}×" if last > 0 else f"{c.label}: no gradient at the last block")
+        per_value = _per_value(r["input_grad_norm"], c.model)
+        first, last = per_value[0], per_value[-1]
+        parts.append(
+            f"{c.label}: {_multiple(first / last)}" if last > 0 else f"{c.label}: no gradient at the last block"
+        )
     return "; ".join(parts)
 
 
@@ -114,6 +157,52 @@ def lesion_single_lines(results: Sequence[Result]) -> list[Series]:
 def lesion_random_lines(results: Sequence[Result]) -> list[Series]:
     """Mean test error (%) with k blocks deleted at random."""
     return [Series(c.label, c.model, r["ks"], [100 * e for e in r["mean_error"]]) for c, r in results]
+
+
+# Veit et al.'s "barely hurts", as the lesion reading tests it: one deleted
+# block outside the downsampling ones leaves the test error below this
+# multiple of the intact net's.
+BARELY_HURTS = 2.0
+
+
+def _listed(labels: Sequence[str]) -> str:
+    return ", ".join(labels[:-1]) + f" and {labels[-1]}" if len(labels) > 1 else "".join(labels)
+
+
+def lesion_reading(results: Sequence[Result]) -> str:
+    """What the single-block deletions drawn show, beside Veit et al.'s
+    finding: each net's intact error and the range with one block deleted
+    (a residual net's downsampling blocks apart), then for which residual
+    nets the finding holds. Their nets were deep (ResNet-110 on CIFAR-10);
+    a shallow net's blocks each carry more."""
+    parts, holds, fails = [], [], []
+    for c, r in results:
+        intact = 100 * r["baseline_error"]
+        errors = [100 * e for e in r["error_without"]]
+        if c.arch == "plain":
+            parts.append(
+                f"{c.label}: {intact:.1f}% intact; {min(errors):.0f}–{max(errors):.0f}% with one block deleted"
+            )
+            continue
+        down = downsampling_blocks(c.model)
+        others = [e for e, d in zip(errors, down) if not d]
+        at_down = [e for e, d in zip(errors, down) if d]
+        part = f"{c.label}: {intact:.1f}% intact; {min(others):.0f}–{max(others):.0f}% with one other block deleted"
+        parts.append(part + (f", up to {max(at_down):.0f}% at a downsampling block" if at_down else ""))
+        (holds if max(others) < BARELY_HURTS * intact else fails).append(c.label)
+    if not parts:
+        return ""
+    text = "; ".join(parts) + "."
+    if holds or fails:
+        verdict = f"holds for {_listed(holds)}" if holds else "does not hold"
+        if fails:
+            verdict += f", not for {_listed(fails)}" if holds else f" for {_listed(fails)}"
+        text += (
+            f" Veit et al.'s 'barely hurts' {verdict}. (Here: every deletion outside the downsampling blocks "
+            f"leaves the test error below {BARELY_HURTS:g}× the intact net's.) Their nets were deep, ResNet-110 on "
+            "CIFAR-10; the fewer blocks a net has, the more each one carries."
+        )
+    return text
 
 
 def lesion_draws(results: Sequence[Result], default: int = 3) -> int:
@@ -156,14 +245,20 @@ class ProbeHistory:
         return self.by_block[self.epochs.index(epoch)] if epoch in self.epochs else None
 
 
+def downsampling_blocks(model: str) -> list[bool]:
+    """Per block: whether it changes the shape (the first block of stages 2
+    and 3: half the size, twice the channels)."""
+    n = ModelConfig.from_name(model).blocks_per_stage
+    return [i >= n and i % n == 0 for i in range(len(STAGE_WIDTHS) * n)]
+
+
 def identity_blocks(model: str) -> list[bool]:
     """Per block: whether its shortcut (option A's map, for a plain net) is
-    the identity, so that ||shortcut(x)|| = ||x||. Not at the first block of
-    stages 2 and 3, which change the shape; nowhere with option C."""
+    the identity, so that ||shortcut(x)|| = ||x||. Not at the blocks that
+    change the shape; nowhere with option C."""
     config = ModelConfig.from_name(model)
-    n = config.blocks_per_stage
     projections = config.arch == "resnet" and config.shortcut == "C"
-    return [not projections and (i < n or i % n != 0) for i in range(3 * n)]
+    return [not projections and not down for down in downsampling_blocks(model)]
 
 
 def probe_history(checkpoint: Checkpoint) -> ProbeHistory:

@@ -55,8 +55,9 @@ REFERENCE_GROUPS: dict[str, ReferenceGroup] = {
             "shortcuts",
             "Shortcut options",
             ("plain-32", "resnet-32", "resnet-32-B", "resnet-32-C"),
-            "Section 3.3: identity shortcuts with zero-padding (A), projections where the shape changes (B) "
-            "and projections everywhere (C) all fix degradation; they differ little.",
+            "Identity shortcuts with zero-padding (A) and projections where the shape changes (B), from "
+            "section 3.3, and projections everywhere (C), from section 4.1, all fix degradation; they differ "
+            "little (Table 3, section 4.1).",
         ),
         ReferenceGroup(
             "zero-init",
