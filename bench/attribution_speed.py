@@ -25,7 +25,7 @@ from resexplorer.data.sources import Normalizer  # noqa: E402
 from resexplorer.nets.models import build_model  # noqa: E402
 from resexplorer.science.attribution import DEFAULT_METHODS, attribute, explain  # noqa: E402
 from resexplorer.science.inference import LoadedModel  # noqa: E402
-from resexplorer.training.engine import uses_channels_last  # noqa: E402
+from resexplorer.system import uses_channels_last  # noqa: E402
 
 
 def loaded(name: str) -> LoadedModel:

@@ -24,8 +24,10 @@ from resexplorer.nets.models import build_model  # noqa: E402
 from resexplorer.nets.probes import inside_stats  # noqa: E402
 from resexplorer.science.landscape import slice_1d  # noqa: E402
 from resexplorer.science.lesion import single_block_lesion  # noqa: E402
-from resexplorer.system import resolve_device  # noqa: E402
-from resexplorer.training.engine import uses_channels_last  # noqa: E402
+from resexplorer.system import (
+    resolve_device,  # noqa: E402
+    uses_channels_last,  # noqa: E402
+)
 
 
 def setup(name: str, n: int, device: torch.device):

@@ -25,6 +25,7 @@ from resexplorer.training.playground import (
     PlaygroundRunner,
 )
 from ui.live_charts import live_charts
+from ui.run_picker import SHORTCUT_LABELS  # the toggle reads the same everywhere
 from ui.sidebar import page_frame
 from ui.text import literal
 
@@ -33,7 +34,6 @@ REFRESH_S = 0.4  # asked this long after the last redraw ends: twice a second or
 RUNNER = "playground_runner"  # session state: this session's PlaygroundRunner
 KEY = "pg_"  # widget keys: KEY + the PlaygroundConfig field
 DATA_NAMES = {"spirals": "Two spirals", "moons": "Moons", "circles": "Circles", "xor": "XOR", "blobs": "Gaussian blobs"}
-SHORTCUT_LABELS = {"off": "off (plain)", "on": "on (residual)", "both": "both"}
 INTRO = (
     "A net of two-dimensional points, built like the paper's CIFAR nets: a stem, blocks of "
     "Linear-BN-ReLU-Linear-BN whose output is added to the block's input when the shortcut is on, and a "

@@ -4,6 +4,7 @@ import streamlit as st
 
 from resexplorer.data.sources import count_images
 from resexplorer.errors import ResExplorerError
+from resexplorer.nets.config import DEPTHS
 from resexplorer.runs.recipe import Setting, TrainConfig, settings
 from resexplorer.services.claims import FIG6_MODELS
 from resexplorer.services.curves import curve_from_run, curves_csv, references_for
@@ -15,7 +16,6 @@ from resexplorer.services.figures import (
 )
 from resexplorer.services.paper import CITATION
 from resexplorer.services.planning import (
-    DEPTHS,
     NO_SHORTCUT,
     PRESETS,
     SHORTCUT_OPTIONS,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 
 import torch
+from torch import nn
 
 from .errors import ConfigError
 
@@ -72,3 +73,18 @@ def device_summary() -> tuple[str, str]:
     device = resolve_device("auto")
     kind = {"cuda": "GPU (CUDA)", "mps": "Apple GPU (MPS)"}.get(device.type, "CPU")
     return kind, machine_info(device)
+
+
+def uses_channels_last(device: torch.device) -> bool:
+    # Faster than NCHW with cuDNN and with the CPU's oneDNN kernels;
+    # bench/train_throughput.py compares the two layouts.
+    return device.type in ("cuda", "cpu")
+
+
+def on_device(model: nn.Module, device: torch.device, channels_last: bool | None = None) -> nn.Module:
+    """The model on the device, in the memory format its inputs come in
+    (channels_last where uses_channels_last, unless told otherwise)."""
+    model = model.to(device)
+    if uses_channels_last(device) if channels_last is None else channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model

@@ -14,6 +14,7 @@ PACKAGE = ROOT / "resexplorer"
 # Lowest first: each may import the ones before it, never the ones after.
 LAYERS = [
     "errors",
+    "progress",
     "faults",
     "storage",
     "processes",

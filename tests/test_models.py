@@ -24,7 +24,9 @@ def test_forward_shape_finite_and_backward_reaches_every_parameter(config):
     logits = model(x)
     assert logits.shape == (4, 10)
     assert torch.isfinite(logits).all()
-    assert model.forward_features(x).shape == (4, 64)
+    features = model.forward_features(x)
+    assert features.shape == (4, 64, 8, 8) and model.stem(x).shape == (4, 16, 32, 32)
+    assert torch.equal(model.forward_head(features), logits)  # the parts make up the whole
     logits.sum().backward()
     for name, param in model.named_parameters():
         assert param.grad is not None and param.grad.abs().sum() > 0, name

@@ -16,11 +16,10 @@ from collections.abc import Callable, Iterator
 
 import streamlit as st
 
+from resexplorer.progress import Progress
 from resexplorer.services.countdown import Countdown, Pieces
 
 CANCELLED = "cancelled_actions"  # session state: {action key: what was cancelled}
-
-Progress = Callable[[float, str], None]
 
 
 def _cancel(key: str, what: str, then: Callable[[], None] | None) -> None:

@@ -13,6 +13,11 @@ from ..errors import ConfigError
 ARCHS = ("plain", "resnet")
 SHORTCUTS = ("A", "B", "C")
 ZERO_INIT_SUFFIX = "zero"
+# The depths the app offers and orders its colours by: the paper's CIFAR nets
+# (6n+2 for n = 3, 5, 7, 9, 18) and two small ones for quick runs.
+DEPTHS = (8, 14, 20, 32, 44, 56, 110)
+# ARCH-DEPTH[-SHORTCUT][-zero], from the tuples above
+_NAME = re.compile(rf"({'|'.join(ARCHS)})-(\d+)(?:-([{''.join(SHORTCUTS)}]))?(?:-({ZERO_INIT_SUFFIX}))?")
 _NAME_HELP = (
     "valid names are ARCH-DEPTH[-SHORTCUT][-zero]: ARCH is plain or resnet, "
     "DEPTH is 6n+2 (8, 14, 20, 32, 44, 56, 110, ...), SHORTCUT is A (the "
@@ -63,7 +68,7 @@ class ModelConfig:
     @classmethod
     def from_name(cls, name: str, num_classes: int = 10) -> ModelConfig:
         """Parse 'resnet-32-B', 'plain-56', 'resnet-56-zero' and the like."""
-        match = re.fullmatch(r"(plain|resnet)-(\d+)(?:-([ABC]))?(?:-(zero))?", name.strip())
+        match = _NAME.fullmatch(name.strip())
         if not match:
             raise ConfigError(f"unknown model name {name!r}: {_NAME_HELP}")
         arch, depth, shortcut, zero = match.groups()

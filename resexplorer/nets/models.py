@@ -152,15 +152,25 @@ class CifarNet(nn.Module):
         """All 3n blocks in forward order."""
         return [block for stage in self.stages for block in stage]
 
+    # The forward pass in parts, as timm splits it, for callers that run the
+    # blocks themselves (science/lesion.py deletes some).
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, 3, 32, 32] normalised images -> [B, 16, 32, 32], the first block's input."""
+        return self.relu(self.bn1(self.conv1(x)))
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, 64, 8, 8] the last block's output -> [B, num_classes] logits."""
+        return self.linear(self.flatten(self.pool(x)))
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """[B, 3, 32, 32] normalised images -> [B, 64] pooled features."""
-        x = self.relu(self.bn1(self.conv1(x)))
+        """[B, 3, 32, 32] normalised images -> [B, 64, 8, 8], the last block's output."""
+        x = self.stem(x)
         for stage in self.stages:
             x = stage(x)
-        return self.flatten(self.pool(x))
+        return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.forward_features(x))  # [B, num_classes]
+        return self.forward_head(self.forward_features(x))  # [B, num_classes]
 
 
 def build_model(config: ModelConfig | str) -> CifarNet:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +41,7 @@ from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 
 from ..errors import ConfigError
+from ..progress import Progress
 
 METHODS = {
     "integrated_gradients": "Integrated Gradients",
@@ -334,7 +335,7 @@ def sanity_check(
     baseline: str = "black",
     black: torch.Tensor | None = None,
     seed: int = 0,
-    progress: Callable[[float, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> SanityCheck:
     """Randomise the model from the top, stage by stage, and compare each
     map with the trained model's map (absolute values, rank correlation)."""

@@ -18,7 +18,6 @@ import hashlib
 import os
 import tempfile
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import torchvision.transforms.v2.functional as TF
 from torchvision.models import ResNet50_Weights, resnet50
 
 from ..errors import ResExplorerError
+from ..progress import Progress
 
 WEIGHTS = ResNet50_Weights.IMAGENET1K_V2
 _PRESET = WEIGHTS.transforms()  # the preprocessing the weights were evaluated with
@@ -79,7 +79,7 @@ def weights_present() -> bool:
     return Path(weights_file()).is_file()
 
 
-def download_weights(progress: Callable[[float, str], None] | None = None) -> Path:
+def download_weights(progress: Progress | None = None) -> Path:
     """The weights file, downloaded once, saying how far it has got
     (progress(done in [0, 1], text) after every block: a page's Cancel
     stops it there). Only a whole download whose hash is the published one

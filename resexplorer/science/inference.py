@@ -12,8 +12,7 @@ import torch.nn.functional as F
 from ..data.sources import Normalizer
 from ..runs.checkpoints import load_run_checkpoint, model_from_checkpoint
 from ..runs.store import Run
-from ..system import resolve_device
-from ..training.engine import on_device, uses_channels_last
+from ..system import on_device, resolve_device, uses_channels_last
 
 
 @dataclass

@@ -20,7 +20,7 @@ uses each chunk's batch statistics, as in training.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-Progress = Callable[[float, str], None]
+from ..progress import Progress
+
 Direction = dict[str, torch.Tensor]
 
 

@@ -16,7 +16,7 @@ input of its first deleted block.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -24,8 +24,7 @@ from torch import nn
 
 from ..nets.models import BasicBlock, CifarNet, make_shortcut
 from ..nets.probes import block_names
-
-Progress = Callable[[float, str], None]
+from ..progress import Progress
 
 
 def bypass(block: BasicBlock) -> nn.Module:
@@ -49,10 +48,10 @@ def uses_pad_for_plain(model: CifarNet) -> list[bool]:
 def logits_without(model: CifarNet, images: torch.Tensor, deleted: set[int] | frozenset[int]) -> torch.Tensor:
     """The net's logits with the given blocks deleted: the plain definition,
     one full forward pass (the sweeps below reuse work instead)."""
-    x = model.relu(model.bn1(model.conv1(images)))
+    x = model.stem(images)
     for index, block in enumerate(model.blocks()):
         x = bypass(block).eval()(x) if index in deleted else block(x)
-    return model.linear(model.flatten(model.pool(x)))
+    return model.forward_head(x)
 
 
 @torch.inference_mode()
@@ -72,13 +71,13 @@ def lesion_errors(
     mistakes = [0] * len(deletions)
     total = len(images)
     for start in range(0, total, batch_size):
-        x = model.relu(model.bn1(model.conv1(images[start : start + batch_size])))
+        x = model.stem(images[start : start + batch_size])
         y = labels[start : start + batch_size]
         block_inputs = []  # the intact net's input to every block
         for block in blocks:
             block_inputs.append(x)
             x = block(x)
-        intact_wrong = int((model.linear(model.flatten(model.pool(x))).argmax(1) != y).sum())
+        intact_wrong = int((model.forward_head(x).argmax(1) != y).sum())
         for index, deleted in enumerate(deletions):
             if not deleted:
                 mistakes[index] += intact_wrong
@@ -87,7 +86,7 @@ def lesion_errors(
             h = block_inputs[first]
             for j in range(first, len(blocks)):
                 h = bypasses[j](h) if j in deleted else blocks[j](h)
-            mistakes[index] += int((model.linear(model.flatten(model.pool(h))).argmax(1) != y).sum())
+            mistakes[index] += int((model.forward_head(h).argmax(1) != y).sum())
         if progress:
             progress(min(1.0, (start + batch_size) / total), f"{min(total, start + batch_size):,} of {total:,} images")
     return [m / total for m in mistakes]

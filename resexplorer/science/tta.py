@@ -61,9 +61,9 @@ import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from torch import nn
 
+from ..data.sources import CROP_PAD  # the views shift as far as the training crops do
 from ..errors import ConfigError
 
-CROP_PAD = 4  # as the training crops
 ViewFn = Callable[[torch.Tensor], torch.Tensor]  # float [B, 3, H, W] -> float [B, 3, H, W]
 
 

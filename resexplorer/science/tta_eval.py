@@ -8,17 +8,15 @@ from __future__ import annotations
 import io
 import math
 import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
 from PIL import Image
 
+from ..progress import Progress
 from .landscape import fold_batchnorm
 from .tta import MERGES, STRATEGIES, all_merges, forward_passes, many_view_logits, view_logits
-
-Progress = Callable[[float, str], None]
 
 # What the records' numbers mean; a record without "scoring" is 1: the vote
 # broke ties by adding 1e-6 x the mean probability (lost near shares of 0.5),

@@ -27,6 +27,7 @@ from ..data.samples import CIFAR10_CLASSES, cifar_samples
 from ..data.sources import default_cache_dir, load_dataset, stratified_subset
 from ..errors import ConfigError, DataError, ResExplorerError
 from ..nets.probes import gradient_norms, inside_stats
+from ..progress import Progress
 from ..runs.checks import analysis_problem
 from ..runs.store import Run, middle_epoch
 from ..science.inference import load_run_model
@@ -34,8 +35,6 @@ from ..science.landscape import interpolation, slice_1d, slice_2d
 from ..science.lesion import random_lesion, single_block_lesion
 from ..science.tta_eval import SCORING, evaluate_corruptions, evaluate_strategies
 from ..storage import atomic_write_json
-
-Progress = Callable[[float, str], None]
 
 # What each analysis needs: which split's images, and its default settings.
 KINDS: dict[str, dict] = {

@@ -6,12 +6,13 @@ randomisation checks (science/attribution.py computes them)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..data.images import enlarged
+from ..progress import Progress
 from ..science.attribution import METHODS, Explanation, SanityCheck, overlay, sanity_check
 from .figures import Series
 
@@ -177,7 +178,7 @@ def sanity_checks(
     image: np.ndarray,
     methods: Sequence[str],
     baseline: str,
-    progress: Callable[[float, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> list[tuple[str, SanityCheck]]:
     """The randomisation check of every method on every LoadedModel, for the
     class each one's explanation explained: (model name, check)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 
 from ..errors import ConfigError
-from ..nets.config import ModelConfig
+from ..nets.config import DEPTHS, ModelConfig
 from .curves import Curve
 from .paper import paper_test_error
 
@@ -27,7 +27,6 @@ PALETTES = {
     "resnet-C": ["#d0bfff", "#b197fc", "#9775fa", "#845ef7", "#7048e8", "#5f3dc4", "#3b1f8f"],
     "resnet-zero": ["#99e9f2", "#66d9e8", "#3bc9db", "#22b8cf", "#15aabf", "#1098ad", "#0b7285"],
 }
-DEPTH_ORDER = [8, 14, 20, 32, 44, 56, 110]
 
 
 def model_colour(model: str) -> str:
@@ -35,7 +34,7 @@ def model_colour(model: str) -> str:
     try:
         config = ModelConfig.from_name(model)
     except ConfigError:  # a name this version does not know: a middle residual blue
-        return PALETTES["resnet"][DEPTH_ORDER.index(20)]
+        return PALETTES["resnet"][DEPTHS.index(20)]
     family = config.arch
     if config.arch == "resnet" and config.zero_init_residual:
         family = "resnet-zero"
@@ -43,7 +42,7 @@ def model_colour(model: str) -> str:
         family = f"resnet-{config.shortcut}"
     palette = PALETTES[family]
     depth = config.depth
-    index = DEPTH_ORDER.index(depth) if depth in DEPTH_ORDER else depth % len(palette)
+    index = DEPTHS.index(depth) if depth in DEPTHS else depth % len(palette)
     return palette[min(index, len(palette) - 1)]
 
 

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..nets.config import SHORTCUTS, ModelConfig
+from ..nets.config import DEPTHS, SHORTCUTS, ModelConfig
 from ..nets.models import build_model
-from ..training.engine import on_device
+from ..system import on_device
 from .reference import REFERENCE_GROUPS
 
-DEPTHS = (8, 14, 20, 32, 44, 56, 110)
 NO_SHORTCUT = "none"  # a plain net, in the Train page's shortcut control
 SHORTCUT_OPTIONS = (NO_SHORTCUT, *SHORTCUTS)
 

@@ -36,6 +36,7 @@ from ..errors import ConfigError
 from ..nets.config import ModelConfig
 from ..nets.models import build_model
 from ..runs.recipe import TrainConfig
+from ..system import on_device, uses_channels_last
 from . import distributed
 from .distributed import ALONE, Ranks
 from .failures import failure_of
@@ -43,7 +44,7 @@ from .failures import failure_of
 EVAL_BATCH = 1000
 
 
-# --- devices and schedules (pure) --------------------------------------------
+# --- the learning-rate schedule (pure) ---------------------------------------
 
 
 def lr_at(step: int, total_steps: int, config: TrainConfig, steps_per_epoch: int) -> float:
@@ -172,6 +173,10 @@ class Callback:
 Probe = Callable[[nn.Module, int], dict]
 
 
+# --- members: a model with its optimiser and running sums ----------------------
+
+
+@dataclass
 class Sums:
     """Loss x images and mistakes summed on the device, and the images
     counted on the host: adding never waits for the device; read() does,
@@ -259,6 +264,9 @@ AUTO_COMPILE_IMAGES = {"cpu": 250_000, "cuda": 8_000_000}
 COMPILE_MODES = {"cuda": "reduce-overhead"}
 
 
+# --- compiling the step ----------------------------------------------------------
+
+
 def compiled_step(module: nn.Module, device: torch.device) -> nn.Module:
     """`module` compiled for training steps on `device`, in its mode."""
     return torch.compile(module, mode=COMPILE_MODES.get(device.type))
@@ -275,21 +283,6 @@ def compile_wanted(config: TrainConfig, images_per_epoch: int, device: torch.dev
         return config.compile == "on"
     threshold = AUTO_COMPILE_IMAGES.get(device.type)
     return threshold is not None and config.epochs * images_per_epoch >= threshold
-
-
-def uses_channels_last(device: torch.device) -> bool:
-    # Faster than NCHW with cuDNN and with the CPU's oneDNN kernels;
-    # bench/train_throughput.py compares the two layouts.
-    return device.type in ("cuda", "cpu")
-
-
-def on_device(model: nn.Module, device: torch.device, channels_last: bool | None = None) -> nn.Module:
-    """The model on the device, in the memory format its inputs come in
-    (channels_last where uses_channels_last, unless told otherwise)."""
-    model = model.to(device)
-    if uses_channels_last(device) if channels_last is None else channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    return model
 
 
 # --- the race ------------------------------------------------------------------
@@ -342,7 +335,7 @@ class Race:
         test = data.test
         if config.test_subset:
             test = test.subset(stratified_subset(test.labels, config.test_subset, config.seed))
-        if ranks.distributed:  # each rank tests its share; the counts are summed (_evaluate)
+        if ranks.distributed:  # each rank tests its share; the counts are summed (test_scores)
             test = test.subset(torch.arange(ranks.rank, len(test), ranks.world))
             for member in self.members:
                 member.trainer = DistributedDataParallel(

@@ -6,8 +6,8 @@ from ..data.dataset import Dataset
 from ..data.sources import Normalizer
 from ..errors import DataError
 from ..runs.checkpoints import model_from_checkpoint
-from ..system import resolve_device
-from .engine import autocast_for, evaluate, on_device, uses_channels_last
+from ..system import on_device, resolve_device, uses_channels_last
+from .engine import autocast_for, evaluate
 
 
 def evaluate_checkpoint(ckpt: dict, data: Dataset, device: str = "auto") -> dict:

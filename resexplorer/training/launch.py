@@ -19,10 +19,10 @@ from ..nets.probes import epoch_probe
 from ..runs.recipe import TrainConfig
 from ..runs.store import Run, RunStore
 from ..storage import HeldLock
-from ..system import library_versions, race_devices
+from ..system import library_versions, race_devices, uses_channels_last
 from . import distributed
 from .distributed import ALONE, Ranks
-from .engine import Callback, Probe, Race, new_member, uses_channels_last
+from .engine import Callback, Probe, Race, new_member
 from .recording import RunRecorder, resume_member
 
 PROBE_IMAGES = 500  # test images the per-epoch probes look at

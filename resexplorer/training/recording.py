@@ -21,7 +21,8 @@ from ..runs.checkpoints import (
 from ..runs.recipe import TrainConfig
 from ..runs.store import FORMAT_VERSION, Run
 from ..storage import HeldLock
-from .engine import Callback, EpochEvent, Member, StepEvent, make_optimizer, new_member, on_device
+from ..system import on_device
+from .engine import Callback, EpochEvent, Member, StepEvent, make_optimizer, new_member
 
 
 def checkpoint_dict(member: Member, train_config: TrainConfig, data_info: dict) -> dict:
