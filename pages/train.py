@@ -5,6 +5,7 @@ import streamlit as st
 from resexplorer.data.sources import count_images
 from resexplorer.errors import ResExplorerError
 from resexplorer.nets.config import DEPTHS
+from resexplorer.progress import format_duration
 from resexplorer.runs.recipe import Setting, TrainConfig, settings
 from resexplorer.services.claims import FIG6_MODELS
 from resexplorer.services.curves import curve_from_run, curves_csv, references_for
@@ -23,7 +24,6 @@ from resexplorer.services.planning import (
     all_model_names,
     default_settings,
     estimate_seconds,
-    format_duration,
     measure_layer_rate,
 )
 from resexplorer.services.reference import recipe_note, reference_runs

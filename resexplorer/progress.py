@@ -10,3 +10,13 @@ from collections.abc import Callable
 Progress = Callable[[float, str], None]
 # Counted work whose total is known as it goes (decoding a data set): done, total, what.
 CountProgress = Callable[[int, int, str], None]
+
+
+def format_duration(seconds: float) -> str:
+    """ "42 s", "10 min", "2.0 h": a duration as the pages and the command line say it."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import pytest
 
 from resexplorer.nets.config import ModelConfig
+from resexplorer.progress import format_duration
 from resexplorer.runs.recipe import TrainConfig
 from resexplorer.services.countdown import Countdown, Pieces
 from resexplorer.services.curves import (
@@ -37,7 +38,6 @@ from resexplorer.services.planning import (
     all_model_names,
     default_settings,
     estimate_seconds,
-    format_duration,
 )
 from resexplorer.training.launch import new_race
 

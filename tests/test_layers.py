@@ -183,3 +183,15 @@ def test_page_scripts_keep_their_work_in_functions():
         for path in PAGE_SCRIPTS
     }
     assert not any(loose.values()), loose
+
+
+def test_the_time_left_and_durations_load_no_training_code_and_no_torch():
+    """Every page's progress bar says the time left (services/countdown.py);
+    formatting it once pulled in the planning module, the engine and torch."""
+    code = (
+        "import sys\n"
+        "import resexplorer.services.countdown, resexplorer.progress\n"
+        "print(sorted(m for m in sys.modules if m.startswith('resexplorer.training') or m.split('.')[0] == 'torch'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .planning import format_duration
+from ..progress import format_duration
 
 # Before this much of the work or this many seconds, the rate says little.
 SURE_AFTER_FRACTION = 0.02

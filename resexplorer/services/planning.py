@@ -9,11 +9,12 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from ..nets.config import DEPTHS, SHORTCUTS, ModelConfig
 from ..nets.models import build_model
-from ..system import on_device
+from ..runs.recipe import TrainConfig
+from ..system import on_device, uses_channels_last
+from ..training.engine import autocast_for, train_step
 from .reference import REFERENCE_GROUPS
 
 NO_SHORTCUT = "none"  # a plain net, in the Train page's shortcut control
@@ -136,22 +137,24 @@ EVAL_COST = 1 / 3  # a forward pass is about a third of a training step
 STARTUP_S = 8.0  # starting the worker process and loading the cached data set
 
 
-def measure_layer_rate(device: torch.device, batch: int = 64, steps: int = 3) -> float:
+def measure_layer_rate(device: torch.device, batch: int = 64, steps: int = 3, bf16: bool | None = None) -> float:
     """Image-layers per second of a training step on this device: time a
     few steps of resnet-14 (cost grows with depth, so rate / depth estimates
-    any of our nets). bench/duration_estimate.py checks the estimate
-    against real jobs."""
+    any of our nets). The step is the engine's own (engine.train_step, with
+    the recipe's bf16 autocast on CUDA and its memory layout), so the estimate
+    times what will run; only torch.compile is left out, which would take
+    longer than the estimate is worth. bench/duration_estimate.py checks the
+    estimate against real jobs."""
     torch.manual_seed(0)
-    model = on_device(build_model("resnet-14"), device)
+    model = on_device(build_model("resnet-14"), device).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x = torch.randn(batch, 3, 32, 32, device=device)
+    memory_format = torch.channels_last if uses_channels_last(device) else torch.contiguous_format
+    x = torch.randn(batch, 3, 32, 32, device=device).contiguous(memory_format=memory_format)
     y = torch.randint(0, 10, (batch,), device=device)
+    autocast = autocast_for(device, TrainConfig().bf16 if bf16 is None else bf16)
 
     def step():
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        train_step(model, opt, x, y, 0.01, autocast)
 
     step()  # warm-up: kernels, allocations
     times = []
@@ -174,12 +177,3 @@ def estimate_seconds(
     evaluations = epochs // eval_every + (epochs % eval_every != 0)
     image_layers = depth_sum * (epochs * n_train + evaluations * n_test * EVAL_COST)
     return STARTUP_S + image_layers / layer_rate
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 5400:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
