@@ -5,6 +5,7 @@ import io
 import streamlit as st
 
 from resexplorer.errors import ResExplorerError
+from resexplorer.runs.states import RunState
 from resexplorer.runs.store import RunStore
 from resexplorer.runs.transfer import UPLOAD_MB, archive_bytes, import_runs
 from resexplorer.services.curves import curve_from_run, curves_csv
@@ -188,7 +189,7 @@ def plot_section(runs: list, shipped: set[str]) -> None:
     csv_col.download_button(
         "Metrics of these runs (CSV)", curves_csv(runs), file_name="runs-metrics.csv", mime="text/csv", key="runs_csv"
     )
-    training = [r.run_id for r in runs if r.status().get("status") == "running"]
+    training = [r.run_id for r in runs if r.status().get("status") == RunState.RUNNING]
     zip_col.download_button(
         "These runs, to open elsewhere (zip)",
         lambda: archive_bytes(runs),  # made when clicked, not on every rerun

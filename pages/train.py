@@ -29,7 +29,7 @@ from resexplorer.services.planning import (
 from resexplorer.services.reference import recipe_note, reference_runs
 from resexplorer.system import resolve_device
 from resexplorer.training.failures import Failure
-from resexplorer.training.jobs import JobBusy, JobManager
+from resexplorer.training.jobs import FINAL_STATES, JobBusy, JobManager, JobState
 from ui.chart_view import kept_view
 from ui.sidebar import page_frame
 from ui.text import literal
@@ -269,7 +269,7 @@ def _explain_failure(failure: Failure) -> None:
 def _job_status(status: dict) -> None:
     state = status["state"]
     step, total = status.get("step", 0), status.get("total_steps", 0)
-    if state in ("starting", "running"):
+    if state in (JobState.STARTING, JobState.RUNNING):
         rate = status.get("images_per_s")
         eta = status.get("eta_s")
         text = f"{state}: {status.get('message', '')}"
@@ -280,9 +280,9 @@ def _job_status(status: dict) -> None:
             if eta is not None:
                 text += f" · about {format_duration(eta)} left"
         st.progress(min(1.0, step / total) if total else 0.0, text=text)
-    elif state == "failed":
+    elif state == JobState.FAILED:
         _explain_failure(Failure.from_dict(status.get("failure", {"message": status.get("message", "")})))
-    elif state == "done":
+    elif state == JobState.DONE:
         st.success(f"Job done: {step:,} of {total:,} steps.")
     else:
         st.info(f"Job {state} after {step:,} of {total:,} steps; resume it from the Runs page.")
@@ -333,7 +333,7 @@ def live_view(manager: JobManager, models: list[str], options: dict) -> None:
             return
         status = job.status()
         _job_status(status)
-        if status["state"] in ("done", "cancelled", "failed") and st.session_state.pop("watching", False):
+        if status["state"] in FINAL_STATES and st.session_state.pop("watching", False):
             st.rerun()  # redraw the whole page once: Start/Stop states change
         runs = job.runs()
         curves = [c for c in (curve_from_run(r) for r in runs) if not c.empty]

@@ -19,12 +19,13 @@ from pathlib import Path
 from ..errors import ResExplorerError
 from ..nets.config import ModelConfig
 from ..runs.recipe import TrainConfig, settings
+from ..runs.states import RESUMABLE, RunState, resumable
 from ..runs.store import RUN_FOLDER_REMEDY, RUNS_FOLDER_REMEDY, RunStore, open_run
 from ..services.claims import GROUP_CLAIMS, claims_of_runs
 from ..services.reference import REFERENCE_GROUPS, group_runs
 from ..storage import writable_folder
 from ..training.failures import failure_of
-from ..training.jobs import CANCEL_FILE, REQUEST_FILE, ProgressWriter, machine_claim
+from ..training.jobs import CANCEL_FILE, REQUEST_FILE, JobState, ProgressWriter, machine_claim
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop.restore()
     if job:
-        job.finish("cancelled" if code == EXIT_INTERRUPTED else "done")
+        job.finish(JobState.CANCELLED if code == EXIT_INTERRUPTED else JobState.DONE)
     return code
 
 
@@ -320,10 +321,8 @@ def _resume(run_dirs, data_source, cache, device, job, stop: _StopFlag) -> int:
     runs = [open_run(path) for path in run_dirs]
     for run in runs:
         status = run.status()["status"]
-        if status in ("running", "done"):
-            raise ResExplorerError(
-                f"{run.path} is {status}; only interrupted, cancelled, failed or diverged runs resume"
-            )
+        if not resumable(status):
+            raise ResExplorerError(f"{run.path} is {status}; only {', '.join(sorted(RESUMABLE))} runs resume")
         writable_folder(run.path, "the run folder", RUN_FOLDER_REMEDY)  # before the data loads
     with _processes(device or runs[0].train_config().device, job) as (ranks, rank_device):
         data = _ranked_data(ranks, data_source, cache, job)
@@ -383,8 +382,8 @@ def _say_why_cancelled(runs, reason: str) -> None:
     """The cancelled runs' status says what stopped them."""
     for run in runs:
         status = run.status()
-        if status.get("status") == "cancelled":
-            run.set_status("cancelled", f"{status.get('message') or 'cancelled'} ({reason})")
+        if status.get("status") == RunState.CANCELLED:
+            run.set_status(RunState.CANCELLED, f"{status.get('message') or 'cancelled'} ({reason})")
 
 
 def _evaluate(args) -> int:

@@ -18,6 +18,7 @@ from ..data.dataset import Dataset
 from ..nets.config import ModelConfig
 from ..runs.checkpoints import load_checkpoint, save_compact_checkpoint
 from ..runs.recipe import TrainConfig
+from ..runs.states import RunState
 from ..runs.store import Run, RunStore
 from ..services.analysis import ImagePool, precompute
 from ..services.reference import (
@@ -53,7 +54,7 @@ def build_reference_runs(
     for reference_group in groups:
         group = reference_group.name
         existing = group_runs(store, group)
-        if existing and all(r.status()["status"] == "done" for r in existing):
+        if existing and all(r.status()["status"] == RunState.DONE for r in existing):
             log(f"{group}: done already, skipped")
             _pack_finished(existing, data, device, log)
             continue
@@ -87,7 +88,7 @@ def _pack_finished(runs: list[Run], data: Dataset, device: str, log: Callable[[s
     """Pack each finished run and fill its analysis cache (both idempotent)."""
     pool = ImagePool.from_dataset(data)
     for run in runs:
-        if run.status()["status"] != "done":
+        if run.status()["status"] != RunState.DONE:
             continue
         if any(path.suffix == ".pt" for path in run.checkpoint_dir.iterdir()):  # not packed yet
             log(f"packed {run.run_id}: {pack_run(run, data, device)}")
@@ -116,7 +117,7 @@ def pack_run(run: Run, data: Dataset, device: str = "auto") -> dict:
     epoch claims a test error is re-evaluated from its compact copy; if that
     differs by more than CLAIM_TOLERANCE it is kept in float32 instead."""
     claims = {e["epoch"]: e["test_error"] for e in run.metrics("epoch") if e.get("test_error") is not None}
-    finished = run.status()["status"] == "done"
+    finished = run.status()["status"] == RunState.DONE
     resume_from = None if finished else run.latest_checkpoint()
     report = {}
     for epoch in run.kept_epochs():

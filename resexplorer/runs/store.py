@@ -53,6 +53,7 @@ from ..processes import process_of, this_process
 from ..storage import HeldLock, atomic_write_bytes, atomic_write_json, folder_in_use, remove_leftovers
 from .checks import config_problem, describe_problems, parse_metrics
 from .recipe import TrainConfig
+from .states import RunState
 
 RUN_FORMAT = "resexplorer-run"
 FORMAT_VERSION = 1  # of run folders and of checkpoints
@@ -336,12 +337,12 @@ class Run:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             record = None
         if not isinstance(record, dict) or not isinstance(record.get("status"), str):
-            return {"status": "interrupted", "message": "no readable status: the run was stopped while starting"}
-        if record.get("status") == "running" and record.get("host") == socket.gethostname():
+            return {"status": RunState.INTERRUPTED, "message": "no readable status: the run was stopped while starting"}
+        if record.get("status") == RunState.RUNNING and record.get("host") == socket.gethostname():
             if process_of(record.get("pid"), record.get("started")) is None:
                 record = {
                     **record,
-                    "status": "interrupted",
+                    "status": RunState.INTERRUPTED,
                     "message": "the training process ended without finishing; "
                     "resume continues from the last completed epoch",
                 }
@@ -467,7 +468,7 @@ class RunStore:
             run.mark()  # first: whatever happens next, the folder proves it is a run
             atomic_write_json(config, run.config_path)
             run.checkpoint_dir.mkdir()
-            run.set_status("running")
+            run.set_status(RunState.RUNNING)
         except BaseException:  # a full disk, say: no half-made run is left behind
             shutil.rmtree(run.path, ignore_errors=True)
             raise
@@ -531,7 +532,7 @@ class RunStore:
             raise RunError(f"no run {run_id} in {self.root}")
         if not run.provably_a_run():
             raise RunError(_not_a_run(run_id))
-        if run.status().get("status") == "running":
+        if run.status().get("status") == RunState.RUNNING:
             raise RunError(f"run {run_id} is still training; cancel it first")
         with folder_in_use(run.path, "the run folder", "close what holds its files, then delete it again"):
             # The marker goes last: a delete stopped half way (a file in use) leaves a

@@ -39,6 +39,7 @@ from .. import storage
 from ..errors import DiskFullError, ResExplorerError, RunError
 from ..storage import TEMP_SUFFIX, disk_full, nearest_folder, writable_folder
 from .checks import analysis_kind, analysis_problem
+from .states import RunState
 from .store import (
     CHECKPOINT_SUFFIXES,
     RUN_MARKER,
@@ -106,7 +107,7 @@ def export_runs(runs: list[Run], target: str | Path | BinaryIO) -> dict:
         for run in runs:
             run.config()  # a damaged run is not sent on
             status = run.status()
-            if status.get("status") == "running":
+            if status.get("status") == RunState.RUNNING:
                 raise RunError(f"{run.run_id} is still training; export it once it stops")
             for path in _run_files(run):
                 name = f"{run.run_id}/{path.relative_to(run.path).as_posix()}"

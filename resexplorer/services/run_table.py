@@ -10,11 +10,10 @@ from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 
 from ..errors import ResExplorerError
+from ..runs import states
 
 if TYPE_CHECKING:
     from ..runs.store import Run
-
-RESUMABLE = ("interrupted", "cancelled", "failed", "diverged")  # statuses a resume continues from
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ def curve_label(run: Run) -> str:
 
 def resumable(runs: Iterable[Run]) -> list[Run]:
     """The runs whose status a resume continues from."""
-    return [r for r in runs if r.status().get("status") in RESUMABLE]
+    return [r for r in runs if states.resumable(r.status().get("status"))]
 
 
 def epochs_reached(run: Run) -> int:

@@ -36,6 +36,7 @@ from ..errors import ConfigError
 from ..nets.config import ModelConfig
 from ..nets.models import build_model
 from ..runs.recipe import TrainConfig
+from ..runs.states import RunState
 from ..system import on_device, uses_channels_last
 from . import distributed
 from .distributed import ALONE, Ranks
@@ -211,7 +212,7 @@ class Member:
     epoch: int = 0  # epochs completed
     step: int = 0
     wall_s: float = 0.0
-    status: str = "running"
+    status: str = RunState.RUNNING
     message: str = ""
     trainer: nn.Module | None = None  # what steps run through, when not the model itself (DDP, compiled)
     eager: nn.Module | None = None  # the trainer before compiling: steps go on with it if compiling fails
@@ -222,7 +223,7 @@ class Member:
 
     @property
     def active(self) -> bool:
-        return self.status == "running"
+        return self.status == RunState.RUNNING
 
     @property
     def stepper(self) -> nn.Module:
@@ -377,13 +378,13 @@ class Race:
                     break
                 if not self._run_epoch(epoch):
                     for member in self._active():
-                        member.status, member.message = "cancelled", f"cancelled during epoch {epoch + 1}"
+                        member.status, member.message = RunState.CANCELLED, f"cancelled during epoch {epoch + 1}"
                     break
             for member in self._active():
-                member.status, member.message = "done", ""
+                member.status, member.message = RunState.DONE, ""
         except Exception as err:
             for member in self._active():
-                member.status, member.message = "failed", str(failure_of(err))
+                member.status, member.message = RunState.FAILED, str(failure_of(err))
             raise
         finally:
             for member in self.members:
@@ -481,7 +482,7 @@ class Race:
         the step named is the window's last)."""
         if math.isfinite(loss):
             return False
-        member.status = "diverged"
+        member.status = RunState.DIVERGED
         member.message = (
             f"the loss became {loss} by step {member.step} (epoch {epoch + 1}); lower the learning rate or add warm-up"
         )

@@ -9,7 +9,7 @@ import torch
 
 from ..errors import BusyError, CheckpointError, ConfigError, DataError, DiskFullError, RunError
 
-RESUMABLE = "the last completed epoch of each run is kept: resume it from the Runs page or with `resume`"
+RESUME_HINT = "the last completed epoch of each run is kept: resume it from the Runs page or with `resume`"
 
 
 @dataclass(frozen=True)
@@ -60,4 +60,4 @@ def failure_of(err: BaseException) -> Failure:
 
 def crashed(last_error: str | None) -> Failure:
     """A worker that ended without reporting how (killed, or dead at start)."""
-    return Failure("crashed", last_error or "the training process ended unexpectedly", RESUMABLE)
+    return Failure("crashed", last_error or "the training process ended unexpectedly", RESUME_HINT)

@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import time
+from enum import Enum
 from pathlib import Path
 
 from ..data.sources import default_cache_dir
@@ -44,7 +45,22 @@ MACHINE_LOCK = "training-job.lock"  # in the user cache: one app job per machine
 CACHE_REMEDY = "set RESEXPLORER_CACHE to a folder you can write to (the machine's training lock lives there)"
 REQUEST_FILE = "request.json"
 CANCEL_FILE = "cancel"  # left by Job.cancel(); the worker checks it every step
-FINAL_STATES = ("done", "cancelled", "failed")
+
+
+class JobState(str, Enum):
+    """What an app job is doing, as its progress.json says (str-valued: the
+    file holds the word)."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    __str__ = str.__str__  # the word in messages, on every Python
+
+
+FINAL_STATES = frozenset({JobState.DONE, JobState.CANCELLED, JobState.FAILED})  # a job in one of these is over
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Children of this process, so their exit is reaped and seen at once.
 _CHILDREN: dict[int, subprocess.Popen] = {}
@@ -88,7 +104,7 @@ class ProgressWriter(Callback):
     def __init__(self, job_dir: str | Path):
         self.path = Path(job_dir) / "progress.json"
         self.state: dict = {
-            "state": "starting",
+            "state": JobState.STARTING,
             "message": "loading the data set",
             "step": 0,
             "total_steps": 0,
@@ -120,7 +136,7 @@ class ProgressWriter(Callback):
         self._started = time.time()
         self._first_step = race.start_step
         self.state.update(
-            state="running",
+            state=JobState.RUNNING,
             message=COMPILING if race.compiled else "training",
             step=self._first_step,
             total_steps=race.total_steps,
@@ -149,13 +165,13 @@ class ProgressWriter(Callback):
         self.state["statuses"][member.name] = {"status": member.status, "message": member.message}
         self._write(force=True)
 
-    def finish(self, state: str) -> None:
+    def finish(self, state: JobState) -> None:
         """The job ended: done, or cancelled (its runs resumable)."""
         self.state.update(state=state, message="", eta_s=0)
         self._write(force=True)
 
     def fail(self, failure: Failure) -> None:
-        self.state.update(state="failed", message=failure.message, failure=failure.to_dict(), eta_s=0)
+        self.state.update(state=JobState.FAILED, message=failure.message, failure=failure.to_dict(), eta_s=0)
         self._write(force=True)
 
 
@@ -192,7 +208,7 @@ class Job:
         """The progress record with a trustworthy 'state': a worker that died
         without finishing reads 'failed', with a 'crashed' Failure record."""
         progress = {
-            "state": "starting",
+            "state": JobState.STARTING,
             "message": "starting the worker",
             "step": 0,
             "total_steps": 0,
@@ -205,17 +221,17 @@ class Job:
         if info.get("pid") and _worker_running(info["pid"], info.get("started")):
             return progress
         if (self.path / CANCEL_FILE).exists():
-            return {**progress, "state": "cancelled", "message": "stopped before training began"}
+            return {**progress, "state": JobState.CANCELLED, "message": "stopped before training began"}
         # Died before it could write its failure (killed, or at start-up): its
         # own last words, if any, are the best account there is.
         errors = [line for line in self.log_tail(50).splitlines() if line.startswith("error:")]
         failure = crashed(errors[-1][len("error:") :].strip() if errors else None)
-        return {**progress, "state": "failed", "message": failure.message, "failure": failure.to_dict()}
+        return {**progress, "state": JobState.FAILED, "message": failure.message, "failure": failure.to_dict()}
 
     def failure(self) -> Failure | None:
         """How the job failed, or None when it has not."""
         status = self.status()
-        return Failure.from_dict(status.get("failure", {})) if status["state"] == "failed" else None
+        return Failure.from_dict(status.get("failure", {})) if status["state"] == JobState.FAILED else None
 
     @property
     def active(self) -> bool:

@@ -19,6 +19,7 @@ from ..runs.checkpoints import (
     save_run_checkpoint,
 )
 from ..runs.recipe import TrainConfig
+from ..runs.states import RunState
 from ..runs.store import FORMAT_VERSION, Run
 from ..storage import HeldLock
 from ..system import on_device
@@ -57,7 +58,7 @@ class RunRecorder(Callback):
 
     def on_start(self, member: Member) -> None:
         run = self.runs[member.name]
-        run.set_status("running")
+        run.set_status(RunState.RUNNING)
         if member.epoch == 0 and not run.checkpoint_path(0).exists():
             self._save(member)
 
