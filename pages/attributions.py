@@ -38,9 +38,9 @@ def _gallery_predictions(run_id: str, epoch: int, _model, pool_name: str, _image
 
 
 @st.cache_data(show_spinner="Computing attributions…", max_entries=64)
-def _explain(run_id: str, epoch: int, _model, image, methods: tuple, rule, true_label, baseline: str):
+def _explain(run_id: str, epoch: int, _model, image, methods: tuple, which_class, true_label, baseline: str):
     """One model's maps of one image; reruns that change nothing reuse them."""
-    return explain(_model, image, methods, rule, true_label, baseline)
+    return explain(_model, image, methods, which_class, true_label, baseline)
 
 
 def _test_image(picked: Picked, data_source: str):
@@ -138,15 +138,15 @@ def explanation_settings(classes: list[str], true_label: int | None):
     if not methods:
         st.info("Pick at least one method.")
         st.stop()
-    rule = target if target in ("predicted", "true") else classes.index(target)
-    return methods, rule, baseline, signed
+    which_class = target if target in ("predicted", "true") else classes.index(target)
+    return methods, which_class, baseline, signed
 
 
-def explained(picked: Picked, image, methods: list[str], rule, true_label: int | None, baseline: str) -> list:
+def explained(picked: Picked, image, methods: list[str], which_class, true_label: int | None, baseline: str) -> list:
     """Each model's explanation (science.attribution.Explanation); stops the page on an error."""
     try:
         return [
-            _explain(run.run_id, m.epoch, m, image, tuple(methods), rule, true_label, baseline)
+            _explain(run.run_id, m.epoch, m, image, tuple(methods), which_class, true_label, baseline)
             for run, m in zip(picked.runs, picked.models)
         ]
     except ResExplorerError as err:
@@ -222,7 +222,7 @@ def faithfulness_section(found: list, methods: list[str]) -> None:
     )
 
 
-def sanity_section(picked: Picked, found: list, image, methods: list[str], baseline: str, rule) -> None:
+def sanity_section(picked: Picked, found: list, image, methods: list[str], baseline: str, which_class) -> None:
     """On request; the results are kept for this image and these settings only."""
     with st.expander("Sanity check: randomise the model, layer by layer from the top (Adebayo et al. 2018)"):
         st.markdown(
@@ -239,7 +239,7 @@ def sanity_section(picked: Picked, found: list, image, methods: list[str], basel
             tuple(r.run_id for r in picked.runs),
             tuple(methods),
             baseline,
-            str(rule),
+            str(which_class),
         )
         if st.button("Run the check", key="attr_sanity"):
             with long_action("the randomisation check", "attr_sanity") as progress:
@@ -271,9 +271,9 @@ picked_models = pick_trained_models(
     frame.runs_dir, "Models to explain (latest checkpoint of each run)", key="attr_runs", depth=56, shortcuts="both"
 )
 image_pixels, true_class, decoded_file = chosen_image(picked_models, frame.data_source)
-chosen_methods, target_rule, chosen_baseline, signed_maps = explanation_settings(picked_models.classes, true_class)
-explanations_found = explained(picked_models, image_pixels, chosen_methods, target_rule, true_class, chosen_baseline)
+chosen_methods, which_class, chosen_baseline, signed_maps = explanation_settings(picked_models.classes, true_class)
+explanations_found = explained(picked_models, image_pixels, chosen_methods, which_class, true_class, chosen_baseline)
 input_section(image_pixels, decoded_file, explanations_found, picked_models.classes, true_class)
 maps_section(explanations_found, chosen_methods, image_pixels, signed_maps)
 faithfulness_section(explanations_found, chosen_methods)
-sanity_section(picked_models, explanations_found, image_pixels, chosen_methods, chosen_baseline, target_rule)
+sanity_section(picked_models, explanations_found, image_pixels, chosen_methods, chosen_baseline, which_class)

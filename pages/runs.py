@@ -8,9 +8,10 @@ from resexplorer.errors import ResExplorerError
 from resexplorer.runs.states import RunState
 from resexplorer.runs.store import RunStore
 from resexplorer.runs.transfer import UPLOAD_MB, archive_bytes, import_runs
+from resexplorer.services.catalog import catalog
 from resexplorer.services.curves import curve_from_run, curves_csv
 from resexplorer.services.figures import chart_config, error_curves
-from resexplorer.services.reference import REFERENCE_RUNS_DIR, is_shipped, recipe_note
+from resexplorer.services.reference import recipe_note
 from resexplorer.services.run_table import (
     COLUMN_NAMES,
     RUN_COLUMNS,
@@ -42,20 +43,20 @@ COLUMN_CONFIG = {
 
 
 def runs_on_offer(runs_dir: str) -> tuple[dict, set[str]]:
-    """{run id: run} of the user's runs and, if asked, the shipped ones;
-    and the shipped ones' ids: by where they live, so a runs folder set to
-    the shipped folder does not make them the user's to delete. Stops the
-    page when there are none."""
+    """{run id: run} of the user's runs and, if asked, the shipped ones, and
+    the shipped ones' ids (services/catalog.py, the listing every page uses).
+    Stops the page when there are none."""
     include = st.toggle("Include the shipped reference runs", key="include_reference", persist_state="page")
-    listed, damaged, not_runs = RunStore(runs_dir).scan()
-    damaged_section(damaged, runs_dir)
-    not_runs_section(not_runs)
-    shipped = RunStore(REFERENCE_RUNS_DIR).list() if include else []
-    everything = {run.run_id: run for run in [*listed, *shipped]}
-    if not everything:
+    offer = catalog(runs_dir, include_shipped=include, strict=True)
+    damaged_section(offer.damaged, runs_dir)
+    not_runs_section(offer.not_runs)
+    if not offer.runs:
         st.info(f"No runs in `{runs_dir}` yet. Train some on the Train & compare page.")
         st.stop()
-    return everything, {run_id for run_id, run in everything.items() if is_shipped(run)}
+    yours_first = sorted(
+        offer.runs, key=lambda run_id: run_id in offer.shipped
+    )  # the table lists the user's runs first
+    return {run_id: offer.runs[run_id] for run_id in yours_first}, offer.shipped
 
 
 def after_delete() -> None:
@@ -149,7 +150,7 @@ def carry_ticks(row_ids: list[str]) -> None:
     st.session_state[TABLE_ROWS] = row_ids
 
 
-def run_table(everything: dict, shipped: set[str]) -> list:
+def runs_table_section(everything: dict, shipped: set[str]) -> list:
     """The runs, a row each; the runs of the rows the user ticks are returned."""
     rows, problems = run_rows(everything.values(), shipped)
     for problem in problems:
@@ -248,6 +249,6 @@ st.title("Runs")
 after_delete()
 import_section(frame.runs_dir)
 on_offer, shipped_ids = runs_on_offer(frame.runs_dir)
-plotted = run_table(on_offer, shipped_ids)
+plotted = runs_table_section(on_offer, shipped_ids)
 plot_section(plotted, shipped_ids)
 manage_section(plotted, shipped_ids, frame.runs_dir, frame.data_source)

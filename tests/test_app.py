@@ -324,16 +324,16 @@ def _row_widgets(widgets, suffix: str = "") -> list:
 def test_train_models_are_rows_with_a_shortcut_to_toggle_and_twins(empty_runs):
     at = app("pages/train.py")
     at.selectbox(key="preset").select("Degradation (Fig. 6)").run()
-    assert _rows(at) == [(20, "none", False), (56, "none", False), (20, "A", False), (56, "A", False)]
+    assert _rows(at) == [(20, "off", False), (56, "off", False), (20, "A", False), (56, "A", False)]
     assert at.multiselect(key="models_by_name").value == ["plain-20", "plain-56", "resnet-20", "resnet-56"]
 
     at.selectbox(key="preset").select("Custom").run()  # Custom keeps the rows
     while len(_row_widgets(at.button, ":remove")) > 1:
         _row_widgets(at.button, ":remove")[-1].click().run()
-    assert _rows(at) == [(20, "none", False)]
+    assert _rows(at) == [(20, "off", False)]
     _row_widgets(at.segmented_control)[0].set_value("B").run()  # the shortcut switched on, option B
     assert at.multiselect(key="models_by_name").value == ["resnet-20-B"]
-    _row_widgets(at.segmented_control)[0].set_value("none").run()  # and off again
+    _row_widgets(at.segmented_control)[0].set_value("off").run()  # and off again
     _row_widgets(at.selectbox)[0].set_value(56).run()
     assert at.multiselect(key="models_by_name").value == ["plain-56"]
     assert _row_widgets(at.checkbox)[0].disabled  # zero-init: residual nets only
@@ -346,7 +346,7 @@ def test_train_models_are_rows_with_a_shortcut_to_toggle_and_twins(empty_runs):
     assert _rows(at)[-1] == (56, "A", False)
 
     at.multiselect(key="models_by_name").set_value(["resnet-110-C", "plain-8"]).run()  # the advanced entry
-    assert _rows(at) == [(110, "C", False), (8, "none", False)]
+    assert _rows(at) == [(110, "C", False), (8, "off", False)]
     assert not at.exception
 
 

@@ -227,8 +227,8 @@ def test_explain_uses_each_models_prediction_or_the_asked_class():
     assert ex.target == int(ex.probabilities.argmax()) and set(ex.attributions) == {"saliency", "gradcam"}
     assert ex.probabilities.sum() == pytest.approx(1.0, abs=1e-5) and 0 <= ex.deletion["saliency"].area <= 1
     assert 0 <= ex.random_deletion.area <= 1 and ex.random_deletion.fractions == ex.deletion["saliency"].fractions
-    assert explain(loaded, image, ["saliency"], target_rule=7).target == 7
-    assert explain(loaded, image, ["saliency"], target_rule="true", true_label=4).target == 4
+    assert explain(loaded, image, ["saliency"], which_class=7).target == 7
+    assert explain(loaded, image, ["saliency"], which_class="true", true_label=4).target == 4
 
 
 def test_overlay_colours_follow_the_sign_and_share_a_scale():

@@ -293,3 +293,22 @@ def test_the_shortcut_toggle_swaps_the_shipped_plain_net_for_the_residual_one(tm
     assert all(i in offer.shipped for i in found)
     (on,), _ = offer.pair(32, "on")
     assert offer.model_of(on) == "resnet-32"  # option A, not B or C
+
+
+def test_the_one_listing_tells_shipped_runs_by_where_they_live(tmp_path):
+    """Every page lists runs through the catalog: a user's copy of a shipped
+    run (an import, a copied folder) is theirs, and a runs folder pointed
+    at the shipped folder makes no shipped run the user's."""
+    import shutil
+
+    from resexplorer.services.catalog import catalog
+    from resexplorer.services.reference import REFERENCE_RUNS_DIR, reference_runs
+
+    original = reference_runs("fig6")[0]
+    shutil.copytree(original.path, tmp_path / "runs" / original.run_id)
+    offer = catalog(tmp_path / "runs")
+    assert original.run_id in offer.yours and original.run_id not in offer.shipped
+    assert offer.runs[original.run_id].path.parent == tmp_path / "runs"
+    pointed = catalog(REFERENCE_RUNS_DIR)
+    assert pointed.shipped == set(pointed.runs) and not pointed.yours
+    assert not catalog(tmp_path / "runs", include_shipped=False).shipped

@@ -11,7 +11,7 @@ import pytest
 import torch
 from helpers import StopAfterEpoch
 
-from resexplorer.errors import CheckpointError, RunError
+from resexplorer.errors import CheckpointError, RunDamaged, RunError
 from resexplorer.nets.config import ModelConfig
 from resexplorer.nets.models import build_model
 from resexplorer.runs.checkpoints import (
@@ -404,3 +404,24 @@ def test_a_dead_worker_reads_dead_even_as_a_zombie_no_one_reaped(tmp_path):
         assert JobManager(tmp_path / "runs").active() is None
     finally:
         child.wait()
+
+
+def test_a_config_is_read_once_per_version_of_its_file(tmp_path, monkeypatch):
+    """The pages ask for every run's config at every rerun: it is read and
+    checked once, and again only when the file changes."""
+    from resexplorer.runs import store as store_module
+
+    run = RunStore(tmp_path).create(ModelConfig(), TrainConfig(), {"source": "synthetic"})
+    reads = []
+    real = store_module.Run._read_config
+    monkeypatch.setattr(store_module.Run, "_read_config", lambda self: reads.append(1) or real(self))
+    first = run.config()
+    read = len(reads)
+    assert Run(run.path).config() == first and len(reads) == read  # another Run of the same folder: not read again
+    first["model_name"] = "changed by a caller"
+    assert run.config()["model_name"] != "changed by a caller"  # each caller has its own copy
+    run.update_config({"note": "renamed"})
+    assert run.config()["note"] == "renamed"  # rewritten: read afresh
+    run.config_path.write_text("{ cut short", encoding="utf-8")
+    with pytest.raises(RunDamaged):
+        run.config()

@@ -328,7 +328,7 @@ def _resume(run_dirs, data_source, cache, device, job, stop: _StopFlag) -> int:
         data = _ranked_data(ranks, data_source, cache, job)
         callbacks = _callbacks(job) if ranks.writer else []
         race = resumed_race(
-            runs, data, callbacks, should_stop=stop, device=device, ranks=ranks, rank_device=rank_device
+            runs, data, callbacks, should_stop=stop, device_name=device, ranks=ranks, rank_device=rank_device
         )
         if job:
             job.set_runs({run.config()["model_name"]: run for run in runs})

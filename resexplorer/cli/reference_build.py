@@ -61,7 +61,7 @@ def build_reference_runs(
         started = time.perf_counter()
         if existing:
             log(f"{group}: resuming {', '.join(r.run_id for r in existing)}")
-            race = resumed_race(existing, data, callbacks, should_stop=should_stop, device=device)
+            race = resumed_race(existing, data, callbacks, should_stop=should_stop, device_name=device)
             runs = existing
         else:
             log(f"{group}: training {', '.join(reference_group.models)}")

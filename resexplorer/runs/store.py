@@ -34,6 +34,7 @@ only: reading a run needs no torch (checkpoints.py reads the checkpoints).
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import secrets
@@ -41,6 +42,7 @@ import shutil
 import socket
 import sys
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -159,6 +161,36 @@ def _file_version(path: Path) -> tuple:
     return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
+class _ConfigCache:
+    """Checked configs by path, each with the (inode, mtime, size) of the
+    file it was read from; a rewrite (atomic: a new inode) is read afresh.
+    Bounded, shared by the server's threads; hands out copies."""
+
+    LIMIT = 4096  # runs' configs kept: a few KB each
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[Path, tuple[tuple, dict]] = OrderedDict()
+
+    def get(self, path: Path, key: tuple | None) -> dict | None:
+        with self._lock:
+            entry = self._entries.get(path)
+            if key is None or entry is None or entry[0] != key:
+                return None
+            self._entries.move_to_end(path)
+            return copy.deepcopy(entry[1])
+
+    def put(self, path: Path, key: tuple, config: dict) -> None:
+        with self._lock:
+            self._entries[path] = (key, copy.deepcopy(config))
+            self._entries.move_to_end(path)
+            while len(self._entries) > self.LIMIT:
+                self._entries.popitem(last=False)
+
+
+_CONFIGS = _ConfigCache()
+
+
 class Run:
     """A run folder. Cheap to create: reads happen when asked."""
 
@@ -221,7 +253,25 @@ class Run:
 
     def config(self) -> dict:
         """The run's settings, checked: RunDamaged says what is wrong with a
-        config.json that cannot be used, RunError that there is no run here."""
+        config.json that cannot be used, RunError that there is no run here.
+        Read and checked once per version of the file (_CONFIGS): the pages
+        ask for every run's config at every rerun."""
+        try:
+            seen = self.config_path.stat()
+        except FileNotFoundError:
+            raise RunError(f"{self.path} is not a run folder (no config.json)") from None
+        except OSError:
+            seen = None  # said below, by the read
+        key = (seen.st_ino, seen.st_mtime_ns, seen.st_size) if seen else None
+        cached = _CONFIGS.get(self.config_path, key)
+        if cached is not None:
+            return cached
+        config = self._read_config()
+        if key:
+            _CONFIGS.put(self.config_path, key, config)  # a copy: the caller may change its own
+        return config
+
+    def _read_config(self) -> dict:
         try:
             raw = self.config_path.read_bytes()
         except FileNotFoundError:

@@ -392,22 +392,22 @@ class Explanation:
     random_deletion: DeletionCurve  # the baseline each method's curve must beat
 
 
-def resolve_target(rule: str | int, probabilities: np.ndarray, true_label: int | None) -> int:
+def resolve_target(which_class: str | int, probabilities: np.ndarray, true_label: int | None) -> int:
     """'predicted', 'true' (when the label is known) or a class index."""
-    if rule == "predicted":
+    if which_class == "predicted":
         return int(np.argmax(probabilities))
-    if rule == "true":
+    if which_class == "true":
         if true_label is None:
             raise ConfigError("this image has no known label: explain the predicted class or pick one")
         return int(true_label)
-    return int(rule)
+    return int(which_class)
 
 
 def explain(
     loaded,
     image: np.ndarray,
     methods: Sequence[str],
-    target_rule: str | int = "predicted",
+    which_class: str | int = "predicted",
     true_label: int | None = None,
     baseline: str = "black",
 ) -> Explanation:
@@ -415,7 +415,7 @@ def explain(
     (inference.py), with its deletion curve."""
     batch = loaded.inputs(torch.from_numpy(np.ascontiguousarray(image))[None])
     probs = loaded.probabilities(image[None])[0]
-    target = resolve_target(target_rule, probs, true_label)
+    target = resolve_target(which_class, probs, true_label)
     black = loaded.black()
     attributions, deletion = {}, {}
     for method in methods:

@@ -32,6 +32,7 @@ class Catalog:
     shipped: set[str] = field(default_factory=set)  # ids of the shipped runs
     yours: list[str] = field(default_factory=list)  # ids of the user's runs, oldest first
     damaged: list[DamagedRun] = field(default_factory=list)  # the user's runs that cannot be read
+    not_runs: list[Path] = field(default_factory=list)  # folders that look like runs but prove none (never deleted)
 
     def label(self, run_id: str) -> str:
         run = self.runs[run_id]
@@ -69,19 +70,28 @@ class Catalog:
         return found, missing
 
 
-def catalog(runs_dir: str | Path, trained_only: bool = False) -> Catalog:
-    """Shipped and user runs; trained_only keeps runs with a checkpoint to
-    load. An unreadable runs folder counts as empty."""
-    shipped = RunStore(reference.REFERENCE_RUNS_DIR).list()
+def catalog(
+    runs_dir: str | Path, trained_only: bool = False, include_shipped: bool = True, strict: bool = False
+) -> Catalog:
+    """Shipped and user runs, the one listing every page uses; trained_only
+    keeps runs with a checkpoint to load. A run is shipped by where it lives
+    (reference.is_shipped), so a runs folder pointed at the shipped folder
+    does not make them the user's to delete, and a user's copy of a shipped
+    run is theirs. An unreadable runs folder counts as empty, unless strict
+    (the Runs page says why)."""
+    shipped = RunStore(reference.REFERENCE_RUNS_DIR).list() if include_shipped else []
     try:
-        yours, damaged, _ = RunStore(runs_dir).scan()
+        yours, damaged, not_runs = RunStore(runs_dir).scan()
     except (ResExplorerError, OSError):
-        yours, damaged = [], []
+        if strict:
+            raise
+        yours, damaged, not_runs = [], [], []
     keep = [run for run in [*shipped, *yours] if not trained_only or run.checkpoint_path("last").exists()]
-    ids = {run.run_id for run in shipped}
+    runs = {run.run_id: run for run in keep}  # shipped first; a user's copy of one takes its place
     return Catalog(
-        {run.run_id: run for run in keep},
-        {r.run_id for r in keep if r.run_id in ids},
-        [r.run_id for r in keep if r.run_id not in ids],
+        runs,
+        {run_id for run_id, run in runs.items() if reference.is_shipped(run)},
+        [run_id for run_id, run in runs.items() if not reference.is_shipped(run)],
         damaged,
+        not_runs,
     )

@@ -17,7 +17,7 @@ from ..system import on_device, uses_channels_last
 from ..training.engine import autocast_for, train_step
 from .reference import REFERENCE_GROUPS
 
-NO_SHORTCUT = "none"  # a plain net, in the Train page's shortcut control
+NO_SHORTCUT = "off"  # a plain net, in the Train page's shortcut control (as the run picker says it)
 SHORTCUT_OPTIONS = (NO_SHORTCUT, *SHORTCUTS)
 
 

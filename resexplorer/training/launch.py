@@ -108,12 +108,13 @@ def resumed_race(
     callbacks: Iterable[Callback] = (),
     probes: Iterable[Probe] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
-    device: str | None = None,
+    device_name: str | None = None,
     ranks: Ranks = ALONE,
     rank_device: torch.device | None = None,
 ) -> Race:
     """The race that continues runs from their last checkpoints, on the same
-    training config (device may be changed); not started, as new_race. Under
+    training config, on another device if `device_name` says one ("cuda:1",
+    "auto"); not started, as new_race. Under
     torchrun (ranks) rank 0 claims and tidies the runs first; every rank
     then loads their checkpoints onto its own device (rank_device)."""
     config = runs[0].train_config()
@@ -124,8 +125,8 @@ def resumed_race(
                 f"runs resumed together must share one training config: {runs[0].run_id} and {run.run_id} "
                 f"differ in {', '.join(differ)}; resume them one at a time"
             )
-    if device:
-        config = TrainConfig.from_dict({**config.to_dict(), "device": device})
+    if device_name:
+        config = TrainConfig.from_dict({**config.to_dict(), "device": device_name})
     devices = [rank_device] if rank_device is not None else race_devices(config.device, len(runs))
 
     def claim() -> list[HeldLock]:
