@@ -106,6 +106,7 @@ def _start_custom_job(at, models, epochs=2):
     return at
 
 
+@pytest.mark.slow
 def test_starting_a_tiny_job_draws_its_runs_metrics(folder_app):
     at = app("pages/train.py")
     assert any("Expected duration" in m.value for m in at.markdown)
@@ -138,6 +139,7 @@ def test_starting_a_tiny_job_draws_its_runs_metrics(folder_app):
     assert [b.label for b in at.get("download_button")] == ["Chart (HTML)", "Metrics (CSV)"]
 
 
+@pytest.mark.slow
 def test_a_second_start_while_a_job_runs_is_refused_with_a_message(folder_app):
     at = app("pages/train.py")
     _start_custom_job(at, ["resnet-14"], epochs=50)
@@ -169,6 +171,7 @@ def test_a_bad_folder_becomes_a_message_that_says_what_to_do(folder_app, monkeyp
     assert at.button(key="start").disabled
 
 
+@pytest.mark.slow
 def test_runs_page_plots_deletes_and_resumes(folder_app):
     at = app("pages/train.py")
     _start_custom_job(at, ["resnet-8"], epochs=40)

@@ -1,6 +1,7 @@
 """AppTest of the Attributions page: the grid for test, sample and uploaded
 images, and every broken upload of the corpus as a message."""
 
+import pytest
 from helpers import app, drawn, figures, images, points, x_title
 from image_corpus import corpus
 
@@ -37,6 +38,7 @@ def test_a_sample_image_is_explained_and_sanity_checked(two_runs):
     assert "resnet-8 · Grad-CAM" in sanity and len(sanity) == 2 * len(DEFAULT_METHODS)
 
 
+@pytest.mark.slow
 def test_every_corpus_file_through_the_upload_gives_a_grid_or_a_message(two_runs):
     at = app("pages/attributions.py")
     at.radio(key="attr_source").set_value("Upload").run()

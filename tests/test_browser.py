@@ -26,6 +26,8 @@ from resexplorer.services.reference import reference_runs
 from resexplorer.training.jobs import JobManager
 from ui.sidebar import PAGES, tab_title
 
+pytestmark = pytest.mark.slow  # browsers, subprocesses, builds: see pytest.ini
+
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -214,10 +216,8 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
         page.goto(url)
         expect(page.get_by_role("heading", name="ResNet Explorer")).to_be_visible(timeout=60_000)
         expect(page.get_by_text("Device:")).to_be_visible()
-        if reference_runs("fig6"):  # the shipped Fig. 6 runs are drawn at once
-            _drawn(page, "resnet-56", timeout=60_000)
-        else:
-            expect(page.get_by_text("No runs to draw yet")).to_be_visible(timeout=60_000)
+        assert reference_runs("fig6")  # the runs ship with the app: Home draws them at once
+        _drawn(page, "resnet-56", timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "1-home.png"), full_page=True)
 
         _nav(page, "Train & compare")
@@ -243,16 +243,15 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
 
         _nav(page, "Inside the nets")
         expect(page.get_by_role("heading", name="Layer responses (Fig. 7)")).to_be_visible(timeout=60_000)
-        shown = "resnet-56" if reference_runs("fig6") else "resnet-20"  # the shipped pair, else the runs just made
-        expect(page.locator(f"{_CHART} .legendtext", has_text=f"{shown} @").first).to_be_visible(timeout=120_000)
-        if reference_runs("fig6"):  # one click on the shortcut toggle swaps the plain net out of every chart
-            page.get_by_role("radio", name="on (residual)").click()
-            legend = page.locator(f"{_CHART} .legendtext")
-            expect(legend.filter(has_text="plain-56 @")).to_have_count(0, timeout=120_000)
-            expect(legend.filter(has_text="resnet-56 @").first).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "5-inside-residual-only.png"), full_page=True)
-            page.get_by_role("radio", name="both").click()
-            expect(legend.filter(has_text="plain-56 @").first).to_be_visible(timeout=120_000)
+        # the shipped pair, then one click on the shortcut toggle swaps the plain net out of every chart
+        expect(page.locator(f"{_CHART} .legendtext", has_text="resnet-56 @").first).to_be_visible(timeout=120_000)
+        page.get_by_role("radio", name="on (residual)").click()
+        legend = page.locator(f"{_CHART} .legendtext")
+        expect(legend.filter(has_text="plain-56 @")).to_have_count(0, timeout=120_000)
+        expect(legend.filter(has_text="resnet-56 @").first).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "5-inside-residual-only.png"), full_page=True)
+        page.get_by_role("radio", name="both").click()
+        expect(legend.filter(has_text="plain-56 @").first).to_be_visible(timeout=120_000)
         lesion_button = page.get_by_role("button", name="Compute the lesion sweeps")
         lesion_chart = page.locator(f"{_CHART} .xtitle", has_text="deleted block")
         try:
@@ -270,9 +269,7 @@ def test_a_user_runs_the_quick_demo_and_finds_the_job_after_switching_pages(serv
             str(ROOT / "assets" / "samples" / "photos" / "cat-chelsea.png")
         )
         expect(page.get_by_text("Attribution maps")).to_be_visible(timeout=120_000)
-        expect(
-            page.get_by_text("resnet-56 · Grad-CAM" if reference_runs("fig6") else "resnet-20 · Grad-CAM").first
-        ).to_be_visible(timeout=60_000)  # an image caption
+        expect(page.get_by_text("resnet-56 · Grad-CAM").first).to_be_visible(timeout=60_000)  # an image caption
         expect(page.locator(f"{_CHART} .xtitle", has_text="pixels removed (%)").first).to_be_visible(
             timeout=120_000
         )  # the deletion curves

@@ -22,6 +22,19 @@ def folder_and_runs(tmp_path_factory):
     return folder, base / "runs"
 
 
+@pytest.fixture(scope="module")
+def trained(folder_and_runs, tmp_path_factory):
+    """One resnet-8 trained for an epoch by the command line, in a runs
+    folder of its own: the tests that read a run do not depend on the order
+    they run in."""
+    folder, _ = folder_and_runs
+    runs = tmp_path_factory.mktemp("trained") / "runs"
+    args = ["--data", str(folder), "--epochs", "1", "--device", "cpu", "--runs", str(runs)]
+    assert main(["train", "--model", "resnet-8", *args]) == 0
+    (run,) = RunStore(runs).list()
+    return run
+
+
 def test_train_then_evaluate_reproduces_the_claimed_test_error(folder_and_runs, capsys):
     folder, runs = folder_and_runs
     code = main(
@@ -59,25 +72,8 @@ def test_train_then_evaluate_reproduces_the_claimed_test_error(folder_and_runs, 
         assert "test error" in capsys.readouterr().out
 
 
-def test_runs_lists_status_and_errors(folder_and_runs, capsys):
-    folder, runs = folder_and_runs
-    if not RunStore(runs).list():
-        main(
-            [
-                "train",
-                "--model",
-                "resnet-8",
-                "--data",
-                str(folder),
-                "--epochs",
-                "1",
-                "--device",
-                "cpu",
-                "--runs",
-                str(runs),
-            ]
-        )
-        capsys.readouterr()
+def test_runs_lists_status_and_errors(trained, capsys):
+    runs = trained.path.parent
     assert main(["runs", "--runs", str(runs)]) == 0
     out = capsys.readouterr().out
     assert "resnet-8" in out and "done" in out and "test err" in out
@@ -114,26 +110,10 @@ def test_mistakes_print_one_line_and_exit_2(args, words):
     assert len(lines) == 1 and words in lines[0], result.stderr
 
 
-def test_evaluating_a_foreign_checkpoint_is_a_clear_error(folder_and_runs, tmp_path):
-    folder, runs = folder_and_runs
-    store = RunStore(runs)
-    if not store.list():
-        main(
-            [
-                "train",
-                "--model",
-                "resnet-8",
-                "--data",
-                str(folder),
-                "--epochs",
-                "1",
-                "--device",
-                "cpu",
-                "--runs",
-                str(runs),
-            ]
-        )
-    run = store.list()[0]
+@pytest.mark.slow
+def test_evaluating_a_foreign_checkpoint_is_a_clear_error(folder_and_runs, trained, tmp_path):
+    folder, _ = folder_and_runs
+    run = trained
     import shutil
 
     copy = shutil.copytree(run.path, tmp_path / run.run_id)

@@ -10,6 +10,8 @@ from resexplorer.runs.recipe import TrainConfig
 from resexplorer.training import engine
 from resexplorer.training.engine import Race, compile_wanted, new_member
 
+pytestmark = pytest.mark.slow  # browsers, subprocesses, builds: see pytest.ini
+
 CPU = torch.device("cpu")
 
 

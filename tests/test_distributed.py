@@ -19,6 +19,8 @@ from resexplorer.runs.checkpoints import load_run_checkpoint, model_from_checkpo
 from resexplorer.runs.store import RunStore
 from resexplorer.training.engine import Race, lr_at, new_member
 
+pytestmark = pytest.mark.slow  # browsers, subprocesses, builds: see pytest.ini
+
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 TRAIN_FLAGS = [
     *("--data", "synthetic", "--device", "cpu", "--epochs", "2", "--batch-size", "32", "--lr", "0.05"),

@@ -344,14 +344,17 @@ def test_estimates_grow_with_work_and_defaults_depend_on_the_device():
     assert format_duration(42) == "42 s" and format_duration(600) == "10 min" and format_duration(7200) == "2.0 h"
 
 
-def test_quick_demo_is_sized_for_five_minutes_on_this_kind_of_cpu():
-    # 19,500 image-layers/s: ResNet-20 training at about 975 images/s, as
-    # bench/train_throughput.py measured on a 2-core CPU
+def test_the_quick_demos_estimate_matches_its_measured_duration_on_a_2_core_cpu():
+    """The estimate against a measurement, not a timing here: the engine
+    trained resnet-20 at 565 images/s on the 2-core CPU (README,
+    bench/train_throughput.py), so 11,300 image-layers/s, and the Quick demo
+    took 7 min 46 s there (466 s). Its preset promises 4.5 to 8 minutes."""
     settings = dict(QUICK_DEMO.overrides)
     seconds = estimate_seconds(
-        list(QUICK_DEMO.models), settings["epochs"], settings["train_subset"], settings["test_subset"], 19_500
+        list(QUICK_DEMO.models), settings["epochs"], settings["train_subset"], settings["test_subset"], 20 * 565
     )
-    assert seconds <= 300
+    assert 0.8 * 466 <= seconds <= 1.2 * 466
+    assert 4.5 * 60 <= seconds <= 8 * 60
 
 
 def test_long_curves_are_thinned_but_keep_their_ends():

@@ -21,6 +21,8 @@ from resexplorer.runs.store import Run, RunStore, epochs_to_keep
 from resexplorer.storage import TEMP_SUFFIX
 from resexplorer.training.launch import resumed_race
 
+pytestmark = pytest.mark.slow  # browsers, subprocesses, builds: see pytest.ini
+
 EPOCHS = 4  # keeps epochs 0, 1, 2 and 4: epoch 3's checkpoint goes once epoch 4 is committed
 TRAIN = [
     *("train", "--model", "resnet-8", "--model", "plain-8", "--data", "synthetic", "--device", "cpu"),

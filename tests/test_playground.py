@@ -72,6 +72,7 @@ def test_a_zero_init_twin_zeroes_only_the_residual_branches():
     assert torch.equal(plain.blocks()[0].fc1.weight, twin.blocks()[0].fc1.weight)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_the_defaults_show_the_finding_deep_plain_stuck_deep_residual_and_shallow_plain_fitting(seed):
     """On fixed seeds, after the steps the page shows in its first seconds:

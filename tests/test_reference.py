@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from resexplorer.cli import reference_build
@@ -5,6 +6,8 @@ from resexplorer.runs.checkpoints import load_checkpoint, load_run_checkpoint
 from resexplorer.runs.recipe import TrainConfig
 from resexplorer.runs.store import RunStore
 from resexplorer.services.reference import ReferenceGroup
+
+pytestmark = pytest.mark.slow  # browsers, subprocesses, builds: see pytest.ini
 
 PAIR = ReferenceGroup("pair", "A pair", ("plain-8", "resnet-8"), "plain against residual")
 SINGLE = ReferenceGroup("single", "One model", ("resnet-8-zero",), "zero-init alone")

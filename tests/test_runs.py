@@ -253,6 +253,7 @@ def _epochs_written(root: Path, model: str) -> int:
     return 0
 
 
+@pytest.mark.slow
 def test_kill_9_mid_epoch_leaves_a_run_that_loads_and_resumes_while_another_process_finishes(tmp_path):
     env = _child_env()
     victim = subprocess.Popen(
@@ -343,6 +344,7 @@ def test_run_ids_and_created_read_one_clock_whatever_the_time_zone(tmp_path):
     assert created.endswith("+00:00") and run_id.startswith(stamp), (run_id, created)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGINT"])
 def test_sigterm_and_sighup_stop_training_as_ctrl_c_does(tmp_path, signame):
     """The system's or a closed terminal's request to end: the race stops at

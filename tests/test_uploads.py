@@ -7,6 +7,7 @@ import re
 import string
 from pathlib import Path
 
+import pytest
 from helpers import app, as_drawn
 
 from resexplorer.data import images
@@ -46,6 +47,7 @@ def test_literal_escapes_every_markdown_character_and_keeps_one_line():
     assert all(f"\\{c}" in literal(c) for c in string.punctuation)
 
 
+@pytest.mark.slow
 def test_an_uploads_name_is_drawn_as_text_on_the_tta_page(tmp_path):
     """In the browser: a broken upload with a name full of Markdown is named
     in its error exactly as it is called, with no bold, link, colour, maths,
