@@ -7,7 +7,8 @@ from resexplorer.services import analysis, inside_series
 from resexplorer.services.catalog import Catalog, catalog
 from resexplorer.services.figures import chart_config, heatmap_panels, lines_chart
 from resexplorer.services.inside_series import Checkpoint, Result
-from ui.page_state import Analyses, pick_runs, session_defaults
+from resexplorer.training.launch import PROBE_IMAGES
+from ui.page_state import Analyses, Work, pick_runs, session_defaults
 from ui.sidebar import page_frame
 
 INTRO = (
@@ -18,6 +19,7 @@ INTRO = (
 )
 DEFAULTS = {"inside_moment": "end", "landscape_log": True}
 NOT_COMPUTED = "Not computed yet for these checkpoints: press the button above."
+SLICE_2D_POINTS = analysis.KINDS["landscape_2d"].defaults["points"] ** 2  # a grid of points x points
 
 
 def _explained_beside(look_for: str, paper: str):
@@ -37,22 +39,28 @@ def _images_caption(results) -> None:
         st.caption(f"Computed on {seen}.")
 
 
-def _cached(checkpoints: list[Checkpoint], kind: str) -> list[tuple[Checkpoint, dict | None]]:
-    return [(c, analysis.cached(c.run, c.epoch, kind)) for c in checkpoints]
+def _work(checkpoints: list[Checkpoint], kind: str) -> list[Work]:
+    return [Work(c.run, c.epoch, kind) for c in checkpoints]
 
 
-def _computed(checkpoints: list[Checkpoint], kind: str, analyses: Analyses) -> list[Result]:
-    """Each checkpoint's result, computed now where it is not cached; those that failed are left out."""
-    return [(c, r) for c in checkpoints if (r := analyses.result(c.run, c.epoch, kind, unasked=True))]
+def _present(checkpoints: list[Checkpoint], results: list[dict | None]) -> list[Result]:
+    """(checkpoint, result) of those with a result (cached, or computed and not failed)."""
+    return [(c, r) for c, r in zip(checkpoints, results) if r]
 
 
-def _missing(checkpoints: list[Checkpoint], kinds: tuple[str, ...]) -> int:
-    """How many of these analyses of these checkpoints are not cached yet."""
-    return sum(r is None for kind in kinds for _, r in _cached(checkpoints, kind))
+def _pair_on_request(analyses: Analyses, first: tuple, second: tuple, label: str, key: str) -> tuple[list, list]:
+    """Two analyses, each of its checkpoints, behind one button: the
+    results of each that are there."""
+    (kind, these), (other, those) = first, second
+    found = analyses.on_request(_work(these, kind) + _work(those, other), label, key)
+    return _present(these, found[: len(these)]), _present(those, found[len(these) :])
 
 
-def _present(pairs) -> list[Result]:
-    return [(c, r) for c, r in pairs if r]
+def probes(checkpoints: list[Checkpoint], analyses: Analyses) -> tuple[list[Result], list[Result]]:
+    """The layer responses and the gradient norms of every checkpoint: what
+    the page computes by itself, as one action (one Cancel stops it)."""
+    found = analyses.results(_work(checkpoints, "inside") + _work(checkpoints, "gradients"), unasked=True)
+    return _present(checkpoints, found[: len(checkpoints)]), _present(checkpoints, found[len(checkpoints) :])
 
 
 def checkpoints_to_show(runs_dir: str) -> tuple[list[Checkpoint], Catalog]:
@@ -135,7 +143,8 @@ def evolution_section(checkpoints: list[Checkpoint]) -> None:
     histories = [inside_series.probe_history(c) for c in checkpoints]
     stages = inside_series.stage_lines(histories)
     charts = _explained_beside(
-        "each stage's mean branch size at every epoch end, measured during training on 500 fixed test images. "
+        f"each stage's mean branch size at every epoch end, measured during training on {PROBE_IMAGES} fixed test "
+        "images. "
         "Scrub through the epochs to see which blocks grow and which stay near zero.",
         "the paper reports the end state only (Fig. 7); watching it form shows how early residual branches settle.",
     )
@@ -160,10 +169,9 @@ def evolution_section(checkpoints: list[Checkpoint]) -> None:
         )
 
 
-def gradients_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None:
+def gradients_section(grads: list[Result]) -> None:
     """One batch: computed on first view."""
     st.header("Gradient norms")
-    grads = _computed(checkpoints, "gradients", analyses)
     charts = _explained_beside(
         "the gradient of one training batch's loss, for every layer's weights (left) and arriving at every "
         "block's input (right, per value: the root mean square), on a log scale. With BN, a plain net's gradients "
@@ -200,13 +208,10 @@ def gradients_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None
 def lesions_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None:
     """Slower sweeps: computed on request, then cached."""
     st.header("Deleting blocks (Veit et al. 2016)")
-    single, randomly = _cached(checkpoints, "lesion_single"), _cached(checkpoints, "lesion_random")
-    missing = sum(r is None for _, r in single + randomly)
-    label = f"Compute the lesion sweeps ({missing} missing; about 10–40 s per 56-layer net on a CPU)"
-    if analyses.offer(label, "lesion_go", missing):
-        single = [(c, r or analyses.result(c.run, c.epoch, "lesion_single")) for c, r in single]
-        randomly = [(c, r or analyses.result(c.run, c.epoch, "lesion_random")) for c, r in randomly]
-    single, randomly = _present(single), _present(randomly)
+    label = "Compute the lesion sweeps ({missing} missing; about 10–40 s per 56-layer net on a CPU)"
+    single, randomly = _pair_on_request(
+        analyses, ("lesion_single", checkpoints), ("lesion_random", checkpoints), label, "lesion_go"
+    )
     charts = _explained_beside(
         "test error after deleting one block (left), or k random blocks (right). A deleted residual block keeps "
         "its shortcut. A plain net has none, so its block becomes the identity, or option A's subsample-and-pad "
@@ -243,16 +248,11 @@ def lesions_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None:
 def landscape_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None:
     """1-D slices and paths from initialisation: computed on request, then cached."""
     st.header("Loss landscape (Li et al. 2018)")
-    ones, paths = _cached(checkpoints, "landscape_1d"), _cached(checkpoints, "interpolation")
-    # no path from initialisation to the weights at initialisation: never missing there
-    missing = sum(r is None for _, r in ones) + sum(r is None for c, r in paths if c.epoch > 0)
-    label = f"Compute the 1-D slices and the paths from initialisation ({missing} missing; about 30 s each on a CPU)"
-    if analyses.offer(label, "landscape_go", missing):
-        ones = [(c, r or analyses.result(c.run, c.epoch, "landscape_1d")) for c, r in ones]
-        paths = [
-            (c, r or (analyses.result(c.run, c.epoch, "interpolation") if c.epoch > 0 else None)) for c, r in paths
-        ]
-    ones, paths = _present(ones), _present(paths)
+    trained = [c for c in checkpoints if c.epoch > 0]  # no path from initialisation to initialisation
+    label = "Compute the 1-D slices and the paths from initialisation ({missing} missing; about 30 s each on a CPU)"
+    ones, paths = _pair_on_request(
+        analyses, ("landscape_1d", checkpoints), ("interpolation", trained), label, "landscape_go"
+    )
     charts = _explained_beside(
         "the training loss along a random direction through the weights (left; BN and biases fixed, every filter "
         "scaled to its own norm) and along the straight path from initialisation (right; BN on batch statistics). "
@@ -287,12 +287,9 @@ def landscape_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None
 
 def plane_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None:
     """2-D slices: slower still, computed on request, then cached."""
-    with st.expander("2-D slice (slower: 121 points per net)"):
-        planes = _cached(checkpoints, "landscape_2d")
-        missing = sum(p is None for _, p in planes)
-        if analyses.offer("Compute the 2-D slices", "landscape_2d_go", missing):
-            planes = [(c, p or analyses.result(c.run, c.epoch, "landscape_2d")) for c, p in planes]
-        drawn = _present(planes)
+    with st.expander(f"2-D slice (slower: {SLICE_2D_POINTS} points per net)"):
+        found = analyses.on_request(_work(checkpoints, "landscape_2d"), "Compute the 2-D slices", "landscape_2d_go")
+        drawn = _present(checkpoints, found)
         if drawn:
             st.plotly_chart(
                 heatmap_panels(inside_series.plane_panels(drawn), "log10 loss"),
@@ -309,12 +306,11 @@ st.title("Inside the nets")
 st.markdown(INTRO)
 shown, offer = checkpoints_to_show(frame.runs_dir)
 page_analyses = Analyses(frame.data_source, offer.shipped)
-page_analyses.as_one(_missing(shown, ("inside", "gradients")))  # what the page computes by itself, one action
-inside_results = _computed(shown, "inside", page_analyses)
+inside_results, gradient_results = probes(shown, page_analyses)
 responses_section(inside_results)
 branch_ratio_section(inside_results)
 evolution_section(shown)
-gradients_section(shown, page_analyses)
+gradients_section(gradient_results)
 lesions_section(shown, page_analyses)
 landscape_section(shown, page_analyses)
 plane_section(shown, page_analyses)

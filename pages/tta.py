@@ -11,7 +11,7 @@ from resexplorer.science.tta import MERGE_ABOUT, MERGES, STRATEGIES
 from resexplorer.services import analysis, tta_report
 from resexplorer.services.figures import chart_config, heatmap, probability_bars
 from ui.long_action import long_action
-from ui.page_state import Analyses, Picked, pick_trained_models, session_defaults
+from ui.page_state import Analyses, Picked, Work, pick_trained_models, session_defaults
 from ui.sidebar import page_frame
 from ui.text import literal
 
@@ -24,7 +24,8 @@ INTRO = (
     "can see what it does. Every answer comes with its cost."
 )
 DEFAULT_SAMPLES = ("cat-chelsea.png", "coffee-cup.png", "airplane_00.jpg")
-DEFAULTS = {"tta_merge": "mean probs", "tta_gallery": "10-crop", "tta_n": 10000}
+DEFAULTS = {"tta_merge": "mean probs", "tta_gallery": "10-crop", "tta_n": analysis.KINDS["tta_testset"].defaults["n"]}
+CORRUPTION_IMAGES = analysis.KINDS["tta_corruptions"].defaults["n"]
 TEST_SIZES = [500, 1000, 2000, 5000, 10000]
 IMAGENET_DOWNLOAD = "imagenet-download"  # the long action's key
 SHIPPED_SCORES = (
@@ -197,10 +198,9 @@ def _scores_of(run, loaded, n_clean: int, merge: str, analyses: Analyses) -> Non
     again = " again" if older_clean or older_corrupted else ""
     what = "Score every strategy on the test set" if clean is None else "Score every strategy under the corruptions"
     label = f"{what}{again} ({loaded.name}; about 1-5 minutes on a CPU)"
-    if analyses.offer(label, f"tta_eval_{run.run_id}", (clean is None) + (corrupted is None)):
-        clean = analyses.result(run, epoch, "tta_testset", n=n_clean)
-        if clean is not None:  # else the images are unusable, and the message says why
-            corrupted = analyses.result(run, epoch, "tta_corruptions")
+    # the corruptions only once the clean scores came: else the images are unusable, and the message says why
+    work = [Work(run, epoch, "tta_testset", {"n": n_clean}), Work(run, epoch, "tta_corruptions")]
+    clean, corrupted = analyses.on_request(work, label, f"tta_eval_{run.run_id}", stop_at_failure=True)
     clean, corrupted = clean or older_clean, corrupted or older_corrupted
     if clean:
         grid, merges, strategies, costs = tta_report.clean_scores(clean, merge)
@@ -247,7 +247,7 @@ def testset_section(chosen: Picked, data_source: str, merge: str) -> None:
         TEST_SIZES,
         key="tta_n",
         persist_state="page",
-        help="A class-balanced subset of the test split; the corruptions use 500 images.",
+        help=f"A class-balanced subset of the test split; the corruptions use {CORRUPTION_IMAGES} images.",
     )
     analyses = Analyses(data_source, chosen.offer.shipped)
     for run, loaded in zip(chosen.runs, chosen.models):

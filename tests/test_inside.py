@@ -2,6 +2,7 @@
 Constructed cases where the right answer is known."""
 
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -194,7 +195,8 @@ def test_every_analysis_computes_once_then_comes_from_the_cache(tiny_run, kind, 
     assert analysis.cached(run, 2, kind, **settings) is None
     result = analysis.compute(run, 2, kind, pool, device="cpu", **settings)
     assert result["n_images"] == 16 and result["epoch"] == 2
-    monkeypatch.setattr(analysis, "_run_analysis", lambda *a, **k: pytest.fail("recomputed"))
+    recomputed = dataclasses.replace(analysis.KINDS[kind], run=lambda job: pytest.fail("recomputed"))
+    monkeypatch.setitem(analysis.KINDS, kind, recomputed)
     assert analysis.cached(run, 2, kind, **settings) == result
     assert analysis.cached(run, 1, kind, **settings) is None  # per checkpoint
 

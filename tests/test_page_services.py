@@ -648,5 +648,8 @@ def test_which_runs_resume_and_how_far_a_group_has_trained(two_runs):
     assert run_table.epochs_reached(plain) == 0 and run_table.group_progress([plain, residual]) == (0, 2)
 
 
-def test_every_analysis_has_a_name_a_person_reads_in_its_progress_and_cancel():
-    assert set(analysis.KIND_NAMES) == set(analysis.KINDS)
+def test_every_analysis_is_one_row_of_one_table_with_a_title_settings_and_a_function():
+    for name, kind in analysis.KINDS.items():
+        assert kind.title and callable(kind.run), name
+        assert kind.defaults["split"] in ("train", "test") and kind.defaults["n"] > 0, name
+        assert kind.precompute in ("", analysis.EVERY_MOMENT, analysis.AT_END), name

@@ -44,3 +44,31 @@ def test_session_defaults_fill_only_the_keys_the_session_lacks():
     at.selectbox(key="merge").set_value("mean logits").run()
     at.run()
     assert at.session_state["merge"] == "mean logits"  # the user's choice, not the default again
+
+
+def test_the_analyses_a_page_asks_for_are_counted_by_the_one_call_that_computes_them(monkeypatch):
+    """One call takes the page's work list: what is cached is read, what is
+    missing is one action whose bars count only the missing pieces."""
+    from ui import page_state
+    from ui.page_state import Analyses, Work
+
+    cache = {"inside": {"cached": True}}  # the layer responses are cached; the gradients are not
+    monkeypatch.setattr(page_state.analysis, "cached", lambda run, epoch, kind, **s: cache.get(kind))
+    computed = []
+
+    def compute(self, run, epoch, kind, action, pieces, settings):
+        computed.append((run, kind, pieces.count if pieces else None, pieces.done if pieces else None))
+        return None if run == "broken" else {"kind": kind}
+
+    monkeypatch.setattr(Analyses, "_compute", compute)
+    analyses = Analyses("synthetic", shipped=())
+    work = [Work(run, 1, kind) for kind in ("inside", "gradients") for run in ("a", "b", "broken")]
+    found = analyses.results(work)
+    assert computed == [("a", "gradients", 3, 0), ("b", "gradients", 3, 1), ("broken", "gradients", 3, 2)]
+    assert found == [{"cached": True}] * 3 + [{"kind": "gradients"}] * 2 + [None]
+    computed.clear()
+    later = [Work("broken", 1, "gradients"), Work("a", 1, "gradients")]  # the second needs the first
+    assert analyses.results(later, stop_at_failure=True) == [None, None] and len(computed) == 1
+    computed.clear()
+    one = analyses.results([Work("a", 1, "gradients")])
+    assert one == [{"kind": "gradients"}] and computed == [("a", "gradients", None, None)]  # one piece: no count

@@ -84,6 +84,6 @@ def test_a_finished_build_ships_the_inside_page_analyses(tiny_data, tmp_path):
         for epoch in (0, 1, 2):
             assert analysis.cached(run, epoch, "inside")["n_images"] == 40  # all of the tiny test split
             assert analysis.cached(run, epoch, "gradients") is not None
-        for kind in analysis.PRECOMPUTE_AT_END:
+        for kind in [k for k in analysis.KINDS if analysis.precomputed(k, at_end=True)]:
             assert analysis.cached(run, 2, kind)["epoch"] == 2
         assert (run.path / analysis.ANALYSIS_DIR / "epoch-0002").is_dir()  # beside the run: shipped with it

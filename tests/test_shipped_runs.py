@@ -205,6 +205,5 @@ def test_each_run_ships_what_the_pages_draw_on_opening(group):
     once, with no button to wait on."""
     for run in reference_runs(group):
         for epoch in MOMENTS:
-            kinds = analysis.PRECOMPUTE_EVERY_MOMENT + (analysis.PRECOMPUTE_AT_END if epoch == END else ())
-            for kind in kinds:
+            for kind in [k for k in analysis.KINDS if analysis.precomputed(k, at_end=epoch == END)]:
                 assert analysis.shipped_beside(run, epoch, kind), (run.run_id, epoch, kind)

@@ -12,8 +12,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from typing import Any
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import streamlit as st
 
@@ -76,6 +76,15 @@ def button_once(label: str, key: str, **options) -> bool:
 UNASKED = "analysis:unasked"  # the long action of the analyses a page starts by itself
 
 
+class Work(NamedTuple):
+    """One analysis a page wants: of a run's checkpoint, with its settings."""
+
+    run: Any
+    epoch: int
+    kind: str
+    settings: Mapping = {}
+
+
 class Analyses:
     """The analyses (services/analysis.py) of the runs a page shows. Each is
     read from its cache if it is there, else computed now on the data
@@ -89,41 +98,41 @@ class Analyses:
         self.shipped = set(shipped)
         self._said: set[str] = set()
         self._again: bool | None = None  # after a cancel: whether "compute them now" was clicked, once asked
-        self._pieces: Pieces | None = None  # what as_one announced, while pieces of it are to come
 
-    def as_one(self, pieces: int) -> None:
-        """The next `pieces` analyses computed here are one action to the
-        user (a button's, or what the page computes by itself): their bars
-        say "2 of 4" and the time left for all, not for the one under way."""
-        self._pieces = Pieces(pieces) if pieces > 1 else None
-
-    def offer(self, label: str, key: str, missing: int) -> bool:
-        """A button for `missing` analyses not cached yet (none missing: no
-        button). True once clicked: the button goes, and the next `missing`
-        analyses computed here are one action (as_one)."""
-        if not (missing and button_once(label, key)):
-            return False
-        self.as_one(missing)
-        return True
-
-    def result(self, run, epoch: int, kind: str, unasked: bool = False, **settings) -> dict | None:
-        """`unasked`: the page computes this by itself, not on a click, so
-        once the user cancels it, it waits for their word (a button here)."""
-        found = analysis.cached(run, epoch, kind, **settings)
-        if found is not None:
-            return found
-        # What the page starts by itself is one action: a Cancel stops it all, not just the analysis under way.
-        action = UNASKED if unasked else f"analysis:{kind}"
-        if unasked and was_cancelled(action) and not self._asked_again():
-            return None
-        pieces = self._pieces
-        try:
-            return self._compute(run, epoch, kind, action, pieces, settings)
-        finally:  # a piece is over, whatever came of it
+    def results(self, work: Sequence[Work], unasked: bool = False, stop_at_failure: bool = False) -> list[dict | None]:
+        """Each piece of work's result: read from the cache, else computed
+        now; the ones computed are one action to the user, their bars saying
+        "2 of 4" and the time left for all. `unasked`: the page computes
+        these by itself, not on a click, so once the user cancels them they
+        wait for their word (a button here). `stop_at_failure`: later work
+        needs the earlier (a None stops the rest)."""
+        found = [analysis.cached(w.run, w.epoch, w.kind, **w.settings) for w in work]
+        missing = [i for i, result in enumerate(found) if result is None]
+        pieces = Pieces(len(missing)) if len(missing) > 1 else None
+        for i in missing:
+            found[i] = self._result(work[i], unasked, pieces)
             if pieces:
                 pieces.done += 1
-                if pieces.done >= pieces.count:
-                    self._pieces = None
+            if found[i] is None and stop_at_failure:
+                break
+        return found
+
+    def on_request(self, work: Sequence[Work], label: str, key: str, **options) -> list[dict | None]:
+        """The cached results of the work and, for what is missing, a button
+        (`label` may say "{missing}"): once clicked, it goes, and the missing
+        work is computed as one action."""
+        found = [analysis.cached(w.run, w.epoch, w.kind, **w.settings) for w in work]
+        missing = sum(result is None for result in found)
+        if missing and button_once(label.format(missing=missing), key):
+            return self.results(work, **options)
+        return found
+
+    def _result(self, work: Work, unasked: bool, pieces: Pieces | None) -> dict | None:
+        # What the page starts by itself is one action: a Cancel stops it all, not just the analysis under way.
+        action = UNASKED if unasked else f"analysis:{work.kind}"
+        if unasked and was_cancelled(action) and not self._asked_again():
+            return None
+        return self._compute(work.run, work.epoch, work.kind, action, pieces, work.settings)
 
     def _compute(self, run, epoch: int, kind: str, action: str, pieces: Pieces | None, settings: dict) -> dict | None:
         name = run.config()["model_name"]
@@ -137,7 +146,7 @@ class Analyses:
             self._said.add(pool.note)
         try:
             piece = f"{kind}:{run.run_id}@{epoch}"
-            with long_action(f"{analysis.KIND_NAMES[kind]} of {name}", action, piece, pieces=pieces) as progress:
+            with long_action(f"{analysis.KINDS[kind].title} of {name}", action, piece, pieces=pieces) as progress:
                 return analysis.compute(
                     run,
                     epoch,

@@ -18,6 +18,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -30,39 +31,125 @@ from ..nets.probes import gradient_norms, inside_stats
 from ..progress import Progress
 from ..runs.checks import analysis_problem
 from ..runs.store import Run, middle_epoch
-from ..science.inference import load_run_model
+from ..science.inference import LoadedModel, load_run_model
 from ..science.landscape import interpolation, slice_1d, slice_2d
 from ..science.lesion import random_lesion, single_block_lesion
 from ..science.tta_eval import SCORING, evaluate_corruptions, evaluate_strategies
 from ..storage import atomic_write_json
 
-# What each analysis needs: which split's images, and its default settings.
-KINDS: dict[str, dict] = {
+
+@dataclass
+class Job:
+    """What one analysis of one checkpoint works on: the loaded model, its
+    images and labels on the model's device, the settings, and where to
+    report progress."""
+
+    run: Run
+    loaded: LoadedModel
+    pixels: torch.Tensor  # uint8: the TTA views work on pixels, before normalising
+    labels: torch.Tensor
+    settings: dict
+    progress: Progress | None
+    device: str
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.loaded.model
+
+    @cached_property
+    def images(self) -> torch.Tensor:
+        """Normalised, as the model sees them (made only if asked for)."""
+        return self.loaded.inputs(self.pixels)
+
+
+def _interpolation(job: Job) -> dict:
+    if 0 not in job.run.kept_epochs():
+        raise ResExplorerError(f"{job.run.run_id} kept no checkpoint at initialisation, so there is no path to draw")
+    initial = load_run_model(job.run, 0, job.device).model
+    points = job.settings["points"]
+    alphas = [round(i / (points - 1), 6) for i in range(points)]
+    return interpolation(initial, job.model, job.images, job.labels, alphas, progress=job.progress).to_dict()
+
+
+def _sliced(slice_fn: Callable, job: Job) -> dict:
+    """A loss slice (landscape.slice_1d, slice_2d) of the job's settings."""
+    settings = job.settings
+    return slice_fn(
+        job.model, job.images, job.labels, settings["points"], settings["span"], progress=job.progress
+    ).to_dict()
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One analysis, in the one table every reader takes it from (KINDS):
+    the cache's key and defaults, the dispatcher's function, the progress
+    bar's title, the pages' figures, the reference build's list."""
+
+    title: str  # where a person reads of it: progress, cancellation
+    defaults: dict  # "split" and "n" (which images, how many) and the analysis's own settings
+    run: Callable[[Job], dict]
+    precompute: str = ""  # the reference build: "every moment", "at end" or "" (left to the user)
+
+
+EVERY_MOMENT, AT_END = "every moment", "at end"
+
+KINDS: dict[str, Kind] = {
     # Fig. 7 + branch ratios; "ratio" names the measure, so results of the
     # older ||F(x)|| / ||x|| (cached without it) are not read as this one
-    "inside": {"split": "test", "n": 1000, "ratio": "to shortcut"},
-    "gradients": {"split": "train", "n": 128},  # one training batch
-    "lesion_single": {"split": "test", "n": 1000},
-    "lesion_random": {"split": "test", "n": 1000, "max_k": 10, "draws": 3},
-    "landscape_1d": {"split": "train", "n": 2000, "points": 41, "span": 1.0},
-    "interpolation": {"split": "train", "n": 2000, "points": 26},
-    "landscape_2d": {"split": "train", "n": 1000, "points": 11, "span": 1.0},
+    "inside": Kind(
+        "layer responses",
+        {"split": "test", "n": 1000, "ratio": "to shortcut"},
+        lambda job: inside_stats(job.model, job.images).to_dict(),
+        EVERY_MOMENT,
+    ),
+    "gradients": Kind(
+        "gradient norms",
+        {"split": "train", "n": 128},  # one training batch
+        lambda job: gradient_norms(job.model, job.images, job.labels).to_dict(),
+        EVERY_MOMENT,
+    ),
+    "lesion_single": Kind(
+        "single-block deletion sweep",
+        {"split": "test", "n": 1000},
+        lambda job: single_block_lesion(job.model, job.images, job.labels, job.progress).to_dict(),
+        AT_END,
+    ),
+    "lesion_random": Kind(
+        "random-deletion sweep",
+        {"split": "test", "n": 1000, "max_k": 10, "draws": 3},
+        lambda job: random_lesion(
+            job.model, job.images, job.labels, job.settings["max_k"], job.settings["draws"], progress=job.progress
+        ).to_dict(),
+        AT_END,
+    ),
+    "landscape_1d": Kind(
+        "1-D loss slice",
+        {"split": "train", "n": 2000, "points": 41, "span": 1.0},
+        lambda job: _sliced(slice_1d, job),
+        AT_END,
+    ),
+    "interpolation": Kind(
+        "path from initialisation", {"split": "train", "n": 2000, "points": 26}, _interpolation, AT_END
+    ),
+    "landscape_2d": Kind(
+        "2-D loss slice",
+        {"split": "train", "n": 1000, "points": 11, "span": 1.0},  # points x points evaluations
+        lambda job: _sliced(slice_2d, job),
+    ),
     # Every TTA strategy x merge, then the same under 15 corruptions. "scoring" names what the numbers
     # mean (tta_eval.SCORING), so a record scored otherwise is not taken for a current one: see older_tta_record.
-    "tta_testset": {"split": "test", "n": 10000, "scoring": SCORING},
-    "tta_corruptions": {"split": "test", "n": 500, "scoring": SCORING},
-}
-# What each analysis is called where a person reads of it (progress, cancellation).
-KIND_NAMES = {
-    "inside": "layer responses",
-    "gradients": "gradient norms",
-    "lesion_single": "single-block deletion sweep",
-    "lesion_random": "random-deletion sweep",
-    "landscape_1d": "1-D loss slice",
-    "interpolation": "path from initialisation",
-    "landscape_2d": "2-D loss slice",
-    "tta_testset": "test-set scoring of every strategy",
-    "tta_corruptions": "scoring under corruptions",
+    "tta_testset": Kind(
+        "test-set scoring of every strategy",
+        {"split": "test", "n": 10000, "scoring": SCORING},
+        lambda job: evaluate_strategies(job.model, job.pixels, job.labels, job.loaded.normalize, job.progress),
+        AT_END,
+    ),
+    "tta_corruptions": Kind(
+        "scoring under corruptions",
+        {"split": "test", "n": 500, "scoring": SCORING},
+        lambda job: evaluate_corruptions(job.model, job.pixels, job.labels, job.loaded.normalize, job.progress),
+        AT_END,
+    ),
 }
 ANALYSIS_DIR = "analysis"
 
@@ -176,7 +263,7 @@ def nearest_moment(run: Run, wanted: str) -> tuple[str, int] | None:
 def _settings(kind: str, overrides: dict) -> dict:
     if kind not in KINDS:
         raise ConfigError(f"unknown analysis {kind!r}; known: {', '.join(KINDS)}")
-    return {**KINDS[kind], **{k: v for k, v in overrides.items() if v is not None}}
+    return {**KINDS[kind].defaults, **{k: v for k, v in overrides.items() if v is not None}}
 
 
 def _file_name(kind: str, settings: dict) -> str:
@@ -255,12 +342,8 @@ def compute(
             f"with {', '.join(pool.classes)}; pick the data source it was trained on in the sidebar"
         )
     raw, labels = pool.take(settings["split"], settings["n"])
-    if kind.startswith("tta_"):  # TTA views work on pixels, before normalising
-        evaluate = evaluate_strategies if kind == "tta_testset" else evaluate_corruptions
-        result = evaluate(loaded.model, raw.to(loaded.device), labels.to(loaded.device), loaded.normalize, progress)
-    else:
-        images, labels = loaded.inputs(raw), labels.to(loaded.device)
-        result = _run_analysis(kind, run, loaded.model, images, labels, settings, progress, device)
+    job = Job(run, loaded, raw.to(loaded.device), labels.to(loaded.device), settings, progress, device)
+    result = KINDS[kind].run(job)
     result = {
         "kind": kind,
         "run_id": run.run_id,
@@ -275,47 +358,20 @@ def compute(
     return result
 
 
-def _run_analysis(kind, run, model, images, labels, settings, progress, device) -> dict:
-    if kind == "inside":
-        return inside_stats(model, images).to_dict()
-    if kind == "gradients":
-        return gradient_norms(model, images, labels).to_dict()
-    if kind == "lesion_single":
-        return single_block_lesion(model, images, labels, progress).to_dict()
-    if kind == "lesion_random":
-        return random_lesion(model, images, labels, settings["max_k"], settings["draws"], progress=progress).to_dict()
-    if kind == "landscape_1d":
-        return slice_1d(model, images, labels, settings["points"], settings["span"], progress=progress).to_dict()
-    if kind == "landscape_2d":
-        return slice_2d(model, images, labels, settings["points"], settings["span"], progress=progress).to_dict()
-    if kind == "interpolation":
-        if 0 not in run.kept_epochs():
-            raise ResExplorerError(f"{run.run_id} kept no checkpoint at initialisation, so there is no path to draw")
-        initial = load_run_model(run, 0, device).model
-        alphas = [round(i / (settings["points"] - 1), 6) for i in range(settings["points"])]
-        return interpolation(initial, model, images, labels, alphas, progress=progress).to_dict()
-    raise ConfigError(f"unknown analysis {kind!r}")
-
-
-# What the reference build computes for every shipped run, so the page
-# opens with everything drawn: the cheap probes at every kept checkpoint,
-# the slow sweeps at the end only (the 2-D slice is left to users).
-PRECOMPUTE_EVERY_MOMENT = ("inside", "gradients")
-PRECOMPUTE_AT_END = (
-    "lesion_single",
-    "lesion_random",
-    "landscape_1d",
-    "interpolation",
-    "tta_testset",
-    "tta_corruptions",
-)
+def precomputed(kind: str, at_end: bool) -> bool:
+    """Whether the reference build computes this analysis at a kept
+    checkpoint (at_end: the run's last), so the page opens with it drawn:
+    the cheap probes at every kept checkpoint, the slow sweeps at the end
+    only (the 2-D slice is left to users)."""
+    when = KINDS[kind].precompute
+    return when == EVERY_MOMENT or (at_end and when == AT_END)
 
 
 def precompute(run: Run, pool: ImagePool, device: str = "auto", log: Callable[[str], None] = lambda text: None) -> None:
     """Fill a finished run's analysis cache; what is there already stays."""
     moments = [epoch for _, epoch in kept_moments(run)]
     for epoch in moments:
-        for kind in PRECOMPUTE_EVERY_MOMENT + (PRECOMPUTE_AT_END if epoch == moments[-1] else ()):
+        for kind in [k for k in KINDS if precomputed(k, at_end=epoch == moments[-1])]:
             if cached(run, epoch, kind) is None:
                 compute(run, epoch, kind, pool, device=device)
                 log(f"{run.run_id}: {kind} at epoch {epoch}")
