@@ -23,19 +23,19 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # app_server: how the tests start the app
+
+from app_server import serve  # noqa: E402
 
 from resexplorer.data.synthetic import make_synthetic, write_image_folder  # noqa: E402
 from resexplorer.runs.recipe import TrainConfig  # noqa: E402
@@ -67,43 +67,7 @@ PAGES = {  # url path -> (heading, what else marks the page as drawn)
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(env: dict, script: str = "app.py") -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            script,
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                return proc, url
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError("the app did not start")
+_serve = serve  # bench/playground_speed.py starts the app the same way
 
 
 def first_renders(browser, url: str, repeats: int, warm_browser: bool, pages: dict = PAGES) -> dict[str, list[float]]:

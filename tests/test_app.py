@@ -2,15 +2,12 @@
 and shortcut controls; a real job drawn live."""
 
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
+from app_server import serve
 from helpers import ROOT, app, curves, drawn, figures, make_image_folder, tick_runs, ticked_runs, wait_for_job
 
 from resexplorer.runs.store import RunStore
@@ -200,43 +197,10 @@ def test_runs_page_plots_deletes_and_resumes(folder_app):
     assert RunStore(folder_app).list() == []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_streamlit_run_app_starts_and_serves(empty_runs):
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=dict(os.environ),
-    )
+    proc, url = serve()  # raises unless the health check answers "ok"
     try:
-        deadline, body = time.time() + 60, ""
-        while time.time() < deadline and body != "ok":
-            try:
-                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read().decode()
-            except OSError:
-                time.sleep(0.5)
-        assert body == "ok"
+        assert urllib.request.urlopen(f"{url}/_stcore/health", timeout=5).read() == b"ok"
     finally:
         proc.terminate()
         proc.wait(20)
