@@ -200,3 +200,19 @@ def test_runs_that_cannot_resume_together_are_named(tiny_data, tmp_path):
     a, b = first["resnet-8"], second["resnet-8"]
     with pytest.raises(ConfigError, match=rf"{a.run_id} and {b.run_id} differ in epochs, lr"):
         resumed_race([a, b], tiny_data)
+
+
+def test_runs_of_one_recipe_that_ran_differently_resume_together(tiny_data, tmp_path):
+    """Where and how a run ran (device, bf16, compile, log cadence) is not
+    its recipe: runs that differ only there resume as one race."""
+    models = [ModelConfig("resnet", 8, num_classes=4)]
+    runs = []
+    for config in (_config(epochs=2), _config(epochs=2, device="auto", log_every=3, bf16=False)):
+        stopper = StopAfterEpoch(1)
+        race, made = new_race(models, tiny_data, config, tmp_path, [stopper], should_stop=lambda s=stopper: s.stop)
+        race.run()  # stopped after epoch 1: resumable
+        runs.append(made["resnet-8"])
+    a, b = runs
+    assert a.train_config().device != b.train_config().device
+    race = resumed_race([a, b], tiny_data, device_name="cpu")
+    assert len(race.members) == 2

@@ -27,6 +27,13 @@ def _setting(default, help: str, label: str | None = None, bounds: tuple | None 
     return field(default=default, metadata={"help": help, "label": label, "bounds": bounds, "choices": choices})
 
 
+# The fields of TrainConfig that say how a run ran, not what it learned: where
+# (device), in which precision on a GPU (bf16), whether the step was compiled,
+# how often a training point was logged. Runs that differ only in these are
+# one recipe: they resume together (on one device, chosen anew).
+HOW_IT_RAN = frozenset({"device", "bf16", "compile", "log_every"})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Defaults: the paper's optimiser (SGD, momentum 0.9, weight decay

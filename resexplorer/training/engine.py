@@ -326,32 +326,50 @@ class Race:
         self.autocast = autocast_for(device, config.bf16)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
+        train = self._place_data(data)
+        self._spread_over_ranks()
+        self._compile_steps(len(train))
+        self.steps_per_epoch = batches_per_epoch(len(train), config.batch_size, ranks.world)
+        self.total_steps = self.steps_per_epoch * config.epochs
+        self.log_every = config.log_every or max(1, self.steps_per_epoch // 20)
+
+    def _place_data(self, data: Dataset) -> Split:
+        """The recipe's subsets of both splits, whole on every device of the
+        race (each rank testing its share under torchrun), with the
+        normalisers that go with them; returns the training subset."""
+        config, ranks = self.config, self.ranks
         self.normalizers = {d: Normalizer(data.mean, data.std, d, uses_channels_last(d)) for d in self.devices}
-        self.normalize = self.normalizers[device]
+        self.normalize = self.normalizers[self.device]
         train = data.train
         if config.train_subset:
             train = train.subset(stratified_subset(train.labels, config.train_subset, config.seed))
         self.trains = {d: train.to(d) for d in self.devices}  # the whole split stays on each device
-        self.train = self.trains[device]
+        self.train = self.trains[self.device]
         test = data.test
         if config.test_subset:
             test = test.subset(stratified_subset(test.labels, config.test_subset, config.seed))
         if ranks.distributed:  # each rank tests its share; the counts are summed (test_scores)
             test = test.subset(torch.arange(ranks.rank, len(test), ranks.world))
+        self.tests = {d: test.to(d) for d in self.devices}
+        self.test = self.tests[self.device]
+        return train
+
+    def _spread_over_ranks(self) -> None:
+        """Under torchrun each member's step averages its gradients over the ranks (DDP)."""
+        if self.ranks.distributed:
+            device = self.device
             for member in self.members:
                 member.trainer = DistributedDataParallel(
                     member.model, device_ids=[device] if device.type == "cuda" else None
                 )
-        self.tests = {d: test.to(d) for d in self.devices}
-        self.test = self.tests[device]
-        self.compiled = compile_wanted(config, len(train), device)
+
+    def _compile_steps(self, images_per_epoch: int) -> None:
+        """torch.compile each member's step where the run is long enough to win the compile back."""
+        self.compiled = compile_wanted(self.config, images_per_epoch, self.device)
         if self.compiled:
             for member in self.members:
                 member.eager = member.stepper
                 member.trainer = compiled_step(member.eager, device_of(member))
-        self.steps_per_epoch = batches_per_epoch(len(train), config.batch_size, ranks.world)
-        self.total_steps = self.steps_per_epoch * config.epochs
-        self.log_every = config.log_every or max(1, self.steps_per_epoch // 20)
 
     def _emit(self, method: str, member: Member, *args) -> None:
         for callback in self.callbacks:

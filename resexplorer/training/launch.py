@@ -16,7 +16,7 @@ from ..data.sources import Normalizer, stratified_subset
 from ..errors import ConfigError
 from ..nets.config import ModelConfig
 from ..nets.probes import epoch_probe
-from ..runs.recipe import TrainConfig
+from ..runs.recipe import HOW_IT_RAN, TrainConfig
 from ..runs.store import Run, RunStore
 from ..storage import HeldLock
 from ..system import library_versions, race_devices, uses_channels_last
@@ -74,13 +74,19 @@ def new_race(
     runs = distributed.writer_first(ranks, create) or {}
     placed = [devices[i % len(devices)] for i in range(len(models))]
     members = [new_member(m, config, d, uses_channels_last(d)) for m, d in zip(models, placed)]
-    writing: list[Callback] = []
-    if ranks.writer:
-        claims = {name: run.writer() for name, run in runs.items()}
-        writing = [RunRecorder(runs, config, data_info, claims), *callbacks]
-    probes = default_probes(data) if probes is None else probes
-    race = Race(members, data, config, devices[0], writing, probes, should_stop, ranks)
+    claims = {name: run.writer() for name, run in runs.items()} if ranks.writer else {}
+    race = _assembled(members, runs, data, config, data_info, claims, devices[0], callbacks, probes, should_stop, ranks)
     return race, runs
+
+
+def _assembled(
+    members, runs: dict, data, config, data_info, claims, device, callbacks, probes, should_stop, ranks
+) -> Race:
+    """The race of these members, recording into their runs (rank 0 alone
+    writes): the last step of a new race and of a resumed one alike."""
+    writing: list[Callback] = [RunRecorder(runs, config, data_info, claims), *callbacks] if ranks.writer else []
+    probes = default_probes(data) if probes is None else probes
+    return Race(members, data, config, device, writing, probes, should_stop, ranks)
 
 
 def _with_ranks(run: Run, ranks: Ranks) -> Run:
@@ -119,7 +125,11 @@ def resumed_race(
     then loads their checkpoints onto its own device (rank_device)."""
     config = runs[0].train_config()
     for run in runs[1:]:
-        differ = [k for k, v in run.train_config().to_dict().items() if config.to_dict().get(k) != v]
+        differ = [
+            k
+            for k, v in run.train_config().to_dict().items()
+            if k not in HOW_IT_RAN and config.to_dict().get(k) != v  # the recipe must match; how it ran need not
+        ]
         if differ:
             raise ConfigError(
                 f"runs resumed together must share one training config: {runs[0].run_id} and {run.run_id} "
@@ -145,9 +155,8 @@ def resumed_race(
             f"({data_info.get('source')}, "
             f"{data_info.get('n_train')} training images); got {data.source} with {len(data.train)}"
         )
-    writing: list[Callback] = []
-    if ranks.writer:
-        claimed = {m.name: c for m, c in zip(members, claims)}
-        writing = [RunRecorder({m.name: r for m, r in zip(members, runs)}, config, data_info, claimed), *callbacks]
-    probes = default_probes(data) if probes is None else probes
-    return Race(members, data, config, devices[0], writing, probes, should_stop, ranks)
+    by_name = {m.name: r for m, r in zip(members, runs)}
+    claimed = {m.name: c for m, c in zip(members, claims)}
+    return _assembled(
+        members, by_name, data, config, data_info, claimed, devices[0], callbacks, probes, should_stop, ranks
+    )
