@@ -48,7 +48,7 @@ def _xor(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Opposite quadrants share a class; a margin keeps the axes clear."""
     points = torch.rand(n, 2, generator=gen) * 1.9 - 0.95
     points = points + 0.05 * torch.sign(points)
-    return points, ((points[:, 0] > 0) ^ (points[:, 1] > 0)).long()
+    return points, ((points[:, 0] > 0) ^ (points[:, 1] > 0)).to(torch.int64)
 
 
 def _blobs(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,7 +83,7 @@ def make_points(kind: str, noise: float = 0.0, seed: int = 0, n_train: int = N_T
         points, labels = GENERATORS[kind](n, gen)
         points = points + noise * torch.randn(n, 2, generator=gen)
         order = torch.randperm(n, generator=gen)  # classes interleaved, not in blocks
-        return points[order].float().clamp(-SPAN, SPAN), labels[order].long()
+        return points[order].float().clamp(-SPAN, SPAN), labels[order].to(torch.int64)
 
     train_x, train_y = draw(n_train)
     test_x, test_y = draw(n_test)
