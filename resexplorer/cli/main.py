@@ -369,6 +369,7 @@ def _race(race, runs, callbacks, stop: _StopFlag) -> int:
     try:
         race.run()
     finally:
+        race.release()  # before the process group is left (distributed.leave)
         for callback in callbacks[:1]:  # the progress bar, where this process has one
             callback.close()
     if race.ranks.writer:

@@ -10,6 +10,7 @@ same images in the same order.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import time
 import warnings
@@ -370,6 +371,16 @@ class Race:
             for member in self.members:
                 member.eager = member.stepper
                 member.trainer = compiled_step(member.eager, device_of(member))
+
+    def release(self) -> None:
+        """Let go of what steps ran through (DDP wrappers, compiled steps)
+        once the race is over. Under torchrun a DDP wrapper holds the process
+        group: left alive until the interpreter exits, it was torn down after
+        the group and a rank sometimes aborted there ("terminate called
+        without an active exception"), failing a run that had trained."""
+        for member in self.members:
+            member.trainer = member.eager = None
+        gc.collect()
 
     def _emit(self, method: str, member: Member, *args) -> None:
         for callback in self.callbacks:
