@@ -2,6 +2,7 @@
 
 import base64
 import contextlib
+import io
 import json
 import os
 import re
@@ -11,9 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from resexplorer.data.sources import Normalizer
 from resexplorer.data.synthetic import make_synthetic, write_image_folder
+from resexplorer.nets.models import build_model
+from resexplorer.science.inference import LoadedModel
 from resexplorer.training.engine import Callback
 from resexplorer.training.jobs import JobManager
 
@@ -156,3 +162,24 @@ def read_only(folder: Path):
             subprocess.run(["umount", str(folder)], check=True)
         else:
             folder.chmod(0o755)
+
+
+# A model and images for the pages' work, as the package's functions take them.
+NORMALIZE = Normalizer((0.49, 0.48, 0.45), (0.25, 0.24, 0.26))
+
+
+def tiny_loaded_model(name="resnet-8") -> LoadedModel:
+    """A freshly built model (seed 0) as the pages hold a trained one."""
+    torch.manual_seed(0)
+    model = build_model(name).eval()
+    return LoadedModel(name, model, NORMALIZE, [str(i) for i in range(10)], torch.device("cpu"), 3)
+
+
+def random_pixels(n=2, seed=0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+
+
+def png_bytes(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 30)).save(buffer, "PNG")
+    return buffer.getvalue()

@@ -314,3 +314,10 @@ def test_the_one_listing_tells_shipped_runs_by_where_they_live(tmp_path):
     pointed = catalog(REFERENCE_RUNS_DIR)
     assert pointed.shipped == set(pointed.runs) and not pointed.yours
     assert not catalog(tmp_path / "runs", include_shipped=False).shipped
+
+
+def test_every_analysis_is_one_row_of_one_table_with_a_title_settings_and_a_function():
+    for name, kind in analysis.KINDS.items():
+        assert kind.title and callable(kind.run), name
+        assert kind.defaults["split"] in ("train", "test") and kind.defaults["n"] > 0, name
+        assert kind.precompute in ("", analysis.EVERY_MOMENT, analysis.AT_END), name
