@@ -195,3 +195,30 @@ def test_the_time_left_and_durations_load_no_training_code_and_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+# Modules one OS lacks: the app runs on Linux, macOS and Windows laptops.
+ONE_OS_ONLY = {"fcntl", "termios", "tty", "pty", "pwd", "grp", "resource", "posix", "msvcrt", "winreg", "winsound"}
+
+
+def _imported_at_import_time(source: str) -> set[str]:
+    """The top-level modules a file imports when it is itself imported:
+    module-level imports, not those inside functions."""
+    found = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_nothing_imports_a_module_one_os_lacks_at_import_time():
+    files = [*PACKAGE.rglob("*.py"), *PAGE_SCRIPTS, *UI_MODULES]
+    found = {
+        path.relative_to(ROOT).as_posix(): sorted(used)
+        for path in files
+        if (used := _imported_at_import_time(path.read_text(encoding="utf-8")) & ONE_OS_ONLY)
+    }
+    assert not found, found
+    assert _imported_at_import_time("import fcntl\ndef f():\n    import msvcrt") == {"fcntl"}

@@ -19,7 +19,6 @@ time: a second start while one runs raises JobBusy.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import secrets
@@ -283,8 +282,7 @@ class JobManager:
         writable_folder(self.runs_root, "the runs folder", RUNS_FOLDER_REMEDY)
         with folder_in_use(self.runs_root, "the runs folder", RUNS_FOLDER_REMEDY):
             self.root.mkdir(exist_ok=True)
-        with open(self.root / "lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # two tabs pressing Start at once: one wins
+        with HeldLock(self.root / "lock", wait=True):  # two tabs pressing Start at once: one wins
             busy = self.active()
             if busy is not None:
                 raise JobBusy(
