@@ -106,7 +106,16 @@ class Analyses:
         these by itself, not on a click, so once the user cancels them they
         wait for their word (a button here). `stop_at_failure`: later work
         needs the earlier (a None stops the rest)."""
-        found = [analysis.cached(w.run, w.epoch, w.kind, **w.settings) for w in work]
+        return self._completed(work, self._cached(work), unasked, stop_at_failure)
+
+    @staticmethod
+    def _cached(work: Sequence[Work]) -> list[dict | None]:
+        return [analysis.cached(w.run, w.epoch, w.kind, **w.settings) for w in work]
+
+    def _completed(
+        self, work: Sequence[Work], found: list[dict | None], unasked: bool = False, stop_at_failure: bool = False
+    ) -> list[dict | None]:
+        """`found` (the cached results) with what is missing computed, as one action."""
         missing = [i for i, result in enumerate(found) if result is None]
         pieces = Pieces(len(missing)) if len(missing) > 1 else None
         for i in missing:
@@ -121,10 +130,10 @@ class Analyses:
         """The cached results of the work and, for what is missing, a button
         (`label` may say "{missing}"): once clicked, it goes, and the missing
         work is computed as one action."""
-        found = [analysis.cached(w.run, w.epoch, w.kind, **w.settings) for w in work]
+        found = self._cached(work)
         missing = sum(result is None for result in found)
         if missing and button_once(label.format(missing=missing), key):
-            return self.results(work, **options)
+            return self._completed(work, found, **options)
         return found
 
     def _result(self, work: Work, unasked: bool, pieces: Pieces | None) -> dict | None:
