@@ -9,14 +9,14 @@ import streamlit as st
 from resexplorer.errors import ResExplorerError
 from resexplorer.runs.store import RunStore
 from resexplorer.services import reference
-from resexplorer.services.catalog import SHORTCUT_ARCHS, SHORTCUT_CHOICES
+from resexplorer.services.catalog import SHORTCUT_ARCHS, SHORTCUT_CHOICES, SHORTCUT_LABELS
 from resexplorer.services.claims import claims_of_runs
 from resexplorer.services.curves import curve_from_run
 from resexplorer.services.figures import chart_config, error_curves
 from resexplorer.services.paper import CITATION
 from resexplorer.services.reference import recipe_note, reference_runs
 from resexplorer.services.run_table import group_progress
-from ui.page_state import SHORTCUT_LABELS, session_defaults
+from ui.choices import session_defaults
 from ui.sidebar import PAGES, page_frame
 
 INTRO = (

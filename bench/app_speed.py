@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # app_server: how the tests start the a
 from app_server import serve  # noqa: E402
 
 from resexplorer.data.synthetic import make_synthetic, write_image_folder  # noqa: E402
-from resexplorer.runs.recipe import TrainConfig  # noqa: E402
+from resexplorer.runs.recipe import RunOptions, TrainConfig  # noqa: E402
 from resexplorer.runs.store import RunStore  # noqa: E402
 from resexplorer.training.jobs import JobManager  # noqa: E402
 
@@ -127,7 +127,7 @@ def chart_latency(browser, url: str, runs_dir: Path, data: str) -> list[float]:
     page.goto(f"{url}/train")
     page.get_by_role("heading", name="Train & compare").wait_for(timeout=60_000)
     JobManager(runs_dir).start_training(
-        ["resnet-8"], data, TrainConfig(epochs=30, batch_size=32, log_every=1, test_subset=50)
+        ["resnet-8"], data, TrainConfig(epochs=30, batch_size=32, test_subset=50), options=RunOptions(log_every=1)
     )
     seen: dict[float, float] = {}  # last training point drawn (its epoch) -> when first seen
     deadline = time.time() + 90

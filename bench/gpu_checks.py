@@ -27,20 +27,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from resexplorer.data.sources import load_dataset  # noqa: E402
 from resexplorer.nets.config import ModelConfig  # noqa: E402
-from resexplorer.runs.recipe import TrainConfig  # noqa: E402
+from resexplorer.runs.recipe import RunOptions, TrainConfig  # noqa: E402
 from resexplorer.training.engine import Race, device_of, new_member  # noqa: E402
 
-CONFIG = dict(epochs=2, batch_size=128, lr=0.05, train_subset=4096, test_subset=1000, bf16=False, compile="off")
+CONFIG = TrainConfig(epochs=2, batch_size=128, lr=0.05, train_subset=4096, test_subset=1000)
 MODELS = ("plain-20", "resnet-20")
 
 
-def _race(data, devices: list[torch.device], **changes) -> Race:
-    config = TrainConfig(**{**CONFIG, "device": str(devices[0]), **changes})
+def _race(data, devices: list[torch.device], compile: str = "off") -> Race:
+    options = RunOptions(device=str(devices[0]), bf16=False, compile=compile)
     members = [
-        new_member(ModelConfig.from_name(name, num_classes=data.num_classes), config, devices[i % len(devices)], True)
+        new_member(ModelConfig.from_name(name, num_classes=data.num_classes), CONFIG, devices[i % len(devices)], True)
         for i, name in enumerate(MODELS)
     ]
-    race = Race(members, data, config, devices[0], probes=[])
+    race = Race(members, data, CONFIG, devices[0], probes=[], options=options)
     race.run()
     return race
 

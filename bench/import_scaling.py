@@ -42,7 +42,10 @@ from resexplorer.data.synthetic import make_synthetic  # noqa: E402
 from resexplorer.nets.config import ModelConfig  # noqa: E402
 from resexplorer.runs import transfer  # noqa: E402
 from resexplorer.runs.checkpoints import load_checkpoint  # noqa: E402
-from resexplorer.runs.recipe import TrainConfig  # noqa: E402
+from resexplorer.runs.recipe import (
+    RunOptions,
+    TrainConfig,  # noqa: E402
+)
 from resexplorer.runs.store import CHECKPOINT_SUFFIXES, RunStore, run_id_problem  # noqa: E402
 from resexplorer.training.launch import new_race  # noqa: E402
 
@@ -57,8 +60,10 @@ def train_one(folder: Path) -> tuple[str, dict[str, bytes], dict]:
     """One tiny real run, exported: its id, its members (path inside the
     run -> bytes) and its manifest entries (path inside the run -> entry)."""
     data = make_synthetic(n_train=64, n_test=32, num_classes=4, seed=1)
-    config = TrainConfig(epochs=1, batch_size=32, device="cpu")
-    race, runs = new_race([ModelConfig("resnet", 8, num_classes=4)], data, config, folder / "made")
+    config = TrainConfig(epochs=1, batch_size=32)
+    race, runs = new_race(
+        [ModelConfig("resnet", 8, num_classes=4)], data, config, folder / "made", options=RunOptions(device="cpu")
+    )
     race.run()
     buffer = io.BytesIO()
     manifest = transfer.export_runs(list(runs.values()), buffer)

@@ -16,8 +16,9 @@ from resexplorer.science.attribution import (
 )
 from resexplorer.services import explanations
 from resexplorer.services.figures import chart_config, lines_chart
+from ui.choices import session_defaults
 from ui.long_action import long_action
-from ui.page_state import Picked, pick_trained_models, pool_for, session_defaults
+from ui.page_state import Picked, pick_trained_models, pool_for
 from ui.sidebar import page_frame
 from ui.text import literal
 

@@ -8,7 +8,8 @@ from resexplorer.services.catalog import Catalog, catalog
 from resexplorer.services.figures import chart_config, heatmap_panels, lines_chart
 from resexplorer.services.inside_series import Checkpoint, Result
 from resexplorer.training.launch import PROBE_IMAGES
-from ui.page_state import Analyses, Work, pick_runs, session_defaults
+from ui.choices import session_defaults
+from ui.page_state import Analyses, Work, pick_runs
 from ui.sidebar import page_frame
 
 INTRO = (

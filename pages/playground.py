@@ -10,6 +10,7 @@ from resexplorer.data.points import GENERATORS
 from resexplorer.errors import ConfigError
 from resexplorer.nets.mlp import MIN_DEPTH
 from resexplorer.services import playground_figures as figures
+from resexplorer.services.catalog import SHORTCUT_LABELS  # the toggle reads the same everywhere
 from resexplorer.services.figures import chart_config
 from resexplorer.training.playground import (
     BATCH_SIZES,
@@ -25,7 +26,6 @@ from resexplorer.training.playground import (
     PlaygroundRunner,
 )
 from ui.live_charts import live_charts
-from ui.run_picker import SHORTCUT_LABELS  # the toggle reads the same everywhere
 from ui.sidebar import page_frame
 from ui.text import literal
 

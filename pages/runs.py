@@ -22,7 +22,7 @@ from resexplorer.services.run_table import (
     ticked_runs,
 )
 from resexplorer.training.jobs import JobBusy, JobManager
-from ui.page_state import session_defaults
+from ui.choices import session_defaults
 from ui.sidebar import page_frame
 from ui.text import literal
 

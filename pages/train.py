@@ -6,7 +6,7 @@ from resexplorer.data.sources import count_images
 from resexplorer.errors import ResExplorerError
 from resexplorer.nets.config import DEPTHS
 from resexplorer.progress import format_duration
-from resexplorer.runs.recipe import Setting, TrainConfig, settings
+from resexplorer.runs.recipe import RunOptions, Setting, TrainConfig, settings, split_settings
 from resexplorer.services.claims import FIG6_MODELS
 from resexplorer.services.curves import curve_from_run, curves_csv, references_for
 from resexplorer.services.figures import (
@@ -187,7 +187,7 @@ def model_rows(preset_models) -> list[str]:
 
 
 def _setting_widget(column, setting: Setting, default, key: str):
-    """The widget of one TrainConfig field, from its label, bounds and
+    """The widget of one training setting, from its label, bounds and
     choices; a number of images shows 0 for None (all of them)."""
     if setting.choices:
         return column.selectbox(
@@ -201,9 +201,10 @@ def _setting_widget(column, setting: Setting, default, key: str):
     return int(column.number_input(setting.label, low, high, default, key=key))
 
 
-def training_settings(defaults: dict, preset_name: str) -> TrainConfig:
-    """The TrainConfig fields that carry a label (epochs, batch, lr, schedule,
-    subsets, seed), each remembered per preset; the rest keep their defaults."""
+def training_settings(defaults: dict, preset_name: str) -> tuple[TrainConfig, RunOptions]:
+    """The recipe and the run options from the settings that carry a label
+    (epochs, batch, lr, schedule, subsets, seed, compile), each remembered
+    per preset; the rest keep their defaults."""
     shown = [s for s in settings() if s.label]
     per_row = 4  # eight settings in one row squeeze their labels
     chosen = {}
@@ -211,7 +212,7 @@ def training_settings(defaults: dict, preset_name: str) -> TrainConfig:
         for setting, column in zip(shown[start : start + per_row], st.columns(per_row)):
             default = defaults.get(setting.name, setting.default)  # a preset names what it changes
             chosen[setting.name] = _setting_widget(column, setting, default, f"{setting.name}:{preset_name}")
-    return TrainConfig(**chosen)
+    return split_settings(chosen)
 
 
 def expected_duration(models: list[str], config: TrainConfig, counts, device_kind: str, data_source: str) -> None:
@@ -227,12 +228,14 @@ def expected_duration(models: list[str], config: TrainConfig, counts, device_kin
         )
 
 
-def start_and_stop(manager: JobManager, models: list[str], config: TrainConfig, data_source: str, usable: bool) -> None:
+def start_and_stop(
+    manager: JobManager, models: list[str], config: TrainConfig, options: RunOptions, data_source: str, usable: bool
+) -> None:
     active = manager.active()
     start_col, stop_col, _ = st.columns([1, 1, 4])
     if start_col.button("Start", type="primary", disabled=not models or not usable, key="start"):
         try:
-            manager.start_training(models, data_source, config)
+            manager.start_training(models, data_source, config, options=options)
             st.session_state["watching"] = True
             st.rerun()
         except JobBusy as err:
@@ -391,10 +394,10 @@ preset_name = st.selectbox("Preset", list(PRESETS), key="preset", on_change=_on_
 preset = PRESETS[preset_name]
 st.caption(preset.blurb)
 chosen_models = model_rows(preset.models)
-config = training_settings({**default_settings(device_kind), **dict(preset.overrides)}, preset_name)
+config, options = training_settings({**default_settings(device_kind), **dict(preset.overrides)}, preset_name)
 counts = _image_counts(frame.data_source)
 expected_duration(chosen_models, config, counts, device_kind, frame.data_source)
-start_and_stop(manager, chosen_models, config, frame.data_source, usable=counts is not None)
+start_and_stop(manager, chosen_models, config, options, frame.data_source, usable=counts is not None)
 shown = chart_options()
 live_view(manager, chosen_models, shown)
 downloads(manager, shown)

@@ -10,8 +10,9 @@ from resexplorer.science.imagenet import CROP, RESIZE, classify, download_weight
 from resexplorer.science.tta import MERGE_ABOUT, MERGES, STRATEGIES
 from resexplorer.services import analysis, tta_report
 from resexplorer.services.figures import chart_config, heatmap, probability_bars
+from ui.choices import session_defaults
 from ui.long_action import long_action
-from ui.page_state import Analyses, Picked, Work, pick_trained_models, session_defaults
+from ui.page_state import Analyses, Picked, Work, pick_trained_models
 from ui.sidebar import page_frame
 from ui.text import literal
 

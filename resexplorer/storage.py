@@ -24,6 +24,13 @@ FULL_BELOW = 1 << 20  # bytes free under which a failed write counts as a full d
 TEMP_SUFFIX = ".tmp"  # a write in progress: ".<name>.<random>.tmp" beside its target
 
 
+def default_cache_dir() -> Path:
+    """The user cache: decoded data sets, analyses of shipped runs, the
+    machine's training lock (RESEXPLORER_CACHE, else ~/.cache/resexplorer)."""
+    env = os.environ.get("RESEXPLORER_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "resexplorer"
+
+
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None], kill_point: str | None = None) -> None:
     """kill_point: the faults.py point reached once the temporary file is
     complete and not yet renamed."""

@@ -5,7 +5,7 @@ from helpers import make_image_folder
 from resexplorer.data.sources import load_dataset
 from resexplorer.data.synthetic import make_synthetic
 from resexplorer.nets.config import ModelConfig
-from resexplorer.runs.recipe import TrainConfig
+from resexplorer.runs.recipe import RunOptions, TrainConfig
 from resexplorer.services import reference
 from resexplorer.training.launch import new_race
 
@@ -37,7 +37,8 @@ def two_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(reference, "REFERENCE_RUNS_DIR", tmp_path / "no-shipped-runs")
     data = load_dataset(str(folder))
     models = [ModelConfig.from_name(name, num_classes=3) for name in ("plain-8", "resnet-8")]
-    race, runs = new_race(models, data, TrainConfig(epochs=2, batch_size=16, lr=0.05, device="cpu"), tmp_path / "runs")
+    config = TrainConfig(epochs=2, batch_size=16, lr=0.05)
+    race, runs = new_race(models, data, config, tmp_path / "runs", options=RunOptions(device="cpu"))
     race.run()
     return runs
 

@@ -9,12 +9,13 @@ import torch
 
 from resexplorer.data.sources import load_dataset
 from resexplorer.nets.config import ModelConfig
-from resexplorer.runs.recipe import TrainConfig
+from resexplorer.runs.recipe import RunOptions, TrainConfig
 from resexplorer.training import distributed
 from resexplorer.training.launch import new_race
 
 # As test_distributed.TRAIN_FLAGS say it to the command line.
-CONFIG = TrainConfig(epochs=2, batch_size=32, lr=0.05, device="cpu", train_subset=128, test_subset=64, log_every=1)
+CONFIG = TrainConfig(epochs=2, batch_size=32, lr=0.05, train_subset=128, test_subset=64)
+OPTIONS = RunOptions(device="cpu", log_every=1)
 MODELS = [ModelConfig.from_name("resnet-8"), ModelConfig.from_name("plain-8")]  # classes: the data's
 
 
@@ -27,7 +28,7 @@ def main(out: Path, steps: int | None) -> None:
     finished = False
     try:
         data = load_dataset("synthetic")
-        race, _ = new_race(MODELS, data, config, out / "runs", probes=[], ranks=ranks, device=device)
+        race, _ = new_race(MODELS, data, config, out / "runs", probes=[], ranks=ranks, device=device, options=OPTIONS)
         race.run()
         held = {m.name: {k: v.detach().clone() for k, v in m.model.state_dict().items()} for m in race.members}
         torch.save(held, out / f"rank{ranks.rank}.pt")

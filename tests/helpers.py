@@ -19,11 +19,17 @@ from streamlit.testing.v1 import AppTest
 from resexplorer.data.sources import Normalizer
 from resexplorer.data.synthetic import make_synthetic, write_image_folder
 from resexplorer.nets.models import build_model
+from resexplorer.runs.recipe import RunOptions
 from resexplorer.science.inference import LoadedModel
 from resexplorer.training.engine import Callback
 from resexplorer.training.jobs import JobManager
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# How the tests run their races: on the CPU wherever they run (a GPU machine too), and,
+# where a test reads the training curve, a point logged at every step.
+ON_CPU = RunOptions(device="cpu")
+ON_CPU_EVERY_STEP = RunOptions(device="cpu", log_every=1)
 
 
 class StopAfterEpoch(Callback):

@@ -78,7 +78,7 @@ from resexplorer.errors import ResExplorerError, RunError  # noqa: E402
 from resexplorer.runs import store as run_store  # noqa: E402
 from resexplorer.runs import transfer  # noqa: E402
 from resexplorer.runs.checkpoints import load_checkpoint, load_run_checkpoint, save_checkpoint  # noqa: E402
-from resexplorer.runs.recipe import TrainConfig  # noqa: E402
+from resexplorer.runs.recipe import RunOptions, TrainConfig  # noqa: E402
 from resexplorer.runs.store import Run, RunStore  # noqa: E402
 from resexplorer.services import analysis, reference  # noqa: E402
 from resexplorer.training.jobs import JOBS_FOLDER, Job, JobBusy, JobManager  # noqa: E402
@@ -838,7 +838,8 @@ def two_trains_into_one_folder() -> None:
             raise NotSurvived(f"{path.name}: epochs {epochs_of(path)}, {Run(path).status().get('status')}")
 
 
-JOB_CONFIG = TrainConfig(epochs=40, batch_size=32, train_subset=512, test_subset=32, device="cpu")
+JOB_CONFIG = TrainConfig(epochs=40, batch_size=32, train_subset=512, test_subset=32)
+JOB_OPTIONS = RunOptions(device="cpu")
 
 
 def _wait(condition: Callable[[], bool], seconds: float) -> bool:
@@ -864,7 +865,7 @@ def _stop_job(job: Job) -> None:
 def _refused_job(manager: JobManager) -> tuple[Job | None, str | None]:
     """Start a job; (the job, None), or (None, the refusal)."""
     try:
-        return manager.start_training(["resnet-8"], "synthetic", JOB_CONFIG), None
+        return manager.start_training(["resnet-8"], "synthetic", JOB_CONFIG, options=JOB_OPTIONS), None
     except JobBusy as err:
         return None, str(err)
 

@@ -18,7 +18,7 @@ from helpers import ROOT, make_image_folder, wait_for_job
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect, sync_playwright
 
-from resexplorer.runs.recipe import TrainConfig
+from resexplorer.runs.recipe import RunOptions, TrainConfig
 from resexplorer.services.planning import QUICK_DEMO
 from resexplorer.services.reference import reference_runs
 from resexplorer.training.jobs import JobManager
@@ -334,7 +334,10 @@ def test_the_live_chart_keeps_the_users_view_and_never_blinks_while_it_refreshes
         page.goto(f"{url}/train")
         expect(page.get_by_role("heading", name="Train & compare")).to_be_visible(timeout=60_000)
         JobManager(runs).start_training(
-            ["plain-8", "resnet-8"], str(folder), TrainConfig(epochs=300, batch_size=16, log_every=1)
+            ["plain-8", "resnet-8"],
+            str(folder),
+            TrainConfig(epochs=300, batch_size=16),
+            options=RunOptions(log_every=1),
         )
         _drawn(page, "resnet-8", "training error")
         _live_points(page, "resnet-8 training error", at_least=4)

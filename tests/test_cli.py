@@ -9,7 +9,7 @@ import pytest
 from resexplorer.cli import main
 from resexplorer.cli.main import _parser, train_config_of
 from resexplorer.data.synthetic import make_synthetic, write_image_folder
-from resexplorer.runs.recipe import TrainConfig, settings
+from resexplorer.runs.recipe import RunOptions, TrainConfig, settings
 from resexplorer.runs.store import Run, RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,21 +131,24 @@ def test_evaluating_a_foreign_checkpoint_is_a_clear_error(folder_and_runs, train
 
 
 def test_every_training_setting_is_a_flag_that_reaches_the_config():
-    """The flags are TrainConfig's fields: each one set away from its default
-    on the command line arrives in the config."""
+    """The flags are the fields of TrainConfig and RunOptions: each one set
+    away from its default on the command line arrives in the recipe or in
+    the run options, whichever holds it."""
     changed = {
         "epochs": 7, "batch_size": 64, "lr": 0.05, "momentum": 0.8, "weight_decay": 5e-4, "schedule": "paper",
         "warmup_epochs": 1.5, "seed": 4, "train_subset": 500, "test_subset": 100, "device": "cpu",
         "bf16": False, "eval_every": 2, "augment": False, "log_every": 3, "compile": "off",
     }  # fmt: skip
-    assert set(changed) == {s.name for s in settings()}, "a new TrainConfig field: add it here"
+    assert set(changed) == {s.name for s in settings()}, "a new TrainConfig or RunOptions field: add it here"
     argv = ["train", "--model", "resnet-8", "--data", "synthetic"]
     for name, value in changed.items():
         flag = name.replace("_", "-")
         argv += [f"--no-{flag}"] if value is False else [f"--{flag}", str(value)]
-    assert train_config_of(_parser().parse_args(argv)) == TrainConfig(**changed)
+    how = {"device", "bf16", "log_every", "compile"}
+    recipe = TrainConfig(**{k: v for k, v in changed.items() if k not in how})
+    assert train_config_of(_parser().parse_args(argv)) == (recipe, RunOptions(**{k: changed[k] for k in how}))
     defaults = train_config_of(_parser().parse_args(["train", "--model", "resnet-8", "--data", "x", "--epochs", "3"]))
-    assert defaults == TrainConfig(epochs=3)
+    assert defaults == (TrainConfig(epochs=3), RunOptions())
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from resexplorer.nets.config import ModelConfig
-from resexplorer.runs.recipe import TrainConfig
+from resexplorer.runs.recipe import RunOptions, TrainConfig
 from resexplorer.training import engine
 from resexplorer.training.engine import Race, compile_wanted, new_member
 
@@ -15,8 +15,11 @@ pytestmark = pytest.mark.slow  # browsers, subprocesses, builds: see pytest.ini
 CPU = torch.device("cpu")
 
 
-def _config(**kw) -> TrainConfig:
-    return TrainConfig(**{**dict(epochs=1, batch_size=32, lr=0.05, device="cpu", train_subset=64, log_every=1), **kw})
+CONFIG = TrainConfig(epochs=1, batch_size=32, lr=0.05, train_subset=64)
+
+
+def _compile(setting: str) -> RunOptions:
+    return RunOptions(device="cpu", log_every=1, compile=setting)
 
 
 @pytest.mark.parametrize(
@@ -30,8 +33,8 @@ def _config(**kw) -> TrainConfig:
     ],
 )
 def test_auto_compiles_where_the_run_is_long_enough_to_win(setting, epochs, images, device, wanted):
-    config = _config(compile=setting, epochs=epochs)
-    assert compile_wanted(config, images, torch.device(device)) is wanted
+    config = TrainConfig(epochs=epochs)
+    assert compile_wanted(config, _compile(setting), images, torch.device(device)) is wanted
 
 
 def test_a_cuda_step_is_compiled_to_replay_cuda_graphs_and_a_cpu_step_is_not(monkeypatch):
@@ -47,15 +50,15 @@ def test_a_cuda_step_is_compiled_to_replay_cuda_graphs_and_a_cpu_step_is_not(mon
     assert engine.replays_graphs(torch.device("cuda", 0)) and not engine.replays_graphs(CPU)
 
 
-def _race(data, config) -> tuple[Race, list]:
+def _race(data, options: RunOptions) -> tuple[Race, list]:
     records = []
 
     class Epochs(engine.Callback):
         def on_epoch_end(self, member, event):
             records.append((event.train_loss, event.test_error))
 
-    members = [new_member(ModelConfig("resnet", 8, num_classes=data.num_classes), config, CPU, True)]
-    return Race(members, data, config, CPU, [Epochs()], probes=[]), records
+    members = [new_member(ModelConfig("resnet", 8, num_classes=data.num_classes), CONFIG, CPU, True)]
+    return Race(members, data, CONFIG, CPU, [Epochs()], probes=[], options=options), records
 
 
 def test_a_step_that_fails_to_compile_goes_on_eager(tiny_data, monkeypatch):
@@ -68,10 +71,10 @@ def test_a_step_that_fails_to_compile_goes_on_eager(tiny_data, monkeypatch):
             raise RuntimeError("backend compiler failed: no C compiler")
 
     monkeypatch.setattr(engine.torch, "compile", CannotCompile)
-    compiled, tried = _race(tiny_data, _config(compile="on"))
+    compiled, tried = _race(tiny_data, _compile("on"))
     with pytest.warns(RuntimeWarning, match="resnet-8: torch.compile failed .*no C compiler.*training eager"):
         assert compiled.run() == {"resnet-8": "done"}
-    eager, plain = _race(tiny_data, _config(compile="off"))
+    eager, plain = _race(tiny_data, _compile("off"))
     eager.run()
     assert tried == plain and compiled.members[0].trainer is compiled.members[0].model
     for a, b in zip(compiled.members[0].model.parameters(), eager.members[0].model.parameters()):
@@ -80,10 +83,10 @@ def test_a_step_that_fails_to_compile_goes_on_eager(tiny_data, monkeypatch):
 
 def test_a_compiled_step_trains_as_the_eager_one(tiny_data):
     """A real torch.compile (about half a minute on 2 CPU cores)."""
-    compiled, got = _race(tiny_data, _config(compile="on"))
+    compiled, got = _race(tiny_data, _compile("on"))
     assert compiled.compiled and compiled.run() == {"resnet-8": "done"}
     assert compiled.members[0].eager is not None  # it compiled: nothing fell back
-    eager, want = _race(tiny_data, _config(compile="off"))
+    eager, want = _race(tiny_data, _compile("off"))
     eager.run()
     assert got[0][0] == pytest.approx(want[0][0], rel=1e-4)
     for a, b in zip(compiled.members[0].model.parameters(), eager.members[0].model.parameters()):

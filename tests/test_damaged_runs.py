@@ -9,7 +9,7 @@ import shutil
 import socket
 
 import pytest
-from helpers import app, drawn
+from helpers import ON_CPU_EVERY_STEP, app, drawn
 
 from resexplorer.cli import main
 from resexplorer.nets.config import ModelConfig
@@ -88,8 +88,9 @@ def good_run(tiny_data, tmp_path_factory):
     race, runs = new_race(
         [ModelConfig("resnet", 8, num_classes=4)],
         tiny_data,
-        TrainConfig(epochs=2, batch_size=32, lr=0.05, device="cpu", log_every=1),
+        TrainConfig(epochs=2, batch_size=32, lr=0.05),
         tmp_path_factory.mktemp("good"),
+        options=ON_CPU_EVERY_STEP,
     )
     race.run()
     return runs["resnet-8"]

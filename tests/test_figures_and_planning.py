@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+from helpers import ON_CPU_EVERY_STEP
 
 from resexplorer.nets.config import ModelConfig
 from resexplorer.progress import format_duration
@@ -315,8 +316,10 @@ def test_colours_tell_plain_from_residual_and_depths_apart():
 
 
 def test_curves_come_from_a_run_and_export_as_csv(tiny_data, tmp_path):
-    config = TrainConfig(epochs=2, batch_size=32, device="cpu", log_every=1)
-    race, runs = new_race([ModelConfig("resnet", 8, num_classes=4)], tiny_data, config, tmp_path)
+    config = TrainConfig(epochs=2, batch_size=32)
+    race, runs = new_race(
+        [ModelConfig("resnet", 8, num_classes=4)], tiny_data, config, tmp_path, options=ON_CPU_EVERY_STEP
+    )
     race.run()
     curve = curve_from_run(runs["resnet-8"])
     records = runs["resnet-8"].metrics("epoch")

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import app, drawn, make_image_folder, read_only
+from helpers import ON_CPU, app, drawn, make_image_folder, read_only
 
 from resexplorer.cli import main
 from resexplorer.errors import FolderError
@@ -28,8 +28,9 @@ def finished(tiny_data, tmp_path_factory):
     race, runs = new_race(
         [ModelConfig("resnet", 8, num_classes=4)],
         tiny_data,
-        TrainConfig(epochs=1, batch_size=32, lr=0.05, device="cpu"),
+        TrainConfig(epochs=1, batch_size=32, lr=0.05),
         root,
+        options=ON_CPU,
     )
     race.run()
     run = runs["resnet-8"]

@@ -9,7 +9,7 @@ import json
 import shutil
 
 import pytest
-from helpers import app, drawn
+from helpers import ON_CPU, app, drawn
 
 from resexplorer.cli import main
 from resexplorer.errors import RunError
@@ -35,8 +35,9 @@ def good_run(tiny_data, tmp_path_factory):
     race, runs = new_race(
         [ModelConfig("resnet", 8, num_classes=4)],
         tiny_data,
-        TrainConfig(epochs=1, batch_size=32, lr=0.05, device="cpu"),
+        TrainConfig(epochs=1, batch_size=32, lr=0.05),
         tmp_path_factory.mktemp("good"),
+        options=ON_CPU,
     )
     race.run()
     return runs["resnet-8"]

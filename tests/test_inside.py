@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import ON_CPU
 
 from resexplorer.nets.config import ModelConfig
 from resexplorer.nets.models import build_model
@@ -180,8 +181,9 @@ def tiny_run(tmp_path_factory):
     race, runs = new_race(
         [ModelConfig.from_name("resnet-8", num_classes=4)],
         data,
-        TrainConfig(epochs=2, batch_size=32, lr=0.05, device="cpu"),
+        TrainConfig(epochs=2, batch_size=32, lr=0.05),
         tmp_path_factory.mktemp("runs"),
+        options=ON_CPU,
     )
     race.run()
     pool = analysis.ImagePool.from_dataset(data)

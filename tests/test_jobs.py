@@ -6,13 +6,15 @@ from pathlib import Path
 
 import psutil
 import pytest
+from helpers import ON_CPU
 
 from resexplorer.cli import main
 from resexplorer.errors import CheckpointError, ConfigError, DataError
-from resexplorer.runs.recipe import TrainConfig
+from resexplorer.runs.recipe import RunOptions, TrainConfig
 from resexplorer.runs.store import RunStore
 from resexplorer.training.failures import Failure, failure_of
-from resexplorer.training.jobs import CANCEL_FILE, REQUEST_FILE, Job, JobBusy, JobManager, ProgressWriter, machine_claim
+from resexplorer.training.job_progress import ProgressWriter
+from resexplorer.training.jobs import CANCEL_FILE, REQUEST_FILE, Job, JobBusy, JobManager, machine_claim
 
 
 def _fake_job(root, pid, progress=None, log=""):
@@ -58,12 +60,31 @@ def _run_job(tmp_path, request: dict) -> dict:
 
 
 def test_the_worker_trains_on_the_config_the_request_hands_it(tmp_path):
-    config = TrainConfig(epochs=1, batch_size=16, lr=0.05, momentum=0.5, seed=3, device="cpu", augment=False)
-    request = {"command": "train", "models": ["resnet-8"], "train_config": config.to_dict(), "data": "synthetic"}
+    config = TrainConfig(epochs=1, batch_size=16, lr=0.05, momentum=0.5, seed=3, augment=False)
+    options = RunOptions(device="cpu", log_every=2)
+    request = {
+        "command": "train",
+        "models": ["resnet-8"],
+        "train_config": config.to_dict(),
+        "run_options": options.to_dict(),
+        "data": "synthetic",
+    }
     progress = _run_job(tmp_path, {**request, "runs": str(tmp_path / "runs")})
     assert progress["state"] == "done"
     (run,) = RunStore(tmp_path / "runs").list()
     assert run.train_config() == config  # every field, not only those a flag would carry
+    assert run.run_options() == options  # and how it was to run, kept apart from the recipe
+
+
+def test_a_request_from_before_run_options_runs_as_its_train_config_says(tmp_path):
+    """A job queued by an older version holds device and log_every inside
+    train_config: the worker still runs it that way."""
+    old = {**TrainConfig(epochs=1, batch_size=16, train_subset=64).to_dict(), "device": "cpu", "log_every": 2}
+    request = {"command": "train", "models": ["resnet-8"], "train_config": old, "data": "synthetic"}
+    assert _run_job(tmp_path, {**request, "runs": str(tmp_path / "runs")})["state"] == "done"
+    (run,) = RunStore(tmp_path / "runs").list()
+    assert run.run_options() == RunOptions(device="cpu", log_every=2)
+    assert run.train_config() == TrainConfig(epochs=1, batch_size=16, train_subset=64)
 
 
 def test_a_worker_that_fails_reports_a_failure_record(tmp_path):
@@ -176,8 +197,8 @@ def test_the_job_record_says_where_each_model_trains(tmp_path, tiny_data):
 
     writer = ProgressWriter(tmp_path / "job")
     models = [ModelConfig("plain", 8, num_classes=4), ModelConfig("resnet", 8, num_classes=4)]
-    config = TrainConfig(epochs=1, batch_size=32, device="cpu", train_subset=64)
-    race, _ = new_race(models, tiny_data, config, tmp_path / "runs", [writer], probes=[])
+    config = TrainConfig(epochs=1, batch_size=32, train_subset=64)
+    race, _ = new_race(models, tiny_data, config, tmp_path / "runs", [writer], probes=[], options=ON_CPU)
     race.run()
     assert json.loads((tmp_path / "job" / "progress.json").read_text())["devices"] == {
         "plain-8": "cpu",

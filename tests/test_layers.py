@@ -4,10 +4,12 @@ cycle, lazy imports included. (That the figures load no torch is tested
 beside the figures.)"""
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import ROOT
 
 PACKAGE = ROOT / "resexplorer"
@@ -122,6 +124,42 @@ def test_reading_the_shipped_runs_loads_no_training_code_and_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+# The pages that only read runs. Their scripts run in a fresh interpreter
+# in which importing torch fails, except on the sidebar's device probe
+# (ui/device_line.py), the one thread meant to load it.
+TORCH_FREE_PAGES = ["app.py", "pages/runs.py"]
+_TORCH_REFUSED = """
+import json, sys, threading
+from streamlit.testing.v1 import AppTest
+from ui.device_line import PROBE_THREAD
+
+class RefuseTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] == 'torch' and threading.current_thread().name != PROBE_THREAD:
+            raise ImportError(f'{name} imported by the page script (thread {threading.current_thread().name})')
+
+sys.meta_path.insert(0, RefuseTorch())
+at = AppTest.from_file('app.py', default_timeout=120).run()
+if sys.argv[1] != 'app.py':  # as a click on its link opens it
+    at.switch_page(sys.argv[1]).run()
+drawn = len(at.get('plotly_chart')) + len(at.dataframe)
+print(json.dumps({'exceptions': [e.message for e in at.exception], 'drawn': drawn}))
+"""
+
+
+@pytest.mark.parametrize("script", TORCH_FREE_PAGES)
+def test_the_pages_that_read_runs_load_no_torch(script):
+    """Home and Runs read the runs' files alone: their first render on a
+    fresh server must not wait for torch (the device line asks for it in
+    the background)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _TORCH_REFUSED, script], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    run = json.loads(out.stdout)
+    assert run["exceptions"] == []  # no ImportError, nor anything else
+    assert run["drawn"] > 0  # and the page drew what it is for (a chart, the runs table)
 
 
 # --- the page scripts -------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def test_every_page_shares_one_decoded_image_pool(two_runs, monkeypatch):
 def _defaults_script():
     import streamlit as st
 
-    from ui.page_state import session_defaults
+    from ui.choices import session_defaults
 
     session_defaults({"merge": "mean probs", "count": 3})
     st.selectbox("Merge", ["mean logits", "mean probs"], key="merge", persist_state="page")

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from helpers import ON_CPU
 
 from resexplorer.nets.config import ModelConfig
 from resexplorer.nets.models import PadShortcut, build_model
@@ -95,8 +96,9 @@ def test_runs_record_probes_at_every_epoch(tiny_data, tmp_path):
     race, runs = new_race(
         [ModelConfig("resnet", 8, num_classes=4)],
         tiny_data,
-        TrainConfig(epochs=2, batch_size=32, device="cpu"),
+        TrainConfig(epochs=2, batch_size=32),
         tmp_path,
+        options=ON_CPU,
     )
     race.run()
     records = runs["resnet-8"].metrics("epoch")

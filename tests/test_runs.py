@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import StopAfterEpoch
+from helpers import ON_CPU, StopAfterEpoch
 
 from resexplorer.errors import CheckpointError, RunDamaged, RunError
 from resexplorer.nets.config import ModelConfig
@@ -31,10 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def finished_runs(tiny_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    config = TrainConfig(epochs=4, batch_size=32, lr=0.05, device="cpu")
-    race, runs = new_race(
-        [ModelConfig("resnet", 8, num_classes=4), ModelConfig("plain", 8, num_classes=4)], tiny_data, config, root
-    )
+    config = TrainConfig(epochs=4, batch_size=32, lr=0.05)
+    models = [ModelConfig("resnet", 8, num_classes=4), ModelConfig("plain", 8, num_classes=4)]
+    race, runs = new_race(models, tiny_data, config, root, options=ON_CPU)
     race.run()
     return root, runs
 
@@ -59,8 +58,10 @@ def test_a_run_folder_from_before_epoch_commits_reads_and_resumes(tiny_data, tmp
     for 'last', resumes, and goes once a newer epoch is committed."""
     stopper = StopAfterEpoch(3)
     models = [ModelConfig("resnet", 8, num_classes=4)]
-    config = TrainConfig(epochs=4, batch_size=32, lr=0.05, device="cpu")
-    race, runs = new_race(models, tiny_data, config, tmp_path, [stopper], should_stop=lambda: stopper.stop)
+    config = TrainConfig(epochs=4, batch_size=32, lr=0.05)
+    race, runs = new_race(
+        models, tiny_data, config, tmp_path, [stopper], should_stop=lambda: stopper.stop, options=ON_CPU
+    )
     race.run()
     run = runs["resnet-8"]
     (run.checkpoint_dir / "epoch-0003.pt").rename(run.checkpoint_dir / "last.pt")  # the older layout

@@ -2,12 +2,12 @@ import math
 
 import pytest
 import torch
-from helpers import StopAfterEpoch
+from helpers import ON_CPU, ON_CPU_EVERY_STEP, StopAfterEpoch
 
 from resexplorer.errors import ConfigError, RunError
 from resexplorer.nets.config import ModelConfig
 from resexplorer.runs.checkpoints import load_run_checkpoint
-from resexplorer.runs.recipe import TrainConfig
+from resexplorer.runs.recipe import RunOptions, TrainConfig
 from resexplorer.training.engine import (
     Callback,
     Race,
@@ -22,7 +22,7 @@ CPU = torch.device("cpu")
 
 
 def _config(**kw):
-    base = dict(epochs=2, batch_size=32, lr=0.05, device="cpu", seed=0, log_every=1)
+    base = dict(epochs=2, batch_size=32, lr=0.05, seed=0)
     return TrainConfig(**{**base, **kw})
 
 
@@ -65,15 +65,18 @@ def test_schedule_shapes():
 
 
 def test_bad_train_configs_are_value_errors():
-    for kw in ({"epochs": 0}, {"batch_size": 1}, {"lr": -1}, {"schedule": "wild"}, {"device": "tpu"}):
+    for kw in ({"epochs": 0}, {"batch_size": 1}, {"lr": -1}, {"schedule": "wild"}):
         with pytest.raises(ValueError):
             TrainConfig(**kw)
+    for kw in ({"device": "tpu"}, {"log_every": -1}, {"compile": "maybe"}):
+        with pytest.raises(ValueError):
+            RunOptions(**kw)
 
 
 def test_loss_falls_in_a_few_cpu_steps(tiny_data):
     recorder = Recorder()
     member = new_member(ModelConfig("resnet", 8, num_classes=4), _config(), CPU)
-    Race([member], tiny_data, _config(epochs=3), CPU, [recorder]).run()
+    Race([member], tiny_data, _config(epochs=3), CPU, [recorder], options=ON_CPU_EVERY_STEP).run()
     first = sum(e.loss for e in recorder.steps[:2]) / 2
     assert recorder.epochs[-1].train_loss < 0.7 * first
     assert recorder.epochs[-1].test_error < 0.75  # better than chance (4 classes)
@@ -88,7 +91,7 @@ def test_race_feeds_every_model_the_same_batches(tiny_data):
         m.model.register_forward_pre_hook(
             lambda mod, args, name=m.name: seen[name].append(args[0].clone()) if mod.training else None
         )
-    Race(members, tiny_data, _config(), CPU).run()
+    Race(members, tiny_data, _config(), CPU, options=ON_CPU_EVERY_STEP).run()
     assert len(seen["plain-8"]) == len(seen["resnet-8"]) == 2 * math.ceil(120 / 32)
     assert all(torch.equal(a, b) for a, b in zip(seen["plain-8"], seen["resnet-8"]))
 
@@ -106,7 +109,7 @@ def test_a_diverging_model_stops_and_the_others_go_on(tiny_data):
     members = [new_member(ModelConfig(a, 8, num_classes=4), _config(), CPU) for a in ("plain", "resnet")]
     with torch.no_grad():
         members[0].model.linear.bias.fill_(float("inf"))  # its first loss is not finite
-    statuses = Race(members, tiny_data, _config(), CPU, [recorder]).run()
+    statuses = Race(members, tiny_data, _config(), CPU, [recorder], options=ON_CPU_EVERY_STEP).run()
     assert statuses == {"plain-8": "diverged", "resnet-8": "done"}
     assert "lower the learning rate" in members[0].message
     assert [e.epoch for e in recorder.epochs if e.model == "resnet-8"] == [1, 2]
@@ -123,18 +126,22 @@ def test_cancel_takes_effect_within_one_step(tiny_data):
 
     member = new_member(ModelConfig("resnet", 8, num_classes=4), _config(), CPU)
     member.model.register_forward_pre_hook(lambda mod, args: steps.append(1) if mod.training else None)
-    statuses = Race([member], tiny_data, _config(epochs=5), CPU, should_stop=stop_after_three).run()
+    statuses = Race(
+        [member], tiny_data, _config(epochs=5), CPU, should_stop=stop_after_three, options=ON_CPU_EVERY_STEP
+    ).run()
     assert statuses == {"resnet-8": "cancelled"} and len(steps) == 3 and member.step == 3
 
 
 def test_resume_continues_exactly(tiny_data, tmp_path):
     models = [ModelConfig("resnet", 8, num_classes=4), ModelConfig("plain", 8, num_classes=4)]
-    config = _config(epochs=2, log_every=0)
-    straight, runs_a = new_race(models, tiny_data, config, tmp_path / "a")
+    config = _config(epochs=2)
+    straight, runs_a = new_race(models, tiny_data, config, tmp_path / "a", options=ON_CPU)
     straight.run()
 
     stopper = StopAfterEpoch(1)
-    first, runs_b = new_race(models, tiny_data, config, tmp_path / "b", [stopper], should_stop=lambda: stopper.stop)
+    first, runs_b = new_race(
+        models, tiny_data, config, tmp_path / "b", [stopper], should_stop=lambda: stopper.stop, options=ON_CPU
+    )
     assert set(first.run().values()) == {"cancelled"}
     torch.manual_seed(1234)  # disturb the global RNG: resume must restore what matters
     resumed = resumed_race(list(runs_b.values()), tiny_data)
@@ -167,7 +174,9 @@ def test_one_writer_per_run_a_second_resume_is_refused(tiny_data, tmp_path):
     again once the first race ends."""
     stopper = StopAfterEpoch(1)
     models = [ModelConfig("resnet", 8, num_classes=4)]
-    first, runs = new_race(models, tiny_data, _config(epochs=2), tmp_path, [stopper], should_stop=lambda: stopper.stop)
+    first, runs = new_race(
+        models, tiny_data, _config(epochs=2), tmp_path, [stopper], should_stop=lambda: stopper.stop, options=ON_CPU
+    )
     first.run()
     run = runs["resnet-8"]
     resuming = resumed_race([run], tiny_data)
@@ -183,7 +192,9 @@ def test_one_writer_per_run_a_second_resume_is_refused(tiny_data, tmp_path):
 def test_resume_clears_the_half_written_files_a_killed_writer_left(tiny_data, tmp_path):
     stopper = StopAfterEpoch(1)
     models = [ModelConfig("resnet", 8, num_classes=4)]
-    first, runs = new_race(models, tiny_data, _config(epochs=2), tmp_path, [stopper], should_stop=lambda: stopper.stop)
+    first, runs = new_race(
+        models, tiny_data, _config(epochs=2), tmp_path, [stopper], should_stop=lambda: stopper.stop, options=ON_CPU
+    )
     first.run()
     run = runs["resnet-8"]
     leftovers = [run.checkpoint_dir / ".epoch-0002.pt.k1ll3d.tmp", run.path / ".status.json.k1ll3d.tmp"]
@@ -195,24 +206,34 @@ def test_resume_clears_the_half_written_files_a_killed_writer_left(tiny_data, tm
 
 def test_runs_that_cannot_resume_together_are_named(tiny_data, tmp_path):
     models = [ModelConfig("resnet", 8, num_classes=4)]
-    _, first = new_race(models, tiny_data, _config(epochs=2), tmp_path)
-    _, second = new_race(models, tiny_data, _config(epochs=3, lr=0.1), tmp_path)
+    _, first = new_race(models, tiny_data, _config(epochs=2), tmp_path, options=ON_CPU)
+    _, second = new_race(models, tiny_data, _config(epochs=3, lr=0.1), tmp_path, options=ON_CPU)
     a, b = first["resnet-8"], second["resnet-8"]
     with pytest.raises(ConfigError, match=rf"{a.run_id} and {b.run_id} differ in epochs, lr"):
         resumed_race([a, b], tiny_data)
 
 
 def test_runs_of_one_recipe_that_ran_differently_resume_together(tiny_data, tmp_path):
-    """Where and how a run ran (device, bf16, compile, log cadence) is not
-    its recipe: runs that differ only there resume as one race."""
+    """Where and how a run ran (RunOptions: device, bf16, compile, log
+    cadence) is not its recipe: runs that differ only there resume as one
+    race, run as the resume says."""
     models = [ModelConfig("resnet", 8, num_classes=4)]
     runs = []
-    for config in (_config(epochs=2), _config(epochs=2, device="auto", log_every=3, bf16=False)):
+    for options in (ON_CPU, RunOptions(device="auto", log_every=3, bf16=False)):
         stopper = StopAfterEpoch(1)
-        race, made = new_race(models, tiny_data, config, tmp_path, [stopper], should_stop=lambda s=stopper: s.stop)
+        race, made = new_race(
+            models,
+            tiny_data,
+            _config(epochs=2),
+            tmp_path,
+            [stopper],
+            should_stop=lambda s=stopper: s.stop,
+            options=options,
+        )
         race.run()  # stopped after epoch 1: resumable
         runs.append(made["resnet-8"])
     a, b = runs
-    assert a.train_config().device != b.train_config().device
-    race = resumed_race([a, b], tiny_data, device_name="cpu")
+    assert a.run_options().device != b.run_options().device and a.train_config() == b.train_config()
+    race = resumed_race([a, b], tiny_data, options=RunOptions(device="cpu", log_every=2))
+    assert race.log_every == 2 and race.device == CPU
     assert len(race.members) == 2

@@ -10,6 +10,7 @@ import zipfile
 
 import pytest
 import torch
+from helpers import ON_CPU
 
 from resexplorer import storage
 from resexplorer.cli import main
@@ -25,8 +26,8 @@ from resexplorer.training.launch import new_race
 @pytest.fixture(scope="module")
 def race_runs(tiny_data, tmp_path_factory):
     models = [ModelConfig("plain", 8, num_classes=4), ModelConfig("resnet", 8, num_classes=4)]
-    config = TrainConfig(epochs=3, batch_size=32, lr=0.05, device="cpu")
-    race, runs = new_race(models, tiny_data, config, tmp_path_factory.mktemp("made-here"))
+    config = TrainConfig(epochs=3, batch_size=32, lr=0.05)
+    race, runs = new_race(models, tiny_data, config, tmp_path_factory.mktemp("made-here"), options=ON_CPU)
     race.run()
     return list(runs.values())
 

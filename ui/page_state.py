@@ -1,6 +1,5 @@
 """What the pages share beyond their frame (ui/sidebar.py), in one place:
 
-- session_defaults: the widgets' first values, set in the session once;
 - image_pool: the data source's images that analyses and galleries use,
   decoded once per data source for every page under one cache key (each
   page used to keep its own cached copy);
@@ -22,31 +21,16 @@ from resexplorer.services import analysis
 from resexplorer.services.analysis import ImagePool
 from resexplorer.services.countdown import Pieces
 from ui.long_action import long_action, was_cancelled
-from ui.run_picker import SHORTCUT_LABELS, Picked, pick_runs, pick_trained_models
+from ui.run_picker import Picked, pick_runs, pick_trained_models
 
 __all__ = [
-    "SHORTCUT_LABELS",
     "Analyses",
     "Picked",
     "image_pool",
     "pick_runs",
     "pick_trained_models",
     "pool_for",
-    "session_defaults",
 ]
-
-
-def session_defaults(defaults: Mapping[str, Any]) -> None:
-    """Give each widget key its first value where the session has none yet,
-    so a page's defaults sit in one place. Draw those widgets without a
-    default of their own (Streamlit warns of a widget given both) and with
-    persist_state="page": a page stopped by st.stop() above a widget keeps
-    the widget's value, and without that scope the widget would come back
-    showing its own first option while the script reads the kept value.
-    Switching pages still drops these values, so a page opens on its defaults."""
-    for key, value in defaults.items():
-        if key not in st.session_state:
-            st.session_state[key] = value
 
 
 @st.cache_resource(show_spinner="Loading the data source's images…", max_entries=2)

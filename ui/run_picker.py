@@ -15,9 +15,7 @@ import streamlit as st
 from resexplorer.errors import ResExplorerError
 from resexplorer.runs.store import Run, open_run
 from resexplorer.science.inference import LoadedModel, load_run_model
-from resexplorer.services.catalog import SHORTCUT_CHOICES, Catalog, catalog
-
-SHORTCUT_LABELS = {"off": "off (plain)", "on": "on (residual)", "both": "both"}
+from resexplorer.services.catalog import SHORTCUT_CHOICES, SHORTCUT_LABELS, Catalog, catalog
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from resexplorer.system import device_summary
+from ui.device_line import device_line
 from ui.gc_freeze import freeze_loaded_code
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,11 +79,6 @@ class Frame:
     runs_dir: str
 
 
-@st.cache_resource(show_spinner=False)
-def _device() -> tuple[str, str]:
-    return device_summary()
-
-
 def _navigation() -> None:
     for page in PAGES:
         st.page_link(page.script, label=page.title, icon=page.icon)
@@ -131,8 +126,7 @@ def page_frame(title: str) -> Frame:
     with st.sidebar:
         _navigation()
         st.divider()
-        kind, description = _device()
-        st.markdown(f"**Device:** {kind}  \n<small>{description}</small>", unsafe_allow_html=True)
+        device_line()
         source = _data_source()
         runs_dir = st.text_input(
             "Runs folder",

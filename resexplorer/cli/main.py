@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import signal
 import sys
@@ -18,14 +19,15 @@ from pathlib import Path
 
 from ..errors import ResExplorerError
 from ..nets.config import ModelConfig
-from ..runs.recipe import TrainConfig, settings
+from ..runs.recipe import RunOptions, TrainConfig, settings, split_settings
 from ..runs.states import RESUMABLE, RunState, resumable
 from ..runs.store import RUN_FOLDER_REMEDY, RUNS_FOLDER_REMEDY, RunStore, open_run
 from ..services.claims import GROUP_CLAIMS, claims_of_runs
 from ..services.reference import REFERENCE_GROUPS, group_runs
 from ..storage import writable_folder
 from ..training.failures import failure_of
-from ..training.jobs import CANCEL_FILE, REQUEST_FILE, JobState, ProgressWriter, machine_claim
+from ..training.job_progress import ProgressWriter
+from ..training.jobs import CANCEL_FILE, REQUEST_FILE, JobState, machine_claim
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -153,8 +155,9 @@ def _add_setting_args(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def train_config_of(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(**{s.name: getattr(args, s.name) for s in settings()})
+def train_config_of(args: argparse.Namespace) -> tuple[TrainConfig, RunOptions]:
+    """The recipe and the run options the flags say."""
+    return split_settings({s.name: getattr(args, s.name) for s in settings()})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,7 +191,7 @@ def _run_command(args: argparse.Namespace, job: ProgressWriter | None, stop: _St
         return _run_job(Path(args.job_dir), job, stop)
     if args.command == "train":
         models = [ModelConfig.from_name(name) for name in args.model]
-        return _train(models, train_config_of(args), args.data, args.cache, args.runs, None, stop)
+        return _train(models, *train_config_of(args), args.data, args.cache, args.runs, None, stop)
     if args.command == "resume":
         return _resume(args.run_dirs, args.data, args.cache, args.device, None, stop)
     if args.command == "build-reference":
@@ -221,7 +224,9 @@ def _run_request(job_dir: Path, job: ProgressWriter, stop: _StopFlag) -> int:
     if request.get("command") == "train":
         models = [ModelConfig.from_name(name) for name in request["models"]]
         config = TrainConfig.from_dict(request["train_config"])
-        return _train(models, config, request["data"], request.get("cache"), request["runs"], job, stop)
+        # A request written before RunOptions held its fields in train_config.
+        options = RunOptions.from_dict(request.get("run_options", request["train_config"]))
+        return _train(models, config, options, request["data"], request.get("cache"), request["runs"], job, stop)
     if request.get("command") == "resume":
         return _resume(request["run_dirs"], request["data"], request.get("cache"), None, job, stop)
     raise ResExplorerError(f"{job_dir}: unknown job command {request.get('command')!r}")
@@ -302,14 +307,18 @@ class _StopFlag:
         return self.stopped
 
 
-def _train(models, config: TrainConfig, data_source, cache, runs_root, job, stop: _StopFlag) -> int:
+def _train(
+    models, config: TrainConfig, options: RunOptions, data_source, cache, runs_root, job, stop: _StopFlag
+) -> int:
     from ..training.launch import new_race
 
     writable_folder(Path(runs_root).expanduser(), "the runs folder", RUNS_FOLDER_REMEDY)  # before the data loads
-    with _processes(config.device, job) as (ranks, device):
+    with _processes(options.device, job) as (ranks, device):
         data = _ranked_data(ranks, data_source, cache, job)
         callbacks = _callbacks(job) if ranks.writer else []
-        race, runs = new_race(models, data, config, runs_root, callbacks, should_stop=stop, ranks=ranks, device=device)
+        race, runs = new_race(
+            models, data, config, runs_root, callbacks, should_stop=stop, ranks=ranks, device=device, options=options
+        )
         if job:
             job.set_runs(runs)
         return _race(race, list(runs.values()), callbacks, stop)
@@ -324,11 +333,14 @@ def _resume(run_dirs, data_source, cache, device, job, stop: _StopFlag) -> int:
         if not resumable(status):
             raise ResExplorerError(f"{run.path} is {status}; only {', '.join(sorted(RESUMABLE))} runs resume")
         writable_folder(run.path, "the run folder", RUN_FOLDER_REMEDY)  # before the data loads
-    with _processes(device or runs[0].train_config().device, job) as (ranks, rank_device):
+    options = runs[0].run_options()
+    if device:
+        options = dataclasses.replace(options, device=device)
+    with _processes(options.device, job) as (ranks, rank_device):
         data = _ranked_data(ranks, data_source, cache, job)
         callbacks = _callbacks(job) if ranks.writer else []
         race = resumed_race(
-            runs, data, callbacks, should_stop=stop, device_name=device, ranks=ranks, rank_device=rank_device
+            runs, data, callbacks, should_stop=stop, options=options, ranks=ranks, rank_device=rank_device
         )
         if job:
             job.set_runs({run.config()["model_name"]: run for run in runs})

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..data.dataset import Dataset
 from ..nets.config import ModelConfig
 from ..runs.checkpoints import load_checkpoint, save_compact_checkpoint
-from ..runs.recipe import TrainConfig
+from ..runs.recipe import RunOptions, TrainConfig
 from ..runs.states import RunState
 from ..runs.store import Run, RunStore
 from ..services.analysis import ImagePool, precompute
@@ -50,7 +50,7 @@ def build_reference_runs(
 ) -> None:
     """Train (or finish) each group in turn; groups already done are skipped."""
     store = RunStore(out_dir)
-    recipe = TrainConfig.from_dict({**recipe.to_dict(), "device": device})
+    options = RunOptions(device=device)
     for reference_group in groups:
         group = reference_group.name
         existing = group_runs(store, group)
@@ -61,13 +61,15 @@ def build_reference_runs(
         started = time.perf_counter()
         if existing:
             log(f"{group}: resuming {', '.join(r.run_id for r in existing)}")
-            race = resumed_race(existing, data, callbacks, should_stop=should_stop, device_name=device)
+            race = resumed_race(existing, data, callbacks, should_stop=should_stop, options=options)
             runs = existing
         else:
             log(f"{group}: training {', '.join(reference_group.models)}")
             models = [ModelConfig.from_name(n) for n in reference_group.models]
             extra = {"reference_group": group, "command": command, "machine": machine_info(resolve_device(device))}
-            race, by_name = new_race(models, data, recipe, out_dir, callbacks, should_stop=should_stop, extra=extra)
+            race, by_name = new_race(
+                models, data, recipe, out_dir, callbacks, should_stop=should_stop, extra=extra, options=options
+            )
             runs = list(by_name.values())
         race.run()
         sitting = {"machine": machine_info(resolve_device(device)), "wall_s": round(time.perf_counter() - started, 1)}

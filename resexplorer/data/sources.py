@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from ..errors import DataError, DiskFullError
 from ..progress import CountProgress
-from ..storage import atomic_write
+from ..storage import atomic_write, default_cache_dir
 from .dataset import IMAGE_SIZE, Dataset, Split, channel_stats
 from .images import too_many_pixels
 from .synthetic import SYNTHETIC_SIZES, make_synthetic
@@ -40,11 +40,6 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".ti
 TEST_SPLIT_NAMES = ("test", "val")
 # Bump when decoding changes, so stale caches are never read.
 DECODE_VERSION = 1
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("RESEXPLORER_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "resexplorer"
 
 
 def load_dataset(source: str, cache_dir: str | Path | None = None, progress: CountProgress | None = None) -> Dataset:

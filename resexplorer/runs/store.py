@@ -54,7 +54,7 @@ from ..nets.config import ModelConfig
 from ..processes import process_of, this_process
 from ..storage import HeldLock, atomic_write_bytes, atomic_write_json, folder_in_use, remove_leftovers
 from .checks import config_problem, describe_problems, parse_metrics
-from .recipe import TrainConfig
+from .recipe import RunOptions, TrainConfig
 from .states import RunState
 
 RUN_FORMAT = "resexplorer-run"
@@ -304,6 +304,12 @@ class Run:
     def train_config(self) -> TrainConfig:
         return TrainConfig.from_dict(self.config()["train"])
 
+    def run_options(self) -> RunOptions:
+        """How the run ran (runs made before "ran" was kept apart held these
+        in "train")."""
+        config = self.config()
+        return RunOptions.from_dict(config.get("ran", config["train"]))
+
     # metrics
     def append_metric(self, record: dict, torn_point: str | None = None) -> None:
         """Append one record; torn_point: the faults.py point that kills this
@@ -484,9 +490,15 @@ class RunStore:
         self.root = Path(root).expanduser()  # "~/runs", as the data path takes it
 
     def create(
-        self, model_config: ModelConfig, train_config: TrainConfig, data_info: dict, extra: dict | None = None
+        self,
+        model_config: ModelConfig,
+        train_config: TrainConfig,
+        data_info: dict,
+        extra: dict | None = None,
+        options: RunOptions | None = None,
     ) -> Run:
-        """A new run folder; `extra` adds to its config (versions, group...)."""
+        """A new run folder; `extra` adds to its config (versions, group...);
+        `options`: how it runs (the defaults if not said)."""
         stamp = id_stamp()
         with folder_in_use(self.root, "the runs folder", RUNS_FOLDER_REMEDY):
             self.root.mkdir(parents=True, exist_ok=True)
@@ -509,6 +521,7 @@ class RunStore:
             "model_name": model_config.name,
             "model": model_config.to_dict(),
             "train": train_config.to_dict(),
+            "ran": (options or RunOptions()).to_dict(),
             "data": data_info,
             "created": _now(),
             "command": _command_line(),

@@ -25,7 +25,7 @@ import torch
 
 from ..data.dataset import Dataset
 from ..data.samples import CIFAR10_CLASSES, cifar_samples
-from ..data.sources import default_cache_dir, load_dataset, stratified_subset
+from ..data.sources import load_dataset, stratified_subset
 from ..errors import ConfigError, DataError, ResExplorerError
 from ..nets.probes import gradient_norms, inside_stats
 from ..progress import Progress
@@ -35,7 +35,7 @@ from ..science.inference import LoadedModel, load_run_model
 from ..science.landscape import interpolation, slice_1d, slice_2d
 from ..science.lesion import random_lesion, single_block_lesion
 from ..science.tta_eval import SCORING, evaluate_corruptions, evaluate_strategies
-from ..storage import atomic_write_json
+from ..storage import atomic_write_json, default_cache_dir
 
 
 @dataclass

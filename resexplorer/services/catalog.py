@@ -16,6 +16,7 @@ from . import reference
 # nets only (option A, the paper's CIFAR choice), or both side by side.
 SHORTCUT_ARCHS = {"off": ("plain",), "on": ("resnet",), "both": ("plain", "resnet")}
 SHORTCUT_CHOICES = tuple(SHORTCUT_ARCHS)
+SHORTCUT_LABELS = {"off": "off (plain)", "on": "on (residual)", "both": "both"}  # the toggle reads the same everywhere
 
 
 def pair_models(depth: int, shortcuts: str) -> list[str]:

@@ -12,7 +12,7 @@ import torch
 
 from ..nets.config import DEPTHS, SHORTCUTS, ModelConfig
 from ..nets.models import build_model
-from ..runs.recipe import TrainConfig
+from ..runs.recipe import RunOptions
 from ..system import on_device, uses_channels_last
 from ..training.engine import autocast_for, train_step
 from .reference import REFERENCE_GROUPS
@@ -151,7 +151,7 @@ def measure_layer_rate(device: torch.device, batch: int = 64, steps: int = 3, bf
     memory_format = torch.channels_last if uses_channels_last(device) else torch.contiguous_format
     x = torch.randn(batch, 3, 32, 32, device=device).contiguous(memory_format=memory_format)
     y = torch.randint(0, 10, (batch,), device=device)
-    autocast = autocast_for(device, TrainConfig().bf16 if bf16 is None else bf16)
+    autocast = autocast_for(device, RunOptions().bf16 if bf16 is None else bf16)
 
     def step():
         train_step(model, opt, x, y, 0.01, autocast)

@@ -36,7 +36,7 @@ from ..data.sources import (
 from ..errors import ConfigError
 from ..nets.config import ModelConfig
 from ..nets.models import build_model
-from ..runs.recipe import TrainConfig
+from ..runs.recipe import RunOptions, TrainConfig
 from ..runs.states import RunState
 from ..system import on_device, uses_channels_last
 from . import distributed
@@ -278,11 +278,11 @@ def replays_graphs(device: torch.device) -> bool:
     return COMPILE_MODES.get(device.type) == "reduce-overhead"
 
 
-def compile_wanted(config: TrainConfig, images_per_epoch: int, device: torch.device) -> bool:
-    """Whether a race compiles its models' training steps (config.compile:
+def compile_wanted(config: TrainConfig, options: RunOptions, images_per_epoch: int, device: torch.device) -> bool:
+    """Whether a race compiles its models' training steps (options.compile:
     auto, on, off); images_per_epoch: what each model trains on."""
-    if config.compile != "auto":
-        return config.compile == "on"
+    if options.compile != "auto":
+        return options.compile == "on"
     threshold = AUTO_COMPILE_IMAGES.get(device.type)
     return threshold is not None and config.epochs * images_per_epoch >= threshold
 
@@ -311,12 +311,14 @@ class Race:
         probes: Iterable[Probe] = (),
         should_stop: Callable[[], bool] = lambda: False,
         ranks: Ranks = ALONE,
+        options: RunOptions | None = None,
     ):
         if not members:
             raise ConfigError("a race needs at least one model")
         self.ranks = ranks
         self.members = list(members)
-        self.config = config
+        self.config = config  # what the members learn
+        self.options = options or RunOptions()  # how they run
         self.device = device
         self.callbacks = list(callbacks)
         self.probes = list(probes)
@@ -324,7 +326,7 @@ class Race:
         # Each member trains where its model is (race_devices may spread a
         # race over several GPUs); each of those devices gets the data once.
         self.devices = list(dict.fromkeys([device, *(device_of(m) for m in self.members)]))
-        self.autocast = autocast_for(device, config.bf16)
+        self.autocast = autocast_for(device, self.options.bf16)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
         train = self._place_data(data)
@@ -332,7 +334,7 @@ class Race:
         self._compile_steps(len(train))
         self.steps_per_epoch = batches_per_epoch(len(train), config.batch_size, ranks.world)
         self.total_steps = self.steps_per_epoch * config.epochs
-        self.log_every = config.log_every or max(1, self.steps_per_epoch // 20)
+        self.log_every = self.options.log_every or max(1, self.steps_per_epoch // 20)
 
     def _place_data(self, data: Dataset) -> Split:
         """The recipe's subsets of both splits, whole on every device of the
@@ -366,7 +368,7 @@ class Race:
 
     def _compile_steps(self, images_per_epoch: int) -> None:
         """torch.compile each member's step where the run is long enough to win the compile back."""
-        self.compiled = compile_wanted(self.config, images_per_epoch, self.device)
+        self.compiled = compile_wanted(self.config, self.options, images_per_epoch, self.device)
         if self.compiled:
             for member in self.members:
                 member.eager = member.stepper

@@ -6,6 +6,7 @@ from ..data.dataset import Dataset
 from ..data.sources import Normalizer
 from ..errors import DataError
 from ..runs.checkpoints import model_from_checkpoint
+from ..runs.recipe import RunOptions
 from ..system import on_device, resolve_device, uses_channels_last
 from .engine import autocast_for, evaluate
 
@@ -22,6 +23,6 @@ def evaluate_checkpoint(ckpt: dict, data: Dataset, device: str = "auto") -> dict
     torch_device = resolve_device(device)
     model = on_device(model_from_checkpoint(ckpt), torch_device)  # in the inputs' memory format
     normalize = Normalizer(trained_on["mean"], trained_on["std"], torch_device, uses_channels_last(torch_device))
-    bf16 = ckpt["train_config"].get("bf16", True)
+    bf16 = RunOptions.from_dict(ckpt["train_config"]).bf16  # a checkpoint older than RunOptions may say it
     loss, error = evaluate(model, data.test, normalize, autocast_for(torch_device, bf16))
     return {"model": model.config.name, "test_error": error, "test_loss": loss, "n": len(data.test)}

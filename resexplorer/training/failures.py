@@ -3,9 +3,8 @@ without parsing text: its kind, the message, and what the user can do."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass
-
-import torch
 
 from ..errors import BusyError, CheckpointError, ConfigError, DataError, DiskFullError, RunError
 
@@ -34,6 +33,13 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else repr(err)
 
 
+def _out_of_memory(err: BaseException) -> bool:
+    # An error torch raised means torch is loaded; the UI side reads
+    # failures without loading it.
+    torch = sys.modules.get("torch")
+    return (torch is not None and isinstance(err, torch.cuda.OutOfMemoryError)) or "out of memory" in str(err).lower()
+
+
 def failure_of(err: BaseException) -> Failure:
     """The record of an exception; the kinds a user can fix say how."""
     if isinstance(err, DiskFullError):
@@ -47,7 +53,7 @@ def failure_of(err: BaseException) -> Failure:
             "choose another data source: an image folder with train/ and test/ class folders, "
             "or a CIFAR-10 copy where the message says",
         )
-    if isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in str(err).lower():
+    if _out_of_memory(err):
         return Failure("memory", f"out of memory ({_first_line(err)})", "use a smaller batch size or fewer models")
     if isinstance(err, ConfigError):
         return Failure("settings", str(err), "change the setting the message names")

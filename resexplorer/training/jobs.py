@@ -25,17 +25,14 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from enum import Enum
 from pathlib import Path
 
-from ..data.sources import default_cache_dir
 from ..errors import BusyError
 from ..processes import process_of, start_time
-from ..runs.recipe import TrainConfig
+from ..runs.recipe import RunOptions, TrainConfig
 from ..runs.store import RUN_FOLDER_REMEDY, RUNS_FOLDER_REMEDY, Run, id_stamp, utc_now
-from ..storage import HeldLock, atomic_write_json, folder_in_use, writable_folder
-from .engine import Callback, EpochEvent, Member, Race, StepEvent, device_of
+from ..storage import HeldLock, atomic_write_json, default_cache_dir, folder_in_use, writable_folder
 from .failures import Failure, crashed
 
 JOBS_FOLDER = ".jobs"
@@ -90,88 +87,6 @@ def _worker_running(pid: int, started: float | None) -> bool:
     if child is not None:
         return child.poll() is None  # also reaps it, so a finished child is not a zombie
     return process_of(pid, started) is not None  # by start time too: a reused pid is not the worker
-
-
-# --- the worker side -----------------------------------------------------------
-
-
-class ProgressWriter(Callback):
-    """Runs inside the worker: keeps progress.json current for the UI."""
-
-    MIN_INTERVAL_S = 0.5
-
-    def __init__(self, job_dir: str | Path):
-        self.path = Path(job_dir) / "progress.json"
-        self.state: dict = {
-            "state": JobState.STARTING,
-            "message": "loading the data set",
-            "step": 0,
-            "total_steps": 0,
-            "runs": {},
-            "statuses": {},
-        }
-        self._last_write = 0.0
-        self._started = time.time()
-        self._first_step: int | None = None
-        self._write(force=True)
-
-    def _write(self, force: bool = False) -> None:
-        now = time.time()
-        if force or now - self._last_write >= self.MIN_INTERVAL_S:
-            self.state["updated"] = now
-            atomic_write_json(self.state, self.path)
-            self._last_write = now
-
-    def set_runs(self, runs: dict[str, Run]) -> None:
-        self.state["runs"] = {name: str(run.path) for name, run in runs.items()}
-        self._write(force=True)
-
-    def loading(self, done: int, total: int, what: str) -> None:
-        """The data set's first decode reports here."""
-        self.state["message"] = f"{what} {done}/{total}"
-        self._write()
-
-    def on_race_start(self, race: Race) -> None:
-        self._started = time.time()
-        self._first_step = race.start_step
-        self.state.update(
-            state=JobState.RUNNING,
-            message=COMPILING if race.compiled else "training",
-            step=self._first_step,
-            total_steps=race.total_steps,
-            images_per_step=race.config.batch_size * len(race.members),
-            devices={member.name: str(device_of(member)) for member in race.members},  # which model ran where
-        )
-        self._write(force=True)
-
-    def _progress(self, step: int) -> None:
-        self.state["step"], self.state["message"] = step, "training"
-        done = step - (self._first_step or 0)
-        elapsed = time.time() - self._started
-        if done > 0 and elapsed > 0:
-            rate = done / elapsed  # steps per second
-            self.state["images_per_s"] = rate * self.state.get("images_per_step", 0)
-            self.state["eta_s"] = (self.state["total_steps"] - step) / rate
-        self._write()
-
-    def on_step(self, member: Member, event: StepEvent) -> None:
-        self._progress(member.step)
-
-    def on_epoch_end(self, member: Member, event: EpochEvent) -> None:
-        self._progress(member.step)
-
-    def on_end(self, member: Member) -> None:
-        self.state["statuses"][member.name] = {"status": member.status, "message": member.message}
-        self._write(force=True)
-
-    def finish(self, state: JobState) -> None:
-        """The job ended: done, or cancelled (its runs resumable)."""
-        self.state.update(state=state, message="", eta_s=0)
-        self._write(force=True)
-
-    def fail(self, failure: Failure) -> None:
-        self.state.update(state=JobState.FAILED, message=failure.message, failure=failure.to_dict(), eta_s=0)
-        self._write(force=True)
 
 
 # --- the UI side -------------------------------------------------------------------
@@ -267,9 +182,22 @@ class JobManager:
         jobs = self.jobs()
         return jobs[-1] if jobs else None
 
-    def start_training(self, models: list[str], data: str, config: TrainConfig, cache: str | None = None) -> Job:
-        """Train these models in one race, a run each in this runs folder."""
-        request = {"command": "train", "models": list(models), "train_config": config.to_dict()}
+    def start_training(
+        self,
+        models: list[str],
+        data: str,
+        config: TrainConfig,
+        cache: str | None = None,
+        options: RunOptions | None = None,
+    ) -> Job:
+        """Train these models in one race, a run each in this runs folder,
+        run as `options` say (the defaults if not said)."""
+        request = {
+            "command": "train",
+            "models": list(models),
+            "train_config": config.to_dict(),
+            "run_options": (options or RunOptions()).to_dict(),
+        }
         return self._start({**request, "runs": str(self.runs_root), "data": data, "cache": cache})
 
     def start_resume(self, runs: list[Run], data: str, cache: str | None = None) -> Job:

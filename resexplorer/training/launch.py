@@ -16,7 +16,7 @@ from ..data.sources import Normalizer, stratified_subset
 from ..errors import ConfigError
 from ..nets.config import ModelConfig
 from ..nets.probes import epoch_probe
-from ..runs.recipe import HOW_IT_RAN, TrainConfig
+from ..runs.recipe import RunOptions, TrainConfig
 from ..runs.store import Run, RunStore
 from ..storage import HeldLock
 from ..system import library_versions, race_devices, uses_channels_last
@@ -47,10 +47,12 @@ def new_race(
     extra: dict | None = None,
     ranks: Ranks = ALONE,
     device: torch.device | None = None,
+    options: RunOptions | None = None,
 ) -> tuple[Race, dict[str, Run]]:
     """One new run per model, and the race that will train them: call its
     run() to start (the caller may first hand the runs to a progress writer).
-    Under torchrun (ranks) only rank 0 makes runs; `device` is then the rank's."""
+    `options`: how they run (the defaults if not said). Under torchrun (ranks) only rank 0 makes runs;
+    `device` is then the rank's."""
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise ConfigError(f"each model can race once per job; got {', '.join(names)}")
@@ -60,12 +62,13 @@ def new_race(
         else ModelConfig.from_dict({**m.to_dict(), "num_classes": data.num_classes})
         for m in models
     ]
-    devices = [device] if device is not None else race_devices(config.device, len(models))
+    options = options or RunOptions()
+    devices = [device] if device is not None else race_devices(options.device, len(models))
     data_info = data.describe()
 
     def create() -> dict[str, Run]:
         store = RunStore(runs_root)
-        runs = {m.name: store.create(m, config, data_info, {**versions, **(extra or {})}) for m in models}
+        runs = {m.name: store.create(m, config, data_info, {**versions, **(extra or {})}, options) for m in models}
         if ranks.distributed:
             runs = {name: _with_ranks(run, ranks) for name, run in runs.items()}
         return runs
@@ -75,18 +78,20 @@ def new_race(
     placed = [devices[i % len(devices)] for i in range(len(models))]
     members = [new_member(m, config, d, uses_channels_last(d)) for m, d in zip(models, placed)]
     claims = {name: run.writer() for name, run in runs.items()} if ranks.writer else {}
-    race = _assembled(members, runs, data, config, data_info, claims, devices[0], callbacks, probes, should_stop, ranks)
+    race = _assembled(
+        members, runs, data, config, options, data_info, claims, devices[0], callbacks, probes, should_stop, ranks
+    )
     return race, runs
 
 
 def _assembled(
-    members, runs: dict, data, config, data_info, claims, device, callbacks, probes, should_stop, ranks
+    members, runs: dict, data, config, options, data_info, claims, device, callbacks, probes, should_stop, ranks
 ) -> Race:
     """The race of these members, recording into their runs (rank 0 alone
     writes): the last step of a new race and of a resumed one alike."""
     writing: list[Callback] = [RunRecorder(runs, config, data_info, claims), *callbacks] if ranks.writer else []
     probes = default_probes(data) if probes is None else probes
-    return Race(members, data, config, device, writing, probes, should_stop, ranks)
+    return Race(members, data, config, device, writing, probes, should_stop, ranks, options)
 
 
 def _with_ranks(run: Run, ranks: Ranks) -> Run:
@@ -114,30 +119,25 @@ def resumed_race(
     callbacks: Iterable[Callback] = (),
     probes: Iterable[Probe] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
-    device_name: str | None = None,
+    options: RunOptions | None = None,
     ranks: Ranks = ALONE,
     rank_device: torch.device | None = None,
 ) -> Race:
     """The race that continues runs from their last checkpoints, on the same
-    training config, on another device if `device_name` says one ("cuda:1",
-    "auto"); not started, as new_race. Under
+    recipe, run as `options` say (default: as the first run ran; a resume
+    on another device says so here); not started, as new_race. Under
     torchrun (ranks) rank 0 claims and tidies the runs first; every rank
     then loads their checkpoints onto its own device (rank_device)."""
     config = runs[0].train_config()
     for run in runs[1:]:
-        differ = [
-            k
-            for k, v in run.train_config().to_dict().items()
-            if k not in HOW_IT_RAN and config.to_dict().get(k) != v  # the recipe must match; how it ran need not
-        ]
+        differ = [k for k, v in run.train_config().to_dict().items() if config.to_dict()[k] != v]
         if differ:
             raise ConfigError(
                 f"runs resumed together must share one training config: {runs[0].run_id} and {run.run_id} "
                 f"differ in {', '.join(differ)}; resume them one at a time"
             )
-    if device_name:
-        config = TrainConfig.from_dict({**config.to_dict(), "device": device_name})
-    devices = [rank_device] if rank_device is not None else race_devices(config.device, len(runs))
+    options = options or runs[0].run_options()
+    devices = [rank_device] if rank_device is not None else race_devices(options.device, len(runs))
 
     def claim() -> list[HeldLock]:
         claims = _claim_all(runs)  # before anything is truncated: a second resume is refused untouched
@@ -158,5 +158,5 @@ def resumed_race(
     by_name = {m.name: r for m, r in zip(members, runs)}
     claimed = {m.name: c for m, c in zip(members, claims)}
     return _assembled(
-        members, by_name, data, config, data_info, claimed, devices[0], callbacks, probes, should_stop, ranks
+        members, by_name, data, config, options, data_info, claimed, devices[0], callbacks, probes, should_stop, ranks
     )
