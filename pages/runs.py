@@ -21,7 +21,7 @@ from resexplorer.services.run_table import (
     run_rows,
     ticked_runs,
 )
-from resexplorer.training.jobs import JobBusy, JobManager
+from resexplorer.training.jobs import JobManager
 from ui.choices import session_defaults
 from ui.sidebar import page_frame
 from ui.text import literal
@@ -215,10 +215,9 @@ def _resume(yours: list, runs_dir: str, data_source: str) -> None:
         help="Continues from each run's last completed epoch, on the data source in the sidebar.",
     ):
         try:
-            JobManager(runs_dir).start_resume(unfinished, data_source)
-            st.success("Resuming: follow it on the Train & compare page.")
-        except JobBusy as err:
-            st.warning(literal(str(err)))
+            job = JobManager(runs_dir).start_resume(unfinished, data_source)
+            st.success("Resuming: the job is queued and starts as soon as the machine is free.")
+            st.page_link("pages/train.py", label="Follow it on Train & compare", query_params={"job": job.job_id})
         except ResExplorerError as err:
             st.error(literal(str(err)))
 

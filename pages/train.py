@@ -29,12 +29,14 @@ from resexplorer.services.planning import (
 from resexplorer.services.reference import recipe_note, reference_runs
 from resexplorer.system import resolve_device
 from resexplorer.training.failures import Failure
-from resexplorer.training.jobs import FINAL_STATES, JobBusy, JobManager, JobState
+from resexplorer.training.jobs import FINAL_STATES, Job, JobManager, JobState, queue_standing
+from resexplorer.training.queue import TrainingQueue
 from ui.chart_view import kept_view
 from ui.sidebar import page_frame
 from ui.text import literal
 
 REFRESH_S = 2.0
+MY_JOB = "job"  # the URL's and the session's key: the job this visitor started (a link or a refresh keeps it)
 ROWS = "train_rows"  # session state: the row ids of the models, in order
 NEXT_ROW = "train_row_last_id"  # session state: the last row id handed out
 # Where the page has a better answer than the record's what_to_do: its sidebar.
@@ -215,7 +217,10 @@ def training_settings(defaults: dict, preset_name: str) -> tuple[TrainConfig, Ru
     return split_settings(chosen)
 
 
-def expected_duration(models: list[str], config: TrainConfig, counts, device_kind: str, data_source: str) -> None:
+def expected_duration(
+    models: list[str], config: TrainConfig, counts, device_kind: str, data_source: str
+) -> float | None:
+    """Says how long the job would take; returns the estimate (seconds)."""
     if counts is None:
         st.warning(f"The data source {data_source!r} is not usable here: pick one in the sidebar.")
     elif models:
@@ -226,26 +231,80 @@ def expected_duration(models: list[str], config: TrainConfig, counts, device_kin
             f"Expected duration on this {device_kind.upper()}: **about {format_duration(seconds)}** "
             f"({len(models)} models × {config.epochs} epochs × {n_train:,} images, testing on {n_test:,})."
         )
+        return seconds
+    return None
+
+
+def my_job(manager: JobManager) -> Job | None:
+    """The job this visitor started, as the URL (or, before it, the session) names it."""
+    job_id = st.query_params.get(MY_JOB) or st.session_state.get(MY_JOB)
+    return manager.job(job_id) if job_id else None
+
+
+def _ordinal(n: int) -> str:
+    return "next" if n == 1 else f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def queue_status(job: Job) -> None:
+    """Where the visitor's queued job stands, and when it should start."""
+    TrainingQueue().ensure_runner()  # a runner killed, or a machine restarted with jobs waiting: start one
+    standing = queue_standing(job)
+    if standing is None:
+        st.info("Your job is leaving the queue to start.")
+        return
+    ahead = []
+    if standing.waiting_ahead:
+        ahead.append(f"{standing.waiting_ahead} queued")
+    if standing.training:
+        ahead.append(f"{standing.training} training")
+    when = (
+        f"It should start in **about {format_duration(standing.starts_in_s)}** (from the estimates of the jobs ahead)."
+        if standing.starts_in_s is not None
+        else "A job ahead has no estimate, so its start time is not known."
+    )
+    st.info(
+        f"Your job is queued: **{_ordinal(standing.place)} in line**"
+        + (f" ({' and '.join(ahead)} ahead of it). " if ahead else ". ")
+        + when
+        + " It starts by itself when the machine frees; you can close this page and come back to this link."
+    )
 
 
 def start_and_stop(
-    manager: JobManager, models: list[str], config: TrainConfig, options: RunOptions, data_source: str, usable: bool
+    manager: JobManager,
+    models: list[str],
+    config: TrainConfig,
+    options: RunOptions,
+    data_source: str,
+    usable: bool,
+    estimate_s: float | None,
 ) -> None:
-    active = manager.active()
+    """Start queues the job (it starts at once on a free machine); Stop
+    stops the visitor's own job, or takes it out of the queue, else the job
+    training now."""
+    mine = my_job(manager)
+    mine_active = mine is not None and mine.active
+    target = mine if mine_active else manager.active()
+    queued = target is not None and target.status()["state"] == JobState.QUEUED
     start_col, stop_col, _ = st.columns([1, 1, 4])
     if start_col.button("Start", type="primary", disabled=not models or not usable, key="start"):
         try:
-            manager.start_training(models, data_source, config, options=options)
+            job = manager.start_training(models, data_source, config, options=options, estimate_s=estimate_s)
+            st.session_state[MY_JOB] = st.query_params[MY_JOB] = job.job_id
             st.session_state["watching"] = True
             st.rerun()
-        except JobBusy as err:
-            st.warning(literal(str(err)))
         except ResExplorerError as err:
             st.error(literal(str(err)))
-    stop_help = "Stops within one step; completed epochs are kept and can be resumed."
-    if stop_col.button("Stop", disabled=active is None, key="stop", help=stop_help):
-        active.cancel()
-        st.toast("Stopping: the job ends within one step.")
+    stop_help = (
+        "Takes your job out of the queue."
+        if queued
+        else "Stops within one step; completed epochs are kept and can be resumed."
+    )
+    if stop_col.button("Leave the queue" if queued else "Stop", disabled=target is None, key="stop", help=stop_help):
+        target.cancel()
+        st.toast("Your job left the queue." if queued else "Stopping: the job ends within one step.")
+        if queued:
+            st.rerun()
 
 
 def chart_options() -> dict:
@@ -320,7 +379,15 @@ def live_view(manager: JobManager, models: list[str], options: dict) -> None:
     # or the command line shows up here too.
     @st.fragment(run_every=REFRESH_S)
     def _live() -> None:
-        job = manager.latest()
+        mine = my_job(manager)
+        if mine is not None and mine.status()["state"] == JobState.QUEUED:
+            queue_status(mine)
+            st.session_state["queued"] = True
+            job = manager.latest()  # meanwhile, what trains now (or last did)
+        else:
+            if st.session_state.pop("queued", False):
+                st.rerun()  # the job started or left: the whole page once more (its Stop button)
+            job = mine or manager.latest()
         references = _reference_curves() if options["show_reference"] else []
         if job is None:
             # the chosen models' shipped runs, so a preset shows its finding before anything trains
@@ -396,8 +463,8 @@ st.caption(preset.blurb)
 chosen_models = model_rows(preset.models)
 config, options = training_settings({**default_settings(device_kind), **dict(preset.overrides)}, preset_name)
 counts = _image_counts(frame.data_source)
-expected_duration(chosen_models, config, counts, device_kind, frame.data_source)
-start_and_stop(manager, chosen_models, config, options, frame.data_source, usable=counts is not None)
+estimate = expected_duration(chosen_models, config, counts, device_kind, frame.data_source)
+start_and_stop(manager, chosen_models, config, options, frame.data_source, counts is not None, estimate)
 shown = chart_options()
 live_view(manager, chosen_models, shown)
 downloads(manager, shown)

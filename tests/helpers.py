@@ -127,7 +127,8 @@ def images(at: AppTest) -> list:
 
 
 def wait_for_job(runs_dir: Path, timeout: float = 600) -> dict:
-    job = JobManager(runs_dir).latest()
+    """The newest job's status once it has ended (queued, started or not)."""
+    job = JobManager(runs_dir).jobs()[-1]
     deadline = time.time() + timeout
     while job.active and time.time() < deadline:
         time.sleep(0.5)

@@ -137,18 +137,29 @@ def test_starting_a_tiny_job_draws_its_runs_metrics(folder_app):
 
 
 @pytest.mark.slow
-def test_a_second_start_while_a_job_runs_is_refused_with_a_message(folder_app):
+def test_a_second_start_while_a_job_runs_is_queued_and_the_page_says_its_place(folder_app):
     at = app("pages/train.py")
     _start_custom_job(at, ["resnet-14"], epochs=50)
-    at.button(key="start").click().run()
-    assert any("is running" in w.value for w in at.warning)
-    assert len(JobManager(folder_app).jobs()) == 1
-    job = JobManager(folder_app).latest()
+    (first,) = JobManager(folder_app).jobs()
     deadline = time.time() + 60
-    while job.status().get("step", 0) < 1 and time.time() < deadline:
+    while first.status().get("step", 0) < 1 and time.time() < deadline:
         time.sleep(0.2)
+    at.button(key="start").click().run()  # a second Start: queued behind the first
+    _, second = JobManager(folder_app).jobs()
+    assert second.status()["state"] == "queued"
+    assert at.query_params["job"] == second.job_id  # the link to this page follows the visitor's own job
+    said = " ".join(i.value for i in at.info)
+    assert "Your job is queued: **next in line** (1 training ahead of it)" in said, said
+    assert "should start in **about" in said  # the first job's time left
+    assert at.button(key="stop").label == "Leave the queue"
     at.button(key="stop").click().run()
-    status = wait_for_job(folder_app, timeout=60)
+    assert second.status()["state"] == "cancelled" and first.status()["state"] == "running"
+    assert at.button(key="stop").label == "Stop"  # now the job that trains
+    at.button(key="stop").click().run()
+    deadline = time.time() + 60
+    while first.active and time.time() < deadline:
+        time.sleep(0.5)
+    status = first.status()
     assert status["state"] == "cancelled" and status["step"] < status["total_steps"]
     assert {r.status()["status"] for r in RunStore(folder_app).list()} == {"cancelled"}
 

@@ -14,7 +14,8 @@ from resexplorer.runs.recipe import RunOptions, TrainConfig
 from resexplorer.runs.store import RunStore
 from resexplorer.training.failures import Failure, failure_of
 from resexplorer.training.job_progress import ProgressWriter
-from resexplorer.training.jobs import CANCEL_FILE, REQUEST_FILE, Job, JobBusy, JobManager, machine_claim
+from resexplorer.training.jobs import CANCEL_FILE, REQUEST_FILE, Job, JobManager, machine_claim
+from resexplorer.training.queue import TrainingQueue
 
 
 def _fake_job(root, pid, progress=None, log=""):
@@ -117,7 +118,8 @@ def test_a_finished_job_keeps_its_final_state(tmp_path):
     assert job.status()["state"] == "done"
 
 
-def test_a_live_job_is_active_and_blocks_another(tmp_path):
+def test_a_live_job_is_active_and_a_start_beside_it_is_queued(tmp_path, monkeypatch):
+    monkeypatch.setattr(TrainingQueue, "ensure_runner", lambda self: None)  # the queue as it stands
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)  # resexplorer"])
     deadline = time.time() + 20
     while b"resexplorer" not in Path(f"/proc/{sleeper.pid}/cmdline").read_bytes() and time.time() < deadline:
@@ -126,11 +128,9 @@ def test_a_live_job_is_active_and_blocks_another(tmp_path):
         _fake_job(tmp_path, sleeper.pid, {"state": "running"})
         manager = JobManager(tmp_path)
         assert manager.active() is not None
-        try:
-            manager.start_training(["resnet-8"], "synthetic", TrainConfig(epochs=1))
-            raise AssertionError("a second job started")
-        except Exception as err:
-            assert "is running" in str(err)
+        second = manager.start_training(["resnet-8"], "synthetic", TrainConfig(epochs=1))
+        assert second.status()["state"] == "queued" and second.active
+        assert manager.active().job_id != second.job_id  # the active job is the one training
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -147,15 +147,14 @@ def test_progress_writer_reports_loading_running_and_the_end(tmp_path):
 
 def test_one_job_per_machine_even_from_another_runs_folder(tmp_path, monkeypatch):
     """The device is the machine's, not a runs folder's: while a job of any
-    folder holds it, a start from another folder is refused, and a worker
-    that finds it held reports a 'busy' failure."""
+    folder holds it, a start from another folder waits in the one queue,
+    and a worker that finds it held reports a 'busy' failure."""
     monkeypatch.setenv("RESEXPLORER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(TrainingQueue, "ensure_runner", lambda self: None)
     with machine_claim():  # another folder's worker, training
-        try:
-            JobManager(tmp_path / "b").start_training(["resnet-8"], "synthetic", TrainConfig(epochs=1))
-            raise AssertionError("a second job started on a busy machine")
-        except JobBusy as err:
-            assert "another runs folder" in str(err)
+        waiting = JobManager(tmp_path / "b").start_training(["resnet-8"], "synthetic", TrainConfig(epochs=1))
+        assert waiting.status()["state"] == "queued"
+        assert [Path(folder) for _, folder in TrainingQueue().waiting()] == [waiting.path]
         request = {"command": "train", "models": ["resnet-8"], "train_config": TrainConfig(epochs=1).to_dict()}
         progress = _run_job(tmp_path, {**request, "data": "synthetic", "runs": str(tmp_path / "runs")})
     assert progress["state"] == "failed" and progress["failure"]["kind"] == "busy"

@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ResExplorerError
 from ..nets.config import ModelConfig
@@ -26,8 +27,11 @@ from ..services.claims import GROUP_CLAIMS, claims_of_runs
 from ..services.reference import REFERENCE_GROUPS, group_runs
 from ..storage import writable_folder
 from ..training.failures import failure_of
-from ..training.job_progress import ProgressWriter
 from ..training.jobs import CANCEL_FILE, REQUEST_FILE, JobState, machine_claim
+from ..training.queue import IDLE_EXIT_S, TrainingQueue
+
+if TYPE_CHECKING:
+    from ..training.job_progress import ProgressWriter
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -115,6 +119,10 @@ def _parser() -> argparse.ArgumentParser:
     # read from JOB_DIR/request.json, not from flags. Not for users.
     worker = sub.add_parser("run-job")
     worker.add_argument("job_dir", metavar="JOB_DIR")
+    # The training queue's runner (training/queue.py), started by the app
+    # when a job is queued and none runs; it ends once the queue is empty.
+    runner = sub.add_parser("run-queue")
+    runner.add_argument("--idle-exit", type=float, default=IDLE_EXIT_S, metavar="SECONDS")
     return parser
 
 
@@ -164,7 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     job_dir = args.job_dir if args.command == "run-job" else None
     # A job started by the app reports its progress and its end into job_dir.
-    job = ProgressWriter(job_dir) if job_dir else None
+    if job_dir:
+        from ..training.job_progress import ProgressWriter  # the engine, and torch: a worker trains
+
+        job = ProgressWriter(job_dir)
+    else:
+        job = None
     # Early: a stop may come while data loads. Only commands that stop
     # cleanly take the signals; the others end on them as any program does.
     stop = _StopFlag(job_dir, listen=args.command in STOPPABLE)
@@ -189,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run_command(args: argparse.Namespace, job: ProgressWriter | None, stop: _StopFlag) -> int:
     if args.command == "run-job":
         return _run_job(Path(args.job_dir), job, stop)
+    if args.command == "run-queue":
+        TrainingQueue().run(idle_exit_s=args.idle_exit)
+        return 0
     if args.command == "train":
         models = [ModelConfig.from_name(name) for name in args.model]
         return _train(models, *train_config_of(args), args.data, args.cache, args.runs, None, stop)
