@@ -30,7 +30,7 @@ from resexplorer.services.reference import recipe_note, reference_runs
 from resexplorer.system import resolve_device
 from resexplorer.training.failures import Failure
 from resexplorer.training.jobs import FINAL_STATES, Job, JobManager, JobState, queue_standing
-from resexplorer.training.queue import TrainingQueue
+from resexplorer.training.queue import training_queue
 from ui.chart_view import kept_view
 from ui.sidebar import page_frame
 from ui.text import literal
@@ -247,7 +247,7 @@ def _ordinal(n: int) -> str:
 
 def queue_status(job: Job) -> None:
     """Where the visitor's queued job stands, and when it should start."""
-    TrainingQueue().ensure_runner()  # a runner killed, or a machine restarted with jobs waiting: start one
+    training_queue().ensure_runner()  # a runner killed, or a machine restarted with jobs waiting: start one
     standing = queue_standing(job)
     if standing is None:
         st.info("Your job is leaving the queue to start.")
@@ -384,6 +384,8 @@ def live_view(manager: JobManager, models: list[str], options: dict) -> None:
             queue_status(mine)
             st.session_state["queued"] = True
             job = manager.latest()  # meanwhile, what trains now (or last did)
+            if job is not None:
+                st.caption("Meanwhile, the latest job of this runs folder (not yours):")
         else:
             if st.session_state.pop("queued", False):
                 st.rerun()  # the job started or left: the whole page once more (its Stop button)

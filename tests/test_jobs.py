@@ -15,7 +15,7 @@ from resexplorer.runs.store import RunStore
 from resexplorer.training.failures import Failure, failure_of
 from resexplorer.training.job_progress import ProgressWriter
 from resexplorer.training.jobs import CANCEL_FILE, REQUEST_FILE, Job, JobManager, machine_claim
-from resexplorer.training.queue import TrainingQueue
+from resexplorer.training.queue import TrainingQueue, training_queue
 
 
 def _fake_job(root, pid, progress=None, log=""):
@@ -154,7 +154,7 @@ def test_one_job_per_machine_even_from_another_runs_folder(tmp_path, monkeypatch
     with machine_claim():  # another folder's worker, training
         waiting = JobManager(tmp_path / "b").start_training(["resnet-8"], "synthetic", TrainConfig(epochs=1))
         assert waiting.status()["state"] == "queued"
-        assert [Path(folder) for _, folder in TrainingQueue().waiting()] == [waiting.path]
+        assert [Path(folder) for _, folder in training_queue().waiting()] == [waiting.path]
         request = {"command": "train", "models": ["resnet-8"], "train_config": TrainConfig(epochs=1).to_dict()}
         progress = _run_job(tmp_path, {**request, "data": "synthetic", "runs": str(tmp_path / "runs")})
     assert progress["state"] == "failed" and progress["failure"]["kind"] == "busy"

@@ -5,6 +5,7 @@ beside the figures.)"""
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -160,6 +161,21 @@ def test_the_pages_that_read_runs_load_no_torch(script):
     run = json.loads(out.stdout)
     assert run["exceptions"] == []  # no ImportError, nor anything else
     assert run["drawn"] > 0  # and the page drew what it is for (a chart, the runs table)
+
+
+@pytest.mark.parametrize("command", [["runs", "--runs", "no-such-folder"], ["run-queue", "--idle-exit", "0"]])
+def test_commands_that_train_nothing_load_no_torch(command, tmp_path):
+    """Listing runs, and the training queue's runner (alive as long as jobs
+    wait), stay small: torch is for the workers."""
+    code = (
+        "import sys\n"
+        "from resexplorer.cli import main\n"
+        f"main({command!r})\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))\n"
+    )
+    env = {**os.environ, "RESEXPLORER_CACHE": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 # --- the page scripts -------------------------------------------------------------------------------

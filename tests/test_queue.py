@@ -15,7 +15,7 @@ from resexplorer.runs.recipe import TrainConfig
 from resexplorer.runs.store import RunStore
 from resexplorer.training import jobs, queue
 from resexplorer.training.jobs import FINAL_STATES, Job, JobManager, JobState, machine_claim, queue_standing
-from resexplorer.training.queue import RUNNING_FOLDER, TrainingQueue
+from resexplorer.training.queue import RUNNING_FOLDER, training_queue
 
 TINY = TrainConfig(epochs=1, batch_size=32, train_subset=64, test_subset=32)
 
@@ -54,9 +54,9 @@ def test_a_queued_job_knows_its_place_and_when_it_should_start(tmp_path, no_runn
     assert manager.latest() is None and manager.active() is None  # nothing has started
     # One job trains now, with 30 s left by its own report.
     training = _start(manager)
-    TrainingQueue().leave(json.loads((training.path / "job.json").read_text())["task"])
+    training_queue().leave(json.loads((training.path / "job.json").read_text())["task"])
     (training.path / "progress.json").write_text(json.dumps({"state": "running", "eta_s": 30.0}))
-    slots = TrainingQueue().cache / RUNNING_FOLDER
+    slots = training_queue().cache / RUNNING_FOLDER
     slots.mkdir(exist_ok=True)
     (slots / "slot-0.json").write_text(json.dumps({"job": str(training.path)}))
 
@@ -107,9 +107,9 @@ def test_a_killed_runner_is_replaced_and_its_queued_job_still_runs(tmp_path):
         assert _until(lambda: _runners() != [], 30)
         for runner in _runners():
             runner.kill()
-        assert _until(lambda: not TrainingQueue().runner_alive(), 10)
+        assert _until(lambda: not training_queue().runner_alive(), 10)
         assert job.status()["state"] == JobState.QUEUED  # still in the queue's file
-        TrainingQueue().ensure_runner()  # what the Train page does when it shows a queued job
+        training_queue().ensure_runner()  # what the Train page does when it shows a queued job
     assert _until(lambda: job.status()["state"] in FINAL_STATES, 240)
     assert job.status()["state"] == JobState.DONE
 

@@ -28,7 +28,7 @@ from ..services.reference import REFERENCE_GROUPS, group_runs
 from ..storage import writable_folder
 from ..training.failures import failure_of
 from ..training.jobs import CANCEL_FILE, REQUEST_FILE, JobState, machine_claim
-from ..training.queue import IDLE_EXIT_S, TrainingQueue
+from ..training.queue import IDLE_EXIT_S, training_queue
 
 if TYPE_CHECKING:
     from ..training.job_progress import ProgressWriter
@@ -203,7 +203,7 @@ def _run_command(args: argparse.Namespace, job: ProgressWriter | None, stop: _St
     if args.command == "run-job":
         return _run_job(Path(args.job_dir), job, stop)
     if args.command == "run-queue":
-        TrainingQueue().run(idle_exit_s=args.idle_exit)
+        training_queue().run(idle_exit_s=args.idle_exit)
         return 0
     if args.command == "train":
         models = [ModelConfig.from_name(name) for name in args.model]
@@ -295,12 +295,14 @@ class _StopFlag:
 
     def __init__(self, job_dir: str | None = None, listen: bool = True):
         """listen=False: a flag no signal sets, for commands that do not stop cleanly."""
-        from ..training import distributed
-
         self.stopped = False
         self.reason = ""
         self.cancel_file = Path(job_dir) / CANCEL_FILE if job_dir else None
-        names = () if not listen else self.SIGNALS[:1] if distributed.launched() else self.SIGNALS
+        names = ()
+        if listen:  # a training command: torch is loaded anyway (the others, the queue's runner too, load none)
+            from ..training import distributed
+
+            names = self.SIGNALS[:1] if distributed.launched() else self.SIGNALS
         self.signals = [getattr(signal, name) for name in names if hasattr(signal, name)]
         self.previous = {signum: signal.signal(signum, self._handle) for signum in self.signals}
 

@@ -41,7 +41,7 @@ from ..runs.recipe import RunOptions, TrainConfig
 from ..runs.store import RUN_FOLDER_REMEDY, RUNS_FOLDER_REMEDY, Run, id_stamp, utc_now
 from ..storage import HeldLock, atomic_write_json, default_cache_dir, folder_in_use, writable_folder
 from .failures import Failure, crashed, failure_of
-from .queue import TrainingQueue
+from .queue import training_queue
 
 JOBS_FOLDER = ".jobs"
 COMPILING = "compiling the training step (a minute or so, before the first step)"
@@ -189,7 +189,7 @@ class Job:
         (self.path / CANCEL_FILE).touch()  # first: the runner reads it before it starts a job
         info = self.info()
         if info.get("task") and not info.get("pid"):
-            TrainingQueue().leave(info["task"])
+            training_queue().leave(info["task"])
         if info.get("pid") and _worker_running(info["pid"], info.get("started")):
             os.kill(int(info["pid"]), signal.SIGINT)
 
@@ -258,7 +258,7 @@ class JobManager:
         with folder_in_use(self.runs_root, "the runs folder", RUNS_FOLDER_REMEDY):
             self.root.mkdir(exist_ok=True)
         writable_folder(default_cache_dir(), "the user cache", CACHE_REMEDY)  # the queue and the machine's lock
-        queue = TrainingQueue()
+        queue = training_queue()
         job_dir = self.root / f"{id_stamp()}-{secrets.token_hex(3)}"
         job_dir.mkdir()
         atomic_write_json({**request, "estimate_s": estimate_s}, job_dir / REQUEST_FILE)
@@ -289,12 +289,13 @@ def queue_standing(job: Job) -> Standing | None:
     left), from the estimates its request and those ahead carry: what the
     jobs training now have left (their own ETA once they report one), then
     each queued job ahead on the first slot to free."""
-    queue = TrainingQueue()
+    queue = training_queue()
     waiting = [Path(folder) for _, folder in queue.waiting()]
     if job.path not in waiting:
         return None
     ahead = waiting[: waiting.index(job.path)]
-    training = [Job(Path(folder)) for folder in queue.running()]
+    # A slot's record outlives a runner killed mid-job: only jobs still training count.
+    training = [j for j in (Job(Path(folder)) for folder in queue.running()) if j.active]
     free_at = [_time_left(j) for j in training] + [0.0] * max(0, queue.slots() - len(training))
     for waiting_job in ahead:
         length = Job(waiting_job).request().get("estimate_s")

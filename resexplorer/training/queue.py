@@ -20,6 +20,7 @@ runner was taking it still never trains.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import sys
@@ -56,11 +57,22 @@ def _slot_count() -> int:
         return 1
 
 
-class TrainingQueue:
-    """The machine's queue of app jobs (their folders), in order."""
+def training_queue() -> TrainingQueue:
+    """The queue of this machine's user cache, one per process: pages ask
+    for it every refresh, and opening it runs its schema's statements."""
+    return _queue_in(str(default_cache_dir()))
 
-    def __init__(self) -> None:
-        self.cache = default_cache_dir()
+
+@functools.lru_cache(maxsize=8)
+def _queue_in(cache: str) -> TrainingQueue:
+    return TrainingQueue(Path(cache))
+
+
+class TrainingQueue:
+    """The queue of app jobs (their folders) in this user cache, in order."""
+
+    def __init__(self, cache: Path) -> None:
+        self.cache = cache
         with folder_in_use(self.cache, "the user cache", "set RESEXPLORER_CACHE to a folder you can write to"):
             self.cache.mkdir(parents=True, exist_ok=True)
         self.huey = SqliteHuey("resexplorer", filename=str(self.cache / QUEUE_FILE), results=False, timeout=30)
