@@ -250,7 +250,7 @@ def queue_status(job: Job) -> None:
     training_queue().ensure_runner()  # a runner killed, or a machine restarted with jobs waiting: start one
     standing = queue_standing(job)
     if standing is None:
-        st.info("Your job is leaving the queue to start.")
+        st.info("Your job is next: it starts as soon as the device is free.")
         return
     ahead = []
     if standing.waiting_ahead:

@@ -27,7 +27,7 @@ from ..services.claims import GROUP_CLAIMS, claims_of_runs
 from ..services.reference import REFERENCE_GROUPS, group_runs
 from ..storage import writable_folder
 from ..training.failures import failure_of
-from ..training.jobs import CANCEL_FILE, REQUEST_FILE, JobState, machine_claim
+from ..training.jobs import CANCEL_FILE, REQUEST_FILE, JobState, launch_worker, machine_claim
 from ..training.queue import IDLE_EXIT_S, training_queue
 
 if TYPE_CHECKING:
@@ -203,7 +203,7 @@ def _run_command(args: argparse.Namespace, job: ProgressWriter | None, stop: _St
     if args.command == "run-job":
         return _run_job(Path(args.job_dir), job, stop)
     if args.command == "run-queue":
-        training_queue().run(idle_exit_s=args.idle_exit)
+        training_queue().run(launch_worker, idle_exit_s=args.idle_exit)
         return 0
     if args.command == "train":
         models = [ModelConfig.from_name(name) for name in args.model]

@@ -23,9 +23,11 @@ from __future__ import annotations
 import functools
 import json
 import shutil
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from huey import SqliteHuey
@@ -41,6 +43,9 @@ RUNNING_FOLDER = "training-slots"  # slot-N.json: the job a slot runs now
 SLOTS_FILE = "count.json"  # how many slots the last runner had
 IDLE_EXIT_S = 30.0  # an empty queue for this long ends the runner
 POLL_S = 0.5  # how often the runner looks for work, at most
+# Starts a job's worker: (job folder, its GPU or None) -> the worker process,
+# or None when the job is not to run (it left the queue).
+Launch = Callable[[Path, "int | None"], "subprocess.Popen | None"]
 
 
 def _slot_count() -> int:
@@ -138,16 +143,18 @@ class TrainingQueue:
 
     # --- the runner's side ------------------------------------------------------
 
-    def run(self, idle_exit_s: float = IDLE_EXIT_S, slots: int | None = None) -> None:
-        """Run the queue's jobs until it has been empty for `idle_exit_s`.
-        Returns at once if another runner holds the queue."""
+    def run(self, launch: Launch, idle_exit_s: float = IDLE_EXIT_S, slots: int | None = None) -> None:
+        """Run the queue's jobs until it has been empty for `idle_exit_s`,
+        each by `launch(job folder, slot)` (jobs.launch_worker: the queue
+        knows job folders, not what is in them). Returns at once if another
+        runner holds the queue."""
         try:
             lock = self._runner_lock()
         except BusyError:
             return
         try:
             slots = slots or _slot_count()
-            _SLOTS.reset(slots)
+            _SLOTS.reset(slots, launch)
             (self.cache / RUNNING_FOLDER).mkdir(exist_ok=True)
             atomic_write_json({"slots": slots}, self.cache / RUNNING_FOLDER / SLOTS_FILE)
             while True:
@@ -181,10 +188,11 @@ class _Slots:
         self._lock = threading.Lock()
         self._free: list[int] = [0]
         self._count = 1
+        self.launch: Launch | None = None
 
-    def reset(self, count: int) -> None:
+    def reset(self, count: int, launch: Launch) -> None:
         with self._lock:
-            self._count, self._free = count, list(range(count))
+            self._count, self._free, self.launch = count, list(range(count)), launch
 
     def take(self) -> int:
         with self._lock:
@@ -211,13 +219,11 @@ def _run_job(job_dir: str) -> None:
     """The queue's task, in a runner's worker thread: start the job's worker
     on a free slot and wait for it to end (a failed or cancelled job ends
     too, so the queue moves on)."""
-    from .jobs import launch_worker  # jobs.py imports this module
-
     slot = _SLOTS.take()
     try:
-        child = launch_worker(Path(job_dir), slot if _SLOTS.count > 1 else None)
+        _running(slot, job_dir)  # first: the job is out of the queue, and may wait here for its device
+        child = _SLOTS.launch(Path(job_dir), slot if _SLOTS.count > 1 else None)
         if child is not None:
-            _running(slot, job_dir)
             child.wait()
     finally:
         _running(slot, None)
