@@ -21,6 +21,7 @@ from resexplorer.services.run_table import (
     run_rows,
     ticked_runs,
 )
+from resexplorer.services.server_policy import ServerPolicy
 from resexplorer.training.jobs import JobManager
 from ui.choices import session_defaults
 from ui.sidebar import page_frame
@@ -30,6 +31,7 @@ DEFAULTS = {"include_reference": True}
 DELETE_PROBLEMS = "runs_delete_problems"  # session state: what a delete refused, said after its rerun
 CONFIRM_DELETE = "confirm_delete"  # the box that confirms deleting the ticked runs of mine
 CONFIRM_DELETE_DAMAGED = "confirm_delete_damaged"  # the box that confirms deleting the damaged runs
+SHARED_NOTE = "This is a shared server: deleting and importing runs is for its operator, not from here."
 IMPORT_REPORT = "runs_import_report"  # session state: what an import did, said after its rerun
 TABLE = "runs_table"  # the table's key; session state: its selection, the positions of the ticked rows
 TABLE_ROWS = "runs_table_rows"  # session state: the run ids of the table's rows as last drawn
@@ -42,13 +44,13 @@ COLUMN_CONFIG = {
 }
 
 
-def runs_on_offer(runs_dir: str) -> tuple[dict, set[str]]:
+def runs_on_offer(runs_dir: str, shared: bool) -> tuple[dict, set[str]]:
     """{run id: run} of the user's runs and, if asked, the shipped ones, and
     the shipped ones' ids (services/catalog.py, the listing every page uses).
     Stops the page when there are none."""
     include = st.toggle("Include the shipped reference runs", key="include_reference", persist_state="page")
     offer = catalog(runs_dir, include_shipped=include, strict=True)
-    damaged_section(offer.damaged, runs_dir)
+    damaged_section(offer.damaged, runs_dir, shared)
     not_runs_section(offer.not_runs)
     if not offer.runs:
         st.info(f"No runs in `{runs_dir}` yet. Train some on the Train & compare page.")
@@ -99,13 +101,15 @@ def import_section(runs_dir: str) -> None:
                 st.warning(literal(reason))
 
 
-def damaged_section(damaged: list, runs_dir: str) -> None:
+def damaged_section(damaged: list, runs_dir: str, shared: bool) -> None:
     """The runs that cannot be read, each named with what is wrong (none
-    vanishes without a word), and a way to delete them."""
+    vanishes without a word), and a way to delete them (not on a shared server)."""
     if not damaged:
         return
     for run in damaged:
         st.warning(literal(run.problem))
+    if shared:
+        return
     confirm = st.checkbox(f"Yes, delete the {len(damaged)} damaged run(s) for good", key=CONFIRM_DELETE_DAMAGED)
     if st.button("Delete damaged runs", disabled=not confirm, key="delete_damaged"):
         _delete_runs([run.run_id for run in damaged], runs_dir)
@@ -206,11 +210,20 @@ def plot_section(runs: list, shipped: set[str]) -> None:
     )
 
 
-def _resume(yours: list, runs_dir: str, data_source: str) -> None:
+def _resume(yours: list, runs_dir: str, data_source: str, policy: ServerPolicy) -> None:
     unfinished = resumable(yours)
+    problems = policy.job_problems(
+        len(unfinished),
+        max((r.train_config().epochs for r in unfinished), default=0),
+        max((r.train_config().train_subset or r.config()["data"]["n_train"] for r in unfinished), default=0),
+    )
+    if problems:
+        st.caption(
+            f"On this shared server a job may train {policy.caps_text()}; these runs ask for {', '.join(problems)}."
+        )
     if st.button(
         f"Resume {len(unfinished)} unfinished run(s)",
-        disabled=not unfinished,
+        disabled=not unfinished or bool(problems),
         key="resume",
         help="Continues from each run's last completed epoch, on the data source in the sidebar.",
     ):
@@ -228,16 +241,20 @@ def _delete(yours: list, runs_dir: str) -> None:
         _delete_runs([run.run_id for run in yours], runs_dir)
 
 
-def manage_section(runs: list, shipped: set[str], runs_dir: str, data_source: str) -> None:
-    """Resume or delete the user's runs among those chosen; the shipped ones stay as they are."""
+def manage_section(runs: list, shipped: set[str], runs_dir: str, data_source: str, policy: ServerPolicy) -> None:
+    """Resume or delete the user's runs among those chosen; the shipped ones
+    stay as they are. A shared server deletes nothing for its visitors."""
     if not runs:
         return
     yours = [r for r in runs if r.run_id not in shipped]
     left, right = st.columns(2)
     with left:
-        _resume(yours, runs_dir, data_source)
+        _resume(yours, runs_dir, data_source, policy)
     with right:
-        _delete(yours, runs_dir)
+        if policy.shared:
+            st.caption(SHARED_NOTE)
+        else:
+            _delete(yours, runs_dir)
     if len(yours) < len(runs):
         st.caption("Shipped reference runs cannot be deleted or resumed here.")
 
@@ -246,8 +263,11 @@ frame = page_frame("Runs")
 session_defaults(DEFAULTS)
 st.title("Runs")
 after_delete()
-import_section(frame.runs_dir)
-on_offer, shipped_ids = runs_on_offer(frame.runs_dir)
+if frame.policy.shared:
+    st.caption(SHARED_NOTE)
+else:
+    import_section(frame.runs_dir)
+on_offer, shipped_ids = runs_on_offer(frame.runs_dir, frame.policy.shared)
 plotted = runs_table_section(on_offer, shipped_ids)
 plot_section(plotted, shipped_ids)
-manage_section(plotted, shipped_ids, frame.runs_dir, frame.data_source)
+manage_section(plotted, shipped_ids, frame.runs_dir, frame.data_source, frame.policy)

@@ -27,6 +27,7 @@ from resexplorer.services.planning import (
     measure_layer_rate,
 )
 from resexplorer.services.reference import recipe_note, reference_runs
+from resexplorer.services.server_policy import ServerPolicy
 from resexplorer.system import resolve_device
 from resexplorer.training.failures import Failure
 from resexplorer.training.jobs import FINAL_STATES, Job, JobManager, JobState, queue_standing
@@ -233,6 +234,19 @@ def expected_duration(
         )
         return seconds
     return None
+
+
+def within_caps(policy: ServerPolicy, models: list[str], config: TrainConfig, counts) -> bool:
+    """On a shared server: the caps its operator set, said before Start,
+    and whether this job keeps within them (always, elsewhere)."""
+    if not policy.shared:
+        return True
+    n_train = min(counts[0], config.train_subset or counts[0]) if counts else config.train_subset or 0
+    problems = policy.job_problems(len(models), config.epochs, n_train)
+    st.caption(f"On this shared server a job may train {policy.caps_text()}.")
+    if problems:
+        st.warning(f"This job asks for {', '.join(problems)}: make it smaller to start it here.")
+    return not problems
 
 
 def my_job(manager: JobManager) -> Job | None:
@@ -466,7 +480,8 @@ chosen_models = model_rows(preset.models)
 config, options = training_settings({**default_settings(device_kind), **dict(preset.overrides)}, preset_name)
 counts = _image_counts(frame.data_source)
 estimate = expected_duration(chosen_models, config, counts, device_kind, frame.data_source)
-start_and_stop(manager, chosen_models, config, options, frame.data_source, counts is not None, estimate)
+allowed = within_caps(frame.policy, chosen_models, config, counts)
+start_and_stop(manager, chosen_models, config, options, frame.data_source, counts is not None and allowed, estimate)
 shown = chart_options()
 live_view(manager, chosen_models, shown)
 downloads(manager, shown)

@@ -15,8 +15,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from resexplorer.errors import ConfigError
+from resexplorer.services.server_policy import ServerPolicy, server_policy
 from ui.device_line import device_line
 from ui.gc_freeze import freeze_loaded_code
+from ui.text import literal
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,6 +80,7 @@ class Frame:
 
     data_source: str  # "cifar10", "synthetic" or an image-folder path
     runs_dir: str
+    policy: ServerPolicy  # the operator's: a shared server fixes folders and caps jobs
 
 
 def _navigation() -> None:
@@ -84,11 +88,13 @@ def _navigation() -> None:
         st.page_link(page.script, label=page.title, icon=page.icon)
 
 
-def _data_source() -> str:
-    default_folder = os.environ.get("RESEXPLORER_DATA", "")
+def _data_source(policy: ServerPolicy) -> str:
+    default_folder = policy.data_folder
+    # A shared server offers an image folder only where its operator names one, and no path is typed.
+    offered = [s for s in SOURCES if not (policy.shared and SOURCES[s] == "folder" and not default_folder)]
     choice = st.radio(
         "Data source",
-        list(SOURCES),
+        offered,
         index=1 if default_folder else 0,
         key="source_choice",
         persist_state="session",
@@ -97,6 +103,9 @@ def _data_source() -> str:
     )
     if SOURCES[choice] != "folder":
         return SOURCES[choice]
+    if policy.shared:
+        st.caption(literal(f"Image folder (set by the server's operator): {default_folder}"))
+        return default_folder
     folder = st.text_input(
         "Image folder",
         value=default_folder,
@@ -123,17 +132,34 @@ def page_frame(title: str) -> Frame:
         page_icon=str(ROOT / "assets" / "favicon.png"),
         layout="wide",
     )
+    policy = _policy()
+    if policy.shared:  # process-wide, and the operator's: no visitor sees a traceback or the deploy menu
+        st.set_option("client.showErrorDetails", "none")
+        st.set_option("client.toolbarMode", "viewer")
     with st.sidebar:
         _navigation()
         st.divider()
         device_line()
-        source = _data_source()
-        runs_dir = st.text_input(
-            "Runs folder",
-            value=os.environ.get("RESEXPLORER_RUNS", "runs"),
-            key="runs_dir_input",
-            persist_state="session",
-            help="Where your training runs are kept (RESEXPLORER_RUNS).",
-        ).strip()
+        source = _data_source(policy)
+        if policy.shared:
+            runs_dir = policy.runs_dir
+            st.caption(literal(f"Runs folder (set by the server's operator): {runs_dir}"))
+        else:
+            runs_dir = st.text_input(
+                "Runs folder",
+                value=policy.runs_dir,
+                key="runs_dir_input",
+                persist_state="session",
+                help="Where your training runs are kept (RESEXPLORER_RUNS).",
+            ).strip()
     freeze_loaded_code()  # the page's modules are loaded by now: see ui/gc_freeze.py
-    return Frame(data_source=source, runs_dir=runs_dir or "runs")
+    return Frame(data_source=source, runs_dir=runs_dir or "runs", policy=policy)
+
+
+def _policy() -> ServerPolicy:
+    """The operator's policy; a cap they set wrong stops every page with its name."""
+    try:
+        return server_policy()
+    except ConfigError as err:
+        st.error(literal(f"This server is set up wrongly: {err}. Ask its operator to fix it."))
+        st.stop()
