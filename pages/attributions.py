@@ -16,7 +16,7 @@ from resexplorer.science.attribution import (
 )
 from resexplorer.services import explanations
 from resexplorer.services.figures import chart_config, lines_chart
-from ui.choices import session_defaults
+from ui.choices import Linked, read_link, session_defaults, write_link
 from ui.long_action import long_action
 from ui.page_state import Picked, pick_trained_models, pool_for
 from ui.sidebar import page_frame
@@ -28,6 +28,7 @@ INTRO = (
     "test each answer: an explanation is only as good as its faithfulness to the model."
 )
 GALLERY_SIZE = 200  # test images the gallery draws from
+IMAGE_SOURCES = ["Test images", "Sample images", "Upload"]
 DEFAULTS = {"attr_methods": list(DEFAULT_METHODS)}
 SCALES = ["one per column (compare models)", "one per map (see each map's shape)"]
 
@@ -106,7 +107,7 @@ def _uploaded_image():
 
 def chosen_image(picked: Picked, data_source: str):
     """(uint8 [3, 32, 32] image, its class or None, the decoded file or None for a test image)."""
-    source = st.radio("Image", ["Test images", "Sample images", "Upload"], horizontal=True, key="attr_source")
+    source = st.radio("Image", IMAGE_SOURCES, horizontal=True, key="attr_source")
     if source == "Test images":
         image, label = _test_image(picked, data_source)
         return image, label, None
@@ -265,6 +266,12 @@ def sanity_section(picked: Picked, found: list, image, methods: list[str], basel
 
 
 frame = page_frame("Attributions")
+LINKS = [
+    Linked("attr_source", "image", IMAGE_SOURCES),
+    Linked("attr_sample", "sample", list(samples_by_name())),
+    Linked("attr_methods", "methods", list(METHODS), many=True),
+]
+read_link("attributions", LINKS)
 session_defaults(DEFAULTS)
 st.title("Attributions")
 st.markdown(INTRO)
@@ -273,6 +280,7 @@ picked_models = pick_trained_models(
 )
 image_pixels, true_class, decoded_file = chosen_image(picked_models, frame.data_source)
 chosen_methods, which_class, chosen_baseline, signed_maps = explanation_settings(picked_models.classes, true_class)
+write_link(LINKS)
 explanations_found = explained(picked_models, image_pixels, chosen_methods, which_class, true_class, chosen_baseline)
 input_section(image_pixels, decoded_file, explanations_found, picked_models.classes, true_class)
 maps_section(explanations_found, chosen_methods, image_pixels, signed_maps)

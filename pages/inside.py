@@ -8,7 +8,7 @@ from resexplorer.services.catalog import Catalog, catalog
 from resexplorer.services.figures import chart_config, heatmap_panels, lines_chart
 from resexplorer.services.inside_series import Checkpoint, Result
 from resexplorer.training.launch import PROBE_IMAGES
-from ui.choices import session_defaults
+from ui.choices import Linked, read_link, session_defaults, write_link
 from ui.page_state import Analyses, Work, pick_runs
 from ui.sidebar import page_frame
 
@@ -19,6 +19,7 @@ INTRO = (
     "training, and look: toggle the shortcuts to swap the plain net for the residual one in every chart."
 )
 DEFAULTS = {"inside_moment": "end", "landscape_log": True}
+LINKS = [Linked("inside_moment", "moment", analysis.MOMENTS)]  # the runs travel with the run picker's own
 NOT_COMPUTED = "Not computed yet for these checkpoints: press the button above."
 SLICE_2D_POINTS = analysis.KINDS["landscape_2d"].defaults["points"] ** 2  # a grid of points x points
 
@@ -76,6 +77,7 @@ def checkpoints_to_show(runs_dir: str) -> tuple[list[Checkpoint], Catalog]:
         help="Each run keeps its weights at initialisation, after the first epoch, at the middle and at the end "
         "of training.",
     )
+    write_link(LINKS)
     found, without = inside_series.checkpoints_at([offer.runs[i] for i in chosen], moment)
     for run in without:
         st.warning(f"{run} has no checkpoint yet.")
@@ -303,6 +305,7 @@ def plane_section(checkpoints: list[Checkpoint], analyses: Analyses) -> None:
 
 frame = page_frame("Inside the nets")
 session_defaults(DEFAULTS)
+read_link("inside", LINKS)
 st.title("Inside the nets")
 st.markdown(INTRO)
 shown, offer = checkpoints_to_show(frame.runs_dir)

@@ -33,10 +33,12 @@ from resexplorer.training.failures import Failure
 from resexplorer.training.jobs import FINAL_STATES, Job, JobManager, JobState, queue_standing
 from resexplorer.training.queue import training_queue
 from ui.chart_view import kept_view
+from ui.choices import LINKS_READ, Linked, read_link, write_link
 from ui.sidebar import page_frame
 from ui.text import literal
 
 REFRESH_S = 2.0
+LINKS = [Linked("preset", "preset", list(PRESETS))]  # and the model rows, as `models` (models_from_link)
 MY_JOB = "job"  # the URL's and the session's key: the job this visitor started (a link or a refresh keeps it)
 ROWS = "train_rows"  # session state: the row ids of the models, in order
 NEXT_ROW = "train_row_last_id"  # session state: the last row id handed out
@@ -112,6 +114,22 @@ def _set_rows(names) -> None:
 def _chosen_models() -> list[str]:
     """The rows' model names, each once, in row order."""
     return list(dict.fromkeys(_row(row_id).name for row_id in st.session_state[ROWS]))
+
+
+def models_from_link() -> None:
+    """A link's models (`?models=plain-56,resnet-56`) become the rows, on the
+    page's first draw in the session; names the app does not offer are said."""
+    read = st.session_state.setdefault(LINKS_READ, set())
+    if "train:models" in read or "models" not in st.query_params:
+        return
+    read.add("train:models")
+    asked = [name for name in st.query_params["models"].split(",") if name]
+    offered = set(all_model_names())
+    unknown = [name for name in asked if name not in offered]
+    if unknown:
+        st.warning(f"This link asks for models this app does not offer: {', '.join(unknown)}.")
+    if any(name in offered for name in asked):
+        _set_rows([name for name in asked if name in offered])
 
 
 def _on_preset() -> None:
@@ -473,10 +491,15 @@ st.markdown(
     "compare the same depth with and without it."
 )
 device_kind = resolve_device("auto").type  # cuda, mps or cpu: decides the defaults
+read_link("train", LINKS)
+models_from_link()
 preset_name = st.selectbox("Preset", list(PRESETS), key="preset", on_change=_on_preset)
 preset = PRESETS[preset_name]
 st.caption(preset.blurb)
 chosen_models = model_rows(preset.models)
+write_link(LINKS)
+if chosen_models and st.query_params.get("models") != ",".join(chosen_models):
+    st.query_params["models"] = ",".join(chosen_models)
 config, options = training_settings({**default_settings(device_kind), **dict(preset.overrides)}, preset_name)
 counts = _image_counts(frame.data_source)
 estimate = expected_duration(chosen_models, config, counts, device_kind, frame.data_source)

@@ -10,7 +10,7 @@ from resexplorer.science.imagenet import CROP, RESIZE, classify, download_weight
 from resexplorer.science.tta import MERGE_ABOUT, MERGES, STRATEGIES
 from resexplorer.services import analysis, tta_report
 from resexplorer.services.figures import chart_config, heatmap, probability_bars
-from ui.choices import session_defaults
+from ui.choices import Linked, read_link, session_defaults, write_link
 from ui.long_action import long_action
 from ui.page_state import Analyses, Picked, Work, pick_trained_models
 from ui.sidebar import page_frame
@@ -25,6 +25,7 @@ INTRO = (
     "can see what it does. Every answer comes with its cost."
 )
 DEFAULT_SAMPLES = ("cat-chelsea.png", "coffee-cup.png", "airplane_00.jpg")
+IMAGE_SOURCES = ["Sample images", "Upload"]
 DEFAULTS = {"tta_merge": "mean probs", "tta_gallery": "10-crop", "tta_n": analysis.KINDS["tta_testset"].defaults["n"]}
 CORRUPTION_IMAGES = analysis.KINDS["tta_corruptions"].defaults["n"]
 TEST_SIZES = [500, 1000, 2000, 5000, 10000]
@@ -54,7 +55,7 @@ def _draw(fig, key: str) -> None:
 
 def chosen_images() -> list[DecodedImage]:
     """Samples or uploads, decoded; stops the page while there are none."""
-    source = st.radio("Images", ["Sample images", "Upload"], horizontal=True, key="tta_source")
+    source = st.radio("Images", IMAGE_SOURCES, horizontal=True, key="tta_source")
     if source == "Sample images":
         paths = samples_by_name(photos_first=True)
         session_defaults({"tta_samples": [name for name in DEFAULT_SAMPLES if name in paths]})
@@ -292,6 +293,13 @@ def imagenet_section(images: list[DecodedImage]) -> None:
 
 
 frame = page_frame("Test-time augmentation")
+LINKS = [
+    Linked("tta_source", "images", IMAGE_SOURCES),
+    Linked("tta_samples", "samples", list(samples_by_name(photos_first=True)), many=True),
+    Linked("tta_merge", "merge", list(MERGES)),
+    Linked("tta_gallery", "strategy", list(STRATEGIES)),
+]
+read_link("tta", LINKS)
 session_defaults(DEFAULTS)
 st.title("Test-time augmentation")
 st.markdown(INTRO)
@@ -300,6 +308,7 @@ picked = pick_trained_models(
 )
 decoded_images = chosen_images()
 merge_shown, gallery_strategy = shown_choices()
+write_link(LINKS)
 legend()
 true_classes, all_answers = images_section(decoded_images, picked, merge_shown, gallery_strategy)
 accuracy_section(true_classes, all_answers, picked)

@@ -16,6 +16,7 @@ from resexplorer.errors import ResExplorerError
 from resexplorer.runs.store import Run, open_run
 from resexplorer.science.inference import LoadedModel, load_run_model
 from resexplorer.services.catalog import SHORTCUT_CHOICES, SHORTCUT_LABELS, Catalog, catalog
+from ui.choices import Linked, read_link, write_link
 
 
 @dataclass
@@ -46,6 +47,13 @@ def pick_runs(offer: Catalog, label: str, key: str, depth: int, shortcuts: str) 
     depths = offer.depths()
     if depths and depth not in depths:
         depth = depths[-1]
+    # The URL carries the choice (a link reproduces the view): runs by id, and the toggle's depth and shortcuts.
+    linked = [Linked(key, "runs", list(offer.runs), many=True)]
+    if depths:
+        linked += [Linked(f"{key}:depth", "depth", depths), Linked(f"{key}:shortcuts", "shortcuts", SHORTCUT_CHOICES)]
+    read_link(key, linked)
+    depth = st.session_state.get(f"{key}:depth", depth)
+    shortcuts = st.session_state.get(f"{key}:shortcuts", shortcuts)
     if key in st.session_state:  # runs gone since (another runs folder, a deletion) leave the choice
         st.session_state[key] = [i for i in st.session_state[key] if i in offer.runs]
     else:  # first view: the defaults' runs (the user's latest when nothing ships)
@@ -53,10 +61,11 @@ def pick_runs(offer: Catalog, label: str, key: str, depth: int, shortcuts: str) 
         st.session_state[key] = found or offer.yours[-2:]
     depth_col, toggle_col, full = st.columns([0.8, 2.2, 4])
     if depths:
+        st.session_state.setdefault(f"{key}:depth", depth)
+        st.session_state.setdefault(f"{key}:shortcuts", shortcuts)
         depth_col.selectbox(
             "Depth (6n+2)",
             depths,
-            index=depths.index(depth),
             key=f"{key}:depth",
             on_change=_apply_toggle,
             args=(offer, key),
@@ -64,7 +73,6 @@ def pick_runs(offer: Catalog, label: str, key: str, depth: int, shortcuts: str) 
         toggle_col.segmented_control(
             "Shortcuts",
             SHORTCUT_CHOICES,
-            default=shortcuts,
             required=True,
             key=f"{key}:shortcuts",
             format_func=SHORTCUT_LABELS.get,
@@ -76,6 +84,7 @@ def pick_runs(offer: Catalog, label: str, key: str, depth: int, shortcuts: str) 
         if missing:
             toggle_col.caption(f"No trained run of {', '.join(missing)} yet: train one on **Train & compare**.")
     chosen = full.multiselect(label, list(offer.runs), format_func=offer.label, key=key)
+    write_link(linked)
     if not chosen:
         st.info("Pick one or more runs above.")
         st.stop()
