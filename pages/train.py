@@ -120,9 +120,11 @@ def models_from_link() -> None:
     """A link's models (`?models=plain-56,resnet-56`) become the rows, on the
     page's first draw in the session; names the app does not offer are said."""
     read = st.session_state.setdefault(LINKS_READ, set())
-    if "train:models" in read or "models" not in st.query_params:
+    if "train:models" in read:
         return
-    read.add("train:models")
+    read.add("train:models")  # read or not there: from now on the rows are the truth, and the URL follows them
+    if "models" not in st.query_params:
+        return
     asked = [name for name in st.query_params["models"].split(",") if name]
     offered = set(all_model_names())
     unknown = [name for name in asked if name not in offered]
