@@ -75,8 +75,12 @@ def after_delete() -> None:
     st.session_state[CONFIRM_DELETE] = st.session_state[CONFIRM_DELETE_DAMAGED] = False
 
 
-def import_section(runs_dir: str) -> None:
-    """Runs exported elsewhere (the Download below, or `export`), brought in."""
+def import_section(runs_dir: str, shared: bool) -> None:
+    """Runs exported elsewhere (the Download below, or `export`), brought in
+    (not on a shared server: its runs are its operator's to bring in)."""
+    if shared:
+        st.caption(SHARED_NOTE)
+        return
     with st.expander("Import runs from a zip"):
         upload = st.file_uploader(
             "A zip of runs exported by ResNet Explorer",
@@ -263,10 +267,7 @@ frame = page_frame("Runs")
 session_defaults(DEFAULTS)
 st.title("Runs")
 after_delete()
-if frame.policy.shared:
-    st.caption(SHARED_NOTE)
-else:
-    import_section(frame.runs_dir)
+import_section(frame.runs_dir, frame.policy.shared)
 on_offer, shipped_ids = runs_on_offer(frame.runs_dir, frame.policy.shared)
 plotted = runs_table_section(on_offer, shipped_ids)
 plot_section(plotted, shipped_ids)

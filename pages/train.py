@@ -134,6 +134,12 @@ def models_from_link() -> None:
         _set_rows([name for name in asked if name in offered])
 
 
+def models_to_link(models: list[str]) -> None:
+    """The rows' models into the URL, as models_from_link reads them."""
+    if models and st.query_params.get("models") != ",".join(models):
+        st.query_params["models"] = ",".join(models)
+
+
 def _on_preset() -> None:
     preset = PRESETS[st.session_state["preset"]]
     if preset.models:  # Custom keeps the rows as they are
@@ -500,8 +506,7 @@ preset = PRESETS[preset_name]
 st.caption(preset.blurb)
 chosen_models = model_rows(preset.models)
 write_link(LINKS)
-if chosen_models and st.query_params.get("models") != ",".join(chosen_models):
-    st.query_params["models"] = ",".join(chosen_models)
+models_to_link(chosen_models)
 config, options = training_settings({**default_settings(device_kind), **dict(preset.overrides)}, preset_name)
 counts = _image_counts(frame.data_source)
 estimate = expected_duration(chosen_models, config, counts, device_kind, frame.data_source)
