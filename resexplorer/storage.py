@@ -24,6 +24,12 @@ FULL_BELOW = 1 << 20  # bytes free under which a failed write counts as a full d
 TEMP_SUFFIX = ".tmp"  # a write in progress: ".<name>.<random>.tmp" beside its target
 
 
+# What to do when the user cache cannot hold what the app keeps there.
+CACHE_REMEDY = (
+    "set RESEXPLORER_CACHE to a folder you can write to (the training queue and the machine's lock live there)"
+)
+
+
 def default_cache_dir() -> Path:
     """The user cache: decoded data sets, analyses of shipped runs, the
     machine's training lock (RESEXPLORER_CACHE, else ~/.cache/resexplorer)."""

@@ -39,7 +39,7 @@ from ..errors import BusyError
 from ..processes import process_of, spawn_detached, start_time
 from ..runs.recipe import RunOptions, TrainConfig
 from ..runs.store import RUN_FOLDER_REMEDY, RUNS_FOLDER_REMEDY, Run, id_stamp, utc_now
-from ..storage import HeldLock, atomic_write_json, default_cache_dir, folder_in_use, writable_folder
+from ..storage import CACHE_REMEDY, HeldLock, atomic_write_json, default_cache_dir, folder_in_use, writable_folder
 from .failures import Failure, crashed, failure_of
 from .queue import training_queue
 
@@ -47,9 +47,6 @@ JOBS_FOLDER = ".jobs"
 COMPILING = "compiling the training step (a minute or so, before the first step)"
 MACHINE_LOCK = "training-job{slot}.lock"  # in the user cache: one app job per device slot
 SLOT_VARIABLE = "RESEXPLORER_JOB_SLOT"  # the GPU a queued job's worker was given, where there are several
-CACHE_REMEDY = (
-    "set RESEXPLORER_CACHE to a folder you can write to (the training queue and the machine's lock live there)"
-)
 REQUEST_FILE = "request.json"
 CANCEL_FILE = "cancel"  # left by Job.cancel(); the worker checks it every step
 

@@ -34,7 +34,7 @@ from huey import SqliteHuey
 
 from ..errors import BusyError
 from ..processes import spawn_detached
-from ..storage import HeldLock, atomic_write_json, default_cache_dir, folder_in_use
+from ..storage import CACHE_REMEDY, HeldLock, atomic_write_json, default_cache_dir, folder_in_use
 
 QUEUE_FILE = "training-queue.sqlite3"  # in the user cache
 RUNNER_LOCK = "training-queue-runner.lock"  # held by the one live runner
@@ -78,7 +78,7 @@ class TrainingQueue:
 
     def __init__(self, cache: Path) -> None:
         self.cache = cache
-        with folder_in_use(self.cache, "the user cache", "set RESEXPLORER_CACHE to a folder you can write to"):
+        with folder_in_use(self.cache, "the user cache", CACHE_REMEDY):
             self.cache.mkdir(parents=True, exist_ok=True)
         self.huey = SqliteHuey("resexplorer", filename=str(self.cache / QUEUE_FILE), results=False, timeout=30)
         self.run_job = self.huey.task(name="run_job")(_run_job)
