@@ -80,7 +80,8 @@ def test_a_job_id_from_a_url_names_a_job_of_this_folder_or_nothing(tmp_path, no_
 
 
 @pytest.mark.slow
-def test_queued_jobs_start_in_order_when_the_machine_frees_and_one_that_left_never_trains(tmp_path):
+def test_queued_jobs_start_in_order_when_the_machine_frees_and_one_that_left_never_trains(tmp_path, monkeypatch):
+    monkeypatch.setattr(queue, "IDLE_EXIT_S", 3.0)  # the runner it starts ends sooner once the queue is empty
     manager = JobManager(tmp_path / "runs")
     with machine_claim():  # a job of another runs folder holds the machine
         first, second, third = _start(manager), _start(manager), _start(manager)
@@ -96,7 +97,7 @@ def test_queued_jobs_start_in_order_when_the_machine_frees_and_one_that_left_nev
     assert third.info()["started"] >= first_ended - 1  # one after the other, first come first served
     runs = RunStore(tmp_path / "runs").list()
     assert len(runs) == 2 and all(r.status()["status"] == "done" for r in runs)
-    assert _until(lambda: not _runners(), 60)  # an empty queue ends the runner
+    assert _until(lambda: not _runners(), 30)  # an empty queue ends the runner
 
 
 @pytest.mark.slow

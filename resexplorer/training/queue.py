@@ -138,7 +138,7 @@ class TrainingQueue:
         machine restarted with jobs in the queue)."""
         if self.runner_alive():
             return
-        command = [sys.executable, "-m", "resexplorer", "run-queue"]
+        command = [sys.executable, "-m", "resexplorer", "run-queue", "--idle-exit", str(IDLE_EXIT_S)]
         spawn_detached(command, self.cache / RUNNER_LOG, {"RESEXPLORER_CACHE": str(self.cache)})
 
     # --- the runner's side ------------------------------------------------------
