@@ -29,7 +29,13 @@ INTRO = (
 DEFAULTS = {"home_shortcuts": "both"}
 
 
-@st.cache_data(show_spinner=False, ttl=5)
+# Home's charts are the same for every visitor, and building a plotly
+# figure was most of Home's work per visit (bench/class_load.py), so each
+# is built once and shared: st.cache_resource hands every session the same
+# objects (no copy), which the page and st.plotly_chart only read.
+
+
+@st.cache_resource(show_spinner=False, ttl=5, max_entries=8)
 def _chart_runs(runs_dir: str):
     """Shipped reference runs of Fig. 6, else the latest runs of the runs folder."""
     shipped = reference_runs("fig6")
@@ -52,12 +58,20 @@ def _findings(shipped_dir: str, group: str):
         return []
 
 
-@st.cache_data(show_spinner=False, ttl=60)
+@st.cache_resource(show_spinner=False, ttl=5, max_entries=24)
+def _degradation_figure(runs_dir: str, shortcuts: str):
+    curves, _ = _chart_runs(runs_dir)
+    return error_curves([c for c in curves if not c.empty and c.arch in SHORTCUT_ARCHS[shortcuts]])
+
+
+@st.cache_resource(show_spinner=False, ttl=60, max_entries=4)
 def _shipped_group(shipped_dir: str, group: str):
-    """The group's curves, and the epochs its runs have reached of how many
-    (a group still being built ships part-trained between sittings)."""
+    """The group's chart (None while it does not ship), and the epochs its
+    runs have reached of how many (a group still being built ships
+    part-trained between sittings)."""
     runs = reference_runs(group)
-    return [curve_from_run(r) for r in runs], recipe_note(runs), *group_progress(runs)
+    curves = [curve_from_run(r) for r in runs]
+    return error_curves(curves) if curves else None, recipe_note(runs), *group_progress(runs)
 
 
 def _show_findings(group: str) -> None:
@@ -91,8 +105,8 @@ def degradation_section(runs_dir: str) -> None:
         format_func=SHORTCUT_LABELS.get,
         help="Off: plain nets only; on: residual nets only; both: all of them.",
     )
-    shown = [c for c in curves if c.arch in SHORTCUT_ARCHS[shortcuts]]
-    st.plotly_chart(error_curves(shown), width="stretch", key="home_chart", config=chart_config("degradation"))
+    figure = _degradation_figure(runs_dir, shortcuts)
+    st.plotly_chart(figure, width="stretch", key="home_chart", config=chart_config("degradation"))
     st.caption(
         "Training error (thin, dashed) and test error (bold); hover for values, click a model in the legend to "
         f"hide it. The paper's Figure 6 draws these curves for its own runs. Drawn here: {source} "
@@ -102,13 +116,11 @@ def degradation_section(runs_dir: str) -> None:
 
 
 def shortcut_options_section() -> None:
-    option_curves, note, reached, planned = _shipped_group(str(reference.REFERENCE_RUNS_DIR), "shortcuts")
-    if not option_curves:
+    figure, note, reached, planned = _shipped_group(str(reference.REFERENCE_RUNS_DIR), "shortcuts")
+    if figure is None:
         return
     st.subheader("Does the kind of shortcut matter? Options A, B and C")
-    st.plotly_chart(
-        error_curves(option_curves), width="stretch", key="options_chart", config=chart_config("shortcut-options")
-    )
+    st.plotly_chart(figure, width="stretch", key="options_chart", config=chart_config("shortcut-options"))
     unfinished = f" Still training: epoch {reached} of {planned}." if reached < planned else ""
     st.caption(
         "The same recipe on plain-32 and resnet-32 with each of the paper's shortcut options (A and B from "
