@@ -23,7 +23,7 @@ from resexplorer.services.run_table import (
 )
 from resexplorer.services.server_policy import ServerPolicy
 from resexplorer.training.jobs import JobManager
-from ui.choices import session_defaults
+from ui.choices import Linked, read_link, session_defaults, write_link
 from ui.sidebar import page_frame
 from ui.text import literal
 
@@ -35,6 +35,8 @@ SHARED_NOTE = "This is a shared server: deleting and importing runs is for its o
 IMPORT_REPORT = "runs_import_report"  # session state: what an import did, said after its rerun
 TABLE = "runs_table"  # the table's key; session state: its selection, the positions of the ticked rows
 TABLE_ROWS = "runs_table_rows"  # session state: the run ids of the table's rows as last drawn
+TICKED = "runs_ticked"  # session state: the ticked runs' ids, as the URL carries them (`runs`)
+FROM_LINK = "runs_from_link"  # session state, for a moment: the runs a link asks to tick
 ERROR_FORMAT = "%.2f"  # the two decimals run_table keeps
 COLUMN_CONFIG = {
     c.name: st.column_config.NumberColumn(c.label, format=ERROR_FORMAT, help=c.help)
@@ -165,6 +167,7 @@ def runs_table_section(everything: dict, shipped: set[str]) -> list:
         st.warning(literal(problem))
     row_ids = [row["run"] for row in rows]  # in the order the table is given its rows, which its selection counts in
     carry_ticks(row_ids)
+    ticks_from_link(row_ids)
     st.caption(
         "Tick the box at the start of a row to plot that run; tick several to compare them. "
         "Click a column's header to sort by it."
@@ -179,7 +182,20 @@ def runs_table_section(everything: dict, shipped: set[str]) -> list:
         on_select="rerun",
         selection_mode="multi-row",
     )
-    return [everything[run_id] for run_id in ticked_runs(row_ids, table.selection.rows)]
+    ticked = ticked_runs(row_ids, table.selection.rows)
+    st.session_state[TICKED] = ticked
+    write_link([Linked(TICKED, "runs", row_ids, many=True)])
+    return [everything[run_id] for run_id in ticked]
+
+
+def ticks_from_link(row_ids: list[str]) -> None:
+    """A link's runs (`?runs=id,id`) tick their rows on the page's first draw
+    in a session; a run that is not in the table is said, and the others
+    are ticked all the same."""
+    read_link("runs", [Linked(FROM_LINK, "runs", row_ids, many=True)])
+    linked = st.session_state.pop(FROM_LINK, None)
+    if linked:
+        st.session_state[TABLE] = {"selection": {"rows": positions_of(linked, row_ids)}}
 
 
 def plot_section(runs: list, shipped: set[str]) -> None:

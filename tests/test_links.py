@@ -4,10 +4,12 @@ the same view; a value that is not on offer is said in one line and the
 page shows the nearest view it has, never a traceback."""
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, curves, figures, tick_runs, ticked_runs
 from streamlit.testing.v1 import AppTest
 
 from resexplorer.services.catalog import catalog
+from resexplorer.services.reference import reference_runs
+from resexplorer.services.run_table import curve_label
 
 
 @pytest.fixture()
@@ -74,3 +76,16 @@ def test_a_link_opens_train_on_its_preset_and_models(empty_runs):
     assert at.selectbox(key="preset").value == "Custom"
     assert "resnet-1001" in _warned(at)
     assert at.query_params["models"] == "plain-56,resnet-56"
+
+
+def test_a_link_opens_runs_with_its_runs_ticked_and_the_url_follows_the_ticks(empty_runs):
+    first, second, third = reference_runs("fig6")[:3]
+    at = _opened("pages/runs.py", runs=f"{first.run_id},20250101-000000-gone,{second.run_id}")
+    assert not at.exception
+    assert "runs=20250101-000000-gone" in _warned(at)  # said, and the others ticked all the same
+    assert sorted(ticked_runs(at)) == sorted([first.run_id, second.run_id])
+    assert {name.rsplit(" ", 2)[0] for name in curves(figures(at))} == {curve_label(first), curve_label(second)}
+    tick_runs(at, [third.run_id])  # the user's own ticks win from then on, and the URL follows them
+    assert ticked_runs(at) == [third.run_id] and at.query_params["runs"] == third.run_id
+    at.radio(key="runs_x_axis").set_value("iteration").run()  # any later rerun keeps them
+    assert ticked_runs(at) == [third.run_id]
