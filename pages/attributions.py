@@ -61,6 +61,8 @@ def _test_image(picked: Picked, data_source: str):
     ]
     gallery = explanations.Gallery(images, labels, predictions)
     classes, names = picked.classes, [m.name for m in picked.models]
+    class_link = Linked("attr_class", "class", ["all", *classes])
+    read_link("attributions:class", [class_link])  # the test image's own links, read once each like the page's
     class_col, wrong_col = st.columns([1, 1])
     wanted = class_col.selectbox("Class", ["all", *classes], key="attr_class")
     one_wrong = wrong_col.checkbox("Misclassified by one model only", key="attr_one_wrong", disabled=len(names) < 2)
@@ -69,9 +71,12 @@ def _test_image(picked: Picked, data_source: str):
         st.info("No test image matches; loosen the filter.")
         st.stop()
     st.image(gallery.thumbnails(shown), width=64, caption=[f"#{i}" for i in shown])
+    index_link = Linked("attr_index", "test_image", shown)
+    read_link("attributions:test image", [index_link])
     index = st.selectbox(
         "Explain test image", shown, format_func=lambda i: gallery.caption(i, classes, names), key="attr_index"
     )
+    write_link([class_link, index_link])
     return gallery.picked(index)
 
 

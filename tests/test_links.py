@@ -89,3 +89,22 @@ def test_a_link_opens_runs_with_its_runs_ticked_and_the_url_follows_the_ticks(em
     assert ticked_runs(at) == [third.run_id] and at.query_params["runs"] == third.run_id
     at.radio(key="runs_x_axis").set_value("iteration").run()  # any later rerun keeps them
     assert ticked_runs(at) == [third.run_id]
+
+
+def test_a_link_opens_attributions_on_its_test_image_and_class(empty_runs):
+    plain = (
+        AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run().switch_page("pages/attributions.py").run()
+    )
+    classes = plain.selectbox(key="attr_class").options
+    at = _opened("pages/attributions.py", **{"class": classes[1]})
+    offered = at.selectbox(key="attr_index").options  # the test images of that class, as "#9 airplane | ..."
+    chosen = int(offered[-1].split()[0].removeprefix("#"))
+    assert at.selectbox(key="attr_index").value != chosen  # not the page's own first choice
+    at = _opened("pages/attributions.py", **{"class": classes[1], "test_image": str(chosen)})
+    assert not at.exception
+    assert at.selectbox(key="attr_class").value == classes[1]
+    assert at.selectbox(key="attr_index").value == chosen
+    assert at.query_params["test_image"] == str(chosen) and at.query_params["class"] == classes[1]
+    at = _opened("pages/attributions.py", **{"class": "unicorn", "test_image": "99999"})
+    assert not at.exception
+    assert "class=unicorn" in _warned(at) and "test_image=99999" in _warned(at)
