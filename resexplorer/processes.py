@@ -18,12 +18,6 @@ import psutil
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 SAME_START_S = 0.01  # start times are read to the clock tick
-# A training worker runs below normal priority: it takes every core the
-# machine has idle, and gives way at once to the app's server and the
-# browsers. With ten students browsing while a CPU job trained beside them
-# on two cores, the pages' 95th percentile to the first chart was up to
-# 3.2 times what it was with nothing training (bench/class_load.py, mixed).
-BACKGROUND_NICE = 10  # POSIX niceness; Windows: the below-normal class
 
 
 def this_process() -> dict:
@@ -50,15 +44,12 @@ def start_time(pid: int) -> float | None:
     return process.create_time() if process else None
 
 
-def spawn_detached(
-    command: list[str], log: Path, env: dict | None = None, background: bool = False
-) -> subprocess.Popen:
+def spawn_detached(command: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
     """Start `command` (a Python command of this project) as a process of
     its own, in the project folder, its output in `log`: it goes on when
     the app's process ends (a new session on POSIX, a new process group on
     Windows, so a Ctrl+C in the app's terminal does not reach it). `env`
-    adds to this process's environment; `background`: below normal
-    priority (BACKGROUND_NICE), for work that must not slow the pages."""
+    adds to this process's environment."""
     python_path = [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]
     environment = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join(filter(None, python_path))}
     detached = (
@@ -67,7 +58,7 @@ def spawn_detached(
         else {"start_new_session": True}
     )
     with open(log, "ab") as out:
-        child = subprocess.Popen(
+        return subprocess.Popen(
             command,
             cwd=PROJECT_ROOT,
             env=environment,
@@ -76,19 +67,3 @@ def spawn_detached(
             stdin=subprocess.DEVNULL,
             **detached,
         )
-    if background:
-        give_way(child.pid)
-    return child
-
-
-def give_way(pid: int) -> None:
-    """Lower a process's priority (its children inherit it); a system that
-    refuses leaves it as it is, which only costs the pages some speed."""
-    try:
-        process = psutil.Process(pid)
-        if sys.platform == "win32":
-            process.nice(psutil.BELOW_NORMAL_PRIORITY_CLASS)
-        else:
-            process.nice(process.nice() + BACKGROUND_NICE)
-    except (psutil.Error, OSError):
-        pass

@@ -4,7 +4,6 @@ runner process starts each job when the machine frees, with no page open;
 a job can leave the queue; a killed runner is replaced and loses nothing."""
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import psutil
 import pytest
 from helpers import ON_CPU
 
-from resexplorer import processes
 from resexplorer.runs.recipe import TrainConfig
 from resexplorer.runs.store import RunStore
 from resexplorer.training import jobs, queue
@@ -137,25 +135,3 @@ def test_the_runner_runs_nothing_for_a_job_that_left(tmp_path, no_runner):
     job.cancel()
     assert jobs.launch_worker(Path(job.path), None) is None
     assert "pid" not in job.info() and job.status()["state"] == JobState.CANCELLED
-
-
-def test_a_training_worker_gives_way_to_the_pages(tmp_path, no_runner, monkeypatch):
-    """A job's worker runs below normal priority, so the server and the
-    students' pages come first while it trains."""
-    spawned = {}
-
-    def record(command, log, env=None, background=False):
-        spawned["background"] = background
-        return processes.spawn_detached([sys.executable, "-c", "import time; time.sleep(30)"], log, env, background)
-
-    monkeypatch.setattr(jobs, "spawn_detached", record)
-    job = _start(JobManager(tmp_path / "runs"))
-    child = jobs.launch_worker(job.path, None)
-    try:
-        assert spawned["background"]
-        mine = psutil.Process().nice()
-        expected = psutil.BELOW_NORMAL_PRIORITY_CLASS if sys.platform == "win32" else min(19, mine + 10)
-        assert psutil.Process(child.pid).nice() == expected
-    finally:
-        child.kill()
-        child.wait(10)

@@ -328,8 +328,7 @@ def launch_worker(job_dir: Path, slot: int | None) -> subprocess.Popen | None:
         if (job_dir / CANCEL_FILE).exists() or not (job_dir / "job.json").is_file():
             return None
         env = {} if slot is None else {SLOT_VARIABLE: str(slot), "CUDA_VISIBLE_DEVICES": str(slot)}
-        command = [sys.executable, "-m", "resexplorer", "run-job", str(job_dir)]
-        child = spawn_detached(command, job_dir / "log.txt", env, background=True)
+        child = spawn_detached([sys.executable, "-m", "resexplorer", "run-job", str(job_dir)], job_dir / "log.txt", env)
     except Exception as err:  # a full disk, a vanished folder: said on the job, and the queue goes on
         failure = failure_of(err)
         record = {"state": JobState.FAILED, "message": failure.message, "failure": failure.to_dict()}
