@@ -37,15 +37,23 @@ DEFAULTS = {"home_shortcuts": "both"}
 
 @st.cache_resource(show_spinner=False, ttl=5, max_entries=8)
 def _chart_runs(runs_dir: str):
-    """Shipped reference runs of Fig. 6, else the latest runs of the runs folder."""
+    """Fig. 6's chart for each shortcut choice (none while there is nothing
+    to draw), of the shipped reference runs, else of the latest runs of the
+    runs folder; and which of them it draws."""
     shipped = reference_runs("fig6")
     if shipped:
-        return [curve_from_run(r) for r in shipped], f"the shipped reference runs. {recipe_note(shipped)}"
-    try:
-        latest = RunStore(runs_dir).list()[-4:]
-    except ResExplorerError:
-        latest = []
-    return [curve_from_run(r) for r in latest], f"your latest runs in {runs_dir}."
+        runs, source = shipped, f"the shipped reference runs. {recipe_note(shipped)}"
+    else:
+        try:
+            runs = RunStore(runs_dir).list()[-4:]
+        except ResExplorerError:
+            runs = []
+        source = f"your latest runs in {runs_dir}."
+    curves = [c for c in (curve_from_run(r) for r in runs) if not c.empty]
+    if not curves:
+        return {}, source
+    shown = {choice: [c for c in curves if c.arch in SHORTCUT_ARCHS[choice]] for choice in SHORTCUT_CHOICES}
+    return {choice: error_curves(chosen) for choice, chosen in shown.items()}, source
 
 
 @st.cache_data(show_spinner=False, ttl=60)
@@ -56,12 +64,6 @@ def _findings(shipped_dir: str, group: str):
         return claims_of_runs(reference_runs(group), group)
     except ValueError:  # a model of the group is missing
         return []
-
-
-@st.cache_resource(show_spinner=False, ttl=5, max_entries=24)
-def _degradation_figure(runs_dir: str, shortcuts: str):
-    curves, _ = _chart_runs(runs_dir)
-    return error_curves([c for c in curves if not c.empty and c.arch in SHORTCUT_ARCHS[shortcuts]])
 
 
 @st.cache_resource(show_spinner=False, ttl=60, max_entries=4)
@@ -88,9 +90,8 @@ def degradation_section(runs_dir: str) -> None:
     deeper one trains worse), on the residual nets (the deeper one trains
     better), both all four."""
     st.subheader("The deeper plain net trains worse: the degradation problem")
-    curves, source = _chart_runs(runs_dir)
-    curves = [c for c in curves if not c.empty]
-    if not curves:
+    figures, source = _chart_runs(runs_dir)
+    if not figures:
         st.info(
             "No runs to draw yet. Start one on the **Train & compare** page; "
             "the Quick demo takes a few minutes on a laptop CPU."
@@ -105,8 +106,7 @@ def degradation_section(runs_dir: str) -> None:
         format_func=SHORTCUT_LABELS.get,
         help="Off: plain nets only; on: residual nets only; both: all of them.",
     )
-    figure = _degradation_figure(runs_dir, shortcuts)
-    st.plotly_chart(figure, width="stretch", key="home_chart", config=chart_config("degradation"))
+    st.plotly_chart(figures[shortcuts], width="stretch", key="home_chart", config=chart_config("degradation"))
     st.caption(
         "Training error (thin, dashed) and test error (bold); hover for values, click a model in the legend to "
         f"hide it. The paper's Figure 6 draws these curves for its own runs. Drawn here: {source} "

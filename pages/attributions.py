@@ -64,7 +64,7 @@ def _test_image(picked: Picked, data_source: str):
     class_link = Linked("attr_class", "class", ["all", *classes])
     read_link("attributions:class", [class_link])  # the test image's own links, read once each like the page's
     class_col, wrong_col = st.columns([1, 1])
-    wanted = class_col.selectbox("Class", ["all", *classes], key="attr_class")
+    wanted = class_col.selectbox("Class", class_link.options, key="attr_class")
     one_wrong = wrong_col.checkbox("Misclassified by one model only", key="attr_one_wrong", disabled=len(names) < 2)
     shown = gallery.matching(None if wanted == "all" else classes.index(wanted), one_wrong)
     if not shown:
