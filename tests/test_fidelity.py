@@ -49,7 +49,7 @@ def test_every_text_credits_each_shortcut_option_and_table_3_to_its_own_section(
         "Home": " ".join(shown),
         "the shortcuts group": reference.REFERENCE_GROUPS["shortcuts"].shows,
         "services/claims.py": (claims.__doc__ or "") + " " + (claims.shortcut_claims.__doc__ or ""),
-        "README.md": (ROOT / "README.md").read_text(encoding="utf-8"),
+        **{doc.name: doc.read_text(encoding="utf-8") for doc in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]},
         "nets/models.py": (ROOT / "resexplorer" / "nets" / "models.py").read_text(encoding="utf-8"),
     }
     wrong = {where: _miscited(text) for where, text in texts.items()}

@@ -349,7 +349,7 @@ def test_estimates_grow_with_work_and_defaults_depend_on_the_device():
 
 def test_the_quick_demos_estimate_matches_its_measured_duration_on_a_2_core_cpu():
     """The estimate against a measurement, not a timing here: the engine
-    trained resnet-20 at 565 images/s on the 2-core CPU (README,
+    trained resnet-20 at 565 images/s on the 2-core CPU (docs/benchmarks.md,
     bench/train_throughput.py), so 11,300 image-layers/s, and the Quick demo
     took 7 min 46 s there (466 s). Its preset promises 4.5 to 8 minutes."""
     settings = dict(QUICK_DEMO.overrides)
