@@ -13,8 +13,9 @@ A point costs one dictionary lookup when nothing is named.
 from __future__ import annotations
 
 import os
-import signal
 from collections import Counter
+
+from .processes import die_now
 
 KILL_AT = "RESEXPLORER_KILL_AT"
 
@@ -51,7 +52,7 @@ def due(point: str) -> bool:
 
 def kill() -> None:
     """Die at once, without cleanup or flushing: as `kill -9` would."""
-    os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+    die_now()
 
 
 def point(name: str) -> None:

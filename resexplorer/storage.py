@@ -12,10 +12,11 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
+
+import filelock
 
 from . import faults
 from .errors import DiskFullError, FolderError
@@ -153,62 +154,30 @@ def remove_leftovers(folder: Path) -> int:
     return len(leftovers)
 
 
-def _lock(handle: IO, wait: bool) -> bool:
-    """Take the OS's exclusive lock on an open file; False if another holder
-    has it and we do not wait. flock on POSIX, msvcrt.locking on Windows,
-    each imported here, never at import time: the package imports on every
-    OS. Both locks go with their process, so a killed holder frees them."""
-    if os.name == "nt":
-        import msvcrt
-
-        handle.seek(0)  # msvcrt locks bytes from the file position: every holder locks byte 0
-        while True:
-            try:
-                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-                return True
-            except OSError:
-                if not wait:
-                    return False
-                time.sleep(0.05)
-    import fcntl
-
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _unlock(handle: IO) -> None:
-    if os.name == "nt":
-        import msvcrt
-
-        handle.seek(0)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-    else:
-        import fcntl
-
-        fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 class HeldLock:
     """An exclusive OS file lock, held until released or until the process
     ends (so a killed holder frees it). `busy` makes the error raised when
-    another holder has it; with `wait`, it is waited for instead."""
+    another holder has it, in this process or another; with `wait`, it is
+    waited for instead. filelock takes the OS's own lock (flock on POSIX,
+    msvcrt.locking on Windows), so this module makes no OS-specific call."""
 
     def __init__(self, path: Path, busy: Callable[[], Exception] | None = None, wait: bool = False):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(path, "a")  # held past this call, so not in a with
-        if not _lock(self._handle, wait):
-            self._handle.close()
+        # Not thread-local: a claim may be released by another thread than
+        # the one that took it, and a thread-local lock would then release
+        # nothing, leaving the run or the machine claimed until exit.
+        self._lock: filelock.BaseFileLock | None = filelock.FileLock(path, thread_local=False)
+        try:
+            self._lock.acquire(timeout=-1 if wait else 0)
+        except filelock.Timeout:
+            self._lock = None
             raise busy() from None
 
     def release(self) -> None:
-        if self._handle is not None:
-            _unlock(self._handle)
-            self._handle.close()
-            self._handle = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> HeldLock:
         return self

@@ -17,10 +17,11 @@ PACKAGE = ROOT / "resexplorer"
 # Lowest first: each may import the ones before it, never the ones after.
 LAYERS = [
     "errors",
+    "app_files",
+    "processes",
     "progress",
     "faults",
     "storage",
-    "processes",
     "system",
     "nets",
     "data",
@@ -202,13 +203,17 @@ def _array_work(source: str) -> list[str]:
     return found
 
 
+def _found_in(files: list[Path], check) -> dict:
+    """What `check` finds in each file's source, by the file's path; a file
+    in which it finds nothing is left out."""
+    return {
+        path.relative_to(ROOT).as_posix(): found for path in files if (found := check(path.read_text(encoding="utf-8")))
+    }
+
+
 def test_no_page_or_ui_module_does_array_work():
     """Pages draw; numpy and torch work lives in resexplorer, where it is tested."""
-    found = {
-        path.relative_to(ROOT).as_posix(): work
-        for path in PAGE_SCRIPTS + UI_MODULES
-        if (work := _array_work(path.read_text()))
-    }
+    found = _found_in(PAGE_SCRIPTS + UI_MODULES, _array_work)
     assert not found, found
 
 
@@ -269,10 +274,101 @@ def _imported_at_import_time(source: str) -> set[str]:
 
 def test_nothing_imports_a_module_one_os_lacks_at_import_time():
     files = [*PACKAGE.rglob("*.py"), *PAGE_SCRIPTS, *UI_MODULES]
-    found = {
-        path.relative_to(ROOT).as_posix(): sorted(used)
-        for path in files
-        if (used := _imported_at_import_time(path.read_text(encoding="utf-8")) & ONE_OS_ONLY)
-    }
+    found = _found_in(files, lambda source: sorted(_imported_at_import_time(source) & ONE_OS_ONLY))
     assert not found, found
     assert _imported_at_import_time("import fcntl\ndef f():\n    import msvcrt") == {"fcntl"}
+
+
+# Calls and names that one OS lacks, or that mean something else on another
+# (on Windows os.kill with SIGINT is TerminateProcess, an instant kill, not a
+# Ctrl+C). They belong in resexplorer/processes.py, the module that owns
+# processes, behind functions every OS can call.
+OS_SPECIFIC_ATTRIBUTES = {
+    "os": {
+        "kill",
+        "killpg",
+        "setsid",
+        "setpgid",
+        "getpgid",
+        "getpgrp",
+        "fork",
+        "forkpty",
+        "nice",
+        "getuid",
+        "geteuid",
+        "sched_getaffinity",
+        "sched_setaffinity",
+        "wait",
+    },
+    "signal": {
+        "SIGKILL",
+        "SIGHUP",
+        "SIGALRM",
+        "SIGQUIT",
+        "SIGUSR1",
+        "SIGUSR2",
+        "SIGCHLD",
+        "SIGSTOP",
+        "SIGCONT",
+        "SIGPIPE",
+        "SIGTSTP",
+        "SIGBREAK",
+        "CTRL_C_EVENT",
+        "CTRL_BREAK_EVENT",
+        "alarm",
+        "pause",
+        "setitimer",
+        "pthread_kill",
+    },
+    "subprocess": {"CREATE_NEW_PROCESS_GROUP", "CREATE_NO_WINDOW", "DETACHED_PROCESS", "STARTUPINFO"},
+}
+OS_SPECIFIC_KEYWORDS = {"start_new_session", "preexec_fn", "process_group", "creationflags"}
+# Named in a string, a signal is taken by name (getattr(signal, "SIGHUP")); a
+# function's name in a string ("pause") is just a word.
+OS_SPECIFIC_SIGNALS = {name for name in OS_SPECIFIC_ATTRIBUTES["signal"] if name.startswith(("SIG", "CTRL_"))}
+PROCESSES = PACKAGE / "processes.py"
+
+
+def _os_specific_uses(source: str) -> list[str]:
+    """Where a file uses a call, constant or module of one OS: os.kill,
+    signal.SIGHUP, `from signal import SIGKILL`, start_new_session=, an
+    import of fcntl at any depth, or a signal named in a string, as
+    getattr(signal, "SIGKILL") would take it."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.attr in OS_SPECIFIC_ATTRIBUTES.get(node.value.id, ()):
+                found.append(f"{node.value.id}.{node.attr} on line {node.lineno}")
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module in OS_SPECIFIC_ATTRIBUTES:
+            specific = OS_SPECIFIC_ATTRIBUTES[node.module]
+            found += [
+                f"from {node.module} import {a.name} on line {node.lineno}" for a in node.names if a.name in specific
+            ]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            if isinstance(node, ast.Import) or not node.level:
+                found += [f"import {name} on line {node.lineno}" for name in names if name.split(".")[0] in ONE_OS_ONLY]
+        elif isinstance(node, ast.keyword) and node.arg in OS_SPECIFIC_KEYWORDS:
+            found.append(f"{node.arg}= on line {node.value.lineno}")
+        elif isinstance(node, ast.Constant) and node.value in OS_SPECIFIC_SIGNALS:
+            found.append(f"{node.value!r} on line {node.lineno}")
+    return found
+
+
+def test_only_the_processes_module_uses_what_one_os_lacks():
+    files = [path for path in PACKAGE.rglob("*.py") if path != PROCESSES] + PAGE_SCRIPTS + UI_MODULES
+    found = _found_in(files, _os_specific_uses)
+    assert not found, found
+
+
+def test_the_os_checker_finds_every_form():
+    assert _os_specific_uses("os.kill(pid, signal.SIGINT)") == ["os.kill on line 1"]
+    assert _os_specific_uses("def f():\n    import fcntl") == ["import fcntl on line 2"]
+    assert _os_specific_uses("from signal import SIGHUP, SIGINT") == ["from signal import SIGHUP on line 1"]
+    assert _os_specific_uses("Popen(c, start_new_session=True)") == ["start_new_session= on line 1"]
+    assert _os_specific_uses("getattr(signal, 'SIGKILL', signal.SIGTERM)") == ["'SIGKILL' on line 1"]
+    assert _os_specific_uses("f = subprocess.CREATE_NEW_PROCESS_GROUP") == [
+        "subprocess.CREATE_NEW_PROCESS_GROUP on line 1"
+    ]
+    assert _os_specific_uses("os.replace(a, b)\nsignal.signal(signal.SIGINT, h)\nfrom . import resource") == []
+    assert _os_specific_uses("label = 'pause'") == []

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import streamlit as st
 
+from resexplorer.app_files import ASSETS_DIR
 from resexplorer.errors import ConfigError
 from resexplorer.services.server_policy import ServerPolicy, server_policy
 from ui.device_line import device_line
 from ui.gc_freeze import freeze_loaded_code
 from ui.text import literal
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -129,7 +127,7 @@ def page_frame(title: str) -> Frame:
     # The icon is a local file: a material-symbol favicon would be fetched from Google at every visit.
     st.set_page_config(
         page_title=tab_title(title),
-        page_icon=str(ROOT / "assets" / "favicon.png"),
+        page_icon=str(ASSETS_DIR / "favicon.png"),
         layout="wide",
     )
     policy = _policy()

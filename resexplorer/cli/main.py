@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ResExplorerError
 from ..nets.config import ModelConfig
+from ..processes import stop_signals
 from ..runs.recipe import RunOptions, TrainConfig, settings, split_settings
 from ..runs.states import RESUMABLE, RunState, resumable
 from ..runs.store import RUN_FOLDER_REMEDY, RUNS_FOLDER_REMEDY, RunStore, open_run
@@ -115,6 +116,11 @@ def _parser() -> argparse.ArgumentParser:
         help="check only this group (repeatable; default: every group the folder holds)",
     )
 
+    sub.add_parser(
+        "app",
+        help="start the app in the browser; streamlit's own flags follow (e.g. --server.port 8502)",
+    )
+
     # The app's background jobs: the request (models, data, TrainConfig) is
     # read from JOB_DIR/request.json, not from flags. Not for users.
     worker = sub.add_parser("run-job")
@@ -169,7 +175,11 @@ def train_config_of(args: argparse.Namespace) -> tuple[TrainConfig, RunOptions]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "app":  # only `app` passes flags on (to streamlit)
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.streamlit_args = extra
     job_dir = args.job_dir if args.command == "run-job" else None
     # A job started by the app reports its progress and its end into job_dir.
     if job_dir:
@@ -221,6 +231,7 @@ def _run_command(args: argparse.Namespace, job: ProgressWriter | None, stop: _St
         "import": _import,
         "pack-images": _pack_images,
         "unpack-images": _unpack_images,
+        "app": _app,
     }
     return commands[args.command](args)
 
@@ -286,25 +297,19 @@ class _StopFlag:
     sends SIGTERM to the other ranks when one fails, and a rank waiting for
     the next step's all-reduce with a dead peer would only hang."""
 
-    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # those this OS has (Windows: no SIGHUP)
-    WHY = {
-        "SIGINT": "Ctrl+C (SIGINT)",
-        "SIGTERM": "SIGTERM: the system or another program asked it to end",
-        "SIGHUP": "SIGHUP: its terminal closed",
-    }
-
     def __init__(self, job_dir: str | None = None, listen: bool = True):
         """listen=False: a flag no signal sets, for commands that do not stop cleanly."""
         self.stopped = False
         self.reason = ""
         self.cancel_file = Path(job_dir) / CANCEL_FILE if job_dir else None
-        names = ()
+        self.why = {}  # signal -> what it means, for those taken
         if listen:  # a training command: torch is loaded anyway (the others, the queue's runner too, load none)
             from ..training import distributed
 
-            names = self.SIGNALS[:1] if distributed.launched() else self.SIGNALS
-        self.signals = [getattr(signal, name) for name in names if hasattr(signal, name)]
-        self.previous = {signum: signal.signal(signum, self._handle) for signum in self.signals}
+            self.why = stop_signals()  # those this OS has (Windows: no SIGHUP)
+            if distributed.launched():
+                self.why = {signal.SIGINT: self.why[signal.SIGINT]}
+        self.previous = {signum: signal.signal(signum, self._handle) for signum in self.why}
 
     def restore(self) -> None:
         for signum, handler in self.previous.items():
@@ -317,7 +322,7 @@ class _StopFlag:
         if self.cancel_file is not None and self.cancel_file.exists():
             self.reason = "stopped from the app"
         else:
-            self.reason = f"stopped by {self.WHY[signal.Signals(signum).name]}"
+            self.reason = f"stopped by {self.why[signum]}"
 
     def __call__(self) -> bool:
         if not self.stopped and self.cancel_file is not None and self.cancel_file.exists():
@@ -481,6 +486,13 @@ def _unpack_images(args) -> int:
     from ..data.jpegpack import unpack_folder
 
     print(f"{unpack_folder(args.pack_file, args.folder):,} files written under {args.folder}")
+    return 0
+
+
+def _app(args) -> int:
+    from .app_command import serve_app
+
+    serve_app(args.streamlit_args)  # streamlit's command ends the process itself, with its exit code
     return 0
 
 

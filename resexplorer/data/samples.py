@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..app_files import ASSETS_DIR
 from .sources import decode_to_32
 
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "samples"
+SAMPLES_DIR = ASSETS_DIR / "samples"
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
+from ..app_files import ASSETS_DIR
 from ..nets.config import ModelConfig
 from ..runs.recipe import TrainConfig
 from ..runs.store import Run, RunStore
 from .paper import PAPER_ITERATIONS, paper_test_error
 
 # Where the shipped reference runs live, in the run format.
-REFERENCE_RUNS_DIR = Path(__file__).resolve().parents[2] / "assets" / "runs"
+REFERENCE_RUNS_DIR = ASSETS_DIR / "runs"
 
 # One recipe for every reference run, so curves compare directly: the
 # paper's optimiser (SGD, momentum 0.9, weight decay 1e-4, batch 128, lr 0.1)

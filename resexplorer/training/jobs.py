@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -36,7 +35,7 @@ from enum import Enum
 from pathlib import Path
 
 from ..errors import BusyError
-from ..processes import process_of, spawn_detached, start_time
+from ..processes import interrupt, process_of, spawn_detached, start_time
 from ..runs.recipe import RunOptions, TrainConfig
 from ..runs.store import RUN_FOLDER_REMEDY, RUNS_FOLDER_REMEDY, Run, id_stamp, utc_now
 from ..storage import CACHE_REMEDY, HeldLock, atomic_write_json, default_cache_dir, folder_in_use, writable_folder
@@ -188,7 +187,7 @@ class Job:
         if info.get("task") and not info.get("pid"):
             training_queue().leave(info["task"])
         if info.get("pid") and _worker_running(info["pid"], info.get("started")):
-            os.kill(int(info["pid"]), signal.SIGINT)
+            interrupt(int(info["pid"]))
 
 
 class JobManager:
