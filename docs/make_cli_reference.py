@@ -87,7 +87,8 @@ def reference_text() -> str:
             f"    usage: {_usage(name, parser)}",
             "",
         ]
-        lines += ["| argument | meaning | default |", "|---|---|---|"]
+        if _arguments(parser):
+            lines += ["| argument | meaning | default |", "|---|---|---|"]
         for action in _arguments(parser):
             names = ", ".join(action.option_strings) or (action.metavar or action.dest)
             default = _default(action)

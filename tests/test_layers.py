@@ -1,4 +1,4 @@
-"""The package's layers (README's layout): a module imports only its own
+"""The package's layers (docs/architecture.md): a module imports only its own
 layer and the layers before it in LAYERS, and no import goes round in a
 cycle, lazy imports included. (That the figures load no torch is tested
 beside the figures.)"""

@@ -25,7 +25,7 @@ from ..runs.recipe import RunOptions, TrainConfig, settings, split_settings
 from ..runs.states import RESUMABLE, RunState, resumable
 from ..runs.store import RUN_FOLDER_REMEDY, RUNS_FOLDER_REMEDY, RunStore, open_run
 from ..services.claims import GROUP_CLAIMS, claims_of_runs
-from ..services.reference import REFERENCE_GROUPS, group_runs
+from ..services.reference import REFERENCE_GROUPS, REFERENCE_RUNS_DIR, group_runs
 from ..storage import writable_folder
 from ..training.failures import failure_of
 from ..training.jobs import CANCEL_FILE, REQUEST_FILE, JobState, launch_worker, machine_claim
@@ -45,13 +45,30 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
+PROG = "python -m resexplorer"
+
+
+def _examples(*commands: str) -> dict:
+    """A command's examples, shown under its --help as written (and in
+    docs/cli-reference.md, generated from them; tests/test_docs.py parses
+    each one)."""
+    lines = "\n".join(f"  {PROG} {command}" for command in commands)
+    return {"epilog": f"examples:\n{lines}", "formatter_class": argparse.RawDescriptionHelpFormatter}
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="python -m resexplorer", description="Train, resume and evaluate plain and residual CIFAR nets."
-    )
+    parser = _Parser(prog=PROG, description="Train, resume and evaluate plain and residual CIFAR nets.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    train = sub.add_parser("train", help="train one or more models in lockstep, one run each")
+    train = sub.add_parser(
+        "train",
+        help="train one or more models in lockstep, one run each",
+        **_examples(
+            "train --model plain-20 --model resnet-20 --data cifar10 --epochs 30",
+            "train --model resnet-56 --data path/to/images --epochs 160 --schedule paper --device cuda",
+            "train --model resnet-20 --data synthetic --epochs 2 --train-subset 1000",
+        ),
+    )
     train.add_argument(
         "--model",
         action="append",
@@ -63,51 +80,92 @@ def _parser() -> argparse.ArgumentParser:
     _add_setting_args(train)
     train.add_argument("--runs", default="runs", help="the runs folder (default: runs)")
 
-    resume = sub.add_parser("resume", help="continue interrupted or cancelled runs from their last checkpoint")
-    resume.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    resume = sub.add_parser(
+        "resume",
+        help="continue interrupted or cancelled runs from their last checkpoint",
+        **_examples("resume runs/RUN_ID --data cifar10", "resume runs/RUN_ID runs/OTHER_RUN_ID --data cifar10"),
+    )
+    resume.add_argument(
+        "run_dirs", nargs="+", metavar="RUN_DIR", help="run folders; the runs of one race resume together"
+    )
     _add_data_args(resume)
-    resume.add_argument("--device", default=None)
+    resume.add_argument("--device", default=None, help="train on another device than the run's own (cpu, cuda, mps)")
 
-    evaluate = sub.add_parser("evaluate", help="test error of a run's checkpoint")
-    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="test error of a run's checkpoint",
+        **_examples(
+            "evaluate runs/RUN_ID --data cifar10", "evaluate runs/RUN_ID --data cifar10 --checkpoint 15 --json"
+        ),
+    )
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a run folder")
     _add_data_args(evaluate)
     evaluate.add_argument("--checkpoint", default="last", help="last (default) or an epoch number the run kept")
-    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda or mps")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
-    build = sub.add_parser("build-reference", help="train (or finish) the shipped reference runs")
+    build = sub.add_parser(
+        "build-reference",
+        help="train (or finish) the shipped reference runs",
+        **_examples(
+            "build-reference --data path/to/cifar10-jpeg --out assets/runs",
+            "build-reference --data cifar10-jpeg --out assets/runs --group zero-init --device cuda",
+        ),
+    )
     _add_data_args(build)
     build.add_argument("--out", default="assets/runs", help="where the reference runs go (default: assets/runs)")
     build.add_argument("--group", action="append", default=None, help="only these groups (repeatable); default: all")
-    build.add_argument("--device", default="auto")
+    build.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda or mps")
 
-    runs = sub.add_parser("runs", help="list runs with status and final errors")
-    runs.add_argument("--runs", default="runs")
+    runs = sub.add_parser(
+        "runs", help="list runs with status and final errors", **_examples("runs", "runs --runs path/to/runs")
+    )
+    runs.add_argument("--runs", default="runs", help="the runs folder")
 
     delete = sub.add_parser(
-        "delete", help="delete run folders, damaged ones too (a folder that is not provably a run is left alone)"
+        "delete",
+        help="delete run folders, damaged ones too (a folder that is not provably a run is left alone)",
+        **_examples("delete runs/RUN_ID runs/OTHER_RUN_ID"),
     )
-    delete.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    delete.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders")
 
-    export = sub.add_parser("export", help="runs as one zip, to look at (or resume) on another machine")
-    export.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
-    export.add_argument("-o", "--output", required=True, metavar="ZIP")
-    import_ = sub.add_parser("import", help="the runs of an exported zip into a runs folder (existing ids are kept)")
-    import_.add_argument("archive", metavar="ZIP")
+    export = sub.add_parser(
+        "export",
+        help="runs as one zip, to look at (or resume) on another machine",
+        **_examples("export runs/RUN_ID runs/OTHER_RUN_ID -o runs.zip"),
+    )
+    export.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders (finished or stopped)")
+    export.add_argument("-o", "--output", required=True, metavar="ZIP", help="the zip to write")
+    import_ = sub.add_parser(
+        "import",
+        help="the runs of an exported zip into a runs folder (existing ids are kept)",
+        **_examples("import runs.zip --runs runs"),
+    )
+    import_.add_argument("archive", metavar="ZIP", help="a zip made by export (or the Runs page)")
     import_.add_argument("--runs", default="runs", help="the runs folder (default: runs)")
 
     pack = sub.add_parser(
-        "pack-images", help="an image folder of JPEGs as one compact file (their shared header stored once)"
+        "pack-images",
+        help="an image folder of JPEGs as one compact file (their shared header stored once)",
+        **_examples("pack-images path/to/cifar10-jpeg cifar10-jpeg.pack"),
     )
-    pack.add_argument("folder")
-    pack.add_argument("pack_file", metavar="PACK")
-    unpack = sub.add_parser("unpack-images", help="recreate the image folder a pack was made from, bit for bit")
-    unpack.add_argument("pack_file", metavar="PACK")
-    unpack.add_argument("folder")
+    pack.add_argument("folder", help="an image folder (train/ and test/ class folders)")
+    pack.add_argument("pack_file", metavar="PACK", help="the file to write")
+    unpack = sub.add_parser(
+        "unpack-images",
+        help="recreate the image folder a pack was made from, bit for bit",
+        **_examples("unpack-images cifar10-jpeg.pack cifar10-jpeg"),
+    )
+    unpack.add_argument("pack_file", metavar="PACK", help="a file made by pack-images")
+    unpack.add_argument("folder", help="where to recreate it (files of the same names are overwritten)")
 
-    claims = sub.add_parser("check-claims", help="do the reference runs show what the paper shows? (exit 1 if not)")
+    claims = sub.add_parser(
+        "check-claims",
+        help="do the reference runs show what the paper shows? (exit 1 if not)",
+        **_examples("check-claims", "check-claims --runs path/to/built/runs --group fig6"),
+    )
     claims.add_argument(
-        "--runs", default="assets/runs", help="a folder holding reference groups (default: assets/runs)"
+        "--runs", default=None, help="a folder holding reference groups (default: the shipped reference runs)"
     )
     claims.add_argument(
         "--group",
@@ -119,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "app",
         help="start the app in the browser; streamlit's own flags follow (e.g. --server.port 8502)",
+        **_examples("app", "app --server.port 8502 --server.headless true"),
     )
 
     # The app's background jobs: the request (models, data, TrainConfig) is
@@ -497,6 +556,7 @@ def _app(args) -> int:
 
 
 def _check_claims(args) -> int:
+    args.runs = args.runs or REFERENCE_RUNS_DIR  # found where the package finds it, installed or not
     store = RunStore(args.runs)
     groups = {g: group_runs(store, g) for g in args.group or GROUP_CLAIMS}
     if not any(groups.values()):
