@@ -473,8 +473,7 @@ def probability_bars(classes: Sequence[str], series: dict[str, Sequence[float]])
             "height": 300,
             "barmode": "group",
             "margin": {"l": 60, "r": 20, "t": 20, "b": 40},
-            # automargin: the first class's slanted name ("automobile") ran past the left edge, cut
-            "xaxis": {"type": "category", "tickangle": -30, "automargin": True},
+            "xaxis": {"type": "category", "tickangle": -30},
             "yaxis": {"title": {"text": "probability (%)"}},
             "legend": LEGEND_BELOW,
         },
