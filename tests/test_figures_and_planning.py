@@ -271,6 +271,15 @@ def test_probability_bars_one_trace_per_strategy():
     assert fig.layout.barmode == "group" and fig.layout.yaxis.title.text == "probability (%)"
 
 
+def test_the_slanted_class_names_of_the_probability_bars_are_not_under_the_legend():
+    """A legend below the plot lay over the lower ends of the slanted names:
+    the TTA page showed "automobile" as "tomobile". The legend goes above,
+    and the axis takes the margin its names need."""
+    fig = probability_bars(["airplane", "automobile"], {"none": [0.5, 0.5]})
+    assert fig.layout.xaxis.tickangle and fig.layout.xaxis.automargin
+    assert fig.layout.legend.yanchor == "bottom" and fig.layout.legend.y >= 1
+
+
 def test_the_chart_downloads_as_a_png_from_the_mode_bar_and_as_a_page():
     assert chart_config("error-curves") == {
         "displaylogo": False,

@@ -294,6 +294,7 @@ def _band(s: Series, x: list) -> dict:
 
 
 LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0}
+LEGEND_ABOVE = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0}
 
 
 def lines_chart(
@@ -473,9 +474,11 @@ def probability_bars(classes: Sequence[str], series: dict[str, Sequence[float]])
             "height": 300,
             "barmode": "group",
             "margin": {"l": 60, "r": 20, "t": 20, "b": 40},
-            "xaxis": {"type": "category", "tickangle": -30},
+            # Slanted class names reach further down than a legend below leaves room for: it covered the
+            # longest ("automobile" read "tomobile"), so the legend goes above and the names get the space.
+            "xaxis": {"type": "category", "tickangle": -30, "automargin": True},
             "yaxis": {"title": {"text": "probability (%)"}},
-            "legend": LEGEND_BELOW,
+            "legend": LEGEND_ABOVE,
         },
     )
 
