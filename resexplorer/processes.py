@@ -78,6 +78,21 @@ def spawn_detached(command: list[str], log: Path, env: dict | None = None) -> su
         )
 
 
+def become(command: list[str]) -> int:
+    """Run `command` in this process's place: on POSIX the process becomes
+    it (exec: the same pid, so a Ctrl+C or a SIGTERM reaches it directly,
+    and its exit code is this process's). Windows has no exec (os.exec*
+    there starts a new process and ends this one at once, giving a console
+    its prompt back while the command runs), so there it runs as a child and
+    its exit code is returned."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if sys.platform == "win32":
+        return subprocess.call(command)
+    os.execv(command[0], command)
+    raise AssertionError("unreachable: execv returns only by raising")
+
+
 def interrupt(pid: int) -> None:
     """Ask a process of ours to stop at its next step, as Ctrl+C would:
     SIGINT on POSIX. On Windows nothing is sent: os.kill with SIGINT is

@@ -293,6 +293,8 @@ OS_SPECIFIC_ATTRIBUTES = {
         "getpgrp",
         "fork",
         "forkpty",
+        "execv",  # Windows has no exec: os.execv there starts another process and returns the console at once
+        "execvp",
         "nice",
         "getuid",
         "geteuid",

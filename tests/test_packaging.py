@@ -76,7 +76,7 @@ def test_the_app_command_serves_the_apps_script_with_streamlits_flags(monkeypatc
     ]
     assert APP_SCRIPT.is_file() and (APP_ROOT / ".streamlit" / "config.toml").is_file()
     served = []
-    monkeypatch.setattr(app_command, "serve_app", served.append)
+    monkeypatch.setattr(app_command, "serve_app", lambda extra: served.append(extra) or 0)
     assert main(["app", "--server.port", "8502", "--server.headless", "true"]) == 0
     assert served == [["--server.port", "8502", "--server.headless", "true"]]
 

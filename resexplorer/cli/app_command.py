@@ -10,7 +10,10 @@ the default runs folder (never site-packages).
 
 from __future__ import annotations
 
+import sys
+
 from ..app_files import APP_SCRIPT
+from ..processes import become
 
 
 def streamlit_arguments(extra: list[str]) -> list[str]:
@@ -19,10 +22,8 @@ def streamlit_arguments(extra: list[str]) -> list[str]:
     return ["run", str(APP_SCRIPT), *extra]
 
 
-def serve_app(extra: list[str]) -> None:
-    """Serve the app until it is stopped (Ctrl+C), in this process: the
-    `streamlit` command's own entry point does it, signals and exit code
-    included, and ends the process with its exit code."""
-    from streamlit.web import cli  # the server: loaded only by this command
-
-    cli.main(args=streamlit_arguments(extra), prog_name="streamlit")
+def serve_app(extra: list[str]) -> int:
+    """Serve the app until it is stopped (Ctrl+C): this process becomes
+    `python -m streamlit run <app.py> ...`, so signals and the exit code are
+    the server's own, and the package itself never imports streamlit."""
+    return become([sys.executable, "-m", "streamlit", *streamlit_arguments(extra)])

@@ -551,8 +551,7 @@ def _unpack_images(args) -> int:
 def _app(args) -> int:
     from .app_command import serve_app
 
-    serve_app(args.streamlit_args)  # streamlit's command ends the process itself, with its exit code
-    return 0
+    return serve_app(args.streamlit_args)
 
 
 def _check_claims(args) -> int:
