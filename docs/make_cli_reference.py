@@ -19,10 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from resexplorer.cli.main import _parser  # noqa: E402  (after the path is set)
+from resexplorer.cli.main import PROG, _parser  # noqa: E402  (after the path is set)
 
 OUT = ROOT / "docs" / "cli-reference.md"
-PROG = "python -m resexplorer"
 HEADER = f"""# Command reference
 
 *For anyone scripting the app:* every command of `{PROG}` (or `resexplorer`,

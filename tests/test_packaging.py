@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 from app_server import run_page, serve, server_flags
+from helpers import ROOT
 from packaging.requirements import Requirement
 from setuptools.config.pyprojecttoml import read_configuration
 
 from resexplorer.app_files import APP_ROOT, APP_SCRIPT, INSTALLED_FOLDER
 from resexplorer.cli import app_command, main
 
-ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = read_configuration(ROOT / "pyproject.toml", expand=True)
 
 
